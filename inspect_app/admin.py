@@ -1,0 +1,58 @@
+"""``python -m inspect_app.admin``: administrative commands for the operator of an instance.
+
+create-user --name N --email E     create a user and print a new personal API token
+create-token --email E             print a new API token for an existing user
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from sqlmodel import select
+
+from inspect_app.control import users
+from inspect_app.db import check_connection, session_scope, upgrade
+from inspect_app.errors import InspectError
+from inspect_app.models import User
+from inspect_app.services import build_services
+from inspect_app.settings import load_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m inspect_app.admin", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    create = commands.add_parser("create-user", help="create a user and print a new API token")
+    create.add_argument("--name", required=True)
+    create.add_argument("--email", required=True)
+    create.add_argument("--login", default=None, help="GitHub login, if known")
+    token = commands.add_parser("create-token", help="print a new API token for an existing user")
+    token.add_argument("--email", required=True)
+    token.add_argument("--name", default="cli", help="a label for the token")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        services = build_services(settings)
+        check_connection(services.engine)
+        upgrade(settings.resolved_database_url)
+        if args.command == "create-user":
+            user = users.create_user(services.engine, name=args.name, email=args.email, login=args.login)
+            print(users.issue_api_token(services.engine, user.id or 0, name="cli"))
+        else:
+            with session_scope(services.engine) as db:
+                user = db.exec(select(User).where(User.email == args.email).order_by(User.id)).first()
+            if user is None:
+                raise InspectError(f"no user with email {args.email!r}")
+            print(users.issue_api_token(services.engine, user.id or 0, name=args.name))
+    except InspectError as exc:
+        print(f"inspect admin: {exc.message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

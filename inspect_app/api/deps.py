@@ -1,0 +1,32 @@
+"""Typed dependencies for routes: the services and the authenticated user."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from inspect_app import services as services_module
+from inspect_app.control import users
+from inspect_app.errors import Unauthorized
+from inspect_app.models import User
+from inspect_app.services import Services
+
+
+def get_services() -> Services:
+    return services_module.current()
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_current_user(request: Request, services: ServicesDep) -> User:
+    """The caller, from ``Authorization: Bearer <API token>``."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("send Authorization: Bearer <API token>")
+    return users.user_for_token(services.engine, token.strip())
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]

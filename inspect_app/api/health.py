@@ -1,0 +1,39 @@
+"""``GET /api/health``: version, database and migration status, for people and load balancers."""
+
+from __future__ import annotations
+
+import asyncio
+
+import sqlalchemy as sa
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from inspect_app import __version__
+from inspect_app.api.deps import ServicesDep
+from inspect_app.db import migration_status
+
+router = APIRouter()
+CHECK_TIMEOUT_S = 5
+
+
+def _check(engine: sa.Engine) -> dict[str, object]:
+    database: dict[str, object] = {"ok": False, "backend": engine.dialect.name}
+    migrations: dict[str, object] = {"current": None, "head": None, "up_to_date": False}
+    try:
+        status = migration_status(engine)
+        database["ok"] = True
+        migrations = {"current": status.current, "head": status.head, "up_to_date": status.up_to_date}
+    except sa.exc.SQLAlchemyError as exc:
+        database["error"] = str(getattr(exc, "orig", exc) or exc).splitlines()[0]
+    return {"database": database, "migrations": migrations}
+
+
+@router.get("/health")
+async def health(services: ServicesDep) -> JSONResponse:
+    try:
+        checks = await asyncio.wait_for(asyncio.to_thread(_check, services.engine), CHECK_TIMEOUT_S)
+    except TimeoutError:
+        checks = {"database": {"ok": False, "error": "timed out"}, "migrations": {"up_to_date": False}}
+    healthy = bool(checks["database"]["ok"]) and bool(checks["migrations"]["up_to_date"])  # type: ignore[index]
+    body = {"status": "ok" if healthy else "degraded", "version": __version__, **checks}
+    return JSONResponse(body, status_code=200 if healthy else 503)

@@ -1,0 +1,369 @@
+"""The database tables (SQLModel), with the constraints that keep the data right.
+
+Works on SQLite (the embedded default) and PostgreSQL. Constraints the domain relies on are
+enforced by the database, not only by code:
+
+- ``events``: unique ``(session_id, seq)``; unique ``(session_id, ack_id)`` (re-sent critical events
+  are stored once); unique ``(session_id, key)`` (one growing row per streamed answer / tool call).
+- ``messages``: unique ``(session_id, client_request_id)``; a partial unique index allows at most one
+  ``processing`` message per session.
+- ``secrets``: one value per key globally and one per key per repository (two partial indexes, since
+  NULL never collides in a plain unique constraint).
+"""
+
+from __future__ import annotations
+
+import secrets as _secrets
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    """A short random id for rows whose id appears in URLs (sessions, messages, sandboxes)."""
+    return _secrets.token_hex(8)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware (SQLite drops the zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime; use inspect_app.models.utcnow()")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# A BIGINT primary key on PostgreSQL; on SQLite it must be INTEGER to be the rowid alias.
+BigIntId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def _ts() -> Any:
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+def _when(nullable: bool = True) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable)
+
+
+def _json(default: Any) -> Any:
+    return Field(default_factory=lambda: type(default)(default), sa_type=sa.JSON, nullable=False)
+
+
+def _fk(target: str, *, nullable: bool = False, ondelete: str = "CASCADE", index: bool = True) -> Any:
+    return Field(default=None, foreign_key=target, nullable=nullable, ondelete=ondelete, index=index)
+
+
+# --- enums (stored as plain strings so new values need no type migration) ----------------------
+class SessionStatus(StrEnum):
+    CREATED = "created"
+    SPAWNING = "spawning"
+    SYNCING = "syncing"
+    READY = "ready"
+    RUNNING = "running"
+    IDLE = "idle"
+    STOPPED = "stopped"
+    STALE = "stale"
+    FAILED = "failed"
+
+
+class MessageStatus(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class SandboxStatus(StrEnum):
+    SPAWNING = "spawning"
+    CONNECTED = "connected"
+    READY = "ready"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    STALE = "stale"
+    FAILED = "failed"
+
+
+class ImageStatus(StrEnum):
+    BUILDING = "building"
+    READY = "ready"
+    FAILED = "failed"
+
+
+# --- people ------------------------------------------------------------------------------------
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    email: str = Field(default="", max_length=320, index=True)
+    login: str | None = Field(default=None, max_length=100, unique=True)
+    avatar_url: str = Field(default="", max_length=500)
+    is_local: bool = Field(default=False)
+    created_at: datetime = _ts()
+    last_seen_at: datetime | None = _when()
+
+
+class Identity(SQLModel, table=True):
+    """A sign-in identity (GitHub) with its encrypted OAuth token."""
+
+    __tablename__ = "identities"
+    __table_args__ = (sa.UniqueConstraint("provider", "provider_user_id", name="uq_identities_provider_user"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = _fk("users.id")
+    provider: str = Field(default="github", max_length=32)
+    provider_user_id: str = Field(max_length=64)
+    login: str = Field(default="", max_length=100)
+    token_ciphertext: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
+    scopes: str = Field(default="", max_length=500)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class ApiToken(SQLModel, table=True):
+    """A personal API token; only its SHA-256 hash is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = _fk("users.id")
+    name: str = Field(default="", max_length=100)
+    token_hash: str = Field(max_length=64, unique=True)
+    prefix: str = Field(max_length=16)
+    created_at: datetime = _ts()
+    last_used_at: datetime | None = _when()
+    revoked_at: datetime | None = _when()
+
+
+# --- repositories and sessions -----------------------------------------------------------------
+class Repository(SQLModel, table=True):
+    __tablename__ = "repositories"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(default="local", max_length=16)  # local | github
+    url: str = Field(max_length=1000, unique=True)  # local path / git URL, or https://github.com/o/r
+    name: str = Field(max_length=200)  # display name, e.g. "owner/repo" or the directory name
+    github_owner: str | None = Field(default=None, max_length=100)
+    github_name: str | None = Field(default=None, max_length=100)
+    default_branch: str = Field(default="main", max_length=255)
+    description: str = Field(default="", sa_type=sa.Text)
+    keywords: list[str] = _json([])
+    prebuild: bool = Field(default=False)
+    created_at: datetime = _ts()
+
+
+class Session(SQLModel, table=True):
+    __tablename__ = "sessions"
+    __table_args__ = (
+        sa.Index("ix_sessions_creator_updated", "creator_id", "updated_at"),
+        sa.Index("ix_sessions_archived_updated", "archived", "updated_at"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    repository_id: int = _fk("repositories.id", ondelete="RESTRICT")
+    base_branch: str = Field(max_length=255)
+    branch: str = Field(default="", max_length=255)  # the working branch the agent pushes
+    status: str = Field(default=SessionStatus.CREATED, max_length=16, index=True)
+    status_reason: str = Field(default="", sa_type=sa.Text)
+    model: str = Field(default="", max_length=200)
+    title: str = Field(default="", max_length=300)
+    creator_id: int = _fk("users.id", ondelete="RESTRICT", index=False)
+    source: str = Field(default="web", max_length=16)  # web | api | slack | extension
+    source_ref: dict[str, Any] = _json({})  # e.g. Slack channel/thread permalink
+    parent_id: str | None = _fk("sessions.id", nullable=True, ondelete="SET NULL")
+    archived: bool = Field(default=False)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class Participant(SQLModel, table=True):
+    __tablename__ = "participants"
+    __table_args__ = (sa.UniqueConstraint("session_id", "user_id", name="uq_participants_session_user"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: str = _fk("sessions.id", index=False)
+    user_id: int = _fk("users.id")
+    role: str = Field(default="member", max_length=16)  # owner | member
+    client_token_hash: str | None = Field(default=None, max_length=64, unique=True)
+    client_token_expires_at: datetime | None = _when()
+    joined_at: datetime = _ts()
+    last_seen_at: datetime | None = _when()
+
+
+class Message(SQLModel, table=True):
+    """A prompt in a session's durable FIFO queue."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        sa.UniqueConstraint("session_id", "client_request_id", name="uq_messages_session_request"),
+        sa.Index("ix_messages_session_status_created", "session_id", "status", "created_at"),
+        sa.Index(
+            "uq_messages_one_processing",
+            "session_id",
+            unique=True,
+            sqlite_where=sa.text("status = 'processing'"),
+            postgresql_where=sa.text("status = 'processing'"),
+        ),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    session_id: str = _fk("sessions.id", index=False)
+    author_id: int = _fk("users.id", ondelete="RESTRICT")
+    content: str = Field(sa_type=sa.Text)
+    context: dict[str, Any] = _json({})  # e.g. a picked page element from the extension
+    source: str = Field(default="web", max_length=16)
+    status: str = Field(default=MessageStatus.PENDING, max_length=16)
+    client_request_id: str | None = Field(default=None, max_length=100)
+    model: str = Field(default="", max_length=200)
+    error: str = Field(default="", sa_type=sa.Text)
+    created_at: datetime = _ts()
+    started_at: datetime | None = _when()
+    completed_at: datetime | None = _when()
+
+
+class Event(SQLModel, table=True):
+    """One entry of a session's timeline. ``seq`` increases by one per session."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        sa.UniqueConstraint("session_id", "seq", name="uq_events_session_seq"),
+        sa.UniqueConstraint("session_id", "ack_id", name="uq_events_session_ack"),
+        sa.UniqueConstraint("session_id", "key", name="uq_events_session_key"),
+        sa.Index("ix_events_message", "message_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntId)
+    session_id: str = _fk("sessions.id", index=False)
+    seq: int = Field(sa_type=sa.BigInteger)
+    type: str = Field(max_length=32)
+    data: dict[str, Any] = _json({})
+    message_id: str | None = Field(default=None, foreign_key="messages.id", ondelete="SET NULL", nullable=True)
+    ack_id: str | None = Field(default=None, max_length=64)
+    key: str | None = Field(default=None, max_length=120)  # upsert key: "text:<message>", "tool:<call>"
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class Artifact(SQLModel, table=True):
+    __tablename__ = "artifacts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: str = _fk("sessions.id")
+    type: str = Field(max_length=16)  # pr | branch | screenshot | preview
+    url: str = Field(default="", max_length=1000)
+    meta: dict[str, Any] = _json({})
+    state: str = Field(default="", max_length=16)  # open | merged | closed | ...
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+# --- sandboxes, images, secrets, integrations --------------------------------------------------
+class Sandbox(SQLModel, table=True):
+    __tablename__ = "sandboxes"
+    __table_args__ = (sa.Index("ix_sandboxes_session_created", "session_id", "created_at"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    session_id: str = _fk("sessions.id", index=False)
+    provider: str = Field(max_length=16)
+    provider_id: str = Field(default="", max_length=200)
+    boot_mode: str = Field(default="fresh", max_length=24)  # fresh | snapshot_restore | image | build
+    status: str = Field(default=SandboxStatus.SPAWNING, max_length=16, index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    last_heartbeat_at: datetime | None = _when()
+    snapshot_ref: str | None = Field(default=None, max_length=500)
+    runtime_version: str = Field(default="", max_length=32)
+    error: str = Field(default="", sa_type=sa.Text)
+    created_at: datetime = _ts()
+    ready_at: datetime | None = _when()
+    stopped_at: datetime | None = _when()
+
+
+class Image(SQLModel, table=True):
+    """A prebuilt sandbox image of a repository branch."""
+
+    __tablename__ = "images"
+    __table_args__ = (sa.Index("ix_images_lookup", "repository_id", "branch", "status", "built_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    repository_id: int = _fk("repositories.id", index=False)
+    branch: str = Field(max_length=255)
+    commit_sha: str = Field(default="", max_length=64)
+    provider: str = Field(max_length=16)
+    provider_ref: str = Field(default="", max_length=500)
+    status: str = Field(default=ImageStatus.BUILDING, max_length=16)
+    runtime_version: str = Field(default="", max_length=32)
+    duration_s: float | None = Field(default=None)
+    log_tail: str = Field(default="", sa_type=sa.Text)
+    created_at: datetime = _ts()
+    built_at: datetime | None = _when()
+
+
+class Secret(SQLModel, table=True):
+    """An encrypted secret (AES-256-GCM: nonce || ciphertext). Global when repository_id is NULL."""
+
+    __tablename__ = "secrets"
+    __table_args__ = (
+        sa.Index(
+            "uq_secrets_global_key",
+            "key",
+            unique=True,
+            sqlite_where=sa.text("repository_id IS NULL"),
+            postgresql_where=sa.text("repository_id IS NULL"),
+        ),
+        sa.Index(
+            "uq_secrets_repo_key",
+            "repository_id",
+            "key",
+            unique=True,
+            sqlite_where=sa.text("repository_id IS NOT NULL"),
+            postgresql_where=sa.text("repository_id IS NOT NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    repository_id: int | None = _fk("repositories.id", nullable=True, index=False)
+    key: str = Field(max_length=100)
+    ciphertext: bytes = Field(sa_type=sa.LargeBinary)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class SlackThread(SQLModel, table=True):
+    __tablename__ = "slack_threads"
+    __table_args__ = (sa.UniqueConstraint("channel", "thread_ts", name="uq_slack_threads_channel_ts"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(default="", max_length=32)
+    channel: str = Field(max_length=32)
+    thread_ts: str = Field(max_length=32)
+    session_id: str = _fk("sessions.id")
+    created_at: datetime = _ts()
+
+
+class Lease(SQLModel, table=True):
+    """A named, expiring lock so a scheduled job runs once across several workers."""
+
+    __tablename__ = "leases"
+
+    name: str = Field(primary_key=True, max_length=100)
+    holder: str = Field(max_length=100)
+    expires_at: datetime = _ts()

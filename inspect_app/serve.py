@@ -1,0 +1,69 @@
+"""``python -m inspect_app.serve``: check the configuration, migrate, then run the Reflex server.
+
+The server runs in production mode on ONE port (pages, Reflex's state socket and /api), bound to
+INSPECT_HOST. A configuration problem ends start-up with exit status 2 and one line naming the
+setting.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from inspect_app.boot import prepare
+from inspect_app.db import PROJECT_ROOT
+from inspect_app.errors import ConfigError
+from inspect_app.settings import Settings, load_settings
+
+TOOLS_BIN = PROJECT_ROOT / ".tools" / "node_modules" / ".bin"
+
+
+def reflex_command(settings: Settings) -> list[str]:
+    venv_reflex = PROJECT_ROOT / ".venv" / "bin" / "reflex"
+    reflex = str(venv_reflex) if venv_reflex.exists() else "reflex"
+    port = str(settings.port)
+    return [
+        reflex, "run", "--env", "prod", "--single-port",
+        "--backend-host", settings.host, "--frontend-port", port, "--backend-port", port,
+        "--loglevel", settings.log_level.lower(),
+    ]  # fmt: skip
+
+
+def reflex_environment(settings: Settings) -> dict[str, str]:
+    """The server's environment: ours, plus what Reflex needs to run offline from project-local tools."""
+    env = dict(os.environ)  # passed through to our own server process, not to any sandbox
+    env["PATH"] = f"{TOOLS_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env.setdefault("REFLEX_DIR", str(PROJECT_ROOT / ".tools" / "reflex"))
+    env.setdefault("BUN_INSTALL_CACHE_DIR", str(PROJECT_ROOT / ".tools" / "bun-cache"))
+    env.setdefault("NPM_CONFIG_REGISTRY", "https://registry.npmjs.org/")
+    env["REFLEX_TELEMETRY_ENABLED"] = "false"
+    env["REFLEX_CHECK_LATEST_VERSION"] = "false"
+    if settings.redis_url:
+        env["REFLEX_REDIS_URL"] = settings.redis_url
+    return env
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings()
+        report = prepare(settings)
+    except ConfigError as exc:
+        print(f"inspect: configuration error: {exc}", file=sys.stderr)
+        return 2
+    report.services.engine.dispose()
+    mode = "local single-user mode" if report.local_mode else "GitHub sign-in"
+    print(f"inspect: database at migration {report.migrated_to}; {mode}", flush=True)
+    if report.local_mode:
+        print(f"inspect: API token for the local user is in {settings.data_dir / 'local-token'}", flush=True)
+    print(f"inspect: starting on {settings.resolved_public_url}", flush=True)
+    os.chdir(PROJECT_ROOT)
+    os.execvpe(  # noqa: S606 - an argument list, no shell
+        reflex_command(settings)[0], reflex_command(settings), reflex_environment(settings)
+    )
+    return 0  # pragma: no cover - execvpe does not return
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,227 @@
+"""Every configuration knob of Inspect, read once from the environment and `.env`.
+
+This is the only module that reads ``os.environ``. Everything else receives a
+``Settings`` object (or values taken from it) from the composition root.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import os
+import secrets
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from inspect_app.errors import ConfigError
+
+LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+
+
+class Settings(BaseSettings):
+    """Inspect's configuration. Field docs become the README's configuration table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="INSPECT_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # --- server -----------------------------------------------------------------------------
+    data_dir: Path = Field(Path("./data"), description="Where the database, sandboxes, snapshots and keys live.")
+    host: str = Field("127.0.0.1", description="Address the server listens on.")
+    port: int = Field(3000, ge=1, le=65535, description="Port for pages, API and WebSockets (one port).")
+    public_url: str = Field(
+        "", description="URL people reach the app at (links in Slack, PRs). Default: http://HOST:PORT."
+    )
+    database_url: str = Field(
+        "", description="SQLAlchemy URL. Default: SQLite at DATA_DIR/inspect.db. PostgreSQL: postgresql+psycopg://..."
+    )
+    redis_url: str = Field("", description="Redis URL for the hub and multi-worker Reflex. Empty: in-process.")
+    secret_key: SecretStr = Field(
+        SecretStr(""),
+        description="AES-256-GCM key, 32 bytes as urlsafe base64. Empty: generated into DATA_DIR/secret.key (0600).",
+    )
+    sandbox_provider: Literal["local", "modal"] = Field("local", description="Where sandboxes run: local or modal.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+
+    # --- local single-user mode ----------------------------------------------------------------
+    local_user_name: str = Field(
+        "", description="Name of the local user. Default: git config user.name, else 'Local User'."
+    )
+    local_user_email: str = Field("", description="Email of the local user. Default: git config user.email.")
+    allow_remote_local_mode: bool = Field(
+        False, description="Allow local mode (no sign-in) on a non-loopback address. Dangerous."
+    )
+
+    # --- GitHub -----------------------------------------------------------------------------
+    github_client_id: str = Field("", description="GitHub OAuth client id; set it to require GitHub sign-in.")
+    github_client_secret: SecretStr = Field(SecretStr(""), description="GitHub OAuth client secret.")
+    github_app_id: str = Field("", description="GitHub App id (clone, push, installation tokens).")
+    github_app_private_key: SecretStr = Field(SecretStr(""), description="GitHub App private key (PEM).")
+    github_webhook_secret: SecretStr = Field(SecretStr(""), description="GitHub webhook HMAC secret.")
+    github_web_url: str = Field("https://github.com", description="GitHub web URL (GitHub Enterprise, test fakes).")
+    github_api_url: str = Field("https://api.github.com", description="GitHub API URL (GitHub Enterprise, test fakes).")
+    allowed_users: str = Field("", description="Comma-separated GitHub logins allowed to sign in.")
+    allowed_orgs: str = Field("", description="Comma-separated GitHub orgs whose members may sign in.")
+    allowed_email_domains: str = Field("", description="Comma-separated email domains allowed to sign in.")
+
+    # --- Slack ------------------------------------------------------------------------------
+    slack_bot_token: SecretStr = Field(SecretStr(""), description="Slack bot token (xoxb-...).")
+    slack_signing_secret: SecretStr = Field(SecretStr(""), description="Slack signing secret (Events API).")
+    slack_app_token: SecretStr = Field(SecretStr(""), description="Slack app-level token (xapp-...) for Socket Mode.")
+    slack_api_url: str = Field("https://slack.com/api/", description="Slack API base URL (test fakes).")
+
+    # --- models -----------------------------------------------------------------------------
+    default_model: str = Field(
+        "",
+        description="Default model, OpenCode 'provider/model' form. "
+        "Default: llm/LLM_MODEL when LLM_BASE_URL is set, else anthropic/claude-sonnet-4-5.",
+    )
+    llm_base_url: str = Field("", description="An OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp, ...).")
+    llm_api_key: SecretStr = Field(SecretStr(""), description="API key for LLM_BASE_URL.")
+    llm_model: str = Field("", description="Model name served at LLM_BASE_URL.")
+    anthropic_api_key: SecretStr = Field(
+        SecretStr(""),
+        validation_alias=AliasChoices("ANTHROPIC_API_KEY", "INSPECT_ANTHROPIC_API_KEY"),
+        description="Anthropic key (env ANTHROPIC_API_KEY).",
+    )
+    openai_api_key: SecretStr = Field(
+        SecretStr(""),
+        validation_alias=AliasChoices("OPENAI_API_KEY", "INSPECT_OPENAI_API_KEY"),
+        description="OpenAI key (env OPENAI_API_KEY).",
+    )
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key_is_32_bytes(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value():
+            decode_key(value.get_secret_value())
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_shape(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
+        return value
+
+    @field_validator("llm_base_url", "public_url", "github_web_url", "github_api_url", "slack_api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    # --- derived values ---------------------------------------------------------------------
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'inspect.db').resolve()}"
+
+    @property
+    def resolved_public_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host  # noqa: S104 - a comparison
+        return f"http://{host}:{self.port}"
+
+    @property
+    def resolved_default_model(self) -> str:
+        if self.default_model:
+            return self.default_model
+        if self.llm_base_url:
+            return f"llm/{self.llm_model or 'default'}"
+        return "anthropic/claude-sonnet-4-5"
+
+    @property
+    def oauth_enabled(self) -> bool:
+        return bool(self.github_client_id)
+
+    @property
+    def listens_on_loopback(self) -> bool:
+        if self.host in LOOPBACK_NAMES:
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    def local_identity(self) -> tuple[str, str]:
+        """The local user's (name, email): settings first, then the global git identity."""
+        name = self.local_user_name or _git_config("user.name") or "Local User"
+        email = self.local_user_email or _git_config("user.email") or "local@inspect.invalid"
+        return name, email
+
+    def encryption_key(self) -> bytes:
+        """The AES-256-GCM key: from settings, else from (or newly into) DATA_DIR/secret.key."""
+        if self.secret_key.get_secret_value():
+            return decode_key(self.secret_key.get_secret_value())
+        path = self.data_dir / "secret.key"
+        if path.exists():
+            try:
+                return decode_key(path.read_text().strip())
+            except ValueError as exc:
+                raise ConfigError(f"{path}: {exc}") from exc
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_bytes(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(base64.urlsafe_b64encode(key).decode() + "\n")
+        return key
+
+
+def decode_key(text: str) -> bytes:
+    try:
+        key = base64.urlsafe_b64decode(text.encode() + b"=" * (-len(text) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("must be 32 bytes encoded as urlsafe base64") from exc
+    if len(key) != 32:
+        raise ValueError(f"must be 32 bytes encoded as urlsafe base64 (got {len(key)} bytes)")
+    return key
+
+
+def _git_config(key: str) -> str:
+    try:
+        result = subprocess.run(
+            ["git", "config", "--global", "--get", key], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return result.stdout.strip()
+
+
+def env_name(field: str) -> str:
+    """The environment variable a settings field is read from (for messages and docs)."""
+    info = Settings.model_fields[field]
+    if isinstance(info.validation_alias, AliasChoices):
+        return str(info.validation_alias.choices[0])
+    return f"INSPECT_{field.upper()}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build Settings, turning validation errors into one readable ConfigError line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "?"
+            name = env_name(field) if field in Settings.model_fields else field
+            problems.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
+        raise ConfigError("; ".join(problems)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, loaded on first use (never at import time)."""
+    return load_settings()

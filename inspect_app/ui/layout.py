@@ -1,0 +1,67 @@
+"""The page frame: a sidebar (brand, navigation, sessions) beside the page's content."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from inspect_app.ui import routes
+from inspect_app.ui.sessions_list import sidebar_sessions
+from inspect_app.ui.state import AppState
+
+
+def sidebar() -> rx.Component:
+    return rx.vstack(
+        rx.hstack(
+            rx.icon("scan-search", size=22),
+            rx.heading("Inspect", size="5"),
+            align="center",
+            spacing="2",
+            padding_x="0.5rem",
+        ),
+        rx.link(
+            rx.hstack(rx.icon("house", size=16), rx.text("Home", size="2"), align="center"),
+            href=routes.HOME,
+            underline="none",
+            color_scheme="gray",
+            high_contrast=True,
+            padding_x="0.5rem",
+        ),
+        rx.divider(),
+        sidebar_sessions(),
+        rx.spacer(),
+        rx.hstack(
+            rx.avatar(fallback=AppState.user_name[:1], size="2", radius="full"),
+            rx.text(AppState.user_name, size="2", overflow="hidden", text_overflow="ellipsis", white_space="nowrap"),
+            rx.spacer(),
+            rx.color_mode.button(size="1", variant="ghost"),
+            align="center",
+            width="100%",
+            padding_x="0.5rem",
+        ),
+        width="16rem",
+        min_width="16rem",
+        height="100vh",
+        padding="1rem",
+        spacing="3",
+        border_right=f"1px solid {rx.color('gray', 5)}",
+        background=rx.color("gray", 2),
+        display=["none", "none", "flex"],
+        position="sticky",
+        top="0",
+        id="sidebar",
+    )
+
+
+def page_frame(*children: rx.Component) -> rx.Component:
+    return rx.hstack(
+        sidebar(),
+        rx.box(
+            rx.vstack(*children, width="100%", max_width="56rem", margin_x="auto", spacing="4"),
+            flex="1",
+            padding=["1rem", "1.5rem", "2rem"],
+            min_width="0",
+        ),
+        spacing="0",
+        width="100%",
+        align="start",
+    )

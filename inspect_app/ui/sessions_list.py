@@ -1,0 +1,167 @@
+"""The sessions list (sidebar and home page): its state and its components."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import reflex as rx
+
+from inspect_app import services
+from inspect_app.control import sessions
+from inspect_app.ui import routes
+from inspect_app.ui.formatting import relative_time, status_color
+from inspect_app.ui.state import AppState
+
+
+@dataclasses.dataclass
+class SessionRow:
+    id: str
+    title: str
+    status: str
+    status_color: str
+    repository: str
+    branch: str
+    creator: str
+    updated: str
+    url: str
+
+
+def _row(summary: sessions.SessionSummary) -> SessionRow:
+    return SessionRow(
+        id=summary.id,
+        title=summary.title,
+        status=summary.status,
+        status_color=status_color(summary.status),
+        repository=summary.repository,
+        branch=summary.base_branch,
+        creator=summary.creator,
+        updated=relative_time(summary.updated_at),
+        url=routes.session_url(summary.id),
+    )
+
+
+class SessionListState(AppState):
+    rows: list[SessionRow] = []
+    loaded: bool = False
+    error: str = ""
+
+    @rx.event
+    async def load(self) -> None:
+        engine = services.current().engine
+        try:
+            summaries = await asyncio.to_thread(sessions.list_sessions, engine, limit=50)
+        except Exception as exc:  # noqa: BLE001 - shown to the person, not swallowed
+            self.error = f"Could not load sessions: {exc.__class__.__name__}"
+            return
+        self.rows = [_row(s) for s in summaries]
+        self.error = ""
+        self.loaded = True
+
+
+def status_badge(row: SessionRow) -> rx.Component:
+    return rx.badge(row.status, color_scheme=row.status_color, variant="soft", size="1")
+
+
+def sidebar_item(row: SessionRow) -> rx.Component:
+    return rx.link(
+        rx.hstack(
+            rx.text(
+                row.title,
+                size="2",
+                trim="both",
+                overflow="hidden",
+                text_overflow="ellipsis",
+                white_space="nowrap",
+                flex="1",
+            ),
+            status_badge(row),
+            width="100%",
+            align="center",
+        ),
+        href=row.url,
+        underline="none",
+        color_scheme="gray",
+        high_contrast=True,
+        padding_x="0.5rem",
+        padding_y="0.35rem",
+        border_radius="6px",
+        _hover={"background": rx.color("gray", 4)},
+        width="100%",
+    )
+
+
+def session_card(row: SessionRow) -> rx.Component:
+    return rx.link(
+        rx.card(
+            rx.hstack(
+                rx.vstack(
+                    rx.text(row.title, weight="medium"),
+                    rx.text(
+                        row.repository, " @ ", row.branch, " · ", row.creator, " · ", row.updated,
+                        size="1", color_scheme="gray",
+                    ),
+                    spacing="1",
+                    align="start",
+                ),
+                rx.spacer(),
+                status_badge(row),
+                align="center",
+                width="100%",
+            ),
+            width="100%",
+        ),
+        href=row.url,
+        underline="none",
+        width="100%",
+        class_name="session-card",
+    )  # fmt: skip
+
+
+def empty_state() -> rx.Component:
+    return rx.center(
+        rx.vstack(
+            rx.icon("inbox", size=36, color=rx.color("gray", 9)),
+            rx.heading("No sessions yet", size="4"),
+            rx.text(
+                "Sessions you and your team start will appear here, with their status and pull requests.",
+                color_scheme="gray",
+                text_align="center",
+                max_width="28rem",
+            ),
+            align="center",
+            spacing="2",
+        ),
+        padding_y="3rem",
+        width="100%",
+        id="sessions-empty",
+    )
+
+
+def sessions_list() -> rx.Component:
+    return rx.cond(
+        SessionListState.error != "",
+        rx.callout(SessionListState.error, icon="triangle_alert", color_scheme="red"),
+        rx.cond(
+            SessionListState.loaded,
+            rx.cond(
+                SessionListState.rows.length() > 0,  # type: ignore[attr-defined]
+                rx.vstack(rx.foreach(SessionListState.rows, session_card), width="100%", id="sessions-list"),
+                empty_state(),
+            ),
+            rx.center(rx.spinner(size="3"), padding_y="3rem", width="100%"),
+        ),
+    )
+
+
+def sidebar_sessions() -> rx.Component:
+    return rx.vstack(
+        rx.text("Sessions", size="1", weight="bold", color_scheme="gray", padding_x="0.5rem"),
+        rx.cond(
+            SessionListState.rows.length() > 0,  # type: ignore[attr-defined]
+            rx.foreach(SessionListState.rows, sidebar_item),
+            rx.text("Nothing here yet", size="1", color_scheme="gray", padding_x="0.5rem"),
+        ),
+        spacing="1",
+        width="100%",
+    )

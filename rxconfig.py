@@ -1,0 +1,19 @@
+"""Reflex configuration. Host and port come from Inspect's settings (inspect_app.settings)."""
+
+import reflex as rx
+from reflex.plugins.sitemap import SitemapPlugin
+
+from inspect_app.settings import get_settings
+
+_settings = get_settings()
+
+config = rx.Config(
+    app_name="inspect_app",
+    show_built_with_reflex=False,
+    telemetry_enabled=False,
+    disable_plugins=[SitemapPlugin],
+    plugins=[rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="indigo", gray_color="slate", radius="medium"))],
+    backend_host=_settings.host,
+    frontend_port=_settings.port,
+    backend_port=_settings.port,
+)

@@ -1,0 +1,72 @@
+"""The production server: health, API auth, and the home page in a real browser."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+from sqlmodel import Session as DBSession
+from sqlmodel import select
+
+from inspect_app.db import create_db_engine
+from inspect_app.models import Repository, Session, User
+from tests.servers import RunningServer
+
+pytestmark = pytest.mark.browser
+
+
+def test_health_reports_database_and_migrations(server: RunningServer) -> None:
+    response = httpx.get(f"{server.url}/api/health", timeout=10)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["database"] == {"ok": True, "backend": "sqlite"}
+    assert body["migrations"]["up_to_date"] is True
+    assert body["version"]
+
+
+def test_api_requires_a_bearer_token(server: RunningServer) -> None:
+    denied = httpx.get(f"{server.url}/api/me", timeout=10)
+    assert denied.status_code == 401
+    assert denied.json()["error"]["code"] == "unauthorized"
+    wrong = httpx.get(f"{server.url}/api/me", headers={"Authorization": "Bearer insp_wrong"}, timeout=10)
+    assert wrong.status_code == 401
+    me = httpx.get(f"{server.url}/api/me", headers={"Authorization": f"Bearer {server.token}"}, timeout=10)
+    assert me.status_code == 200
+    assert me.json()["name"] == "Ada Lovelace"
+
+
+def test_openapi_docs_are_served(server: RunningServer) -> None:
+    assert httpx.get(f"{server.url}/api/openapi.json", timeout=10).json()["info"]["title"] == "Inspect API"
+    assert httpx.get(f"{server.url}/api/docs", timeout=10).status_code == 200
+
+
+def test_home_page_shows_sessions_from_the_database(server: RunningServer, browser: webdriver.Chrome) -> None:
+    browser.get(server.url + "/")
+    wait = WebDriverWait(browser, 60)
+    empty = wait.until(ec.visibility_of_element_located((By.ID, "sessions-empty")))
+    assert "No sessions yet" in empty.text
+    assert "Ada Lovelace" in browser.find_element(By.ID, "sidebar").text
+    assert "Built with Reflex" not in browser.page_source
+
+    engine = create_db_engine(server.database_url)
+    try:
+        with DBSession(engine) as db:
+            user = db.exec(select(User).where(User.is_local == sa.true())).one()
+            repo = Repository(url="/srv/git/demo", name="demo")
+            db.add(repo)
+            db.flush()
+            db.add(Session(repository_id=repo.id, base_branch="main", creator_id=user.id, title="Fix the login bug"))  # type: ignore[arg-type]
+            db.commit()
+    finally:
+        engine.dispose()
+
+    browser.get(server.url + "/")
+    card = wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "#sessions-list .session-card")))
+    assert "Fix the login bug" in card.text
+    assert "demo @ main" in card.text
+    assert "Fix the login bug" in browser.find_element(By.ID, "sidebar").text

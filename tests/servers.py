@@ -1,0 +1,84 @@
+"""Start the real Inspect server (``python -m inspect_app.serve``) for tests, and stop it cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOT_TIMEOUT_S = 240  # the first production build compiles the frontend
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class RunningServer:
+    url: str
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def token(self) -> str:
+        return (self.data_dir / "local-token").read_text().strip()
+
+    @property
+    def database_url(self) -> str:
+        return f"sqlite:///{self.data_dir / 'inspect.db'}"
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+
+
+def start_server(workdir: Path, **env: str) -> RunningServer:
+    port = free_port()
+    data_dir = workdir / "data"
+    log_path = workdir / "server.log"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("INSPECT_")}
+    environment.update(
+        {"INSPECT_DATA_DIR": str(data_dir), "INSPECT_PORT": str(port), "INSPECT_LOCAL_USER_NAME": "Ada Lovelace",
+         "INSPECT_LOCAL_USER_EMAIL": "ada@example.com", **env}
+    )  # fmt: skip
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "inspect_app.serve"],
+            cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    server = RunningServer(url=f"http://127.0.0.1:{port}", data_dir=data_dir, process=process, log_path=log_path)
+    deadline = time.monotonic() + BOOT_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{server.log_tail()}")
+        try:
+            # the API answers before the frontend bundle is served; wait for the page too
+            if (
+                httpx.get(f"{server.url}/api/health", timeout=2).status_code == 200
+                and httpx.get(server.url + "/", timeout=5).status_code == 200
+            ):
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    server.stop()
+    raise RuntimeError(f"server not healthy after {BOOT_TIMEOUT_S}s:\n{server.log_tail()}")
