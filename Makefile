@@ -6,6 +6,7 @@ VENV        := .venv
 PY          := $(VENV)/bin/python
 TOOLS       := .tools
 BUN_VERSION := 1.4.4
+OPENCODE_VERSION := 1.18.33
 NPM_REGISTRY ?= https://registry.npmjs.org/
 
 export PATH := $(CURDIR)/$(TOOLS)/node_modules/.bin:$(PATH)
@@ -44,11 +45,15 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(VENV)/.runtime $@
 
-# bun (Reflex's frontend toolchain) from the npm registry; its postinstall links the platform binary.
+# From the npm registry (postinstall scripts link the platform binaries): bun for Reflex's frontend,
+# OpenCode for the sandboxes, and OpenCode's plugin package prepared once so that sandboxes never
+# try to npm-install it at start (which stalls where the registry is unreachable).
 $(TOOLS)/.stamp: Makefile
-	mkdir -p $(TOOLS)
-	npm install --prefix $(TOOLS) --no-audit --no-fund --loglevel=error bun@$(BUN_VERSION)
+	mkdir -p $(TOOLS)/opencode-plugin
+	npm install --prefix $(TOOLS) --no-audit --no-fund --loglevel=error bun@$(BUN_VERSION) opencode-ai@$(OPENCODE_VERSION)
+	npm install --prefix $(TOOLS)/opencode-plugin --no-audit --no-fund --loglevel=error @opencode-ai/plugin@$(OPENCODE_VERSION)
 	$(TOOLS)/node_modules/.bin/bun --version
+	$(TOOLS)/node_modules/.bin/opencode --version
 	touch $@
 
 clean:

@@ -1,0 +1,255 @@
+"""The bridge protocol between the control plane and a sandbox: JSON over one WebSocket.
+
+Typed once, here, and shared by both sides. Every message is a JSON object whose ``type`` selects
+its model. Parsing happens at the edge (``parse_from_sandbox`` / ``parse_from_control``); past that
+line code handles typed models only. A message that does not parse raises ``ProtocolError``; the
+receiver answers it with an ``error`` message and keeps the connection.
+
+Critical sandbox events (``execution_complete``, ``error`` with an ack id, ``push_complete``,
+``push_error``, ``snapshot_ready``) carry an ``ack_id``; the sandbox re-sends them after a reconnect
+until the control plane answers ``ack``; the control plane stores each ack id once.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+PROTOCOL_VERSION = 1
+
+# WebSocket close codes the control plane uses to refuse a sandbox for good (no reconnect).
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_REFUSED = 4403
+CLOSE_GONE = 4410  # the sandbox was stopped or replaced
+TERMINAL_CLOSE_CODES = frozenset({CLOSE_UNAUTHORIZED, CLOSE_REFUSED, CLOSE_GONE})
+TERMINAL_HTTP_STATUSES = frozenset({401, 403, 410})
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+MAX_PROMPT_CHARS = 64_000
+
+
+class ProtocolError(ValueError):
+    """A message that is not valid JSON, has an unknown type, or has bad fields."""
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+# --- control plane → sandbox -------------------------------------------------------------------
+class Author(_Message):
+    name: str = Field(min_length=1, max_length=200)
+    email: str = Field(min_length=3, max_length=320)
+
+
+class PromptCommand(_Message):
+    type: Literal["prompt"] = "prompt"
+    message_id: str = Field(min_length=1, max_length=64)
+    content: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    model: str = Field(default="", max_length=200)  # "provider/model"; empty: the sandbox default
+    author: Author
+
+
+class StopCommand(_Message):
+    type: Literal["stop"] = "stop"
+    message_id: str | None = None
+
+
+class SnapshotCommand(_Message):
+    type: Literal["snapshot"] = "snapshot"
+
+
+class PushCommand(_Message):
+    type: Literal["push"] = "push"
+    branch: str = Field(min_length=1, max_length=255)
+    remote: str = Field(min_length=1, max_length=1000)  # URL or local path
+    username: str = ""
+    password: str = Field(default="", repr=False)  # a short-lived token; never logged or echoed
+    force: bool = False
+
+
+class AckCommand(_Message):
+    type: Literal["ack"] = "ack"
+    ack_id: str
+
+
+class ShutdownCommand(_Message):
+    type: Literal["shutdown"] = "shutdown"
+
+
+class ControlError(_Message):
+    """The control plane's answer to a sandbox message it could not parse."""
+
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+
+
+ControlMessage = Annotated[
+    PromptCommand | StopCommand | SnapshotCommand | PushCommand | AckCommand | ShutdownCommand | ControlError,
+    Field(discriminator="type"),
+]
+
+
+# --- sandbox → control plane -------------------------------------------------------------------
+class Ready(_Message):
+    type: Literal["ready"] = "ready"
+    protocol_version: int = PROTOCOL_VERSION
+    runtime_version: str = ""
+    sandbox_id: str = ""
+    boot_mode: str = ""
+    branch: str = ""
+    commit: str = ""
+    agent_session_id: str = ""
+
+
+class Heartbeat(_Message):
+    type: Literal["heartbeat"] = "heartbeat"
+    busy: bool = False
+    message_id: str | None = None  # the prompt running now, if any
+
+
+class GitSync(_Message):
+    type: Literal["git_sync"] = "git_sync"
+    status: Literal["started", "done", "failed"]
+    detail: str = ""
+    elapsed_ms: int = 0
+
+
+class BootProgress(_Message):
+    type: Literal["boot_progress"] = "boot_progress"
+    stage: Literal["setup", "start", "agent"]
+    status: Literal["started", "done", "skipped", "failed"]
+    elapsed_ms: int = 0
+
+
+class Token(_Message):
+    type: Literal["token"] = "token"
+    message_id: str
+    text: str
+
+
+class ToolCall(_Message):
+    type: Literal["tool_call"] = "tool_call"
+    message_id: str
+    call_id: str
+    tool: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    status: Literal["pending", "running", "completed", "error"]
+    output: str = ""
+
+
+class StepFinish(_Message):
+    type: Literal["step_finish"] = "step_finish"
+    message_id: str
+    tokens: dict[str, Any] = Field(default_factory=dict)
+    cost: float = 0.0
+
+
+class SandboxError(_Message):
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+    message_id: str | None = None
+    ack_id: str | None = None
+
+
+class ExecutionComplete(_Message):
+    type: Literal["execution_complete"] = "execution_complete"
+    message_id: str
+    success: bool
+    error: str | None = None
+    ack_id: str | None = None
+
+
+class PushComplete(_Message):
+    type: Literal["push_complete"] = "push_complete"
+    branch: str
+    commit: str = ""
+    ack_id: str | None = None
+
+
+class PushError(_Message):
+    type: Literal["push_error"] = "push_error"
+    branch: str
+    error: str
+    ack_id: str | None = None
+
+
+class SnapshotReady(_Message):
+    type: Literal["snapshot_ready"] = "snapshot_ready"
+    commit: str = ""
+    ack_id: str | None = None
+
+
+class ArtifactEvent(_Message):
+    type: Literal["artifact"] = "artifact"
+    kind: Literal["pr", "branch", "screenshot", "preview"]
+    url: str = ""
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+class SessionTitle(_Message):
+    type: Literal["session_title"] = "session_title"
+    title: str = Field(max_length=300)
+
+
+class Warning(_Message):
+    type: Literal["warning"] = "warning"
+    message: str
+    detail: str = ""
+
+
+SandboxMessage = Annotated[
+    Ready
+    | Heartbeat
+    | GitSync
+    | BootProgress
+    | Token
+    | ToolCall
+    | StepFinish
+    | SandboxError
+    | ExecutionComplete
+    | PushComplete
+    | PushError
+    | SnapshotReady
+    | ArtifactEvent
+    | SessionTitle
+    | Warning,
+    Field(discriminator="type"),
+]
+
+CRITICAL_TYPES = frozenset({"execution_complete", "push_complete", "push_error", "snapshot_ready", "error"})
+
+_from_sandbox: TypeAdapter[Any] = TypeAdapter(SandboxMessage)
+_from_control: TypeAdapter[Any] = TypeAdapter(ControlMessage)
+
+
+def _parse(adapter: TypeAdapter[Any], raw: str | bytes) -> Any:
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise ProtocolError(f"message of {len(raw)} bytes exceeds {MAX_MESSAGE_BYTES}")
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"not JSON: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        raise ProtocolError("a message must be a JSON object with a string 'type'")
+    try:
+        return adapter.validate_python(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"][1:]) or "type"
+        raise ProtocolError(f"bad {data['type']!r} message: {where}: {first['msg']}") from None
+
+
+def parse_from_sandbox(raw: str | bytes) -> SandboxMessage:
+    return _parse(_from_sandbox, raw)
+
+
+def parse_from_control(raw: str | bytes) -> ControlMessage:
+    return _parse(_from_control, raw)
+
+
+def encode(message: BaseModel) -> str:
+    return message.model_dump_json(exclude_none=True)

@@ -1,0 +1,108 @@
+"""The sandbox provider interface, and the spawn spec every provider builds a sandbox from.
+
+A sandbox's environment is built from the spec ALONE (``SandboxSpec.environment``): nothing of the
+server's own environment (App key, Slack token, database URL, ...) can leak in, because nothing of
+it is ever read here.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+BootMode = Literal["fresh", "snapshot_restore", "image", "build"]
+SandboxState = Literal["running", "exited", "unknown"]
+
+
+class ProviderError(RuntimeError):
+    """A provider could not do what was asked (spawn, snapshot, restore, ...)."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    snapshots: bool
+    tunnels: bool
+
+
+@dataclass(frozen=True)
+class SandboxSpec:
+    session_id: str
+    sandbox_id: str
+    repo_url: str
+    branch: str
+    bridge_url: str
+    token: str = field(repr=False)
+    work_branch: str = ""
+    boot_mode: BootMode = "fresh"
+    model: str = ""
+    llm_base_url: str = ""
+    llm_api_key: str = field(default="", repr=False)
+    llm_model: str = ""
+    provider_keys: Mapping[str, str] = field(default_factory=dict, repr=False)  # ANTHROPIC_API_KEY, ...
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)  # the session's repo/global secrets
+    committer_name: str = "Inspect"
+    committer_email: str = "inspect@localhost"
+    setup_timeout_s: float = 600
+    start_timeout_s: float = 120
+    heartbeat_s: float = 30
+
+    def environment(self) -> dict[str, str]:
+        """The variables the sandbox runtime needs, from this spec only."""
+        env = {
+            **{k: v for k, v in self.secrets.items() if not k.startswith("SANDBOX_")},
+            **self.provider_keys,
+            "SANDBOX_ID": self.sandbox_id,
+            "SANDBOX_SESSION_ID": self.session_id,
+            "SANDBOX_BRIDGE_URL": self.bridge_url,
+            "SANDBOX_TOKEN": self.token,
+            "SANDBOX_REPO_URL": self.repo_url,
+            "SANDBOX_BRANCH": self.branch,
+            "SANDBOX_WORK_BRANCH": self.work_branch,
+            "SANDBOX_BOOT_MODE": self.boot_mode,
+            "SANDBOX_MODEL": self.model,
+            "SANDBOX_LLM_BASE_URL": self.llm_base_url,
+            "SANDBOX_LLM_API_KEY": self.llm_api_key,
+            "SANDBOX_LLM_MODEL": self.llm_model,
+            "SANDBOX_COMMITTER_NAME": self.committer_name,
+            "SANDBOX_COMMITTER_EMAIL": self.committer_email,
+            "SANDBOX_SETUP_TIMEOUT_S": str(self.setup_timeout_s),
+            "SANDBOX_START_TIMEOUT_S": str(self.start_timeout_s),
+            "SANDBOX_HEARTBEAT_S": str(self.heartbeat_s),
+        }
+        return {k: v for k, v in env.items() if v != ""}
+
+
+@dataclass
+class SandboxHandle:
+    provider: str
+    sandbox_id: str
+    session_id: str
+    provider_id: str
+    isolated: bool = True
+    warnings: list[str] = field(default_factory=list)
+
+
+class SandboxProvider(abc.ABC):
+    name: str
+    capabilities: Capabilities
+
+    @abc.abstractmethod
+    async def spawn(self, spec: SandboxSpec) -> SandboxHandle: ...
+
+    @abc.abstractmethod
+    async def restore(self, snapshot_ref: str, spec: SandboxSpec) -> SandboxHandle: ...
+
+    @abc.abstractmethod
+    async def snapshot(self, handle: SandboxHandle) -> str: ...
+
+    @abc.abstractmethod
+    async def stop(self, handle: SandboxHandle) -> None: ...
+
+    @abc.abstractmethod
+    async def status(self, handle: SandboxHandle) -> SandboxState: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Stop every sandbox this provider started (server shutdown)."""

@@ -1,0 +1,263 @@
+"""Local sandboxes: a process tree per sandbox under ``<data dir>/sandboxes/<id>/``.
+
+The directory is keyed by SESSION, not by sandbox: OpenCode binds its sessions to their directory,
+so a sandbox restored from a snapshot must see the same paths for the agent's conversation to go on.
+One sandbox runs per session at a time; a spawn or restore replaces what the directory held.
+
+Isolated with bubblewrap when it works here: the system read-only, a private /tmp, the data dir
+invisible except this sandbox's own directory (and a local origin repository, which the sandbox must
+clone from and push to), its own pid namespace, dying with its parent. Without bwrap the sandbox runs
+unisolated, and the handle carries a warning for the session.
+
+Snapshot = a copy of the workspace and agent state under ``<data dir>/snapshots/<ref>/``;
+restore = a new sandbox started from that copy. Stop ends the whole process tree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from sandbox.providers.base import (
+    Capabilities,
+    ProviderError,
+    SandboxHandle,
+    SandboxProvider,
+    SandboxSpec,
+    SandboxState,
+)
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+STOP_GRACE_S = 10.0
+SNAPSHOT_PARTS = ("workspace", "home", "state")
+UNISOLATED_WARNING = "bubblewrap (bwrap) is not usable here: this sandbox runs without isolation"
+
+
+def bwrap_works() -> bool:
+    """Whether bubblewrap can create the namespaces we use, on this machine, now."""
+    bwrap = shutil.which("bwrap")
+    if not bwrap:
+        return False
+    probe = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid", "--", "true"]
+    try:
+        return subprocess.run(probe, capture_output=True, timeout=10, check=False).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every live process below ``pid`` (read from /proc), deepest last."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, stack = [], [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def _is_local_path(url: str) -> Path | None:
+    if url.startswith("file://"):
+        url = url.removeprefix("file://")
+    return Path(url) if url.startswith("/") else None
+
+
+class LocalProvider(SandboxProvider):
+    name = "local"
+    capabilities = Capabilities(snapshots=True, tunnels=False)
+
+    def __init__(
+        self,
+        *,
+        data_dir: Path,
+        opencode_bin: str,
+        plugin_template: Path | None = None,
+        python: str = sys.executable,
+        isolate: bool | None = None,
+        base_path: str = "/usr/local/bin:/usr/bin:/bin",
+    ) -> None:
+        self._data_dir = data_dir.resolve()
+        self._sandboxes = self._data_dir / "sandboxes"
+        self._snapshots = self._data_dir / "snapshots"
+        self._opencode_bin = opencode_bin
+        self._plugin_template = plugin_template
+        self._python = python
+        self._isolate = bwrap_works() if isolate is None else isolate
+        self._base_path = base_path
+        self._processes: dict[str, asyncio.subprocess.Process] = {}  # by sandbox id
+        self._by_session: dict[str, SandboxHandle] = {}
+
+    @property
+    def isolated(self) -> bool:
+        return self._isolate
+
+    def sandbox_dir(self, session_id: str) -> Path:
+        return self._sandboxes / session_id
+
+    # --- interface -----------------------------------------------------------------------------
+    async def spawn(self, spec: SandboxSpec) -> SandboxHandle:
+        root = await self._claim(spec)
+        return await self._start(root, spec)
+
+    async def restore(self, snapshot_ref: str, spec: SandboxSpec) -> SandboxHandle:
+        source = self._snapshot_dir(snapshot_ref)
+        if not source.is_dir():
+            raise ProviderError(f"snapshot {snapshot_ref} does not exist")
+        root = await self._claim(spec)
+        await asyncio.to_thread(shutil.copytree, source, root, symlinks=True)
+        restored = SandboxSpec(**{**spec.__dict__, "boot_mode": "snapshot_restore"})
+        return await self._start(root, restored)
+
+    async def snapshot(self, handle: SandboxHandle) -> str:
+        root = self.sandbox_dir(handle.session_id)
+        if not (root / "workspace").exists():
+            raise ProviderError(f"sandbox {handle.sandbox_id} has no workspace to snapshot")
+        ref = f"snap_{secrets.token_hex(8)}"
+        target = self._snapshot_dir(ref)
+        await asyncio.to_thread(self._copy_parts, root, target)
+        return ref
+
+    async def stop(self, handle: SandboxHandle) -> None:
+        process = self._processes.pop(handle.sandbox_id, None)
+        self._by_session.pop(handle.session_id, None)
+        if process is None or process.returncode is not None:
+            return
+        tree = [process.pid, *_descendants(process.pid)]
+        self._signal(tree, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), STOP_GRACE_S)
+        except TimeoutError:
+            log.warning("sandbox %s ignored SIGTERM; killing", handle.sandbox_id)
+        self._signal([process.pid, *tree, *_descendants(process.pid)], signal.SIGKILL)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(process.wait(), 5)
+
+    async def status(self, handle: SandboxHandle) -> SandboxState:
+        process = self._processes.get(handle.sandbox_id)
+        if process is None:
+            return "unknown"
+        return "running" if process.returncode is None else "exited"
+
+    async def close(self) -> None:
+        await asyncio.gather(*(self.stop(handle) for handle in list(self._by_session.values())))
+
+    def exit_code(self, handle: SandboxHandle) -> int | None:
+        process = self._processes.get(handle.sandbox_id)
+        return None if process is None else process.returncode
+
+    # --- internals -----------------------------------------------------------------------------
+    async def _claim(self, spec: SandboxSpec) -> Path:
+        """The session's directory, emptied; refused while another sandbox of the session runs."""
+        running = self._by_session.get(spec.session_id)
+        if running is not None and await self.status(running) == "running":
+            raise ProviderError(f"session {spec.session_id} already has a running sandbox ({running.sandbox_id})")
+        root = self.sandbox_dir(spec.session_id)
+        if root.exists():
+            await asyncio.to_thread(shutil.rmtree, root)
+        return root
+
+    def _snapshot_dir(self, ref: str) -> Path:
+        if not ref.startswith("snap_") or "/" in ref or ".." in ref:
+            raise ProviderError(f"not a local snapshot reference: {ref!r}")
+        path = self._snapshots / ref
+        if ref and not path.parent.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @staticmethod
+    def _copy_parts(root: Path, target: Path) -> None:
+        target.mkdir(parents=True)
+        for part in SNAPSHOT_PARTS:
+            if (root / part).exists():
+                shutil.copytree(root / part, target / part, symlinks=True)
+
+    def _environment(self, root: Path, spec: SandboxSpec) -> dict[str, str]:
+        home = root / "home"
+        return {
+            **spec.environment(),
+            "PATH": self._base_path,
+            "HOME": str(home),
+            "XDG_CONFIG_HOME": str(home / ".config"),
+            "XDG_DATA_HOME": str(home / ".local" / "share"),
+            "XDG_STATE_HOME": str(home / ".local" / "state"),
+            "XDG_CACHE_HOME": str(home / ".cache"),
+            "TMPDIR": str(root / "tmp"),
+            "LANG": "C.UTF-8",
+            "PYTHONPATH": str(PROJECT_ROOT),
+            "PYTHONUNBUFFERED": "1",
+            "SANDBOX_ROOT": str(root),
+            "SANDBOX_OPENCODE_BIN": self._opencode_bin,
+            **({"SANDBOX_OPENCODE_PLUGIN_TEMPLATE": str(self._plugin_template)} if self._plugin_template else {}),
+        }
+
+    def _command(self, root: Path, spec: SandboxSpec) -> list[str]:
+        runtime = [self._python, "-m", "sandbox.runtime.supervisor"]
+        if not self._isolate:
+            return runtime
+        binds = [
+            "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",  # noqa: S108 - a private tmpfs
+            # the code and tools may live under /tmp (a CI checkout): bring them back, read-only
+            "--ro-bind", str(PROJECT_ROOT), str(PROJECT_ROOT),
+            "--tmpfs", str(self._data_dir),  # hide every other sandbox, the database, the keys
+            "--bind", str(root), str(root),
+        ]  # fmt: skip
+        for dotenv in {PROJECT_ROOT / ".env", Path.cwd() / ".env"}:
+            if dotenv.is_file():  # the server's .env holds its secrets: mask it
+                binds += ["--ro-bind", "/dev/null", str(dotenv)]
+        if self._plugin_template and self._plugin_template.exists():
+            binds += ["--ro-bind", str(self._plugin_template), str(self._plugin_template)]
+        origin = _is_local_path(spec.repo_url)
+        if origin is not None and origin.exists():
+            binds += ["--bind", str(origin), str(origin)]  # local git mode: clone from and push to it
+        return [
+            "bwrap", *binds, "--unshare-pid", "--die-with-parent", "--new-session", "--chdir", str(root), "--",
+            *runtime,
+        ]  # fmt: skip
+
+    async def _start(self, root: Path, spec: SandboxSpec) -> SandboxHandle:
+        for part in ("home/.config", "home/.local/share", "home/.local/state", "home/.cache", "state", "tmp"):
+            (root / part).mkdir(parents=True, exist_ok=True)
+        handle = SandboxHandle(
+            provider=self.name, sandbox_id=spec.sandbox_id, session_id=spec.session_id, provider_id="",
+            isolated=self._isolate,
+        )  # fmt: skip
+        if not self._isolate:
+            log.warning("%s (sandbox %s)", UNISOLATED_WARNING, spec.sandbox_id)
+            handle.warnings.append(UNISOLATED_WARNING)
+        with (root / "supervisor.log").open("ab") as log_file:
+            try:
+                process = await asyncio.create_subprocess_exec(
+                    *self._command(root, spec), cwd=root, env=self._environment(root, spec),
+                    stdin=asyncio.subprocess.DEVNULL, stdout=log_file, stderr=log_file, start_new_session=True,
+                )  # fmt: skip
+            except OSError as exc:
+                raise ProviderError(f"cannot start sandbox {spec.sandbox_id}: {exc}") from exc
+        self._processes[spec.sandbox_id] = process
+        self._by_session[spec.session_id] = handle
+        handle.provider_id = str(process.pid)
+        return handle
+
+    @staticmethod
+    def _signal(pids: list[int], sig: signal.Signals) -> None:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)

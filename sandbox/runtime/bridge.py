@@ -1,0 +1,205 @@
+"""The sandbox's end of the bridge: one authenticated WebSocket to the control plane.
+
+Invariants:
+- ``send`` never blocks and never fails: messages wait in the outbox while the socket is down;
+- critical messages are stamped with an ack id and re-sent after every reconnect until acked;
+- on each (re)connect the bridge sends ``ready`` (once the sandbox has booted), then the
+  unacknowledged critical messages, then the outbox in order;
+- a refusal (HTTP 401/403/410 at the handshake, or a terminal close code) ends ``run`` for good;
+  anything else reconnects with capped exponential backoff;
+- a malformed control message is answered with an ``error`` and the connection stays up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+import websockets
+from pydantic import BaseModel
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from sandbox.protocol import (
+    MAX_MESSAGE_BYTES,
+    TERMINAL_CLOSE_CODES,
+    TERMINAL_HTTP_STATUSES,
+    AckCommand,
+    ControlMessage,
+    Heartbeat,
+    ProtocolError,
+    Ready,
+    SandboxError,
+    encode,
+    parse_from_control,
+)
+from sandbox.runtime.acks import AckBuffer, is_critical
+
+log = logging.getLogger(__name__)
+
+OUTBOX_LIMIT = 50_000
+OPEN_TIMEOUT_S = 10.0
+SEND_TIMEOUT_S = 10.0
+
+
+class BridgeRefused(RuntimeError):
+    """The control plane refused this sandbox for good."""
+
+
+class Bridge:
+    def __init__(
+        self,
+        *,
+        url: str,
+        token: str,
+        sandbox_id: str,
+        on_command: Callable[[ControlMessage], Awaitable[None]],
+        ready: Callable[[], Awaitable[Ready | None]],
+        status: Callable[[], Heartbeat],
+        heartbeat_s: float = 30.0,
+        backoff_initial_s: float = 0.25,
+        backoff_max_s: float = 10.0,
+    ) -> None:
+        self._url = url
+        self._headers = {"Authorization": f"Bearer {token}", "X-Sandbox-ID": sandbox_id}
+        self._on_command = on_command
+        self._ready = ready
+        self._status = status
+        self._heartbeat_s = heartbeat_s
+        self._backoff_initial_s = backoff_initial_s
+        self._backoff_max_s = backoff_max_s
+        self._acks = AckBuffer()
+        self._outbox: deque[BaseModel] = deque()
+        self._dropped = 0
+        self._wakeup = asyncio.Event()
+        self._ws: ClientConnection | None = None
+        self.connected = asyncio.Event()
+        self.connections = 0
+
+    # --- API for the rest of the sandbox -------------------------------------------------------
+    def send(self, message: BaseModel) -> None:
+        if is_critical(message):
+            message = self._acks.record(message)
+        elif len(self._outbox) >= OUTBOX_LIMIT:
+            self._dropped += 1
+            return
+        self._outbox.append(message)
+        self._wakeup.set()
+
+    @property
+    def unacknowledged(self) -> int:
+        return len(self._acks)
+
+    async def announce_ready(self) -> None:
+        """Send ``ready`` now if connected (it is also sent on every reconnect)."""
+        ws = self._ws
+        ready = await self._ready()
+        if ws is not None and ready is not None:
+            with contextlib.suppress(ConnectionClosed, TimeoutError):
+                await asyncio.wait_for(ws.send(encode(ready)), SEND_TIMEOUT_S)
+
+    async def close(self) -> None:
+        if self._ws is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._ws.close(), 5)
+
+    # --- connection loop -----------------------------------------------------------------------
+    async def run(self) -> None:
+        """Stay connected until refused (raises BridgeRefused) or cancelled."""
+        delay = self._backoff_initial_s
+        while True:
+            try:
+                async with websockets.connect(
+                    self._url,
+                    additional_headers=self._headers,
+                    open_timeout=OPEN_TIMEOUT_S,
+                    max_size=MAX_MESSAGE_BYTES,
+                ) as ws:
+                    delay = self._backoff_initial_s
+                    await self._serve(ws)
+            except InvalidStatus as exc:
+                if exc.response.status_code in TERMINAL_HTTP_STATUSES:
+                    raise BridgeRefused(f"control plane answered HTTP {exc.response.status_code}") from None
+                log.warning("bridge handshake failed: HTTP %s", exc.response.status_code)
+            except ConnectionClosed as exc:
+                code = exc.rcvd.code if exc.rcvd else None
+                if code in TERMINAL_CLOSE_CODES:
+                    raise BridgeRefused(f"control plane closed the bridge ({code}: {exc.rcvd.reason})") from None
+                log.info("bridge closed (%s); reconnecting", code)
+            except (OSError, TimeoutError) as exc:
+                log.info("bridge connect failed: %s", exc)
+            finally:
+                self._ws = None
+                self.connected.clear()
+            await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311 - jitter, not crypto
+            delay = min(delay * 2, self._backoff_max_s)
+
+    async def _serve(self, ws: ClientConnection) -> None:
+        self._ws = ws
+        self.connections += 1
+        ready = await self._ready()
+        if ready is not None:
+            await ws.send(encode(ready))
+        resent = set()
+        for message in self._acks.pending():
+            await ws.send(encode(message))
+            resent.add(message.ack_id)  # type: ignore[attr-defined]
+        self.connected.set()
+        tasks = {
+            asyncio.create_task(self._receive(ws)),
+            asyncio.create_task(self._send_loop(ws, resent)),
+            asyncio.create_task(self._heartbeat(ws)),
+        }
+        try:
+            # whichever ends first (the socket closed under the receiver or a sender) ends this connection
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for task in done:
+            error = task.exception()
+            if error is not None and not isinstance(error, ConnectionClosed | TimeoutError | OSError):
+                raise error
+        await ws.close()
+        if ws.close_code in TERMINAL_CLOSE_CODES:
+            raise BridgeRefused(f"control plane closed the bridge ({ws.close_code}: {ws.close_reason})")
+
+    async def _send_loop(self, ws: ClientConnection, resent: set[str]) -> None:
+        while True:
+            while not self._outbox:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            message = self._outbox[0]
+            ack_id = getattr(message, "ack_id", None)
+            if ack_id is not None and (ack_id in resent or ack_id not in self._acks):
+                self._outbox.popleft()  # already re-sent on this connection, or already acknowledged
+                continue
+            await asyncio.wait_for(ws.send(encode(message)), SEND_TIMEOUT_S)
+            self._outbox.popleft()  # removed only once sent, so a drop mid-send loses nothing
+
+    async def _heartbeat(self, ws: ClientConnection) -> None:
+        while True:
+            await asyncio.sleep(self._heartbeat_s)
+            await asyncio.wait_for(ws.send(encode(self._status())), SEND_TIMEOUT_S)
+
+    async def _receive(self, ws: ClientConnection) -> None:
+        async for raw in ws:
+            try:
+                command = parse_from_control(raw)
+            except ProtocolError as exc:
+                log.warning("malformed control message: %s", exc)
+                await ws.send(encode(SandboxError(code="bad_message", message=str(exc))))
+                continue
+            if isinstance(command, AckCommand):
+                self._acks.ack(command.ack_id)
+                continue
+            try:
+                await self._on_command(command)
+            except Exception as exc:
+                log.exception("command %s failed", command.type)
+                self.send(SandboxError(code="command_failed", message=f"{command.type}: {exc}"))

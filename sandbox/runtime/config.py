@@ -1,0 +1,88 @@
+"""The sandbox runtime's configuration: read once from the environment the provider built.
+
+The provider builds that environment from the spawn spec alone (see ``sandbox/providers/base.py``);
+this module is the only place in the runtime that reads it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+BOOT_MODES = ("fresh", "snapshot_restore", "image", "build")
+RUNTIME_VERSION = "0.1.0"
+
+
+class RuntimeConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    sandbox_id: str
+    session_id: str
+    bridge_url: str
+    token: str
+    repo_url: str
+    branch: str
+    work_branch: str
+    boot_mode: str
+    model: str
+    llm_base_url: str
+    llm_api_key: str
+    llm_model: str
+    root: Path
+    opencode_bin: str
+    plugin_template: Path | None
+    setup_timeout_s: float
+    start_timeout_s: float
+    heartbeat_s: float
+    committer_name: str
+    committer_email: str
+
+    @property
+    def workspace(self) -> Path:
+        return self.root / "workspace"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / "state"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RuntimeConfig:
+        env = os.environ if env is None else env
+
+        def need(name: str) -> str:
+            value = env.get(name, "")
+            if not value:
+                raise RuntimeConfigError(f"{name} is required")
+            return value
+
+        mode = env.get("SANDBOX_BOOT_MODE", "fresh")
+        if mode not in BOOT_MODES:
+            raise RuntimeConfigError(f"SANDBOX_BOOT_MODE must be one of {', '.join(BOOT_MODES)}")
+        template = env.get("SANDBOX_OPENCODE_PLUGIN_TEMPLATE", "")
+        return cls(
+            sandbox_id=need("SANDBOX_ID"),
+            session_id=need("SANDBOX_SESSION_ID"),
+            bridge_url=need("SANDBOX_BRIDGE_URL"),
+            token=need("SANDBOX_TOKEN"),
+            repo_url=need("SANDBOX_REPO_URL"),
+            branch=env.get("SANDBOX_BRANCH", "main"),
+            work_branch=env.get("SANDBOX_WORK_BRANCH", ""),
+            boot_mode=mode,
+            model=env.get("SANDBOX_MODEL", ""),
+            llm_base_url=env.get("SANDBOX_LLM_BASE_URL", ""),
+            llm_api_key=env.get("SANDBOX_LLM_API_KEY", ""),
+            llm_model=env.get("SANDBOX_LLM_MODEL", ""),
+            root=Path(need("SANDBOX_ROOT")),
+            opencode_bin=env.get("SANDBOX_OPENCODE_BIN", "opencode"),
+            plugin_template=Path(template) if template else None,
+            setup_timeout_s=float(env.get("SANDBOX_SETUP_TIMEOUT_S", "600")),
+            start_timeout_s=float(env.get("SANDBOX_START_TIMEOUT_S", "120")),
+            heartbeat_s=float(env.get("SANDBOX_HEARTBEAT_S", "30")),
+            committer_name=env.get("SANDBOX_COMMITTER_NAME", "Inspect"),
+            committer_email=env.get("SANDBOX_COMMITTER_EMAIL", "inspect@localhost"),
+        )

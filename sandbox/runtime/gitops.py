@@ -1,0 +1,111 @@
+"""Git inside the sandbox: clone, sync, per-prompt author, push. Argument lists only, every call bounded."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+GIT_TIMEOUT_S = 300.0
+_BRANCH_RE = re.compile(r"^(?!/)(?!.*\.\.)(?!.*//)(?!.*@\{)[A-Za-z0-9._/-]{1,255}(?<!\.lock)(?<!/)(?<!\.)$")
+
+
+class GitError(RuntimeError):
+    pass
+
+
+def valid_branch(name: str) -> bool:
+    return bool(_BRANCH_RE.match(name)) and not name.startswith("-")
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    code: int
+    output: str
+
+
+async def run(
+    args: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = GIT_TIMEOUT_S
+) -> CommandResult:
+    """Run a command, capture stdout+stderr together, kill it at the timeout."""
+    process = await asyncio.create_subprocess_exec(
+        *args,
+        cwd=cwd,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        out, _ = await asyncio.wait_for(process.communicate(), timeout)
+    except TimeoutError:
+        _kill_group(process.pid)
+        await process.wait()
+        return CommandResult(code=124, output=f"timed out after {timeout:.0f}s")
+    return CommandResult(code=process.returncode or 0, output=out.decode(errors="replace"))
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, 9)
+
+
+class Git:
+    def __init__(self, workspace: Path, *, env: dict[str, str]) -> None:
+        self.workspace = workspace
+        self._env = {**env, "GIT_TERMINAL_PROMPT": "0"}
+
+    async def _git(self, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
+        result = await run(["git", *args], cwd=cwd or self.workspace, env=env or self._env)
+        if result.code != 0:
+            raise GitError(f"git {args[0]} failed: {result.output.strip()[-800:]}")
+        return result.output.strip()
+
+    async def clone(self, url: str, branch: str) -> None:
+        self.workspace.parent.mkdir(parents=True, exist_ok=True)
+        await self._git("clone", "--branch", branch, "--", url, str(self.workspace), cwd=self.workspace.parent)
+
+    async def fetch_reset(self, branch: str) -> None:
+        await self._git("fetch", "origin", branch)
+        await self._git("checkout", "-B", branch, f"origin/{branch}")
+        await self._git("reset", "--hard", f"origin/{branch}")
+
+    async def checkout_work_branch(self, branch: str) -> None:
+        if not valid_branch(branch):
+            raise GitError(f"invalid branch name {branch!r}")
+        current = await self._git("rev-parse", "--abbrev-ref", "HEAD")
+        if current != branch:
+            await self._git("checkout", "-B", branch)
+
+    async def head(self) -> str:
+        return await self._git("rev-parse", "HEAD")
+
+    async def branch(self) -> str:
+        return await self._git("rev-parse", "--abbrev-ref", "HEAD")
+
+    async def set_author(self, name: str, email: str) -> None:
+        """Commits made from now on (by the agent's bash tool) are authored by this person."""
+        await self._git("config", "user.name", name)
+        await self._git("config", "user.email", email)
+
+    async def push(
+        self, remote: str, branch: str, *, username: str = "", password: str = "", force: bool = False
+    ) -> str:
+        """Push ``branch`` to ``remote``. A password reaches git through GIT_ASKPASS, never argv or a file."""
+        if not valid_branch(branch):
+            raise GitError(f"invalid branch name {branch!r}")
+        env = dict(self._env)
+        if password:
+            askpass = Path(__file__).with_name("askpass.sh")
+            env.update({"GIT_ASKPASS": str(askpass), "INSPECT_GIT_USERNAME": username or "x-access-token",
+                        "INSPECT_GIT_PASSWORD": password})  # fmt: skip
+        args = ["push", *(["--force-with-lease"] if force else []), remote, f"HEAD:refs/heads/{branch}"]
+        try:
+            await self._git(*args, env=env)
+        except GitError as exc:
+            raise GitError(str(exc).replace(password, "***") if password else str(exc)) from None
+        return await self.head()

@@ -1,0 +1,455 @@
+"""``python -m sandbox.runtime.supervisor``: boots a sandbox and keeps it running.
+
+Runs INSIDE the sandbox and imports nothing from ``inspect_app``. The composition root of the
+runtime: it builds the bridge, the OpenCode client and the agent runner, then
+
+1. connects the bridge (boot progress streams while booting);
+2. syncs git by boot mode: fresh/build clone, image fetches and resets, snapshot_restore keeps it;
+3. runs ``.inspect/setup.sh`` (fresh and build boots; failure is a warning) and ``.inspect/start.sh``
+   (every boot; failure is fatal: an ``error`` and no ``ready``);
+4. starts ``opencode serve`` on a free loopback port, waits for its health, opens the agent session;
+5. sends ``ready`` and serves commands until told to shut down, refused, or orphaned.
+
+A crashed OpenCode is restarted with bounded backoff; too many crashes end the sandbox with an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from sandbox.protocol import (
+    BootProgress,
+    ControlError,
+    ControlMessage,
+    GitSync,
+    Heartbeat,
+    PromptCommand,
+    PushCommand,
+    PushComplete,
+    PushError,
+    Ready,
+    SandboxError,
+    ShutdownCommand,
+    SnapshotCommand,
+    SnapshotReady,
+    StopCommand,
+    Warning,
+)
+from sandbox.runtime.agent import AgentRunner
+from sandbox.runtime.bridge import Bridge, BridgeRefused
+from sandbox.runtime.config import RUNTIME_VERSION, RuntimeConfig, RuntimeConfigError
+from sandbox.runtime.gitops import Git, GitError
+from sandbox.runtime.opencode import OpenCodeClient, OpenCodeError
+
+log = logging.getLogger("sandbox.supervisor")
+
+AGENT_HEALTH_TIMEOUT_S = 90.0
+RESTART_BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 16.0)
+RESTART_WINDOW_S = 300.0
+OUTPUT_TAIL_LINES = 30
+PLUGIN_SOURCE = Path(__file__).with_name("opencode_plugin")
+# Variables of the runtime that OpenCode (and so the agent's shell) must not see.
+PRIVATE_PREFIXES = ("SANDBOX_",)
+
+
+class BootFailed(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def tail(text: str, lines: int = OUTPUT_TAIL_LINES) -> str:
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def opencode_config(config: RuntimeConfig) -> dict[str, Any]:
+    """OpenCode's config: explicit provider/model, no network probes, no interactive tools."""
+    body: dict[str, Any] = {
+        "$schema": "https://opencode.ai/config.json",
+        "autoupdate": False,
+        "share": "disabled",
+        "lsp": False,
+        "formatter": False,
+        # Unattended: nobody is there to answer "may I?". The sandbox is the boundary, not prompts.
+        "permission": "allow",
+        "tools": {"question": False},
+    }
+    if config.model:
+        body["model"] = config.model
+        body["small_model"] = config.model
+    if config.llm_base_url:
+        model_id = config.llm_model or "default"
+        body["provider"] = {
+            "llm": {
+                "npm": "@ai-sdk/openai-compatible",
+                "name": "LLM",
+                "options": {"baseURL": config.llm_base_url, "apiKey": config.llm_api_key or "none"},
+                "models": {
+                    model_id: {"name": model_id, "tool_call": True, "limit": {"context": 128000, "output": 16000}}
+                },
+            }
+        }
+    providers = {m.split("/", 1)[0] for m in (config.model,) if "/" in m}
+    if config.llm_base_url:
+        providers.add("llm")
+    if providers:
+        body["enabled_providers"] = sorted(providers)
+    return body
+
+
+class Supervisor:
+    def __init__(self, config: RuntimeConfig) -> None:
+        self.config = config
+        self.started = time.monotonic()
+        base_env = {k: v for k, v in os.environ.items() if not k.startswith(PRIVATE_PREFIXES)}
+        self.git = Git(config.workspace, env={**base_env, "GIT_COMMITTER_NAME": config.committer_name,
+                                              "GIT_COMMITTER_EMAIL": config.committer_email})  # fmt: skip
+        self._agent_env = base_env
+        self._password = secrets.token_urlsafe(24)
+        self._port = free_port()
+        self.client = OpenCodeClient(base_url=f"http://127.0.0.1:{self._port}", password=self._password)
+        self.bridge = Bridge(
+            url=config.bridge_url,
+            token=config.token,
+            sandbox_id=config.sandbox_id,
+            on_command=self.handle,
+            ready=self.ready_message,
+            status=self.status,
+            heartbeat_s=config.heartbeat_s,
+        )
+        self.agent = AgentRunner(
+            client=self.client,
+            git=self.git,
+            emit=self.bridge.send,
+            state_dir=config.state_dir,
+            default_model=config.model,
+        )
+        self._ready: Ready | None = None
+        self._process: asyncio.subprocess.Process | None = None
+        self._shutdown = asyncio.Event()
+        self._exit_code = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._handlers: dict[type, Callable[[Any], Awaitable[None]]] = {
+            PromptCommand: self._on_prompt,
+            StopCommand: self._on_stop,
+            PushCommand: self._on_push,
+            SnapshotCommand: self._on_snapshot,
+            ShutdownCommand: self._on_shutdown,
+            ControlError: self._on_control_error,
+        }
+
+    # --- bridge callbacks ----------------------------------------------------------------------
+    async def ready_message(self) -> Ready | None:
+        return self._ready
+
+    def status(self) -> Heartbeat:
+        return Heartbeat(busy=self.agent.busy, message_id=self.agent.current_message_id)
+
+    async def handle(self, command: ControlMessage) -> None:
+        await self._handlers[type(command)](command)
+
+    async def _on_prompt(self, command: PromptCommand) -> None:
+        if self._ready is None:
+            self.bridge.send(
+                SandboxError(code="not_ready", message="the sandbox is still booting", message_id=command.message_id)
+            )
+            return
+        self.agent.submit(command)
+
+    async def _on_stop(self, command: StopCommand) -> None:
+        self._spawn(self.agent.stop(command.message_id))
+
+    async def _on_push(self, command: PushCommand) -> None:
+        async def push() -> None:
+            try:
+                commit = await self.git.push(command.remote, command.branch, username=command.username,
+                                             password=command.password, force=command.force)  # fmt: skip
+                self.bridge.send(PushComplete(branch=command.branch, commit=commit))
+            except GitError as exc:
+                self.bridge.send(PushError(branch=command.branch, error=str(exc)))
+
+        self._spawn(push())
+
+    async def _on_snapshot(self, _command: SnapshotCommand) -> None:
+        async def prepare() -> None:
+            await self.agent.wait_idle(120)
+            commit = ""
+            with contextlib.suppress(GitError):
+                commit = await self.git.head()
+            self.bridge.send(SnapshotReady(commit=commit))
+
+        self._spawn(prepare())
+
+    async def _on_shutdown(self, _command: ShutdownCommand) -> None:
+        self._shutdown.set()
+
+    async def _on_control_error(self, command: ControlError) -> None:
+        log.warning("control plane reported: %s: %s", command.code, command.message)
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- boot ----------------------------------------------------------------------------------
+    def _elapsed_ms(self, since: float) -> int:
+        return int((time.monotonic() - since) * 1000)
+
+    async def sync_git(self) -> None:
+        since = time.monotonic()
+        mode = self.config.boot_mode
+        self.bridge.send(GitSync(status="started", detail=mode))
+        try:
+            if mode in ("fresh", "build"):
+                if self.config.workspace.exists():
+                    shutil.rmtree(self.config.workspace)
+                await self.git.clone(self.config.repo_url, self.config.branch)
+            elif mode == "image":
+                await self.git.fetch_reset(self.config.branch)
+            if self.config.work_branch and mode != "build":
+                await self.git.checkout_work_branch(self.config.work_branch)
+        except GitError as exc:
+            self.bridge.send(GitSync(status="failed", detail=str(exc), elapsed_ms=self._elapsed_ms(since)))
+            raise BootFailed("git_sync_failed", str(exc)) from None
+        (self.config.state_dir / "sync-done").touch()
+        self.bridge.send(GitSync(status="done", detail=mode, elapsed_ms=self._elapsed_ms(since)))
+
+    async def run_script(self, name: str, *, stage: str, timeout: float, fatal: bool) -> None:
+        script = self.config.workspace / ".inspect" / name
+        if not script.exists():
+            self.bridge.send(BootProgress(stage=stage, status="skipped"))  # type: ignore[arg-type]
+            return
+        since = time.monotonic()
+        self.bridge.send(BootProgress(stage=stage, status="started"))  # type: ignore[arg-type]
+        log_path = self.config.state_dir / f"{stage}.log"
+        # Output goes to a file: a start.sh that leaves a server running keeps a pipe open forever.
+        with log_path.open("wb") as out:
+            process = await asyncio.create_subprocess_exec(
+                "bash", str(script), cwd=self.config.workspace, env=self._agent_env,
+                stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out,
+            )  # fmt: skip
+            try:
+                code = await asyncio.wait_for(process.wait(), timeout)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+                code = 124
+        output = tail(log_path.read_text(errors="replace"))
+        if code == 0:
+            self.bridge.send(BootProgress(stage=stage, status="done", elapsed_ms=self._elapsed_ms(since)))  # type: ignore[arg-type]
+            return
+        self.bridge.send(BootProgress(stage=stage, status="failed", elapsed_ms=self._elapsed_ms(since)))  # type: ignore[arg-type]
+        reason = "timed out" if code == 124 else f"exited with {code}"
+        if fatal:
+            raise BootFailed(f"{stage}_failed", f".inspect/{name} {reason}:\n{output}")
+        self.bridge.send(Warning(message=f".inspect/{name} {reason}", detail=output))
+
+    def _prepare_agent_config(self) -> dict[str, str]:
+        config_home = Path(self._agent_env.get("XDG_CONFIG_HOME", str(self.config.root / "home" / ".config")))
+        oc_dir = config_home / "opencode"
+        (oc_dir / "plugin").mkdir(parents=True, exist_ok=True)
+        shutil.copy(PLUGIN_SOURCE / "inspect-sync-gate.js", oc_dir / "plugin" / "inspect-sync-gate.js")
+        template = self.config.plugin_template
+        if template and template.exists():
+            # OpenCode npm-installs its plugin package into each config dir unless it is already there;
+            # a prepared copy avoids a ~70 s stall where the registry is unreachable.
+            for name in ("package.json", "package-lock.json"):
+                if (template / name).exists() and not (oc_dir / name).exists():
+                    shutil.copy(template / name, oc_dir / name)
+            if not (oc_dir / "node_modules").exists():
+                (oc_dir / "node_modules").symlink_to(template / "node_modules")
+        return {
+            **self._agent_env,
+            "OPENCODE_SERVER_PASSWORD": self._password,
+            "OPENCODE_CONFIG_CONTENT": json.dumps(opencode_config(self.config)),
+            "OPENCODE_DISABLE_AUTOUPDATE": "1",
+            "OPENCODE_DISABLE_MODELS_FETCH": "1",
+            "OPENCODE_DISABLE_SHARE": "1",
+            "OPENCODE_DISABLE_LSP_DOWNLOAD": "1",
+            "OPENCODE_DISABLE_EXTERNAL_SKILLS": "1",
+            "OPENCODE_DISABLE_CLAUDE_CODE": "1",
+            "INSPECT_SYNC_MARKER": str(self.config.state_dir / "sync-done"),
+            "GIT_COMMITTER_NAME": self.config.committer_name,
+            "GIT_COMMITTER_EMAIL": self.config.committer_email,
+        }
+
+    async def start_agent(self) -> None:
+        since = time.monotonic()
+        self.bridge.send(BootProgress(stage="agent", status="started"))
+        env = self._prepare_agent_config()
+        log_file = (self.config.state_dir / "opencode.log").open("ab")
+        try:
+            self._process = await asyncio.create_subprocess_exec(
+                self.config.opencode_bin, "serve", "--port", str(self._port), "--hostname", "127.0.0.1",
+                cwd=self.config.workspace, env=env, stdin=asyncio.subprocess.DEVNULL,
+                stdout=log_file, stderr=log_file, start_new_session=True,
+            )  # fmt: skip
+        except OSError as exc:
+            raise BootFailed("agent_failed", f"cannot start OpenCode ({self.config.opencode_bin}): {exc}") from None
+        finally:
+            log_file.close()
+        deadline = time.monotonic() + AGENT_HEALTH_TIMEOUT_S
+        while not await self.client.healthy(timeout=1.0):
+            if self._process.returncode is not None or time.monotonic() > deadline:
+                reason = "exited" if self._process.returncode is not None else "did not become healthy"
+                log_tail = tail((self.config.state_dir / "opencode.log").read_text(errors="replace"))
+                raise BootFailed("agent_failed", f"OpenCode {reason}:\n{log_tail}")
+            await asyncio.sleep(0.2)
+        try:
+            await self.agent.open_session()
+            await self.client.warm()
+        except OpenCodeError as exc:
+            raise BootFailed("agent_failed", str(exc)) from None
+        self.bridge.send(BootProgress(stage="agent", status="done", elapsed_ms=self._elapsed_ms(since)))
+
+    async def boot(self) -> None:
+        self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        mode = self.config.boot_mode
+        await self.sync_git()
+        if mode in ("fresh", "build"):
+            await self.run_script("setup.sh", stage="setup", timeout=self.config.setup_timeout_s, fatal=False)
+        else:
+            self.bridge.send(BootProgress(stage="setup", status="skipped"))
+        if mode != "build":
+            await self.run_script("start.sh", stage="start", timeout=self.config.start_timeout_s, fatal=True)
+            await self.start_agent()
+        commit = await self.git.head()
+        branch = await self.git.branch()
+        self._ready = Ready(
+            runtime_version=RUNTIME_VERSION, sandbox_id=self.config.sandbox_id, boot_mode=mode,
+            branch=branch, commit=commit, agent_session_id=self.agent.agent_session_id,
+        )  # fmt: skip
+
+    # --- running -------------------------------------------------------------------------------
+    async def _watch_agent(self) -> None:
+        restarts: list[float] = []
+        while not self._shutdown.is_set():
+            assert self._process is not None
+            code = await self._process.wait()
+            if self._shutdown.is_set():
+                return
+            self.agent.fail_current(f"the agent process exited with code {code}")
+            now = time.monotonic()
+            restarts = [t for t in restarts if now - t < RESTART_WINDOW_S]
+            if len(restarts) >= len(RESTART_BACKOFF_S):
+                self.bridge.send(
+                    SandboxError(code="agent_crashed", message=f"OpenCode crashed {len(restarts) + 1} times; giving up")
+                )
+                self._exit_code = 1
+                self._shutdown.set()
+                return
+            delay = RESTART_BACKOFF_S[len(restarts)]
+            restarts.append(now)
+            self.bridge.send(Warning(message=f"OpenCode exited with code {code}; restarting in {delay:.0f}s"))
+            await asyncio.sleep(delay)
+            try:
+                await self.start_agent()
+            except BootFailed as exc:
+                self.bridge.send(Warning(message="OpenCode restart failed", detail=exc.message))
+
+    async def _watch_parent(self) -> None:
+        parent = os.getppid()
+        while os.getppid() == parent:
+            await asyncio.sleep(1.0)
+        log.warning("parent process went away; shutting down")
+        self._shutdown.set()
+
+    async def _run_bridge(self) -> None:
+        try:
+            await self.bridge.run()
+        except BridgeRefused as exc:
+            log.error("%s; shutting down", exc)
+            self._exit_code = 3
+            self._shutdown.set()
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._shutdown.set)
+        background = [asyncio.create_task(self._run_bridge()), asyncio.create_task(self._watch_parent())]
+        try:
+            boot = asyncio.create_task(self.boot())
+            stop = asyncio.create_task(self._shutdown.wait())
+            await asyncio.wait({boot, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if not boot.done():
+                boot.cancel()
+                return self._exit_code
+            stop.cancel()
+            try:
+                boot.result()
+            except BootFailed as exc:
+                log.error("boot failed: %s", exc.message)
+                self.bridge.send(SandboxError(code=exc.code, message=exc.message))
+                await self._drain(30)
+                return 1
+            background += [
+                asyncio.create_task(self.agent.run_prompts()),
+                asyncio.create_task(self.agent.pump_events()),
+                asyncio.create_task(self.agent.flush_ticker()),
+                asyncio.create_task(self._watch_agent()),
+            ]
+            await self.bridge.announce_ready()
+            await self._shutdown.wait()
+            await self._drain(5)
+            return self._exit_code
+        finally:
+            for task in [*background, *self._tasks]:
+                task.cancel()
+            await asyncio.gather(*background, *self._tasks, return_exceptions=True)
+            await self.agent.close()
+            await self._stop_agent()
+            await self.bridge.close()
+            await self.client.close()
+
+    async def _drain(self, timeout: float) -> None:
+        """Give unacknowledged critical messages a chance to reach the control plane."""
+        deadline = time.monotonic() + timeout
+        while self.bridge.unacknowledged and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+
+    async def _stop_agent(self) -> None:
+        process = self._process
+        if process is None or process.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), 5)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            await process.wait()
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        config = RuntimeConfig.from_env()
+    except RuntimeConfigError as exc:
+        print(f"sandbox: configuration error: {exc}", file=sys.stderr)
+        return 2
+    return asyncio.run(Supervisor(config).run())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""Helpers for sandbox tests: a local origin repository, and a local sandbox wired to a fake control plane."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import subprocess
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from sandbox.providers.base import SandboxHandle, SandboxSpec
+from sandbox.providers.local import LocalProvider
+from tests.conftest import IN_CI
+from tests.fakes.control_plane import FakeControlPlane
+from tests.fakes.llm_server import MODEL, FakeLLM
+
+ROOT = Path(__file__).resolve().parents[2]
+OPENCODE_BIN = ROOT / ".tools" / "node_modules" / ".bin" / "opencode"
+PLUGIN_TEMPLATE = ROOT / ".tools" / "opencode-plugin"
+
+
+def require_opencode() -> None:
+    if not OPENCODE_BIN.exists():
+        message = f"OpenCode is not installed at {OPENCODE_BIN} (run `make deps`)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def git(*args: str, cwd: Path) -> str:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(cwd), "GIT_CONFIG_NOSYSTEM": "1"}
+    return subprocess.run(
+        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True, timeout=30
+    ).stdout
+
+
+def make_origin(tmp_path: Path, files: dict[str, str] | None = None) -> Path:
+    """A bare repository with one commit on main, holding ``files``."""
+    work = tmp_path / "origin-work"
+    work.mkdir(parents=True)
+    git("init", "-q", "-b", "main", cwd=work)
+    for name, text in {"README.md": "# demo\n", **(files or {})}.items():
+        path = work / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        if name.endswith(".sh"):
+            path.chmod(0o755)
+    git("add", "-A", cwd=work)
+    git("-c", "user.name=Origin", "-c", "user.email=origin@example.com", "commit", "-qm", "initial", cwd=work)
+    bare = tmp_path / "origin.git"
+    git("clone", "-q", "--bare", str(work), str(bare), cwd=tmp_path)
+    return bare
+
+
+@dataclass
+class LocalSandbox:
+    provider: LocalProvider
+    control: FakeControlPlane
+    spec: SandboxSpec
+    handle: SandboxHandle
+
+    @property
+    def root(self) -> Path:
+        return self.provider.sandbox_dir(self.spec.session_id)
+
+    @property
+    def workspace(self) -> Path:
+        return self.root / "workspace"
+
+    def log(self) -> str:
+        path = self.root / "supervisor.log"
+        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+
+def make_spec(origin: Path, llm: FakeLLM, control: FakeControlPlane, *, sandbox_id: str, token: str) -> SandboxSpec:
+    return SandboxSpec(
+        session_id="sess-1",
+        sandbox_id=sandbox_id,
+        repo_url=str(origin),
+        branch="main",
+        work_branch="inspect/sess-1",
+        bridge_url=control.url,
+        token=token,
+        model=f"llm/{MODEL}",
+        llm_base_url=llm.base_url,
+        llm_api_key="test-key",
+        llm_model=MODEL,
+        heartbeat_s=2,
+    )
+
+
+@contextlib.asynccontextmanager
+async def local_sandbox(
+    data_dir: Path,
+    origin: Path,
+    llm: FakeLLM,
+    *,
+    restore_from: str | None = None,
+    provider: LocalProvider | None = None,
+) -> AsyncIterator[LocalSandbox]:
+    sandbox_id = f"sbx{secrets.token_hex(4)}"
+    token = f"sbx_{secrets.token_urlsafe(16)}"
+    control = await FakeControlPlane(token=token, sandbox_id=sandbox_id).start()
+    own_provider = provider is None
+    provider = provider or LocalProvider(
+        data_dir=data_dir, opencode_bin=str(OPENCODE_BIN), plugin_template=PLUGIN_TEMPLATE
+    )
+    spec = make_spec(origin, llm, control, sandbox_id=sandbox_id, token=token)
+    handle = await (provider.restore(restore_from, spec) if restore_from else provider.spawn(spec))
+    sandbox = LocalSandbox(provider=provider, control=control, spec=spec, handle=handle)
+    try:
+        yield sandbox
+    except BaseException:
+        print("--- supervisor log ---\n" + sandbox.log())  # shown by pytest on failure
+        raise
+    finally:
+        await provider.stop(handle)
+        if own_provider:
+            await provider.close()
+        await control.close()
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -1,0 +1,89 @@
+"""The sandbox bridge against a fake control plane (no OpenCode): refusal, re-sends, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from sandbox.protocol import ExecutionComplete, Heartbeat, Ready, StopCommand, Token
+from sandbox.runtime.bridge import Bridge, BridgeRefused
+from tests.fakes.control_plane import FakeControlPlane
+
+TOKEN = "sbx_test"
+SANDBOX = "sbx1"
+
+
+@pytest.fixture
+async def control() -> AsyncIterator[FakeControlPlane]:
+    plane = await FakeControlPlane(token=TOKEN, sandbox_id=SANDBOX).start()
+    yield plane
+    await plane.close()
+
+
+def make_bridge(control: FakeControlPlane, token: str = TOKEN, commands: list | None = None) -> Bridge:
+    async def on_command(command: object) -> None:
+        if commands is not None:
+            commands.append(command)
+
+    async def ready() -> Ready:
+        return Ready(sandbox_id=SANDBOX, commit="abc")
+
+    return Bridge(
+        url=control.url, token=token, sandbox_id=SANDBOX, on_command=on_command, ready=ready,
+        status=lambda: Heartbeat(), heartbeat_s=0.2, backoff_initial_s=0.05, backoff_max_s=0.2,
+    )  # fmt: skip
+
+
+async def test_a_wrong_token_is_refused_for_good(control: FakeControlPlane) -> None:
+    bridge = make_bridge(control, token="sbx_wrong")
+    with pytest.raises(BridgeRefused, match="401"):
+        await asyncio.wait_for(bridge.run(), 10)
+
+
+async def test_gone_is_terminal(control: FakeControlPlane) -> None:
+    control.refuse_with = 410
+    with pytest.raises(BridgeRefused, match="410"):
+        await asyncio.wait_for(make_bridge(control).run(), 10)
+
+
+async def test_messages_wait_while_disconnected_and_critical_ones_are_resent(control: FakeControlPlane) -> None:
+    bridge = make_bridge(control)
+    bridge.send(Token(message_id="m", text="queued before connecting"))
+    task = asyncio.create_task(bridge.run())
+    try:
+        await control.wait_type("ready", timeout=10)
+        await control.wait_type("token", timeout=10)
+        control.withhold_acks = True
+        bridge.send(ExecutionComplete(message_id="m", success=True))
+        await control.wait_type("execution_complete", timeout=10)
+        await control.drop()
+        control.withhold_acks = False
+        await control.wait_for(lambda _: control.connections >= 2, 10, "reconnect")
+        await control.wait_for(lambda _: len(control.of_type("execution_complete", unique=False)) == 2, 10, "re-send")
+        await control.wait_for(lambda _: bridge.unacknowledged == 0, 10, "ack")
+        assert len(control.of_type("execution_complete")) == 1
+        assert len(control.of_type("ready")) == 2  # ready again after the reconnect
+        await control.wait_type("heartbeat", timeout=5)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_bad_control_messages_are_answered_and_the_connection_stays(control: FakeControlPlane) -> None:
+    commands: list = []
+    bridge = make_bridge(control, commands=commands)
+    task = asyncio.create_task(bridge.run())
+    try:
+        await control.wait_type("ready", timeout=10)
+        await control.send("{broken")
+        await control.send({"type": "stop", "message_id": 5})
+        await control.wait_for(lambda _: len(control.of_type("error")) == 2, 10, "two errors")
+        await control.send(StopCommand(message_id="m1"))
+        await control.wait_for(lambda _: bool(commands), 10, "the valid command")
+        assert commands == [StopCommand(message_id="m1")]
+        assert control.connections == 1
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

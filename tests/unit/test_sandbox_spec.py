@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sandbox.providers.base import SandboxSpec
+from sandbox.providers.local import LocalProvider
+from sandbox.runtime.config import RuntimeConfig, RuntimeConfigError
+from sandbox.runtime.supervisor import opencode_config
+
+
+def spec(**overrides: object) -> SandboxSpec:
+    base = dict(session_id="s1", sandbox_id="b1", repo_url="/srv/repo.git", branch="main",
+                bridge_url="ws://127.0.0.1:1/api/sandbox/ws", token="sbx_t")  # fmt: skip
+    return SandboxSpec(**{**base, **overrides})  # type: ignore[arg-type]
+
+
+def test_environment_comes_from_the_spec_only(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("INSPECT_GITHUB_APP_PRIVATE_KEY", "server-secret")
+    monkeypatch.setenv("INSPECT_DATABASE_URL", "postgresql://server")
+    s = spec(secrets={"NPM_TOKEN": "npm-1", "SANDBOX_TOKEN": "smuggled"}, provider_keys={"ANTHROPIC_API_KEY": "k"})
+    env = LocalProvider(data_dir=tmp_path, opencode_bin="opencode", isolate=False)._environment(tmp_path, s)
+    assert "server-secret" not in json.dumps(env) and "postgresql://server" not in json.dumps(env)
+    assert env["NPM_TOKEN"] == "npm-1" and env["ANTHROPIC_API_KEY"] == "k"
+    assert env["SANDBOX_TOKEN"] == "sbx_t"  # a secret cannot override the runtime's own variables
+    assert env["PATH"] == "/usr/local/bin:/usr/bin:/bin"
+    assert "sbx_t" not in repr(s)
+
+
+def test_runtime_config_round_trip(tmp_path: Path) -> None:
+    env = {**spec(model="llm/m", work_branch="inspect/s1").environment(), "SANDBOX_ROOT": str(tmp_path)}
+    config = RuntimeConfig.from_env(env)
+    assert config.workspace == tmp_path / "workspace"
+    assert config.work_branch == "inspect/s1" and config.model == "llm/m"
+    with pytest.raises(RuntimeConfigError, match="SANDBOX_BOOT_MODE"):
+        RuntimeConfig.from_env({**env, "SANDBOX_BOOT_MODE": "warp"})
+    with pytest.raises(RuntimeConfigError, match="SANDBOX_TOKEN"):
+        RuntimeConfig.from_env({k: v for k, v in env.items() if k != "SANDBOX_TOKEN"})
+
+
+def test_opencode_config_is_explicit_and_offline(tmp_path: Path) -> None:
+    env = {**spec(model="llm/qwen", llm_base_url="http://127.0.0.1:9/v1", llm_model="qwen").environment(),
+           "SANDBOX_ROOT": str(tmp_path)}  # fmt: skip
+    body = opencode_config(RuntimeConfig.from_env(env))
+    assert body["model"] == "llm/qwen" and body["enabled_providers"] == ["llm"]
+    assert body["provider"]["llm"]["options"]["baseURL"] == "http://127.0.0.1:9/v1"
+    assert body["autoupdate"] is False and body["share"] == "disabled" and body["lsp"] is False
+    assert body["tools"]["question"] is False and body["permission"] == "allow"
