@@ -45,7 +45,7 @@ TOO_LONG = {"type": "prompt", "message_id": "m", "author": {"name": "A", "email"
                 }
             ),
             "content",
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_malformed_control_messages_are_protocol_errors(raw: str, reason: str) -> None:
