@@ -324,15 +324,24 @@ class Supervisor:
 
     async def boot(self) -> None:
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        (self.config.state_dir / "sync-done").unlink(missing_ok=True)  # a snapshot may carry an old one
         mode = self.config.boot_mode
-        await self.sync_git()
+        agent_started = False
+        if mode in ("image", "snapshot_restore"):
+            # The checkout exists already: boot OpenCode while git syncs. The sync-gate plugin holds
+            # file changes until the sync is done.
+            await asyncio.gather(self.sync_git(), self.start_agent())
+            agent_started = True
+        else:
+            await self.sync_git()
         if mode in ("fresh", "build"):
             await self.run_script("setup.sh", stage="setup", timeout=self.config.setup_timeout_s, fatal=False)
         else:
             self.bridge.send(BootProgress(stage="setup", status="skipped"))
         if mode != "build":
             await self.run_script("start.sh", stage="start", timeout=self.config.start_timeout_s, fatal=True)
-            await self.start_agent()
+            if not agent_started:
+                await self.start_agent()
         commit = await self.git.head()
         branch = await self.git.branch()
         self._ready = Ready(

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from pathlib import Path
 
 import pytest
 
 from sandbox.protocol import Author, PromptCommand, ShutdownCommand, SnapshotCommand, StopCommand
+from sandbox.providers.local import _descendants
 from tests.fakes.llm_server import FakeLLM, ToolCall, Turn
 from tests.integration.sandbox_harness import (
     git,
@@ -213,8 +216,6 @@ async def test_stop_leaves_no_process_behind(tmp_path: Path) -> None:
     llm = FakeLLM()
     async with local_sandbox(tmp_path / "data", origin, llm) as sb:
         await sb.control.wait_type("ready", timeout=90)
-        from sandbox.providers.local import _descendants
-
         pid = int(sb.handle.provider_id)
         tree = [pid, *_descendants(pid)]
         assert len(tree) >= 3  # supervisor (or bwrap) + OpenCode + the background sleep
@@ -228,3 +229,55 @@ def _is_zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+async def test_file_changes_wait_for_git_sync(tmp_path: Path) -> None:
+    origin = make_origin(tmp_path)
+    llm = FakeLLM()
+    async with local_sandbox(tmp_path / "data", origin, llm) as sb:
+        await sb.control.wait_type("ready", timeout=90)
+        marker = sb.root / "state" / "sync-done"
+        marker.unlink()  # as if a sync were still running
+        llm.add(
+            Turn(tool_calls=[ToolCall("read", {"filePath": str(sb.workspace / "README.md")})]),
+            Turn(tool_calls=[ToolCall("write", {"filePath": str(sb.workspace / "late.txt"), "content": "x\n"})]),
+            Turn(text="Wrote it."),
+        )
+        await sb.control.send(prompt("m1", "Read, then write"))
+        await sb.control.wait_type("tool_call", tool="read", status="completed", timeout=30)  # reads go ahead
+        await asyncio.sleep(1.5)
+        assert not (sb.workspace / "late.txt").exists()  # the write is held
+        assert not sb.control.of_type("execution_complete")
+        marker.touch()  # sync finished
+        done = await sb.control.wait_type("execution_complete", message_id="m1", timeout=30)
+        assert done.success and (sb.workspace / "late.txt").read_text() == "x\n"
+
+
+async def test_a_crashed_agent_is_restarted(tmp_path: Path) -> None:
+    origin = make_origin(tmp_path)
+    llm = FakeLLM()
+    async with local_sandbox(tmp_path / "data", origin, llm) as sb:
+        await sb.control.wait_type("ready", timeout=90)
+        opencode = [p for p in _descendants(int(sb.handle.provider_id)) if "opencode serve" in _cmdline(p)]
+        assert opencode
+        for pid in opencode:
+            os.kill(pid, signal.SIGKILL)
+        warning = await sb.control.wait_type("warning", timeout=30)
+        assert "OpenCode exited" in warning.message
+        await sb.control.wait_for(
+            lambda m: (
+                len([x for x in m if x.type == "boot_progress" and x.stage == "agent" and x.status == "done"]) >= 2
+            ),
+            60,
+            "the agent to come back",
+        )
+        llm.add(Turn(text="Back again."))
+        await sb.control.send(prompt("m1", "Still working?"))
+        assert (await sb.control.wait_type("execution_complete", message_id="m1", timeout=60)).success
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
