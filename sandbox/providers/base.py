@@ -24,6 +24,7 @@ class ProviderError(RuntimeError):
 class Capabilities:
     snapshots: bool
     tunnels: bool
+    outlives_server: bool = False  # sandboxes keep running (and reconnect) across a server restart
 
 
 @dataclass(frozen=True)

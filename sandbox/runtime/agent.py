@@ -53,6 +53,8 @@ class AgentRunner:
         self._translator: PromptTranslator | None = None
         self._done = asyncio.Event()
         self._stream_connected = asyncio.Event()
+        # Set while OpenCode is up and healthy: connecting to a server that is still booting can hang.
+        self.available = asyncio.Event()
         self._pending_tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -127,6 +129,7 @@ class AgentRunner:
     async def pump_events(self) -> None:
         """Read OpenCode's event stream forever, reconnecting when it drops."""
         while True:
+            await self.available.wait()
             try:
                 async for event in self._client.events():
                     self._stream_connected.set()

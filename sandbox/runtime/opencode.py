@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 REQUEST_TIMEOUT_S = 30.0
-EVENT_READ_TIMEOUT_S = 90.0  # OpenCode sends server.heartbeat well within this
+EVENT_READ_TIMEOUT_S = 35.0  # OpenCode sends server.heartbeat every 10 s
 
 
 class OpenCodeError(RuntimeError):

@@ -320,6 +320,7 @@ class Supervisor:
             await self.client.warm()
         except OpenCodeError as exc:
             raise BootFailed("agent_failed", str(exc)) from None
+        self.agent.available.set()
         self.bridge.send(BootProgress(stage="agent", status="done", elapsed_ms=self._elapsed_ms(since)))
 
     async def boot(self) -> None:
@@ -355,6 +356,7 @@ class Supervisor:
         while not self._shutdown.is_set():
             assert self._process is not None
             code = await self._process.wait()
+            self.agent.available.clear()
             if self._shutdown.is_set():
                 return
             self.agent.fail_current(f"the agent process exited with code {code}")
