@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 import reflex as rx
 
+from inspect_app import services
 from inspect_app.api.app import build_api
 from inspect_app.ui import routes
 from inspect_app.ui.pages.home import home
 from inspect_app.ui.sessions_list import SessionListState
 
 app = rx.App(api_transformer=build_api())
+
+
+@contextlib.asynccontextmanager
+async def control_plane() -> AsyncIterator[None]:
+    """Run the control plane (event writer, hub, watchdogs) for the server's lifetime."""
+    plane = services.current().plane
+    await plane.start()
+    try:
+        yield
+    finally:
+        await plane.close()
+
+
+app.register_lifespan_task(control_plane)
 app.add_page(
     home,
     route=routes.HOME,

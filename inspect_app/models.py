@@ -191,6 +191,9 @@ class Session(SQLModel, table=True):
     source_ref: dict[str, Any] = _json({})  # e.g. Slack channel/thread permalink
     parent_id: str | None = _fk("sessions.id", nullable=True, ondelete="SET NULL")
     archived: bool = Field(default=False)
+    last_seq: int = Field(default=0, sa_type=sa.BigInteger)  # the newest event's seq (allocated in-transaction)
+    snapshot_ref: str | None = Field(default=None, max_length=500)  # the newest snapshot to restore from
+    last_activity_at: datetime = _ts()  # drives the idle timeout
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
 

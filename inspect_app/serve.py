@@ -24,10 +24,20 @@ def reflex_command(settings: Settings) -> list[str]:
     reflex = str(venv_reflex) if venv_reflex.exists() else "reflex"
     port = str(settings.port)
     return [
-        reflex, "run", "--env", "prod", "--single-port",
-        "--backend-host", settings.host, "--frontend-port", port, "--backend-port", port,
-        "--loglevel", settings.log_level.lower(),
-    ]  # fmt: skip
+        reflex,
+        "run",
+        "--env",
+        "prod",
+        "--single-port",
+        "--backend-host",
+        settings.host,
+        "--frontend-port",
+        port,
+        "--backend-port",
+        port,
+        "--loglevel",
+        settings.log_level.lower(),
+    ]
 
 
 def reflex_environment(settings: Settings) -> dict[str, str]:

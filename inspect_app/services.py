@@ -1,20 +1,29 @@
 """The composition root: builds every long-lived collaborator once, from the settings.
 
 Edges (API routes, Reflex states, bots) reach collaborators through ``current()``; nothing else
-constructs engines or clients. Building is lazy so that importing the app (e.g. while Reflex
-compiles pages) touches no database.
+constructs engines, hubs, providers or the control plane. Building is lazy so that importing the
+app (e.g. while Reflex compiles pages) touches no database.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlalchemy as sa
 
 from inspect_app.control.crypto import Cipher
-from inspect_app.db import create_db_engine
+from inspect_app.control.events import EventStore
+from inspect_app.control.hub import build_hub
+from inspect_app.control.lifecycle import Lifecycle, LifecycleConfig
+from inspect_app.control.plane import ControlPlane
+from inspect_app.db import PROJECT_ROOT, create_db_engine
+from inspect_app.errors import ConfigError
 from inspect_app.settings import Settings, get_settings
+from sandbox.providers.base import SandboxProvider
+
+TOOLS = PROJECT_ROOT / ".tools"
 
 
 @dataclass(frozen=True)
@@ -22,14 +31,51 @@ class Services:
     settings: Settings
     engine: sa.Engine
     cipher: Cipher
+    plane: ControlPlane
+
+
+def build_provider(settings: Settings) -> SandboxProvider:
+    if settings.sandbox_provider == "modal":
+        raise ConfigError("INSPECT_SANDBOX_PROVIDER: the modal provider is not available yet; use local")
+    from sandbox.providers.local import LocalProvider
+
+    isolate = {"auto": None, "bwrap": True, "none": False}[settings.sandbox_isolation]
+    return LocalProvider(
+        data_dir=settings.data_dir,
+        opencode_bin=settings.opencode_bin or str(TOOLS / "node_modules" / ".bin" / "opencode"),
+        plugin_template=TOOLS / "opencode-plugin" if (TOOLS / "opencode-plugin").exists() else None,
+        python=str(Path(PROJECT_ROOT / ".venv" / "bin" / "python")) if (PROJECT_ROOT / ".venv").exists() else "python3",
+        isolate=isolate,
+    )
 
 
 def build_services(settings: Settings) -> Services:
-    return Services(
+    engine = create_db_engine(settings.resolved_database_url)
+    cipher = Cipher(settings.encryption_key())
+    hub = build_hub(settings.redis_url)
+    events = EventStore(engine=engine, hub=hub)
+    plane_ref: list[ControlPlane] = []
+
+    async def emit(session_id: str, type_: str, data: dict) -> None:
+        await plane_ref[0].emit(session_id, type_, data)
+
+    lifecycle = Lifecycle(
+        engine=engine,
+        cipher=cipher,
         settings=settings,
-        engine=create_db_engine(settings.resolved_database_url),
-        cipher=Cipher(settings.encryption_key()),
+        provider=build_provider(settings),
+        config=LifecycleConfig(
+            spawn_timeout_s=settings.spawn_timeout_s,
+            heartbeat_timeout_s=settings.heartbeat_timeout_s,
+            idle_timeout_s=settings.idle_timeout_s,
+            execution_timeout_s=settings.execution_timeout_s,
+        ),
+        bridge_url=settings.sandbox_bridge_url,
+        emit=emit,
     )
+    plane = ControlPlane(engine=engine, hub=hub, events=events, lifecycle=lifecycle)
+    plane_ref.append(plane)
+    return Services(settings=settings, engine=engine, cipher=cipher, plane=plane)
 
 
 _lock = threading.Lock()
@@ -46,7 +92,7 @@ def current() -> Services:
 
 
 def install(services: Services | None) -> None:
-    """Replace the process's services (used by tests and by ``serve``)."""
+    """Replace the process's services (used by tests)."""
     global _current
     with _lock:
         _current = services

@@ -51,6 +51,16 @@ class Settings(BaseSettings):
         description="AES-256-GCM key, 32 bytes as urlsafe base64. Empty: generated into DATA_DIR/secret.key (0600).",
     )
     sandbox_provider: Literal["local", "modal"] = Field("local", description="Where sandboxes run: local or modal.")
+    sandbox_isolation: Literal["auto", "bwrap", "none"] = Field(
+        "auto", description="Local sandboxes: bubblewrap when it works (auto), always (bwrap), or never (none)."
+    )
+    opencode_bin: str = Field("", description="The OpenCode binary for local sandboxes. Default: the project's .tools.")
+    idle_timeout_s: float = Field(
+        600, gt=0, description="Seconds without activity before a sandbox is snapshotted and stopped."
+    )
+    spawn_timeout_s: float = Field(180, gt=0, description="Seconds a sandbox may take to become ready.")
+    heartbeat_timeout_s: float = Field(90, gt=0, description="Seconds without a heartbeat before a sandbox is stale.")
+    execution_timeout_s: float = Field(3600, gt=0, description="Seconds one prompt may run before it is stopped.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
 
     # --- local single-user mode ----------------------------------------------------------------
@@ -134,6 +144,18 @@ class Settings(BaseSettings):
             return self.public_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host  # noqa: S104 - a comparison
         return f"http://{host}:{self.port}"
+
+    @property
+    def sandbox_bridge_url(self) -> str:
+        """Where sandboxes connect. Local sandboxes always use loopback."""
+        if self.sandbox_provider == "local":
+            return f"ws://127.0.0.1:{self.port}/api/sandbox/ws"
+        base = self.resolved_public_url
+        return (
+            "wss://" + base.removeprefix("https://")
+            if base.startswith("https://")
+            else "ws://" + base.removeprefix("http://")
+        ) + "/api/sandbox/ws"
 
     @property
     def resolved_default_model(self) -> str:

@@ -57,14 +57,23 @@ def start_server(workdir: Path, **env: str) -> RunningServer:
     log_path = workdir / "server.log"
     environment = {k: v for k, v in os.environ.items() if not k.startswith("INSPECT_")}
     environment.update(
-        {"INSPECT_DATA_DIR": str(data_dir), "INSPECT_PORT": str(port), "INSPECT_LOCAL_USER_NAME": "Ada Lovelace",
-         "INSPECT_LOCAL_USER_EMAIL": "ada@example.com", **env}
-    )  # fmt: skip
+        {
+            "INSPECT_DATA_DIR": str(data_dir),
+            "INSPECT_PORT": str(port),
+            "INSPECT_LOCAL_USER_NAME": "Ada Lovelace",
+            "INSPECT_LOCAL_USER_EMAIL": "ada@example.com",
+            **env,
+        }
+    )
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "inspect_app.serve"],
-            cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+            cwd=ROOT,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     server = RunningServer(url=f"http://127.0.0.1:{port}", data_dir=data_dir, process=process, log_path=log_path)
     deadline = time.monotonic() + BOOT_TIMEOUT_S
     while time.monotonic() < deadline:

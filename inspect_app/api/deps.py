@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from inspect_app import services as services_module
 from inspect_app.control import users
+from inspect_app.control.plane import ControlPlane
 from inspect_app.errors import Unauthorized
 from inspect_app.models import User
 from inspect_app.services import Services
@@ -30,3 +31,10 @@ def get_current_user(request: Request, services: ServicesDep) -> User:
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def get_plane(services: ServicesDep) -> ControlPlane:
+    return services.plane
+
+
+PlaneDep = Annotated[ControlPlane, Depends(get_plane)]

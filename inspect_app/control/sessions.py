@@ -1,4 +1,4 @@
-"""Sessions: listing and reading them as plain summaries for the UI and the API."""
+"""Sessions: create, list, read, rename, archive; participants join on first connect."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 
+from inspect_app.control.names import valid_branch
 from inspect_app.db import session_scope
-from inspect_app.models import Repository, Session, User
+from inspect_app.errors import InvalidInput, NotFound
+from inspect_app.models import Participant, Repository, Session, User, utcnow
 
 MAX_PAGE = 100
 
@@ -66,3 +68,125 @@ def list_sessions(
             )
             for row, repo_name, creator_name in db.exec(query).all()
         ]
+
+
+# --- create, read, change ---------------------------------------------------------------------
+MAX_TITLE = 300
+
+
+def work_branch_for(session_id: str) -> str:
+    return f"inspect/{session_id}"
+
+
+def create(
+    engine: sa.Engine,
+    *,
+    repository_id: int,
+    creator_id: int,
+    branch: str | None = None,
+    model: str = "",
+    title: str = "",
+    source: str = "api",
+    source_ref: dict | None = None,
+) -> Session:
+    if len(title) > MAX_TITLE:
+        raise InvalidInput(f"a title is at most {MAX_TITLE} characters")
+    with session_scope(engine) as db:
+        repo = db.get(Repository, repository_id)
+        if repo is None:
+            raise NotFound(f"no repository {repository_id}")
+        base = branch or repo.default_branch
+        if not valid_branch(base):
+            raise InvalidInput(f"{base!r} is not a valid branch name", code="bad_branch")
+        session = Session(
+            repository_id=repository_id,
+            base_branch=base,
+            creator_id=creator_id,
+            model=model,
+            title=title.strip(),
+            source=source,
+            source_ref=source_ref or {},
+        )
+        session.branch = work_branch_for(session.id)
+        db.add(session)
+        db.flush()
+        db.add(Participant(session_id=session.id, user_id=creator_id, role="owner"))
+        return session
+
+
+def get(engine: sa.Engine, session_id: str) -> Session:
+    with session_scope(engine) as db:
+        session = db.get(Session, session_id)
+        if session is None:
+            raise NotFound(f"no session {session_id}")
+        return session
+
+
+def rename(engine: sa.Engine, session_id: str, title: str) -> Session:
+    title = title.strip()
+    if not title or len(title) > MAX_TITLE:
+        raise InvalidInput(f"a title is 1-{MAX_TITLE} characters")
+    with session_scope(engine) as db:
+        session = db.get(Session, session_id)
+        if session is None:
+            raise NotFound(f"no session {session_id}")
+        session.title = title
+        session.updated_at = utcnow()
+        return session
+
+
+def set_archived(engine: sa.Engine, session_id: str, archived: bool) -> Session:
+    with session_scope(engine) as db:
+        session = db.get(Session, session_id)
+        if session is None:
+            raise NotFound(f"no session {session_id}")
+        session.archived = archived
+        session.updated_at = utcnow()
+        return session
+
+
+def set_status(engine: sa.Engine, session_id: str, status: str, reason: str = "") -> Session | None:
+    with session_scope(engine) as db:
+        session = db.get(Session, session_id)
+        if session is None:
+            return None
+        session.status = status
+        session.status_reason = reason
+        session.updated_at = utcnow()
+        if status in ("ready", "running"):
+            session.last_activity_at = session.updated_at  # the idle clock starts when work ends
+        return session
+
+
+def join(engine: sa.Engine, session_id: str, user_id: int) -> Participant:
+    """Participants join on first connect: the creator is the owner, everyone else a member."""
+    with session_scope(engine) as db:
+        if db.get(Session, session_id) is None:
+            raise NotFound(f"no session {session_id}")
+        participant = db.exec(
+            select(Participant).where(Participant.session_id == session_id, Participant.user_id == user_id)
+        ).first()
+        if participant is None:
+            participant = Participant(session_id=session_id, user_id=user_id, role="member")
+            db.add(participant)
+            try:
+                db.flush()
+            except sa.exc.IntegrityError:
+                db.rollback()
+                participant = db.exec(
+                    select(Participant).where(Participant.session_id == session_id, Participant.user_id == user_id)
+                ).one()
+        participant.last_seen_at = utcnow()
+        return participant
+
+
+def participants(engine: sa.Engine, session_id: str) -> list[tuple[Participant, User]]:
+    with session_scope(engine) as db:
+        return list(
+            db.exec(
+                select(Participant, User)
+                .join(User, col(User.id) == Participant.user_id)
+                .where(Participant.session_id == session_id)
+                .order_by(col(Participant.joined_at))
+            ).all()
+        )

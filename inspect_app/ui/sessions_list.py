@@ -98,8 +98,15 @@ def session_card(row: SessionRow) -> rx.Component:
                 rx.vstack(
                     rx.text(row.title, weight="medium"),
                     rx.text(
-                        row.repository, " @ ", row.branch, " · ", row.creator, " · ", row.updated,
-                        size="1", color_scheme="gray",
+                        row.repository,
+                        " @ ",
+                        row.branch,
+                        " · ",
+                        row.creator,
+                        " · ",
+                        row.updated,
+                        size="1",
+                        color_scheme="gray",
                     ),
                     spacing="1",
                     align="start",
@@ -115,7 +122,7 @@ def session_card(row: SessionRow) -> rx.Component:
         underline="none",
         width="100%",
         class_name="session-card",
-    )  # fmt: skip
+    )
 
 
 def empty_state() -> rx.Component:

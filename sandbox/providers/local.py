@@ -214,12 +214,25 @@ class LocalProvider(SandboxProvider):
         if not self._isolate:
             return runtime
         binds = [
-            "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",  # noqa: S108 - a private tmpfs
+            "--ro-bind",
+            "/",
+            "/",
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
+            "--tmpfs",
+            "/tmp",  # noqa: S108 - a private tmpfs
             # the code and tools may live under /tmp (a CI checkout): bring them back, read-only
-            "--ro-bind", str(PROJECT_ROOT), str(PROJECT_ROOT),
-            "--tmpfs", str(self._data_dir),  # hide every other sandbox, the database, the keys
-            "--bind", str(root), str(root),
-        ]  # fmt: skip
+            "--ro-bind",
+            str(PROJECT_ROOT),
+            str(PROJECT_ROOT),
+            "--tmpfs",
+            str(self._data_dir),  # hide every other sandbox, the database, the keys
+            "--bind",
+            str(root),
+            str(root),
+        ]
         for dotenv in {PROJECT_ROOT / ".env", Path.cwd() / ".env"}:
             if dotenv.is_file():  # the server's .env holds its secrets: mask it
                 binds += ["--ro-bind", "/dev/null", str(dotenv)]
@@ -229,26 +242,41 @@ class LocalProvider(SandboxProvider):
         if origin is not None and origin.exists():
             binds += ["--bind", str(origin), str(origin)]  # local git mode: clone from and push to it
         return [
-            "bwrap", *binds, "--unshare-pid", "--die-with-parent", "--new-session", "--chdir", str(root), "--",
+            "bwrap",
+            *binds,
+            "--unshare-pid",
+            "--die-with-parent",
+            "--new-session",
+            "--chdir",
+            str(root),
+            "--",
             *runtime,
-        ]  # fmt: skip
+        ]
 
     async def _start(self, root: Path, spec: SandboxSpec) -> SandboxHandle:
         for part in ("home/.config", "home/.local/share", "home/.local/state", "home/.cache", "state", "tmp"):
             (root / part).mkdir(parents=True, exist_ok=True)
         handle = SandboxHandle(
-            provider=self.name, sandbox_id=spec.sandbox_id, session_id=spec.session_id, provider_id="",
+            provider=self.name,
+            sandbox_id=spec.sandbox_id,
+            session_id=spec.session_id,
+            provider_id="",
             isolated=self._isolate,
-        )  # fmt: skip
+        )
         if not self._isolate:
             log.warning("%s (sandbox %s)", UNISOLATED_WARNING, spec.sandbox_id)
             handle.warnings.append(UNISOLATED_WARNING)
         with (root / "supervisor.log").open("ab") as log_file:
             try:
                 process = await asyncio.create_subprocess_exec(
-                    *self._command(root, spec), cwd=root, env=self._environment(root, spec),
-                    stdin=asyncio.subprocess.DEVNULL, stdout=log_file, stderr=log_file, start_new_session=True,
-                )  # fmt: skip
+                    *self._command(root, spec),
+                    cwd=root,
+                    env=self._environment(root, spec),
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=log_file,
+                    stderr=log_file,
+                    start_new_session=True,
+                )
             except OSError as exc:
                 raise ProviderError(f"cannot start sandbox {spec.sandbox_id}: {exc}") from exc
         self._processes[spec.sandbox_id] = process

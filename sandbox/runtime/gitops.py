@@ -101,8 +101,13 @@ class Git:
         env = dict(self._env)
         if password:
             askpass = Path(__file__).with_name("askpass.sh")
-            env.update({"GIT_ASKPASS": str(askpass), "INSPECT_GIT_USERNAME": username or "x-access-token",
-                        "INSPECT_GIT_PASSWORD": password})  # fmt: skip
+            env.update(
+                {
+                    "GIT_ASKPASS": str(askpass),
+                    "INSPECT_GIT_USERNAME": username or "x-access-token",
+                    "INSPECT_GIT_PASSWORD": password,
+                }
+            )
         args = ["push", *(["--force-with-lease"] if force else []), remote, f"HEAD:refs/heads/{branch}"]
         try:
             await self._git(*args, env=env)

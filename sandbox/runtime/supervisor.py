@@ -122,8 +122,14 @@ class Supervisor:
         self.config = config
         self.started = time.monotonic()
         base_env = {k: v for k, v in os.environ.items() if not k.startswith(PRIVATE_PREFIXES)}
-        self.git = Git(config.workspace, env={**base_env, "GIT_COMMITTER_NAME": config.committer_name,
-                                              "GIT_COMMITTER_EMAIL": config.committer_email})  # fmt: skip
+        self.git = Git(
+            config.workspace,
+            env={
+                **base_env,
+                "GIT_COMMITTER_NAME": config.committer_name,
+                "GIT_COMMITTER_EMAIL": config.committer_email,
+            },
+        )
         self._agent_env = base_env
         self._password = secrets.token_urlsafe(24)
         self._port = free_port()
@@ -182,8 +188,13 @@ class Supervisor:
     async def _on_push(self, command: PushCommand) -> None:
         async def push() -> None:
             try:
-                commit = await self.git.push(command.remote, command.branch, username=command.username,
-                                             password=command.password, force=command.force)  # fmt: skip
+                commit = await self.git.push(
+                    command.remote,
+                    command.branch,
+                    username=command.username,
+                    password=command.password,
+                    force=command.force,
+                )
                 self.bridge.send(PushComplete(branch=command.branch, commit=commit))
             except GitError as exc:
                 self.bridge.send(PushError(branch=command.branch, error=str(exc)))
@@ -245,9 +256,14 @@ class Supervisor:
         # Output goes to a file: a start.sh that leaves a server running keeps a pipe open forever.
         with log_path.open("wb") as out:
             process = await asyncio.create_subprocess_exec(
-                "bash", str(script), cwd=self.config.workspace, env=self._agent_env,
-                stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out,
-            )  # fmt: skip
+                "bash",
+                str(script),
+                cwd=self.config.workspace,
+                env=self._agent_env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+            )
             try:
                 code = await asyncio.wait_for(process.wait(), timeout)
             except TimeoutError:
@@ -300,10 +316,19 @@ class Supervisor:
         log_file = (self.config.state_dir / "opencode.log").open("ab")
         try:
             self._process = await asyncio.create_subprocess_exec(
-                self.config.opencode_bin, "serve", "--port", str(self._port), "--hostname", "127.0.0.1",
-                cwd=self.config.workspace, env=env, stdin=asyncio.subprocess.DEVNULL,
-                stdout=log_file, stderr=log_file, start_new_session=True,
-            )  # fmt: skip
+                self.config.opencode_bin,
+                "serve",
+                "--port",
+                str(self._port),
+                "--hostname",
+                "127.0.0.1",
+                cwd=self.config.workspace,
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=log_file,
+                start_new_session=True,
+            )
         except OSError as exc:
             raise BootFailed("agent_failed", f"cannot start OpenCode ({self.config.opencode_bin}): {exc}") from None
         finally:
@@ -346,9 +371,13 @@ class Supervisor:
         commit = await self.git.head()
         branch = await self.git.branch()
         self._ready = Ready(
-            runtime_version=RUNTIME_VERSION, sandbox_id=self.config.sandbox_id, boot_mode=mode,
-            branch=branch, commit=commit, agent_session_id=self.agent.agent_session_id,
-        )  # fmt: skip
+            runtime_version=RUNTIME_VERSION,
+            sandbox_id=self.config.sandbox_id,
+            boot_mode=mode,
+            branch=branch,
+            commit=commit,
+            agent_session_id=self.agent.agent_session_id,
+        )
 
     # --- running -------------------------------------------------------------------------------
     async def _watch_agent(self) -> None:

@@ -31,9 +31,16 @@ def make_bridge(control: FakeControlPlane, token: str = TOKEN, commands: list | 
         return Ready(sandbox_id=SANDBOX, commit="abc")
 
     return Bridge(
-        url=control.url, token=token, sandbox_id=SANDBOX, on_command=on_command, ready=ready,
-        status=lambda: Heartbeat(), heartbeat_s=0.2, backoff_initial_s=0.05, backoff_max_s=0.2,
-    )  # fmt: skip
+        url=control.url,
+        token=token,
+        sandbox_id=SANDBOX,
+        on_command=on_command,
+        ready=ready,
+        status=lambda: Heartbeat(),
+        heartbeat_s=0.2,
+        backoff_initial_s=0.05,
+        backoff_max_s=0.2,
+    )
 
 
 async def test_a_wrong_token_is_refused_for_good(control: FakeControlPlane) -> None:

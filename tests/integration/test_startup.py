@@ -15,8 +15,13 @@ def _serve(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     base = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "INSPECT_DATA_DIR": str(tmp_path / "data")}
     return subprocess.run(
         [sys.executable, "-m", "inspect_app.serve"],
-        capture_output=True, text=True, cwd=tmp_path, env={**base, **env}, timeout=60, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**base, **env},
+        timeout=60,
+        check=False,
+    )
 
 
 @pytest.mark.parametrize(

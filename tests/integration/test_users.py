@@ -67,8 +67,13 @@ def test_admin_create_user_prints_a_working_token(tmp_path: Path, empty_db_url: 
     command = ["create-user", "--name", "Grace Hopper", "--email", "grace@example.com"]
     result = subprocess.run(
         [sys.executable, "-m", "inspect_app.admin", *command],
-        capture_output=True, text=True, cwd=ROOT, env=env, timeout=60, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     token = result.stdout.strip()
     from inspect_app.db import create_db_engine
@@ -80,7 +85,12 @@ def test_admin_create_user_prints_a_working_token(tmp_path: Path, empty_db_url: 
         engine.dispose()
     bad = subprocess.run(
         [sys.executable, "-m", "inspect_app.admin", "create-token", "--email", "nobody@example.com"],
-        capture_output=True, text=True, cwd=ROOT, env=env, timeout=60, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=60,
+        check=False,
+    )
     assert bad.returncode == 2
     assert bad.stderr.strip() == "inspect admin: no user with email 'nobody@example.com'"

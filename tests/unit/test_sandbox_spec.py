@@ -12,8 +12,14 @@ from sandbox.runtime.supervisor import opencode_config
 
 
 def spec(**overrides: object) -> SandboxSpec:
-    base = dict(session_id="s1", sandbox_id="b1", repo_url="/srv/repo.git", branch="main",
-                bridge_url="ws://127.0.0.1:1/api/sandbox/ws", token="sbx_t")  # fmt: skip
+    base = dict(
+        session_id="s1",
+        sandbox_id="b1",
+        repo_url="/srv/repo.git",
+        branch="main",
+        bridge_url="ws://127.0.0.1:1/api/sandbox/ws",
+        token="sbx_t",
+    )
     return SandboxSpec(**{**base, **overrides})  # type: ignore[arg-type]
 
 
@@ -41,8 +47,10 @@ def test_runtime_config_round_trip(tmp_path: Path) -> None:
 
 
 def test_opencode_config_is_explicit_and_offline(tmp_path: Path) -> None:
-    env = {**spec(model="llm/qwen", llm_base_url="http://127.0.0.1:9/v1", llm_model="qwen").environment(),
-           "SANDBOX_ROOT": str(tmp_path)}  # fmt: skip
+    env = {
+        **spec(model="llm/qwen", llm_base_url="http://127.0.0.1:9/v1", llm_model="qwen").environment(),
+        "SANDBOX_ROOT": str(tmp_path),
+    }
     body = opencode_config(RuntimeConfig.from_env(env))
     assert body["model"] == "llm/qwen" and body["enabled_providers"] == ["llm"]
     assert body["provider"]["llm"]["options"]["baseURL"] == "http://127.0.0.1:9/v1"

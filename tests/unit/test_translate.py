@@ -29,9 +29,15 @@ def test_recorded_stream_becomes_ordered_protocol_messages() -> None:
     out = run(recorded(), t)
     kinds = [m.type for m in out]
     assert kinds == [
-        "session_title", "tool_call", "tool_call", "tool_call", "step_finish", "token", "step_finish",
+        "session_title",
+        "tool_call",
+        "tool_call",
+        "tool_call",
+        "step_finish",
+        "token",
+        "step_finish",
         "execution_complete",
-    ]  # fmt: skip
+    ]
     assert isinstance(out[0], SessionTitle) and out[0].title == "Scripted session"
     tools = [m for m in out if isinstance(m, ToolCall)]
     assert [m.status for m in tools] == ["pending", "running", "completed"]
@@ -70,8 +76,16 @@ def _delta(text: str, part: str = "p1") -> dict:
 def _started() -> PromptTranslator:
     t = PromptTranslator(message_id="m", agent_session_id="s", user_message_id="u1", flush_chars=10, flush_after_s=0.05)
     t.feed({"type": "session.status", "properties": {"sessionID": "s", "status": {"type": "busy"}}}, 0)
-    t.feed({"type": "message.updated", "properties": {"sessionID": "s", "info": {
-        "id": "a1", "role": "assistant", "sessionID": "s", "parentID": "u1"}}}, 0)  # fmt: skip
+    t.feed(
+        {
+            "type": "message.updated",
+            "properties": {
+                "sessionID": "s",
+                "info": {"id": "a1", "role": "assistant", "sessionID": "s", "parentID": "u1"},
+            },
+        },
+        0,
+    )
     return t
 
 
@@ -88,8 +102,13 @@ def test_tokens_are_coalesced_by_size_and_age() -> None:
 def test_final_text_part_adds_only_what_deltas_missed() -> None:
     t = _started()
     t.feed(_delta("Hello"), 0)
-    final = {"type": "message.part.updated", "properties": {"sessionID": "s", "part": {
-        "id": "p1", "messageID": "a1", "type": "text", "text": "Hello world"}}}  # fmt: skip
+    final = {
+        "type": "message.part.updated",
+        "properties": {
+            "sessionID": "s",
+            "part": {"id": "p1", "messageID": "a1", "type": "text", "text": "Hello world"},
+        },
+    }
     out = t.feed(final, 0.01) + t.flush()
     assert "".join(m.text for m in out) == "Hello world"
 
@@ -114,7 +133,12 @@ def test_idle_before_busy_does_not_complete() -> None:
 
 def test_model_errors_fail_the_prompt() -> None:
     t = _started()
-    t.feed({"type": "session.error", "properties": {"sessionID": "s", "error": {
-        "name": "APIError", "data": {"message": "401 invalid key"}}}}, 0)  # fmt: skip
+    t.feed(
+        {
+            "type": "session.error",
+            "properties": {"sessionID": "s", "error": {"name": "APIError", "data": {"message": "401 invalid key"}}},
+        },
+        0,
+    )
     out = t.feed({"type": "session.status", "properties": {"sessionID": "s", "status": {"type": "idle"}}}, 0)
     assert out == [ExecutionComplete(message_id="m", success=False, error="APIError: 401 invalid key")]

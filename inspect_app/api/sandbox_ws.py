@@ -1,0 +1,56 @@
+"""``/api/sandbox/ws``: where sandboxes connect (the bridge protocol, ARCHITECTURE §4)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from inspect_app import services as services_module
+from inspect_app.control import sandboxes
+from inspect_app.control.plane import SandboxLink
+from inspect_app.control.sandbox_link import SandboxConnection
+from inspect_app.models import SandboxStatus
+from sandbox.protocol import CLOSE_GONE, CLOSE_UNAUTHORIZED, ControlError, ProtocolError, encode, parse_from_sandbox
+
+router = APIRouter(tags=["sandbox"])
+log = logging.getLogger(__name__)
+
+
+@router.websocket("/api/sandbox/ws")
+async def sandbox_socket(websocket: WebSocket) -> None:
+    session_id = websocket.query_params.get("session", "")
+    sandbox_id = websocket.headers.get("x-sandbox-id", "")
+    scheme, _, token = websocket.headers.get("authorization", "").partition(" ")
+    plane = services_module.current().plane
+    row, why = await asyncio.to_thread(
+        sandboxes.authenticate, plane.engine, sandbox_id=sandbox_id, session_id=session_id, token=token.strip()
+    )
+    await websocket.accept()
+    if row is None or scheme.lower() != "bearer":
+        code = CLOSE_GONE if why == "gone" else CLOSE_UNAUTHORIZED
+        await websocket.close(code, "sandbox stopped or replaced" if why == "gone" else "invalid sandbox token")
+        return
+    if row.status == SandboxStatus.SPAWNING:
+        await asyncio.to_thread(sandboxes.set_status, plane.engine, row.id, SandboxStatus.CONNECTED)
+    link = SandboxLink(session_id=session_id, sandbox_id=row.id, send_text=websocket.send_text)
+    connection = SandboxConnection(plane, link)
+    plane.links[session_id] = link
+    try:
+        while True:
+            raw = await websocket.receive_text()
+            try:
+                message = parse_from_sandbox(raw)
+            except ProtocolError as exc:
+                log.warning("sandbox %s sent a malformed message: %s", row.id, exc)
+                await websocket.send_text(encode(ControlError(code="bad_message", message=str(exc))))
+                continue
+            try:
+                await connection.handle(message)
+            except Exception:
+                log.exception("handling %s from sandbox %s failed", message.type, row.id)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        await connection.closed()

@@ -1,0 +1,116 @@
+"""``/api/sessions``: sessions, their prompt queue, events, stop and archive."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Query
+
+from inspect_app.api.deps import CurrentUser, PlaneDep, ServicesDep
+from inspect_app.api.schemas import EventsPage, PromptAccepted, PromptCreate, SessionCreate, SessionUpdate
+from inspect_app.control import sessions
+from inspect_app.control.plane import session_public
+
+router = APIRouter(prefix="/api/sessions", tags=["sessions"])
+
+
+@router.post("", status_code=201)
+async def create(body: SessionCreate, services: ServicesDep, plane: PlaneDep, user: CurrentUser) -> dict[str, Any]:
+    session = await asyncio.to_thread(
+        sessions.create,
+        services.engine,
+        repository_id=body.repository_id,
+        creator_id=user.id or 0,
+        branch=body.branch,
+        model=body.model or "",
+        title=body.title or "",
+        source="api",
+    )
+    plane.warm(session.id)  # the sandbox boots while the person writes their prompt
+    return session_public(session)
+
+
+@router.get("")
+async def list_sessions(
+    services: ServicesDep,
+    user: CurrentUser,
+    mine: bool = False,
+    status: str | None = Query(default=None, max_length=16),
+    archived: bool = False,
+    limit: int = Query(default=50, ge=1, le=100),
+    offset: int = Query(default=0, ge=0),
+) -> dict[str, Any]:
+    rows = await asyncio.to_thread(
+        sessions.list_sessions,
+        services.engine,
+        creator_id=user.id if mine else None,
+        status=status,
+        archived=archived,
+        limit=limit,
+        offset=offset,
+    )
+    items = [{**row.__dict__, "updated_at": row.updated_at.isoformat()} for row in rows]
+    return {"sessions": items, "next_offset": offset + len(items) if len(items) == limit else None}
+
+
+@router.get("/{session_id}")
+async def get(session_id: str, services: ServicesDep, plane: PlaneDep, _user: CurrentUser) -> dict[str, Any]:
+    await asyncio.to_thread(sessions.get, services.engine, session_id)
+    return await asyncio.to_thread(plane.session_snapshot, session_id)
+
+
+@router.patch("/{session_id}")
+async def rename(session_id: str, body: SessionUpdate, services: ServicesDep, _user: CurrentUser) -> dict[str, Any]:
+    return session_public(await asyncio.to_thread(sessions.rename, services.engine, session_id, body.title))
+
+
+@router.post("/{session_id}/archive")
+async def archive(session_id: str, services: ServicesDep, _user: CurrentUser) -> dict[str, Any]:
+    return session_public(await asyncio.to_thread(sessions.set_archived, services.engine, session_id, True))
+
+
+@router.post("/{session_id}/unarchive")
+async def unarchive(session_id: str, services: ServicesDep, _user: CurrentUser) -> dict[str, Any]:
+    return session_public(await asyncio.to_thread(sessions.set_archived, services.engine, session_id, False))
+
+
+@router.post("/{session_id}/prompts", status_code=202, response_model=PromptAccepted)
+async def prompt(session_id: str, body: PromptCreate, plane: PlaneDep, user: CurrentUser) -> PromptAccepted:
+    await asyncio.to_thread(sessions.join, plane.engine, session_id, user.id or 0)
+    queued = await plane.submit_prompt(
+        session_id=session_id,
+        user=user,
+        content=body.content,
+        client_request_id=body.client_request_id,
+        context=body.context,
+    )
+    return PromptAccepted(
+        message_id=queued.message.id, position=queued.position, status=queued.message.status, created=queued.created
+    )
+
+
+@router.delete("/{session_id}/prompts/{message_id}")
+async def cancel(session_id: str, message_id: str, plane: PlaneDep, user: CurrentUser) -> dict[str, str]:
+    message = await plane.cancel_prompt(session_id=session_id, message_id=message_id, user=user)
+    return {"message_id": message.id, "status": message.status}
+
+
+@router.post("/{session_id}/stop", status_code=202)
+async def stop(session_id: str, plane: PlaneDep, user: CurrentUser) -> dict[str, str]:
+    await plane.stop(session_id=session_id, user=user)
+    return {"status": "stopping"}
+
+
+@router.get("/{session_id}/events", response_model=EventsPage)
+async def events(
+    session_id: str,
+    services: ServicesDep,
+    plane: PlaneDep,
+    _user: CurrentUser,
+    after: int = Query(default=0, ge=0),
+    limit: int = Query(default=100, ge=1, le=500),
+) -> EventsPage:
+    await asyncio.to_thread(sessions.get, services.engine, session_id)
+    page, cursor = await asyncio.to_thread(plane.events.page, session_id, after=after, limit=limit)
+    return EventsPage(events=[e.to_dict() for e in page], next=cursor)

@@ -1,0 +1,162 @@
+"""``/api/sessions/{id}/ws``: the live session stream for non-browser clients.
+
+Send ``{"type": "subscribe", "token": <API token>}`` first; receive ``snapshot`` (the session, its
+queue and the last page of events), then every live event. Then send ``prompt``, ``stop``,
+``typing`` or ``presence``. Bad input gets ``{"type": "error", "error": {...}}``; the socket stays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from pydantic import ValidationError
+
+from inspect_app import services as services_module
+from inspect_app.api.schemas import PromptCreate
+from inspect_app.control import sessions, users
+from inspect_app.control.events import session_channel
+from inspect_app.control.plane import ControlPlane, author_of
+from inspect_app.errors import InspectError
+from inspect_app.models import User
+
+router = APIRouter(tags=["live"])
+log = logging.getLogger(__name__)
+
+SUBSCRIBE_TIMEOUT_S = 10.0
+CLOSE_UNAUTHORIZED = 4401
+MAX_CLIENT_MESSAGE = 128 * 1024
+
+
+def _error(code: str, message: str) -> str:
+    return json.dumps({"type": "error", "error": {"code": code, "message": message}})
+
+
+async def _authenticate(websocket: WebSocket, session_id: str) -> tuple[User, int] | None:
+    try:
+        raw = await asyncio.wait_for(websocket.receive_text(), SUBSCRIBE_TIMEOUT_S)
+        first = json.loads(raw)
+        if not isinstance(first, dict) or first.get("type") != "subscribe" or not isinstance(first.get("token"), str):
+            raise ValueError
+    except (TimeoutError, ValueError):
+        await websocket.send_text(_error("subscribe_first", 'send {"type": "subscribe", "token": "..."} first'))
+        await websocket.close(CLOSE_UNAUTHORIZED)
+        return None
+    engine = services_module.current().engine
+    try:
+        user = await asyncio.to_thread(users.user_for_token, engine, first["token"])
+        await asyncio.to_thread(sessions.join, engine, session_id, user.id or 0)
+    except InspectError as exc:
+        await websocket.send_text(_error(exc.code, exc.message))
+        await websocket.close(CLOSE_UNAUTHORIZED if exc.status == 401 else 4404)
+        return None
+    after = first.get("after")
+    return user, after if isinstance(after, int) and after >= 0 else -1
+
+
+@router.websocket("/api/sessions/{session_id}/ws")
+async def session_stream(websocket: WebSocket, session_id: str) -> None:
+    await websocket.accept()
+    auth = await _authenticate(websocket, session_id)
+    if auth is None:
+        return
+    user, after = auth
+    plane = services_module.current().plane
+    subscription = await plane.hub.subscribe(session_channel(session_id))
+    presence = {"type": "presence", "event": "join", "user": author_of(user)}
+    try:
+        snapshot = await asyncio.to_thread(plane.session_snapshot, session_id)
+        if after >= 0:
+            page, _ = await asyncio.to_thread(plane.events.page, session_id, after=after, limit=500)
+        else:
+            page = await asyncio.to_thread(plane.recent_events, session_id, 100)
+        await websocket.send_text(json.dumps({"type": "snapshot", **snapshot, "events": [e.to_dict() for e in page]}))
+        await plane.hub.publish(session_channel(session_id), json.dumps(presence))
+        forward = asyncio.create_task(_forward(websocket, subscription))
+        try:
+            await _receive(websocket, plane, session_id, user)
+        finally:
+            forward.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await forward
+    except WebSocketDisconnect:
+        pass
+    finally:
+        subscription.close()
+        with contextlib.suppress(Exception):
+            await plane.hub.publish(session_channel(session_id), json.dumps({**presence, "event": "leave"}))
+
+
+async def _forward(websocket: WebSocket, subscription: Any) -> None:
+    async for payload in subscription:
+        await websocket.send_text(payload)
+
+
+async def _receive(websocket: WebSocket, plane: ControlPlane, session_id: str, user: User) -> None:
+    while True:
+        raw = await websocket.receive_text()
+        if len(raw) > MAX_CLIENT_MESSAGE:
+            await websocket.send_text(_error("too_large", f"messages are at most {MAX_CLIENT_MESSAGE} bytes"))
+            continue
+        try:
+            message = json.loads(raw)
+            kind = message.get("type") if isinstance(message, dict) else None
+        except json.JSONDecodeError:
+            kind = None
+        if kind not in _ACTIONS:
+            await websocket.send_text(
+                _error("bad_message", "expected a JSON object with type prompt|stop|typing|presence")
+            )
+            continue
+        try:
+            reply = await _ACTIONS[kind](plane, session_id, user, message)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            await websocket.send_text(_error("invalid_input", f"{'.'.join(map(str, first['loc']))}: {first['msg']}"))
+            continue
+        except InspectError as exc:
+            await websocket.send_text(_error(exc.code, exc.message))
+            continue
+        if reply is not None:
+            await websocket.send_text(json.dumps(reply))
+
+
+async def _prompt(plane: ControlPlane, session_id: str, user: User, message: dict[str, Any]) -> dict[str, Any]:
+    body = PromptCreate.model_validate({k: v for k, v in message.items() if k != "type"})
+    queued = await plane.submit_prompt(
+        session_id=session_id,
+        user=user,
+        content=body.content,
+        client_request_id=body.client_request_id,
+        source="api",
+        context=body.context,
+    )
+    return {
+        "type": "prompt_accepted",
+        "message_id": queued.message.id,
+        "position": queued.position,
+        "created": queued.created,
+        "client_request_id": body.client_request_id,
+    }
+
+
+async def _stop(plane: ControlPlane, session_id: str, user: User, _message: dict[str, Any]) -> None:
+    await plane.stop(session_id=session_id, user=user)
+
+
+async def _typing(plane: ControlPlane, session_id: str, user: User, _message: dict[str, Any]) -> None:
+    await plane.hub.publish(session_channel(session_id), json.dumps({"type": "typing", "user": author_of(user)}))
+    plane.warm(session_id)  # someone is about to prompt: have the sandbox ready
+
+
+async def _presence(plane: ControlPlane, session_id: str, user: User, _message: dict[str, Any]) -> None:
+    await plane.hub.publish(
+        session_channel(session_id), json.dumps({"type": "presence", "event": "here", "user": author_of(user)})
+    )
+
+
+_ACTIONS = {"prompt": _prompt, "stop": _stop, "typing": _typing, "presence": _presence}

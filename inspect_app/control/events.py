@@ -1,0 +1,264 @@
+"""The event store: each session's timeline, with a per-session ``seq`` and live publication.
+
+Writes are group-committed: one writer task takes everything queued, writes it in one transaction,
+then publishes each event on the hub. Invariants:
+
+- seqs are allocated inside the writing transaction (``sessions.last_seq``), so a crash leaves no gap
+  and no duplicate, and several workers never collide;
+- an event is published only after it is committed, in seq order per session;
+- a streamed answer is ONE row per prompt (key ``text:<message id>``) that grows; live clients get
+  each delta as a ``token`` event carrying that row's seq;
+- keyed events (tool calls by call id) are upserted: one row, updated in place, same seq;
+- an event with an ``ack_id`` already stored is not stored again (``append`` reports the duplicate).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlmodel import Session as DBSession
+from sqlmodel import col, select
+
+from inspect_app.control.hub import Hub
+from inspect_app.models import Event, utcnow
+from inspect_app.models import Session as SessionRow
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 1000
+MAX_PAGE = 500
+Mode = Literal["insert", "append_text", "upsert"]
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    seq: int
+    type: str
+    data: dict[str, Any]
+    message_id: str | None
+    created_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "type": self.type,
+            "data": self.data,
+            "message_id": self.message_id,
+            "created_at": self.created_at.isoformat(),
+        }
+
+    @classmethod
+    def of(cls, row: Event) -> StoredEvent:
+        return cls(seq=row.seq, type=row.type, data=row.data, message_id=row.message_id, created_at=row.created_at)
+
+
+@dataclass
+class _Op:
+    session_id: str
+    type: str
+    data: dict[str, Any]
+    message_id: str | None = None
+    key: str | None = None
+    ack_id: str | None = None
+    mode: Mode = "insert"
+    future: asyncio.Future[StoredEvent | None] | None = None
+    published: str | None = field(default=None, repr=False)
+    result: StoredEvent | None = None
+
+
+def session_channel(session_id: str) -> str:
+    return f"session:{session_id}"
+
+
+class EventStore:
+    def __init__(self, *, engine: sa.Engine, hub: Hub) -> None:
+        self._engine = engine
+        self._hub = hub
+        self._queue: asyncio.Queue[_Op] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._writer = asyncio.create_task(self._write_loop(), name="event-writer")
+
+    async def close(self) -> None:
+        """Write what is queued, then stop."""
+        if self._writer is None:
+            return
+        await self._queue.join()
+        self._writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._writer
+        self._writer = None
+
+    # --- writing ---------------------------------------------------------------------------------
+    async def append(
+        self,
+        session_id: str,
+        type_: str,
+        data: dict[str, Any],
+        *,
+        message_id: str | None = None,
+        key: str | None = None,
+        ack_id: str | None = None,
+        mode: Mode = "insert",
+    ) -> StoredEvent | None:
+        """Store an event and wait for its commit. None when its ack id was already stored."""
+        future: asyncio.Future[StoredEvent | None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Op(session_id, type_, data, message_id, key, ack_id, mode, future))
+        return await future
+
+    def append_nowait(
+        self,
+        session_id: str,
+        type_: str,
+        data: dict[str, Any],
+        *,
+        message_id: str | None = None,
+        key: str | None = None,
+        mode: Mode = "insert",
+    ) -> None:
+        """Queue an event without waiting (streamed tokens, tool call updates)."""
+        self._queue.put_nowait(_Op(session_id, type_, data, message_id, key, None, mode))
+
+    async def _write_loop(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while not self._queue.empty() and len(batch) < MAX_BATCH:
+                batch.append(self._queue.get_nowait())
+            try:
+                await asyncio.to_thread(self._write, batch)
+            except Exception as exc:
+                log.exception("event batch of %d failed", len(batch))
+                for op in batch:
+                    if op.future is not None and not op.future.done():
+                        op.future.set_exception(exc)
+                    self._queue.task_done()
+                continue
+            for op in batch:
+                if op.published is not None:
+                    try:
+                        await self._hub.publish(session_channel(op.session_id), op.published)
+                    except Exception as exc:  # noqa: BLE001 - stored is what matters; clients resync
+                        log.warning("publish failed: %s", exc)
+                if op.future is not None and not op.future.done():
+                    op.future.set_result(op.result)
+                self._queue.task_done()
+
+    def _write(self, batch: list[_Op]) -> None:
+        with DBSession(self._engine, expire_on_commit=False) as db:
+            by_session: dict[str, list[_Op]] = {}
+            for op in batch:
+                by_session.setdefault(op.session_id, []).append(op)
+            for session_id, ops in by_session.items():
+                self._write_session(db, session_id, ops)
+            db.commit()
+
+    def _write_session(self, db: DBSession, session_id: str, ops: list[_Op]) -> None:
+        keys = {op.key for op in ops if op.key}
+        rows: dict[str, Event] = {}
+        if keys:
+            found = db.exec(select(Event).where(Event.session_id == session_id, col(Event.key).in_(keys)))
+            rows = {row.key: row for row in found if row.key}
+        acks = {op.ack_id for op in ops if op.ack_id}
+        seen_acks: set[str] = set()
+        if acks:
+            seen_acks = set(
+                db.exec(select(Event.ack_id).where(Event.session_id == session_id, col(Event.ack_id).in_(acks))).all()  # type: ignore[arg-type]
+            )
+        # how many new rows this batch creates for the session
+        new_keys: set[str] = set()
+        creating = 0
+        for op in ops:
+            if op.ack_id and op.ack_id in seen_acks:
+                continue
+            if op.key is None:
+                creating += 1
+            elif op.key not in rows and op.key not in new_keys:
+                new_keys.add(op.key)
+                creating += 1
+        next_seq = 0
+        if creating:
+            last = db.execute(
+                sa.update(SessionRow)
+                .where(col(SessionRow.id) == session_id)
+                .values(last_seq=col(SessionRow.last_seq) + creating)
+                .returning(col(SessionRow.last_seq))
+            ).scalar_one_or_none()
+            if last is None:
+                raise LookupError(f"no session {session_id}")
+            next_seq = last - creating + 1
+        now = utcnow()
+        for op in ops:
+            if op.ack_id and op.ack_id in seen_acks:
+                op.result = None  # a re-sent critical event: stored once already
+                continue
+            if op.ack_id:
+                seen_acks.add(op.ack_id)
+            row = rows.get(op.key) if op.key else None
+            if row is None:
+                data = dict(op.data)
+                row_type = "text" if op.mode == "append_text" else op.type
+                row = Event(
+                    session_id=session_id,
+                    seq=next_seq,
+                    type=row_type,
+                    data=data,
+                    message_id=op.message_id,
+                    ack_id=op.ack_id,
+                    key=op.key,
+                    created_at=now,
+                    updated_at=now,
+                )
+                next_seq += 1
+                db.add(row)
+                if op.key:
+                    rows[op.key] = row
+            elif op.mode == "append_text":
+                row.data = {**row.data, "text": row.data.get("text", "") + op.data.get("text", "")}
+                row.updated_at = now
+            else:
+                row.data = {**row.data, **op.data}
+                row.updated_at = now
+            op.result = StoredEvent.of(row)
+            if op.mode == "append_text":
+                live = StoredEvent(row.seq, "token", op.data, op.message_id, row.created_at)
+                op.published = json.dumps(live.to_dict())
+            else:
+                op.published = json.dumps(op.result.to_dict())
+        db.flush()
+
+    # --- reading ---------------------------------------------------------------------------------
+    def page(self, session_id: str, *, after: int = 0, limit: int = 100) -> tuple[list[StoredEvent], int | None]:
+        """Events with seq > after, oldest first; ``next`` is the cursor for the following page."""
+        limit = max(1, min(limit, MAX_PAGE))
+        with DBSession(self._engine) as db:
+            rows = db.exec(
+                select(Event)
+                .where(Event.session_id == session_id, Event.seq > after)
+                .order_by(col(Event.seq))
+                .limit(limit + 1)
+            ).all()
+        events = [StoredEvent.of(r) for r in rows[:limit]]
+        return events, (events[-1].seq if len(rows) > limit else None)
+
+    def tail(self, session_id: str, *, limit: int = 100) -> list[StoredEvent]:
+        """The newest ``limit`` events, oldest first."""
+        with DBSession(self._engine) as db:
+            rows = db.exec(
+                select(Event).where(Event.session_id == session_id).order_by(col(Event.seq).desc()).limit(limit)
+            ).all()
+        return [StoredEvent.of(r) for r in reversed(rows)]
+
+    def has_ack(self, session_id: str, ack_id: str) -> bool:
+        with DBSession(self._engine) as db:
+            return (
+                db.exec(select(Event.id).where(Event.session_id == session_id, Event.ack_id == ack_id)).first()
+                is not None
+            )

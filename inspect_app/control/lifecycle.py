@@ -1,0 +1,256 @@
+"""Sandbox lifecycle: the spawn decision, spawning, snapshots, stopping, watchdogs and the breaker.
+
+Spawn decision: restore the session's snapshot > start from the newest ready image > fresh.
+Watchdogs (``sweep``): a sandbox not ready within ``spawn_timeout_s`` fails; one silent for
+``heartbeat_timeout_s`` goes stale; a prompt processing longer than ``execution_timeout_s`` is
+stopped; a session idle for ``idle_timeout_s`` is snapshotted and stopped. The breaker: after
+``breaker_failures`` failed spawns within ``breaker_window_s`` the session is ``failed`` with the
+reason and is not respawned until a person asks (a new prompt or a retry).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+
+from inspect_app.control import sandboxes, secrets
+from inspect_app.control import sessions as sessions_ctl
+from inspect_app.control.crypto import Cipher
+from inspect_app.db import session_scope
+from inspect_app.models import (
+    Image,
+    ImageStatus,
+    Message,
+    MessageStatus,
+    Repository,
+    SandboxStatus,
+    Session,
+    SessionStatus,
+    utcnow,
+)
+from inspect_app.settings import Settings
+from sandbox.providers.base import ProviderError, SandboxHandle, SandboxProvider, SandboxSpec
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[str, str, dict], Awaitable[None]]  # (session_id, event type, data)
+
+
+@dataclass(frozen=True)
+class LifecycleConfig:
+    spawn_timeout_s: float = 180.0
+    heartbeat_timeout_s: float = 90.0
+    idle_timeout_s: float = 600.0
+    execution_timeout_s: float = 3600.0
+    breaker_failures: int = 3
+    breaker_window_s: float = 300.0
+    sweep_interval_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class SpawnPlan:
+    mode: str  # fresh | snapshot_restore | image
+    snapshot_ref: str | None = None
+    image_ref: str | None = None
+
+
+def plan_spawn(session: Session, newest_image: Image | None) -> SpawnPlan:
+    """Pure: the session's own snapshot > the newest ready image > fresh."""
+    if session.snapshot_ref:
+        return SpawnPlan("snapshot_restore", snapshot_ref=session.snapshot_ref)
+    if newest_image is not None and newest_image.status == ImageStatus.READY and newest_image.provider_ref:
+        return SpawnPlan("image", image_ref=newest_image.provider_ref)
+    return SpawnPlan("fresh")
+
+
+class Lifecycle:
+    def __init__(
+        self,
+        *,
+        engine: sa.Engine,
+        cipher: Cipher,
+        settings: Settings,
+        provider: SandboxProvider,
+        config: LifecycleConfig,
+        bridge_url: str,
+        emit: Emit,
+    ) -> None:
+        self._engine = engine
+        self._cipher = cipher
+        self._settings = settings
+        self.provider = provider
+        self.config = config
+        self._bridge_url = bridge_url
+        self._emit = emit
+        self.handles: dict[str, SandboxHandle] = {}  # sandbox id → provider handle
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def lock(self, session_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(session_id, asyncio.Lock())
+
+    # --- spawning ----------------------------------------------------------------------------
+    def breaker_reason(self, session_id: str) -> str | None:
+        failures = sandboxes.recent_failures(self._engine, session_id, self.config.breaker_window_s)
+        if len(failures) < self.config.breaker_failures:
+            return None
+        last = failures[-1].error or "unknown error"
+        minutes = round(self.config.breaker_window_s / 60)
+        return f"the sandbox failed to start {len(failures)} times in {minutes} minutes; last error: {last}"
+
+    async def ensure(self, session_id: str, *, reset_breaker: bool = False) -> None:
+        """Make sure the session has a live sandbox (spawning or ready); start one if not."""
+        async with self.lock(session_id):
+            if sandboxes.current(self._engine, session_id) is not None:
+                return
+            session = sessions_ctl.get(self._engine, session_id)
+            if session.archived:
+                return
+            reason = None if reset_breaker else self.breaker_reason(session_id)
+            if reason:
+                if session.status != SessionStatus.FAILED:
+                    sessions_ctl.set_status(self._engine, session_id, SessionStatus.FAILED, reason)
+                    await self._emit(session_id, "sandbox_status", {"status": "failed", "reason": reason})
+                return
+            await self._spawn(session)
+
+    def _newest_image(self, session: Session) -> Image | None:
+        with session_scope(self._engine) as db:
+            return db.exec(
+                select(Image)
+                .where(
+                    Image.repository_id == session.repository_id,
+                    Image.branch == session.base_branch,
+                    Image.status == ImageStatus.READY,
+                    Image.provider == self.provider.name,
+                )
+                .order_by(col(Image.built_at).desc())
+                .limit(1)
+            ).first()
+
+    def _spec(self, session: Session, sandbox_id: str, token: str, plan: SpawnPlan) -> SandboxSpec:
+        s = self._settings
+        with session_scope(self._engine) as db:
+            repo = db.get(Repository, session.repository_id)
+            assert repo is not None
+        keys = {
+            k: v.get_secret_value()
+            for k, v in (("ANTHROPIC_API_KEY", s.anthropic_api_key), ("OPENAI_API_KEY", s.openai_api_key))
+            if v.get_secret_value()
+        }
+        return SandboxSpec(
+            session_id=session.id,
+            sandbox_id=sandbox_id,
+            repo_url=repo.url,
+            branch=session.base_branch,
+            work_branch=session.branch,
+            bridge_url=f"{self._bridge_url}?session={session.id}",
+            token=token,
+            boot_mode=plan.mode,  # type: ignore[arg-type]
+            model=session.model or s.resolved_default_model,
+            llm_base_url=s.llm_base_url,
+            llm_api_key=s.llm_api_key.get_secret_value(),
+            llm_model=s.llm_model,
+            provider_keys=keys,
+            secrets=secrets.for_sandbox(self._engine, self._cipher, repo.id or 0),
+        )
+
+    async def _spawn(self, session: Session) -> None:
+        plan = plan_spawn(session, self._newest_image(session))
+        row, token = sandboxes.create(
+            self._engine, session_id=session.id, provider=self.provider.name, boot_mode=plan.mode
+        )
+        sessions_ctl.set_status(self._engine, session.id, SessionStatus.SPAWNING)
+        await self._emit(
+            session.id, "sandbox_status", {"status": "spawning", "boot_mode": plan.mode, "sandbox_id": row.id}
+        )
+        spec = self._spec(session, row.id, token, plan)
+        try:
+            if plan.mode == "snapshot_restore" and plan.snapshot_ref:
+                handle = await self.provider.restore(plan.snapshot_ref, spec)
+            else:
+                handle = await self.provider.spawn(spec)
+        except ProviderError as exc:
+            await self.fail(session.id, row.id, f"could not start the sandbox: {exc}")
+            return
+        self.handles[row.id] = handle
+        sandboxes.set_status(self._engine, row.id, SandboxStatus.SPAWNING, provider_id=handle.provider_id)
+        for warning in handle.warnings:
+            await self._emit(session.id, "warning", {"message": warning})
+
+    async def fail(self, session_id: str, sandbox_id: str, reason: str) -> None:
+        """A sandbox failed to boot (or died): record why, stop it, and let the breaker decide."""
+        sandboxes.set_status(self._engine, sandbox_id, SandboxStatus.FAILED, error=reason)
+        await self._stop_handle(sandbox_id)
+        sessions_ctl.set_status(self._engine, session_id, SessionStatus.FAILED, reason)
+        await self._emit(session_id, "sandbox_status", {"status": "failed", "reason": reason, "sandbox_id": sandbox_id})
+
+    async def _stop_handle(self, sandbox_id: str) -> None:
+        handle = self.handles.pop(sandbox_id, None)
+        if handle is None:
+            return
+        try:
+            await asyncio.wait_for(self.provider.stop(handle), 30)
+        except (ProviderError, TimeoutError) as exc:
+            log.warning("stopping sandbox %s: %s", sandbox_id, exc)
+
+    async def stop(
+        self, session_id: str, sandbox_id: str, *, status: str = SandboxStatus.STOPPED, reason: str = ""
+    ) -> None:
+        sandboxes.set_status(self._engine, sandbox_id, status, error=reason)
+        await self._stop_handle(sandbox_id)
+
+    async def snapshot(self, session_id: str, sandbox_id: str) -> str | None:
+        handle = self.handles.get(sandbox_id)
+        if handle is None or not self.provider.capabilities.snapshots:
+            return None
+        try:
+            ref = await asyncio.wait_for(self.provider.snapshot(handle), 300)
+        except (ProviderError, TimeoutError) as exc:
+            await self._emit(session_id, "warning", {"message": f"snapshot failed: {exc}"})
+            return None
+        sandboxes.set_snapshot(self._engine, sandbox_id, ref)
+        with session_scope(self._engine) as db:
+            session = db.get(Session, session_id)
+            if session is not None:
+                session.snapshot_ref = ref
+        return ref
+
+    # --- after a server restart ------------------------------------------------------------
+    def orphaned_after_restart(self) -> list[tuple[str, str]]:
+        """(session id, sandbox id) of sandboxes that cannot have survived a restart of this server."""
+        if self.provider.capabilities.outlives_server:
+            return []
+        return [(row.session_id, row.id) for row in sandboxes.live(self._engine)]
+
+    # --- watchdog queries ----------------------------------------------------------------------
+    def overdue(self) -> dict[str, list]:
+        """What the sweep must act on now (pure reads)."""
+        now = utcnow()
+        c = self.config
+        out: dict[str, list] = {"spawn": [], "stale": [], "exec": [], "idle": []}
+        for row in sandboxes.live(self._engine):
+            if row.status in (SandboxStatus.SPAWNING, SandboxStatus.CONNECTED):
+                if now - row.created_at > timedelta(seconds=c.spawn_timeout_s):
+                    out["spawn"].append(row)
+            elif row.last_heartbeat_at and now - row.last_heartbeat_at > timedelta(seconds=c.heartbeat_timeout_s):
+                out["stale"].append(row)
+        with session_scope(self._engine) as db:
+            late = now - timedelta(seconds=c.execution_timeout_s)
+            out["exec"] = list(
+                db.exec(
+                    select(Message).where(Message.status == MessageStatus.PROCESSING, Message.started_at < late)
+                ).all()
+            )
+            idle_since = now - timedelta(seconds=c.idle_timeout_s)
+            out["idle"] = list(
+                db.exec(
+                    select(Session).where(Session.status == SessionStatus.READY, Session.last_activity_at < idle_since)
+                ).all()
+            )
+        return out

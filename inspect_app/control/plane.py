@@ -1,0 +1,379 @@
+"""The control plane: sessions' prompts meet their sandboxes here.
+
+It owns the event store, the hub, the lifecycle and the live sandbox links, and runs the sweep
+(watchdogs). Edges (API routes, Reflex states, bots) call its methods; it calls ``control/`` modules
+for data. Prompt flow: ``submit_prompt`` stores the prompt and an event, makes sure a sandbox exists,
+then ``dispatch`` sends the oldest pending prompt once the sandbox is ready and nothing is running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel
+
+from inspect_app.control import prompts, sandboxes
+from inspect_app.control import sessions as sessions_ctl
+from inspect_app.control.events import EventStore, StoredEvent
+from inspect_app.control.hub import Hub
+from inspect_app.control.lifecycle import Lifecycle
+from inspect_app.db import session_scope
+from inspect_app.errors import Conflict
+from inspect_app.models import Message, MessageStatus, SandboxStatus, Session, SessionStatus, User
+from sandbox.protocol import (
+    Author,
+    PromptCommand,
+    ShutdownCommand,
+    SnapshotCommand,
+    StopCommand,
+    encode,
+)
+
+log = logging.getLogger(__name__)
+
+RESTART_REASON = "the server restarted while this prompt ran; send it again"
+SNAPSHOT_WAIT_S = 60.0
+
+
+@dataclass
+class SandboxLink:
+    """A connected sandbox: how to send it a command."""
+
+    session_id: str
+    sandbox_id: str
+    send_text: Callable[[str], Awaitable[None]]
+    ready: bool = False
+    snapshot_waiters: list[asyncio.Future[str]] = field(default_factory=list)
+
+    async def send(self, message: BaseModel) -> bool:
+        try:
+            await asyncio.wait_for(self.send_text(encode(message)), 10)
+        except Exception as exc:  # noqa: BLE001 - a dead socket: the caller requeues or waits for reconnect
+            log.warning("send to sandbox %s failed: %s", self.sandbox_id, exc)
+            return False
+        return True
+
+
+def author_of(user: User) -> dict[str, Any]:
+    return {"id": user.id, "name": user.name}
+
+
+class ControlPlane:
+    def __init__(self, *, engine: sa.Engine, hub: Hub, events: EventStore, lifecycle: Lifecycle) -> None:
+        self.engine = engine
+        self.hub = hub
+        self.events = events
+        self.lifecycle = lifecycle
+        self.links: dict[str, SandboxLink] = {}  # session id → live link
+        self._sweeper: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._authors: dict[str, dict[str, Any]] = {}
+
+    # --- process lifetime ----------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.hub.start()
+        await self.events.start()
+        await self._recover()
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="control-sweep")
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*(t for t in [self._sweeper, *self._tasks] if t), return_exceptions=True)
+        await self.lifecycle.provider.close()
+        await self.events.close()
+        await self.hub.close()
+
+    def spawn_task(self, coro: Awaitable[Any]) -> None:
+        """Run work in the background, owned here (cancelled on close, errors logged)."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("background task failed", exc_info=t.exception())
+
+        task.add_done_callback(done)
+
+    async def emit(self, session_id: str, type_: str, data: dict[str, Any], *, message_id: str | None = None) -> None:
+        await self.events.append(session_id, type_, data, message_id=message_id)
+
+    async def _recover(self) -> None:
+        """After a restart: sandboxes that could not survive are over, and so are their prompts."""
+        orphans = await asyncio.to_thread(self.lifecycle.orphaned_after_restart)
+        for session_id, sandbox_id in orphans:
+            sandboxes.set_status(self.engine, sandbox_id, SandboxStatus.STOPPED, error="server restarted")
+            for message in prompts.fail_processing(self.engine, RESTART_REASON, session_id=session_id):
+                await self.emit(
+                    session_id,
+                    "execution_complete",
+                    {"success": False, "error": RESTART_REASON, "author": self._author(message)},
+                    message_id=message.id,
+                )
+            sessions_ctl.set_status(self.engine, session_id, SessionStatus.STOPPED, "server restarted")
+            await self.emit(session_id, "sandbox_status", {"status": "stopped", "reason": "server restarted"})
+            if prompts.has_pending(self.engine, session_id):
+                self.spawn_task(self.lifecycle.ensure(session_id))
+
+    # --- sessions and prompts (called by the edges) -------------------------------------------
+    def warm(self, session_id: str) -> None:
+        """Start the session's sandbox now (session created, someone typing), without waiting."""
+        self.spawn_task(self.lifecycle.ensure(session_id))
+
+    async def submit_prompt(
+        self,
+        *,
+        session_id: str,
+        user: User,
+        content: str,
+        client_request_id: str | None = None,
+        source: str = "api",
+        context: dict[str, Any] | None = None,
+    ) -> prompts.Enqueued:
+        queued = await asyncio.to_thread(
+            prompts.enqueue,
+            self.engine,
+            session_id=session_id,
+            author_id=user.id or 0,
+            content=content,
+            client_request_id=client_request_id,
+            source=source,
+            context=context,
+        )
+        if queued.created:
+            author = author_of(user)
+            self._authors[queued.message.id] = author
+            data = {"content": content, "author": author, "source": source, "position": queued.position}
+            if context:
+                data["context"] = context
+            await self.emit(session_id, "prompt", data, message_id=queued.message.id)
+            session = sessions_ctl.get(self.engine, session_id)
+            reset = session.status == SessionStatus.FAILED  # a person asking again resets the breaker
+            self.spawn_task(self._ensure_and_dispatch(session_id, reset_breaker=reset))
+        return queued
+
+    async def _ensure_and_dispatch(self, session_id: str, *, reset_breaker: bool = False) -> None:
+        await self.lifecycle.ensure(session_id, reset_breaker=reset_breaker)
+        await self.dispatch(session_id)
+
+    async def cancel_prompt(self, *, session_id: str, message_id: str, user: User) -> Message:
+        message = await asyncio.to_thread(prompts.cancel, self.engine, session_id=session_id, message_id=message_id)
+        await self.emit(session_id, "prompt_cancelled", {"by": author_of(user)}, message_id=message_id)
+        return message
+
+    async def stop(self, *, session_id: str, user: User) -> None:
+        running = prompts.processing(self.engine, session_id)
+        if running is None:
+            raise Conflict("nothing is running in this session", code="not_running")
+        await self.emit(session_id, "stop_requested", {"by": author_of(user)}, message_id=running.id)
+        link = self.links.get(session_id)
+        if link is None or not await link.send(StopCommand(message_id=running.id)):
+            # no sandbox to ask: the prompt cannot finish, so it fails now
+            await self.complete(session_id, running.id, success=False, error="stopped (the sandbox was not connected)")
+
+    async def dispatch(self, session_id: str) -> None:
+        """Send the next prompt if the sandbox is ready and none is running."""
+        link = self.links.get(session_id)
+        if link is None or not link.ready:
+            return
+        async with self.lifecycle.lock(session_id):
+            message = await asyncio.to_thread(prompts.start_next, self.engine, session_id)
+            if message is None:
+                return
+            session = sessions_ctl.get(self.engine, session_id)
+            user = self.user(message.author_id)
+            command = PromptCommand(
+                message_id=message.id,
+                content=_with_context(message),
+                model=message.model or session.model,
+                author=Author(name=user.name, email=user.email or f"user-{user.id}@users.noreply.inspect"),
+            )
+            if not await link.send(command):
+                await asyncio.to_thread(_requeue, self.engine, message.id)
+                return
+            sessions_ctl.set_status(self.engine, session_id, SessionStatus.RUNNING)
+        await self.emit(session_id, "prompt_started", {"author": self._author(message)}, message_id=message.id)
+
+    async def complete(self, session_id: str, message_id: str, *, success: bool, error: str | None) -> None:
+        finished = await asyncio.to_thread(prompts.finish, self.engine, message_id, success=success, error=error or "")
+        if finished is None:
+            return  # already finished (a re-sent completion)
+        link = self.links.get(session_id)
+        sessions_ctl.set_status(self.engine, session_id, SessionStatus.READY if link else SessionStatus.STOPPED)
+        if link is not None and self.lifecycle.provider.capabilities.snapshots:
+            self.spawn_task(self.snapshot(session_id))
+        await self.dispatch(session_id)
+
+    # --- snapshots and stopping ------------------------------------------------------------------
+    async def snapshot(self, session_id: str) -> str | None:
+        """Ask the sandbox to settle, then snapshot it through the provider."""
+        link = self.links.get(session_id)
+        if link is None:
+            return None
+        waiter: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        link.snapshot_waiters.append(waiter)
+        if not await link.send(SnapshotCommand()):
+            return None
+        try:
+            await asyncio.wait_for(waiter, SNAPSHOT_WAIT_S)
+        except TimeoutError:
+            return None
+        return await self.lifecycle.snapshot(session_id, link.sandbox_id)
+
+    async def sleep(self, session_id: str, reason: str) -> None:
+        """Idle: snapshot, then stop the sandbox; the next prompt restores it."""
+        link = self.links.get(session_id)
+        row = sandboxes.current(self.engine, session_id)
+        if row is None:
+            return
+        if link is not None:
+            await self.snapshot(session_id)
+            await link.send(ShutdownCommand())
+        await self.lifecycle.stop(session_id, row.id)
+        self.links.pop(session_id, None)
+        sessions_ctl.set_status(self.engine, session_id, SessionStatus.STOPPED, reason)
+        await self.emit(session_id, "sandbox_status", {"status": "stopped", "reason": reason})
+
+    # --- watchdogs -----------------------------------------------------------------------------
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.lifecycle.config.sweep_interval_s)
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("sweep failed")
+
+    async def sweep(self) -> None:
+        due = await asyncio.to_thread(self.lifecycle.overdue)
+        limit = self.lifecycle.config
+        for row in due["spawn"]:
+            await self.lifecycle.fail(
+                row.session_id, row.id, f"the sandbox was not ready within {limit.spawn_timeout_s:.0f}s"
+            )
+            await self.after_failure(row.session_id)
+        for row in due["stale"]:
+            await self._lost(
+                row.session_id, row.id, f"no heartbeat for {limit.heartbeat_timeout_s:.0f}s", SandboxStatus.STALE
+            )
+        for message in due["exec"]:
+            link = self.links.get(message.session_id)
+            if link is not None:
+                await link.send(StopCommand(message_id=message.id))
+            await self.complete(
+                message.session_id,
+                message.id,
+                success=False,
+                error=f"the prompt ran longer than {limit.execution_timeout_s:.0f}s",
+            )
+        for session in due["idle"]:
+            await self.sleep(session.id, f"idle for {limit.idle_timeout_s:.0f}s")
+        for session_id, link in list(self.links.items()):
+            handle = self.lifecycle.handles.get(link.sandbox_id)
+            if handle is not None and await self.lifecycle.provider.status(handle) == "exited":
+                await self._lost(session_id, link.sandbox_id, "the sandbox process exited", SandboxStatus.FAILED)
+
+    async def _lost(self, session_id: str, sandbox_id: str, reason: str, status: str) -> None:
+        self.links.pop(session_id, None)
+        await self.lifecycle.stop(session_id, sandbox_id, status=status, reason=reason)
+        for message in prompts.fail_processing(self.engine, f"the sandbox was lost: {reason}", session_id=session_id):
+            await self.emit(
+                session_id,
+                "execution_complete",
+                {"success": False, "error": f"the sandbox was lost: {reason}", "author": self._author(message)},
+                message_id=message.id,
+            )
+        sessions_ctl.set_status(
+            self.engine, session_id, status if status == SessionStatus.STALE else SessionStatus.STOPPED, reason
+        )
+        await self.emit(session_id, "sandbox_status", {"status": status, "reason": reason})
+        await self.after_failure(session_id)
+
+    async def after_failure(self, session_id: str) -> None:
+        """Queued prompts get a new sandbox, unless the breaker says to wait for a person."""
+        if prompts.has_pending(self.engine, session_id):
+            self.spawn_task(self._ensure_and_dispatch(session_id))
+
+    # --- helpers -------------------------------------------------------------------------------
+    def user(self, user_id: int) -> User:
+        with session_scope(self.engine) as db:
+            user = db.get(User, user_id)
+            assert user is not None
+            return user
+
+    def _author(self, message: Message) -> dict[str, Any]:
+        if message.id not in self._authors:
+            self._authors[message.id] = author_of(self.user(message.author_id))
+        return self._authors[message.id]
+
+    def author_for(self, message_id: str | None) -> dict[str, Any] | None:
+        if message_id is None:
+            return None
+        if message_id not in self._authors:
+            with session_scope(self.engine) as db:
+                message = db.get(Message, message_id)
+            if message is None:
+                return None
+            self._authors[message_id] = author_of(self.user(message.author_id))
+        return self._authors[message_id]
+
+    def session_snapshot(self, session_id: str) -> dict[str, Any]:
+        """The session as a client sees it on (re)subscribe."""
+        session = sessions_ctl.get(self.engine, session_id)
+        sandbox = sandboxes.newest(self.engine, session_id)
+        return {
+            "session": session_public(session),
+            "sandbox": None
+            if sandbox is None
+            else {
+                "id": sandbox.id,
+                "status": sandbox.status,
+                "boot_mode": sandbox.boot_mode,
+                "error": sandbox.error,
+            },
+            "queue": [q.__dict__ for q in prompts.queue(self.engine, session_id)],
+        }
+
+    def recent_events(self, session_id: str, limit: int = 100) -> list[StoredEvent]:
+        return self.events.tail(session_id, limit=limit)
+
+
+def session_public(session: Session) -> dict[str, Any]:
+    return {
+        "id": session.id,
+        "repository_id": session.repository_id,
+        "base_branch": session.base_branch,
+        "branch": session.branch,
+        "status": session.status,
+        "status_reason": session.status_reason,
+        "model": session.model,
+        "title": session.title,
+        "creator_id": session.creator_id,
+        "source": session.source,
+        "archived": session.archived,
+        "created_at": session.created_at.isoformat(),
+        "updated_at": session.updated_at.isoformat(),
+    }
+
+
+def _with_context(message: Message) -> str:
+    """The prompt text, with any attached context (e.g. a picked page element) the agent should see."""
+    if not message.context:
+        return message.content
+    return f"{message.content}\n\n<context>\n{json.dumps(message.context, indent=2)[:20000]}\n</context>"
+
+
+def _requeue(engine: sa.Engine, message_id: str) -> None:
+    with session_scope(engine) as db:
+        message = db.get(Message, message_id)
+        if message is not None and message.status == MessageStatus.PROCESSING:
+            message.status = MessageStatus.PENDING
+            message.started_at = None

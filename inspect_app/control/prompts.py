@@ -1,0 +1,210 @@
+"""The durable prompt queue: one FIFO per session, at most one prompt processing at a time.
+
+The database enforces "at most one processing per session" (a partial unique index), so two
+dispatchers racing (two workers) cannot both start a prompt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session as DBSession
+from sqlmodel import col, func, select
+
+from inspect_app.db import session_scope
+from inspect_app.errors import Conflict, InvalidInput, NotFound
+from inspect_app.models import Message, MessageStatus, Session, User, utcnow
+
+MAX_CONTENT_CHARS = 64_000
+MAX_PENDING = 10
+MAX_REQUEST_ID = 100
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    message: Message
+    created: bool
+    position: int  # 0 = running now or next; n = n prompts ahead of it
+
+
+def _pending_count(db: DBSession, session_id: str) -> int:
+    return db.exec(
+        select(func.count()).where(Message.session_id == session_id, Message.status == MessageStatus.PENDING)
+    ).one()
+
+
+def _position(db: DBSession, message: Message) -> int:
+    if message.status != MessageStatus.PENDING:
+        return 0
+    ahead = db.exec(
+        select(func.count()).where(
+            Message.session_id == message.session_id,
+            col(Message.status).in_([MessageStatus.PENDING, MessageStatus.PROCESSING]),
+            Message.created_at < message.created_at,
+        )
+    ).one()
+    return int(ahead)
+
+
+def enqueue(
+    engine: sa.Engine,
+    *,
+    session_id: str,
+    author_id: int,
+    content: str,
+    client_request_id: str | None = None,
+    source: str = "api",
+    context: dict[str, Any] | None = None,
+) -> Enqueued:
+    """Add a prompt. The same ``client_request_id`` twice returns the first prompt, not a new one."""
+    if not content.strip():
+        raise InvalidInput("the prompt is empty", code="empty_prompt")
+    if len(content) > MAX_CONTENT_CHARS:
+        raise InvalidInput(
+            f"the prompt has {len(content)} characters; the limit is {MAX_CONTENT_CHARS}", code="too_long"
+        )
+    if client_request_id is not None and not 0 < len(client_request_id) <= MAX_REQUEST_ID:
+        raise InvalidInput(f"client_request_id must be 1-{MAX_REQUEST_ID} characters")
+    with session_scope(engine) as db:
+        session = db.get(Session, session_id)
+        if session is None:
+            raise NotFound(f"no session {session_id}")
+        if session.archived:
+            raise Conflict("the session is archived; unarchive it to send prompts", code="archived")
+        if client_request_id:
+            existing = db.exec(
+                select(Message).where(Message.session_id == session_id, Message.client_request_id == client_request_id)
+            ).first()
+            if existing is not None:
+                return Enqueued(existing, created=False, position=_position(db, existing))
+        if _pending_count(db, session_id) >= MAX_PENDING:
+            raise Conflict(
+                f"{MAX_PENDING} prompts are already waiting in this session; wait or cancel one", code="queue_full"
+            )
+        message = Message(
+            session_id=session_id,
+            author_id=author_id,
+            content=content,
+            client_request_id=client_request_id,
+            source=source,
+            context=context or {},
+            model=session.model,
+        )
+        db.add(message)
+        session.last_activity_at = session.updated_at = utcnow()
+        try:
+            db.flush()
+        except sa.exc.IntegrityError:  # the same request id raced in from elsewhere
+            db.rollback()
+            existing = db.exec(
+                select(Message).where(Message.session_id == session_id, Message.client_request_id == client_request_id)
+            ).one()
+            return Enqueued(existing, created=False, position=_position(db, existing))
+        return Enqueued(message, created=True, position=_position(db, message))
+
+
+def cancel(engine: sa.Engine, *, session_id: str, message_id: str) -> Message:
+    with session_scope(engine) as db:
+        message = db.get(Message, message_id)
+        if message is None or message.session_id != session_id:
+            raise NotFound(f"no prompt {message_id} in this session")
+        if message.status != MessageStatus.PENDING:
+            raise Conflict(f"the prompt is {message.status}; only waiting prompts can be cancelled", code="not_pending")
+        message.status = MessageStatus.CANCELLED
+        message.completed_at = utcnow()
+        return message
+
+
+def processing(engine: sa.Engine, session_id: str) -> Message | None:
+    with session_scope(engine) as db:
+        return db.exec(
+            select(Message).where(Message.session_id == session_id, Message.status == MessageStatus.PROCESSING)
+        ).first()
+
+
+def start_next(engine: sa.Engine, session_id: str) -> Message | None:
+    """Move the oldest pending prompt to processing; None if one is processing or none waits."""
+    with session_scope(engine) as db:
+        if db.exec(
+            select(Message.id).where(Message.session_id == session_id, Message.status == MessageStatus.PROCESSING)
+        ).first():
+            return None
+        message = db.exec(
+            select(Message)
+            .where(Message.session_id == session_id, Message.status == MessageStatus.PENDING)
+            .order_by(col(Message.created_at), col(Message.id))
+            .limit(1)
+        ).first()
+        if message is None:
+            return None
+        message.status = MessageStatus.PROCESSING
+        message.started_at = utcnow()
+        try:
+            db.flush()
+        except sa.exc.IntegrityError:  # another dispatcher won the race
+            db.rollback()
+            return None
+        return message
+
+
+def finish(engine: sa.Engine, message_id: str, *, success: bool, error: str = "") -> Message | None:
+    """Complete a processing prompt (idempotent: a finished prompt is left as it is)."""
+    with session_scope(engine) as db:
+        message = db.get(Message, message_id)
+        if message is None or message.status != MessageStatus.PROCESSING:
+            return None
+        message.status = MessageStatus.COMPLETED if success else MessageStatus.FAILED
+        message.error = "" if success else error
+        message.completed_at = utcnow()
+        session = db.get(Session, message.session_id)
+        if session is not None:
+            session.last_activity_at = session.updated_at = utcnow()
+        return message
+
+
+def fail_processing(engine: sa.Engine, reason: str, *, session_id: str | None = None) -> list[Message]:
+    """Fail prompts left processing (their sandbox is gone); returns them."""
+    with session_scope(engine) as db:
+        query = select(Message).where(Message.status == MessageStatus.PROCESSING)
+        if session_id is not None:
+            query = query.where(Message.session_id == session_id)
+        failed = list(db.exec(query).all())
+        for message in failed:
+            message.status = MessageStatus.FAILED
+            message.error = reason
+            message.completed_at = utcnow()
+        return failed
+
+
+def has_pending(engine: sa.Engine, session_id: str) -> bool:
+    with session_scope(engine) as db:
+        return _pending_count(db, session_id) > 0
+
+
+@dataclass(frozen=True)
+class QueuedPrompt:
+    id: str
+    status: str
+    content: str
+    author_id: int
+    author_name: str
+    created_at: str
+
+
+def queue(engine: sa.Engine, session_id: str) -> list[QueuedPrompt]:
+    """The processing prompt and the waiting ones, in order."""
+    with session_scope(engine) as db:
+        rows = db.exec(
+            select(Message, User.name)
+            .join(User, col(User.id) == Message.author_id)
+            .where(
+                Message.session_id == session_id,
+                col(Message.status).in_([MessageStatus.PROCESSING, MessageStatus.PENDING]),
+            )
+            .order_by(col(Message.created_at), col(Message.id))
+        ).all()
+        return [
+            QueuedPrompt(m.id, m.status, m.content, m.author_id, name, m.created_at.isoformat()) for m, name in rows
+        ]

@@ -1,0 +1,82 @@
+"""Repositories sessions run on. Local git mode: a path or git URL checked with ``git ls-remote``."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+
+from inspect_app.db import session_scope
+from inspect_app.errors import Conflict, InvalidInput, NotFound
+from inspect_app.models import Repository
+
+LS_REMOTE_TIMEOUT_S = 20
+_URL_RE = re.compile(r"^(https?|ssh|git|file)://[^\s]+$|^[\w.-]+@[\w.-]+:[^\s]+$")
+
+
+def _ls_remote(url: str) -> str:
+    """The remote's default branch (from HEAD); raises InvalidInput when it is not a git repository."""
+    try:
+        result = subprocess.run(
+            ["git", "ls-remote", "--symref", "--", url, "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=LS_REMOTE_TIMEOUT_S,
+            check=False,
+            env={"PATH": "/usr/bin:/bin", "GIT_TERMINAL_PROMPT": "0"},
+        )
+    except subprocess.TimeoutExpired:
+        raise InvalidInput(f"{url}: no answer from git within {LS_REMOTE_TIMEOUT_S}s", code="unreachable") from None
+    if result.returncode != 0:
+        reason = (result.stderr.strip().splitlines() or ["not a git repository"])[-1]
+        raise InvalidInput(f"{url}: {reason}", code="not_a_repository")
+    match = re.search(r"^ref: refs/heads/(\S+)\s+HEAD", result.stdout, re.MULTILINE)
+    return match.group(1) if match else "main"
+
+
+def normalize(url: str) -> str:
+    url = url.strip()
+    if not url:
+        raise InvalidInput("give a repository path or git URL", code="empty_url")
+    if url.startswith("/") or url.startswith("~"):
+        path = Path(url).expanduser().resolve()
+        if not path.exists():
+            raise InvalidInput(f"{path} does not exist", code="not_found")
+        return str(path)
+    if not _URL_RE.match(url):
+        raise InvalidInput(f"{url!r} is neither an absolute path nor a git URL", code="bad_url")
+    return url
+
+
+def register(engine: sa.Engine, url: str, *, description: str = "") -> Repository:
+    url = normalize(url)
+    with session_scope(engine) as db:
+        if db.exec(select(Repository).where(Repository.url == url)).first() is not None:
+            raise Conflict(f"{url} is already registered", code="exists")
+    branch = _ls_remote(url)
+    name = Path(url.rstrip("/")).name.removesuffix(".git") or url
+    with session_scope(engine) as db:
+        repo = Repository(url=url, name=name, default_branch=branch, description=description, kind="local")
+        db.add(repo)
+        try:
+            db.flush()
+        except sa.exc.IntegrityError:
+            raise Conflict(f"{url} is already registered", code="exists") from None
+        db.refresh(repo)
+        return repo
+
+
+def get(engine: sa.Engine, repository_id: int) -> Repository:
+    with session_scope(engine) as db:
+        repo = db.get(Repository, repository_id)
+        if repo is None:
+            raise NotFound(f"no repository {repository_id}")
+        return repo
+
+
+def list_all(engine: sa.Engine) -> list[Repository]:
+    with session_scope(engine) as db:
+        return list(db.exec(select(Repository).order_by(col(Repository.name))).all())

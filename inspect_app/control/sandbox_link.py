@@ -1,0 +1,200 @@
+"""What the control plane does with each message a connected sandbox sends (one connection each)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import BaseModel
+
+from inspect_app.control import prompts, sandboxes
+from inspect_app.control import sessions as sessions_ctl
+from inspect_app.control.plane import RESTART_REASON, ControlPlane, SandboxLink
+from inspect_app.models import SessionStatus
+from sandbox.protocol import (
+    AckCommand,
+    ArtifactEvent,
+    Author,
+    BootProgress,
+    ExecutionComplete,
+    GitSync,
+    Heartbeat,
+    PromptCommand,
+    PushComplete,
+    PushError,
+    Ready,
+    SandboxError,
+    SessionTitle,
+    SnapshotReady,
+    StepFinish,
+    Token,
+    ToolCall,
+    Warning,
+)
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_WRITE_S = 10.0
+BOOT_FAILURES = {"start_failed", "git_sync_failed", "agent_failed", "agent_crashed"}
+
+
+class SandboxConnection:
+    """Handles one sandbox's messages. Critical messages are acknowledged after they are stored."""
+
+    def __init__(self, plane: ControlPlane, link: SandboxLink) -> None:
+        self.plane = plane
+        self.link = link
+        self._last_heartbeat_write = 0.0
+        self._handlers: dict[type, Callable[[Any], Awaitable[None]]] = {
+            Ready: self._ready,
+            Heartbeat: self._heartbeat,
+            GitSync: self._boot_event,
+            BootProgress: self._boot_event,
+            Token: self._token,
+            ToolCall: self._tool_call,
+            StepFinish: self._plain,
+            SessionTitle: self._title,
+            ArtifactEvent: self._plain,
+            Warning: self._plain,
+            SandboxError: self._error,
+            ExecutionComplete: self._execution_complete,
+            PushComplete: self._plain,
+            PushError: self._plain,
+            SnapshotReady: self._snapshot_ready,
+        }
+
+    @property
+    def session_id(self) -> str:
+        return self.link.session_id
+
+    async def handle(self, message: BaseModel) -> None:
+        await self._handlers[type(message)](message)
+        ack_id = getattr(message, "ack_id", None)
+        if ack_id:
+            await self.link.send(AckCommand(ack_id=ack_id))
+
+    async def closed(self) -> None:
+        if self.plane.links.get(self.session_id) is self.link:
+            del self.plane.links[self.session_id]
+
+    # --- handlers ------------------------------------------------------------------------------
+    def _data(self, message: BaseModel, *drop: str) -> dict[str, Any]:
+        return message.model_dump(exclude={"type", "ack_id", "message_id", *drop}, exclude_none=True)
+
+    async def _store(self, message: BaseModel, data: dict[str, Any] | None = None) -> bool:
+        """Store as an event; False when it is a re-sent critical event already stored."""
+        message_id = getattr(message, "message_id", None)
+        payload = data if data is not None else self._data(message)
+        author = self.plane.author_for(message_id)
+        if author is not None:
+            payload["author"] = author
+        stored = await self.plane.events.append(
+            self.session_id,
+            message.type,
+            payload,
+            message_id=message_id,
+            ack_id=getattr(message, "ack_id", None),  # type: ignore[attr-defined]
+        )
+        return stored is not None
+
+    async def _plain(self, message: BaseModel) -> None:
+        await self._store(message)
+
+    async def _boot_event(self, message: GitSync | BootProgress) -> None:
+        if isinstance(message, GitSync) and message.status == "started":
+            sessions_ctl.set_status(self.plane.engine, self.session_id, SessionStatus.SYNCING)
+        await self._store(message)
+
+    async def _ready(self, message: Ready) -> None:
+        engine = self.plane.engine
+        sandboxes.mark_ready(engine, self.link.sandbox_id, runtime_version=message.runtime_version)
+        self.link.ready = True
+        self.plane.links[self.session_id] = self.link
+        await self.plane.emit(
+            self.session_id,
+            "sandbox_status",
+            {"status": "ready", "boot_mode": message.boot_mode, "commit": message.commit, "branch": message.branch},
+        )
+        running = prompts.processing(engine, self.session_id)
+        sandbox = sandboxes.get(engine, self.link.sandbox_id)
+        if (
+            running is not None
+            and sandbox is not None
+            and running.started_at
+            and running.started_at < sandbox.created_at
+        ):
+            # the prompt was sent to a sandbox that no longer exists: it cannot finish
+            await self.plane.complete(self.session_id, running.id, success=False, error=RESTART_REASON)
+        elif running is not None:
+            # the same sandbox reconnected: re-send (it ignores a prompt it already has)
+            user = self.plane.user(running.author_id)
+            await self.link.send(
+                PromptCommand(
+                    message_id=running.id,
+                    content=running.content,
+                    model=running.model,
+                    author=Author(name=user.name, email=user.email or "user@inspect.invalid"),
+                )
+            )
+        status = SessionStatus.RUNNING if prompts.processing(engine, self.session_id) else SessionStatus.READY
+        sessions_ctl.set_status(engine, self.session_id, status)
+        await self.plane.dispatch(self.session_id)
+
+    async def _heartbeat(self, _message: Heartbeat) -> None:
+        now = time.monotonic()
+        if now - self._last_heartbeat_write >= HEARTBEAT_WRITE_S:
+            self._last_heartbeat_write = now
+            await asyncio.to_thread(sandboxes.heartbeat, self.plane.engine, self.link.sandbox_id)
+
+    async def _token(self, message: Token) -> None:
+        author = self.plane.author_for(message.message_id)
+        self.plane.events.append_nowait(
+            self.session_id,
+            "token",
+            {"text": message.text, "author": author},
+            message_id=message.message_id,
+            key=f"text:{message.message_id}",
+            mode="append_text",
+        )
+
+    async def _tool_call(self, message: ToolCall) -> None:
+        data = self._data(message)
+        data["author"] = self.plane.author_for(message.message_id)
+        self.plane.events.append_nowait(
+            self.session_id,
+            "tool_call",
+            data,
+            message_id=message.message_id,
+            key=f"tool:{message.call_id}",
+            mode="upsert",
+        )
+
+    async def _title(self, message: SessionTitle) -> None:
+        session = sessions_ctl.get(self.plane.engine, self.session_id)
+        if not session.title:
+            sessions_ctl.rename(self.plane.engine, self.session_id, message.title)
+        await self._store(message)
+
+    async def _error(self, message: SandboxError) -> None:
+        await self._store(message)
+        if message.code in BOOT_FAILURES:
+            await self.plane.lifecycle.fail(self.session_id, self.link.sandbox_id, f"{message.code}: {message.message}")
+            self.link.ready = False
+            await self.closed()
+            await self.plane.after_failure(self.session_id)
+        elif message.message_id:
+            await self.plane.complete(self.session_id, message.message_id, success=False, error=message.message)
+
+    async def _execution_complete(self, message: ExecutionComplete) -> None:
+        await self._store(message)  # a re-sent one is not stored twice; completing is idempotent
+        await self.plane.complete(self.session_id, message.message_id, success=message.success, error=message.error)
+
+    async def _snapshot_ready(self, message: SnapshotReady) -> None:
+        await self._store(message)
+        waiters, self.link.snapshot_waiters = self.link.snapshot_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(message.commit)

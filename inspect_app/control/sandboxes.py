@@ -1,0 +1,134 @@
+"""Sandbox rows: tokens (stored hashed), status changes, heartbeats, and failure counts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlmodel import col, func, select
+
+from inspect_app.control import tokens
+from inspect_app.db import session_scope
+from inspect_app.models import Sandbox, SandboxStatus, utcnow
+
+LIVE = (SandboxStatus.SPAWNING, SandboxStatus.CONNECTED, SandboxStatus.READY)
+
+
+def create(engine: sa.Engine, *, session_id: str, provider: str, boot_mode: str) -> tuple[Sandbox, str]:
+    """A new sandbox row and its token (returned once; only its hash is stored)."""
+    token = tokens.mint(tokens.SANDBOX_PREFIX)
+    with session_scope(engine) as db:
+        row = Sandbox(
+            session_id=session_id, provider=provider, boot_mode=boot_mode, token_hash=tokens.hash_token(token)
+        )
+        db.add(row)
+        db.flush()
+        return row, token
+
+
+def get(engine: sa.Engine, sandbox_id: str) -> Sandbox | None:
+    with session_scope(engine) as db:
+        return db.get(Sandbox, sandbox_id)
+
+
+def current(engine: sa.Engine, session_id: str) -> Sandbox | None:
+    """The session's newest sandbox that is not over."""
+    with session_scope(engine) as db:
+        return db.exec(
+            select(Sandbox)
+            .where(Sandbox.session_id == session_id, col(Sandbox.status).in_(LIVE))
+            .order_by(col(Sandbox.created_at).desc())
+            .limit(1)
+        ).first()
+
+
+def newest(engine: sa.Engine, session_id: str) -> Sandbox | None:
+    with session_scope(engine) as db:
+        return db.exec(
+            select(Sandbox).where(Sandbox.session_id == session_id).order_by(col(Sandbox.created_at).desc()).limit(1)
+        ).first()
+
+
+def authenticate(engine: sa.Engine, *, sandbox_id: str, session_id: str, token: str) -> tuple[Sandbox | None, str]:
+    """The sandbox if this token may connect now; else None and why ('unauthorized' or 'gone')."""
+    with session_scope(engine) as db:
+        row = db.get(Sandbox, sandbox_id)
+        if row is None or row.session_id != session_id or not tokens.matches(token, row.token_hash):
+            return None, "unauthorized"
+        if row.status not in LIVE:
+            return None, "gone"
+        newer = db.exec(
+            select(Sandbox.id).where(Sandbox.session_id == session_id, Sandbox.created_at > row.created_at)
+        ).first()
+        if newer is not None:
+            return None, "gone"  # replaced by a newer sandbox
+        return row, ""
+
+
+def set_status(
+    engine: sa.Engine, sandbox_id: str, status: str, *, error: str = "", provider_id: str | None = None
+) -> None:
+    with session_scope(engine) as db:
+        row = db.get(Sandbox, sandbox_id)
+        if row is None:
+            return
+        row.status = status
+        if error:
+            row.error = error
+        if provider_id is not None:
+            row.provider_id = provider_id
+        now = utcnow()
+        if status == SandboxStatus.READY and row.ready_at is None:
+            row.ready_at = now
+        if status in (SandboxStatus.STOPPED, SandboxStatus.FAILED, SandboxStatus.STALE):
+            row.stopped_at = now
+
+
+def mark_ready(engine: sa.Engine, sandbox_id: str, *, runtime_version: str) -> None:
+    with session_scope(engine) as db:
+        row = db.get(Sandbox, sandbox_id)
+        if row is not None:
+            row.status = SandboxStatus.READY
+            row.runtime_version = runtime_version
+            row.ready_at = row.ready_at or utcnow()
+            row.last_heartbeat_at = utcnow()
+
+
+def heartbeat(engine: sa.Engine, sandbox_id: str) -> None:
+    with session_scope(engine) as db:
+        row = db.get(Sandbox, sandbox_id)
+        if row is not None:
+            row.last_heartbeat_at = utcnow()
+
+
+def set_snapshot(engine: sa.Engine, sandbox_id: str, ref: str) -> None:
+    with session_scope(engine) as db:
+        row = db.get(Sandbox, sandbox_id)
+        if row is not None:
+            row.snapshot_ref = ref
+
+
+def recent_failures(engine: sa.Engine, session_id: str, window_s: float) -> list[Sandbox]:
+    since = utcnow() - timedelta(seconds=window_s)
+    with session_scope(engine) as db:
+        return list(
+            db.exec(
+                select(Sandbox)
+                .where(
+                    Sandbox.session_id == session_id,
+                    Sandbox.status == SandboxStatus.FAILED,
+                    Sandbox.created_at >= since,
+                )
+                .order_by(col(Sandbox.created_at))
+            ).all()
+        )
+
+
+def live(engine: sa.Engine) -> list[Sandbox]:
+    with session_scope(engine) as db:
+        return list(db.exec(select(Sandbox).where(col(Sandbox.status).in_(LIVE))).all())
+
+
+def count_live(engine: sa.Engine) -> int:
+    with session_scope(engine) as db:
+        return db.exec(select(func.count()).where(col(Sandbox.status).in_(LIVE))).one()

@@ -1,0 +1,69 @@
+"""Secrets: AES-256-GCM at rest, write-only through the API, read only to build a sandbox spec."""
+
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+from sqlmodel import select
+
+from inspect_app.control.crypto import Cipher
+from inspect_app.db import session_scope
+from inspect_app.errors import InvalidInput, NotFound
+from inspect_app.models import Repository, Secret, utcnow
+
+KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+MAX_VALUE_BYTES = 64 * 1024
+RESERVED_PREFIXES = ("SANDBOX_", "INSPECT_", "OPENCODE_", "GIT_")
+
+
+def _check(key: str, value: str) -> None:
+    if not KEY_RE.match(key):
+        raise InvalidInput("a secret name is letters, digits and _, starting with a letter or _", code="bad_key")
+    if key.upper().startswith(RESERVED_PREFIXES) or key.upper() in {"PATH", "HOME"}:
+        raise InvalidInput(f"{key} is reserved for Inspect's own use", code="reserved_key")
+    if len(value.encode()) > MAX_VALUE_BYTES:
+        raise InvalidInput(f"a secret is at most {MAX_VALUE_BYTES} bytes", code="too_large")
+
+
+def _associated(repository_id: int | None, key: str) -> str:
+    return f"{repository_id or 'global'}:{key}"
+
+
+def put(engine: sa.Engine, cipher: Cipher, key: str, value: str, *, repository_id: int | None = None) -> None:
+    _check(key, value)
+    blob = cipher.encrypt(value, associated=_associated(repository_id, key))
+    with session_scope(engine) as db:
+        if repository_id is not None and db.get(Repository, repository_id) is None:
+            raise NotFound(f"no repository {repository_id}")
+        row = db.exec(select(Secret).where(Secret.key == key, Secret.repository_id == repository_id)).first()
+        if row is None:
+            db.add(Secret(key=key, repository_id=repository_id, ciphertext=blob))
+        else:
+            row.ciphertext = blob
+            row.updated_at = utcnow()
+
+
+def delete(engine: sa.Engine, key: str, *, repository_id: int | None = None) -> None:
+    with session_scope(engine) as db:
+        row = db.exec(select(Secret).where(Secret.key == key, Secret.repository_id == repository_id)).first()
+        if row is None:
+            raise NotFound(f"no secret {key}")
+        db.delete(row)
+
+
+def names(engine: sa.Engine, *, repository_id: int | None = None) -> list[str]:
+    with session_scope(engine) as db:
+        return sorted(db.exec(select(Secret.key).where(Secret.repository_id == repository_id)).all())
+
+
+def for_sandbox(engine: sa.Engine, cipher: Cipher, repository_id: int) -> dict[str, str]:
+    """Global secrets overlaid with the repository's (the repository wins), decrypted."""
+    with session_scope(engine) as db:
+        rows = db.exec(
+            select(Secret).where(sa.or_(Secret.repository_id.is_(None), Secret.repository_id == repository_id))  # type: ignore[union-attr]
+        ).all()
+    values: dict[str, str] = {}
+    for row in sorted(rows, key=lambda r: r.repository_id is not None):
+        values[row.key] = cipher.decrypt(row.ciphertext, associated=_associated(row.repository_id, row.key))
+    return values
