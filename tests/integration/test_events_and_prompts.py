@@ -1,0 +1,113 @@
+"""The event store and the prompt queue on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from inspect_app.control import prompts, sessions
+from inspect_app.control.events import EventStore, session_channel
+from inspect_app.control.hub import InProcessHub
+from inspect_app.db import session_scope
+from inspect_app.errors import Conflict, InvalidInput, NotFound
+from inspect_app.models import Repository, User
+
+
+@pytest.fixture
+def seeded(engine: sa.Engine) -> tuple[sa.Engine, str, int, int]:
+    with session_scope(engine) as db:
+        ada, grace = User(name="Ada", email="ada@example.com"), User(name="Grace", email="grace@example.com")
+        repo = Repository(url="/srv/demo.git", name="demo")
+        db.add_all([ada, grace, repo])
+        db.flush()
+        ids = (repo.id, ada.id, grace.id)
+    session = sessions.create(engine, repository_id=ids[0], creator_id=ids[1])
+    return engine, session.id, ids[1], ids[2]
+
+
+async def test_seq_text_rows_upserts_and_acks(seeded: tuple[sa.Engine, str, int, int]) -> None:
+    engine, sid, _, _ = seeded
+    hub = InProcessHub()
+    store = EventStore(engine=engine, hub=hub)
+    sub = await hub.subscribe(session_channel(sid))
+    await store.start()
+    try:
+        first = await store.append(sid, "prompt", {"content": "hi"})
+        for chunk in ("Hel", "lo ", "world"):
+            store.append_nowait(sid, "token", {"text": chunk}, key="text:m1", mode="append_text")
+        store.append_nowait(sid, "tool_call", {"call_id": "c1", "status": "running"}, key="tool:c1", mode="upsert")
+        store.append_nowait(sid, "tool_call", {"status": "completed", "output": "ok"}, key="tool:c1", mode="upsert")
+        done = await store.append(sid, "execution_complete", {"success": True}, ack_id="ack1")
+        again = await store.append(sid, "execution_complete", {"success": True}, ack_id="ack1")
+        assert first is not None and done is not None and again is None  # a re-sent critical event is stored once
+        events, cursor = store.page(sid, after=0, limit=100)
+        assert cursor is None
+        assert [(e.seq, e.type) for e in events] == [
+            (1, "prompt"),
+            (2, "text"),
+            (3, "tool_call"),
+            (4, "execution_complete"),
+        ]
+        assert events[1].data["text"] == "Hello world"
+        assert events[2].data == {"call_id": "c1", "status": "completed", "output": "ok"}
+        live = [json.loads(await sub.get(2)) for _ in range(7)]
+        assert [(e["seq"], e["type"]) for e in live] == [
+            (1, "prompt"),
+            (2, "token"),
+            (2, "token"),
+            (2, "token"),
+            (3, "tool_call"),
+            (3, "tool_call"),
+            (4, "execution_complete"),
+        ]
+        page, nxt = store.page(sid, after=0, limit=2)
+        assert [e.seq for e in page] == [1, 2] and nxt == 2
+        assert [e.seq for e in store.page(sid, after=nxt, limit=2)[0]] == [3, 4]
+    finally:
+        await store.close()
+
+
+async def test_concurrent_writers_never_share_a_seq(seeded: tuple[sa.Engine, str, int, int]) -> None:
+    engine, sid, _, _ = seeded
+    stores = [EventStore(engine=engine, hub=InProcessHub()) for _ in range(3)]  # as if three workers
+    for store in stores:
+        await store.start()
+    try:
+        await asyncio.gather(*(store.append(sid, "x", {"i": i}) for i in range(40) for store in stores))
+        events, _ = stores[0].page(sid, after=0, limit=500)
+        assert [e.seq for e in events] == list(range(1, 121))
+    finally:
+        for store in stores:
+            await store.close()
+
+
+def test_queue_rules(seeded: tuple[sa.Engine, str, int, int]) -> None:
+    engine, sid, ada, grace = seeded
+    first = prompts.enqueue(engine, session_id=sid, author_id=ada, content="one", client_request_id="r1")
+    again = prompts.enqueue(engine, session_id=sid, author_id=ada, content="one", client_request_id="r1")
+    assert first.created and not again.created and again.message.id == first.message.id
+    second = prompts.enqueue(engine, session_id=sid, author_id=grace, content="two")
+    assert second.position == 1
+    with pytest.raises(InvalidInput):
+        prompts.enqueue(engine, session_id=sid, author_id=ada, content="   ")
+    with pytest.raises(InvalidInput):
+        prompts.enqueue(engine, session_id=sid, author_id=ada, content="x" * 64_001)
+    with pytest.raises(NotFound):
+        prompts.enqueue(engine, session_id="nope", author_id=ada, content="x")
+    started = prompts.start_next(engine, sid)
+    assert started is not None and started.id == first.message.id
+    assert prompts.start_next(engine, sid) is None  # one at a time
+    with pytest.raises(Conflict):
+        prompts.cancel(engine, session_id=sid, message_id=first.message.id)  # running: stop it instead
+    assert prompts.cancel(engine, session_id=sid, message_id=second.message.id).status == "cancelled"
+    assert prompts.finish(engine, first.message.id, success=True) is not None
+    assert prompts.finish(engine, first.message.id, success=False) is None  # idempotent
+    for i in range(prompts.MAX_PENDING):
+        prompts.enqueue(engine, session_id=sid, author_id=ada, content=f"p{i}")
+    with pytest.raises(Conflict, match="already waiting"):
+        prompts.enqueue(engine, session_id=sid, author_id=ada, content="one too many")
+    order = [q.content for q in prompts.queue(engine, sid)]
+    assert order == [f"p{i}" for i in range(prompts.MAX_PENDING)]
