@@ -113,7 +113,7 @@ class Lifecycle:
                 return
             reason = None if reset_breaker else self.breaker_reason(session_id)
             if reason:
-                if session.status != SessionStatus.FAILED:
+                if session.status_reason != reason:
                     sessions_ctl.set_status(self._engine, session_id, SessionStatus.FAILED, reason)
                     await self._emit(session_id, "sandbox_status", {"status": "failed", "reason": reason})
                 return

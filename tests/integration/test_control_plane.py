@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -169,3 +170,194 @@ async def test_two_people_share_one_session_stream(server: RunningServer, llm: F
         assert [r["data"]["text"] for r in text_rows] == ["Done one.", "Done two."]  # one growing row per answer
         detail = http.get(f"/api/sessions/{session_id}").json()
         assert detail["queue"] == [] and detail["session"]["status"] == "ready"
+
+
+def test_bad_input_gets_clear_errors_never_500(server: RunningServer, tmp_path: Path) -> None:
+    token = server.token
+    origin = make_origin(tmp_path)
+    not_git = tmp_path / "plain"
+    not_git.mkdir()
+    with api(server, token) as http:
+
+        def error(response: httpx.Response, status: int, code: str | None = None) -> str:
+            assert response.status_code == status, response.text
+            body = response.json()["error"]
+            if code:
+                assert body["code"] == code
+            assert body["message"]
+            return body["message"]
+
+        assert "absolute path" in error(http.post("/api/repositories", json={"url": "relative/dir"}), 422, "bad_url")
+        error(http.post("/api/repositories", json={"url": str(tmp_path / "missing")}), 422, "not_found")
+        error(http.post("/api/repositories", json={"url": str(not_git)}), 422, "not_a_repository")
+        error(http.post("/api/repositories", json={}), 422, "invalid_input")
+        repo = http.post("/api/repositories", json={"url": str(origin)}).json()
+        error(http.post("/api/repositories", json={"url": str(origin)}), 409, "exists")
+        error(http.post("/api/sessions", json={"repository_id": 99999}), 404, "not_found")
+        error(http.post("/api/sessions", json={"repository_id": "seven"}), 422, "invalid_input")
+        error(http.post("/api/sessions", json={"repository_id": repo["id"], "branch": "-rf"}), 422, "bad_branch")
+        session = http.post("/api/sessions", json={"repository_id": repo["id"], "title": "Errors"}).json()
+        sid = session["id"]
+        error(http.post(f"/api/sessions/{sid}/prompts", json={"content": ""}), 422, "invalid_input")
+        error(http.post(f"/api/sessions/{sid}/prompts", json={"content": "x" * 64_001}), 422, "invalid_input")
+        error(http.post(f"/api/sessions/{sid}/prompts", json={"content": "hi", "extra": 1}), 422, "invalid_input")
+        error(http.post("/api/sessions/nope/prompts", json={"content": "hi"}), 404, "not_found")
+        error(http.delete(f"/api/sessions/{sid}/prompts/nope"), 404, "not_found")
+        error(http.post(f"/api/sessions/{sid}/stop"), 409, "not_running")
+        error(http.get("/api/sessions/nope/events"), 404, "not_found")
+        error(http.get(f"/api/sessions/{sid}/events", params={"limit": 0}), 422, "invalid_input")
+        assert http.put("/api/secrets/NPM_TOKEN", json={"value": "s3cret"}).status_code == 204
+        error(http.put("/api/secrets/NOT-A-NAME", json={"value": "x"}), 422, "bad_key")
+        error(http.put("/api/secrets/SANDBOX_TOKEN", json={"value": "x"}), 422, "reserved_key")
+        names = http.get("/api/secrets")
+        assert names.json() == {"names": ["NPM_TOKEN"]} and "s3cret" not in names.text
+        assert http.put(f"/api/repositories/{repo['id']}/secrets/NPM_TOKEN", json={"value": "repo"}).status_code == 204
+        error(http.put("/api/repositories/99999/secrets/NPM_TOKEN", json={"value": "x"}), 404, "not_found")
+        assert http.post(f"/api/sessions/{sid}/archive").json()["archived"] is True
+        error(http.post(f"/api/sessions/{sid}/prompts", json={"content": "hi"}), 409, "archived")
+        assert http.post(f"/api/sessions/{sid}/unarchive").json()["archived"] is False
+    error(httpx.get(f"{server.url}/api/sessions", timeout=10), 401, "unauthorized")
+
+
+async def test_websocket_rejects_bad_subscribe_and_survives_bad_messages(server: RunningServer, tmp_path: Path) -> None:
+    origin = make_origin(tmp_path)
+    with api(server, server.token) as http:
+        repo = http.post("/api/repositories", json={"url": str(origin)}).json()
+        sid = http.post("/api/sessions", json={"repository_id": repo["id"]}).json()["id"]
+    url = server.url.replace("http://", "ws://") + f"/api/sessions/{sid}/ws"
+    async with websockets.connect(url) as ws:
+        await ws.send(json.dumps({"type": "subscribe", "token": "insp_wrong"}))
+        assert json.loads(await ws.recv())["error"]["code"] == "unauthorized"
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await ws.recv()
+        assert closed.value.rcvd.code == 4401
+    async with Client(server, sid, server.token) as client:
+        await client.send({"type": "dance"})
+        await client._ws.send("not json")
+        await client.send({"type": "prompt", "content": ""})
+        await client.wait(lambda m: m["type"] == "error" and m["error"]["code"] == "invalid_input", "invalid prompt")
+        errors = [m for m in client.received if m["type"] == "error"]
+        assert len(errors) == 3
+        await client.send({"type": "presence"})
+        await client.wait(lambda m: m["type"] == "presence" and m["event"] == "here", "presence")
+
+
+def _session_setup(server: RunningServer, origin: Path) -> str:
+    with api(server, server.token) as http:
+        repo = http.post("/api/repositories", json={"url": str(origin)})
+        assert repo.status_code == 201, repo.text
+        return http.post("/api/sessions", json={"repository_id": repo.json()["id"]}).json()["id"]
+
+
+def _status(m: dict[str, Any], status: str) -> bool:
+    return m.get("type") == "sandbox_status" and m["data"]["status"] == status
+
+
+@pytest.fixture(scope="module")
+def quick_server(tmp_path_factory: pytest.TempPathFactory, llm: FakeLLM) -> Iterator[RunningServer]:
+    """A server whose sandboxes sleep after a few idle seconds."""
+    require_opencode()
+    running = start_server(
+        tmp_path_factory.mktemp("quick"),
+        INSPECT_LLM_BASE_URL=llm.base_url,
+        INSPECT_LLM_MODEL=MODEL,
+        INSPECT_IDLE_TIMEOUT_S="3",
+    )
+    yield running
+    running.stop()
+
+
+async def test_idle_sandbox_is_snapshotted_stopped_and_restored(
+    quick_server: RunningServer, llm: FakeLLM, tmp_path: Path
+) -> None:
+    sid = _session_setup(quick_server, make_origin(tmp_path))
+    async with Client(quick_server, sid, quick_server.token) as client:
+        await client.wait(lambda m: _status(m, "ready"), "ready", 120)
+        llm.add(
+            Turn(tool_calls=[bash("echo kept > kept.txt && git add kept.txt && git commit -qm keep")]),
+            Turn(text="Kept."),
+        )
+        await client.send({"type": "prompt", "content": "Keep a file"})
+        await client.wait(lambda m: m["type"] == "execution_complete", "first completion", 90)
+        stopped = await client.wait(lambda m: _status(m, "stopped"), "idle stop", 60)
+        assert "idle" in stopped["data"]["reason"]
+        llm.add(Turn(tool_calls=[bash("cat kept.txt")]), Turn(text="Still there."))
+        await client.send({"type": "prompt", "content": "Is the file still there?"})
+        spawning = await client.wait(lambda m: _status(m, "spawning") and m["seq"] > stopped["seq"], "respawn", 60)
+        assert spawning["data"]["boot_mode"] == "snapshot_restore"
+        done = await client.wait(
+            lambda m: m["type"] == "execution_complete" and m["seq"] > spawning["seq"], "second completion", 120
+        )
+        assert done["data"]["success"]
+        cat = await client.wait(
+            lambda m: (
+                m["type"] == "tool_call"
+                and m["data"]["tool"] == "bash"
+                and m["data"]["status"] == "completed"
+                and m["seq"] > spawning["seq"]
+            ),
+            "cat output",
+        )
+        assert "kept" in cat["data"]["output"]
+
+
+async def test_three_failed_spawns_trip_the_breaker(quick_server: RunningServer, tmp_path: Path) -> None:
+    origin = make_origin(tmp_path, {".inspect/start.sh": "echo 'database is not configured' >&2\nexit 1\n"})
+    sid = _session_setup(quick_server, origin)
+    async with Client(quick_server, sid, quick_server.token) as client:
+        await client.wait(lambda m: _status(m, "failed"), "first failure", 90)
+        await client.send({"type": "prompt", "content": "Please try"})
+        tripped = await client.wait(
+            lambda m: _status(m, "failed") and "3 times" in m["data"].get("reason", ""), "the breaker", 180
+        )
+        assert "database is not configured" in tripped["data"]["reason"]
+        await asyncio.sleep(8)  # no endless respawn loop
+    with api(quick_server, quick_server.token) as http:
+        events = http.get(f"/api/sessions/{sid}/events", params={"limit": 500}).json()["events"]
+        assert len([e for e in events if _status(e, "spawning")]) == 3
+        detail = http.get(f"/api/sessions/{sid}").json()
+        assert detail["session"]["status"] == "failed" and "3 times" in detail["session"]["status_reason"]
+        assert [q["status"] for q in detail["queue"]] == ["pending"]  # the prompt waits for a person
+
+
+async def test_killing_the_server_mid_prompt_loses_nothing(
+    tmp_path_factory: pytest.TempPathFactory, llm: FakeLLM, tmp_path: Path
+) -> None:
+    require_opencode()
+    workdir = tmp_path_factory.mktemp("restart")
+    first = start_server(workdir, INSPECT_LLM_BASE_URL=llm.base_url, INSPECT_LLM_MODEL=MODEL)
+    try:
+        sid = _session_setup(first, make_origin(tmp_path))
+        async with Client(first, sid, first.token) as client:
+            await client.wait(lambda m: _status(m, "ready"), "ready", 120)
+            llm.add(Turn(text="slow " * 400, chunk_delay_s=0.05, chunk_size=5), Turn(text="After the restart."))
+            await client.send({"type": "prompt", "content": "Long answer", "client_request_id": "p1"})
+            await client.send({"type": "prompt", "content": "Then this", "client_request_id": "p2"})
+            await client.wait(lambda m: m["type"] == "token", "the first tokens", 60)
+            await asyncio.sleep(0.5)
+    finally:
+        os.killpg(first.process.pid, signal.SIGKILL)  # a crash, not a shutdown
+        first.process.wait(timeout=10)
+    second = start_server(workdir, INSPECT_LLM_BASE_URL=llm.base_url, INSPECT_LLM_MODEL=MODEL)
+    try:
+        async with Client(second, sid, second.token) as client:
+            await client.wait(
+                lambda m: (
+                    (m["type"] == "execution_complete" and m["data"].get("success"))
+                    or (
+                        m["type"] == "snapshot"
+                        and any(e["type"] == "execution_complete" and e["data"]["success"] for e in m["events"])
+                    )
+                ),
+                "the queued prompt to run",
+                180,
+            )
+        with api(second, second.token) as http:
+            events = http.get(f"/api/sessions/{sid}/events", params={"limit": 500}).json()["events"]
+        assert [e["seq"] for e in events] == list(range(1, len(events) + 1))  # no gap, no duplicate
+        prompts = {e["message_id"]: e["data"]["content"] for e in events if e["type"] == "prompt"}
+        outcomes = {prompts[e["message_id"]]: e["data"] for e in events if e["type"] == "execution_complete"}
+        assert outcomes["Long answer"]["success"] is False and "restarted" in outcomes["Long answer"]["error"]
+        assert outcomes["Then this"]["success"] is True
+    finally:
+        second.stop()
