@@ -77,7 +77,7 @@ async def unarchive(session_id: str, services: ServicesDep, _user: CurrentUser) 
 
 @router.post("/{session_id}/prompts", status_code=202, response_model=PromptAccepted)
 async def prompt(session_id: str, body: PromptCreate, plane: PlaneDep, user: CurrentUser) -> PromptAccepted:
-    await asyncio.to_thread(sessions.join, plane.engine, session_id, user.id or 0)
+    await plane.join(session_id, user)
     queued = await plane.submit_prompt(
         session_id=session_id,
         user=user,

@@ -1,7 +1,8 @@
 """``/api/sessions/{id}/ws``: the live session stream for non-browser clients.
 
 Send ``{"type": "subscribe", "token": <API token>}`` first; receive ``snapshot`` (the session, its
-queue and the last page of events), then every live event. Then send ``prompt``, ``stop``,
+queue and the last page of events), then every live event, either alone or, when several are
+ready at once, in a ``{"type": "batch", "events": [...]}`` frame (in order). Then send ``prompt``, ``stop``,
 ``typing`` or ``presence``. Bad input gets ``{"type": "error", "error": {...}}``; the socket stays.
 """
 
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 SUBSCRIBE_TIMEOUT_S = 10.0
 CLOSE_UNAUTHORIZED = 4401
 MAX_CLIENT_MESSAGE = 128 * 1024
+FRAME_INTERVAL_S = 0.02
 
 
 def _error(code: str, message: str) -> str:
@@ -92,8 +94,25 @@ async def session_stream(websocket: WebSocket, session_id: str) -> None:
 
 
 async def _forward(websocket: WebSocket, subscription: Any) -> None:
-    async for payload in subscription:
-        await websocket.send_text(payload)
+    """Send what the hub delivers. A quiet stream goes out event by event, at once; a busy one at most
+    every ``FRAME_INTERVAL_S``, with what queued meanwhile in one ``batch`` frame. Each event is
+    encoded once (by the publisher); a frame costs the server about the same for one or a hundred,
+    and at hundreds of events per second per client the frames, not the events, are the load."""
+    loop = asyncio.get_running_loop()
+    last_sent = 0.0
+    while True:
+        first = await subscription.get()
+        if first is None:
+            return
+        wait = last_sent + FRAME_INTERVAL_S - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        last_sent = loop.time()
+        more = subscription.drain_nowait()
+        if not more:
+            await websocket.send_text(first)
+        else:
+            await websocket.send_text('{"type":"batch","events":[' + ",".join([first, *more]) + "]}")
 
 
 async def _receive(websocket: WebSocket, plane: ControlPlane, session_id: str, user: User) -> None:

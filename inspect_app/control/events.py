@@ -133,7 +133,7 @@ class EventStore:
             while not self._queue.empty() and len(batch) < MAX_BATCH:
                 batch.append(self._queue.get_nowait())
             try:
-                await asyncio.to_thread(self._write, batch)
+                await asyncio.to_thread(self._write_resilient, batch)
             except Exception as exc:
                 log.exception("event batch of %d failed", len(batch))
                 for op in batch:
@@ -150,6 +150,22 @@ class EventStore:
                 if op.future is not None and not op.future.done():
                     op.future.set_result(op.result)
                 self._queue.task_done()
+
+    def _write_resilient(self, batch: list[_Op]) -> None:
+        """Write the batch; if one event breaks it (e.g. it names an unknown message), write the
+        others one by one so a single bad event never costs anyone else theirs."""
+        try:
+            self._write(batch)
+        except sa.exc.IntegrityError:
+            if len(batch) == 1:
+                raise
+            for op in batch:
+                try:
+                    self._write([op])
+                except sa.exc.IntegrityError as exc:
+                    log.warning("dropped a %s event: %s", op.type, exc.orig)
+                    op.published = None
+                    op.result = None
 
     def _write(self, batch: list[_Op]) -> None:
         with DBSession(self._engine, expire_on_commit=False) as db:

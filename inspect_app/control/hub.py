@@ -62,6 +62,17 @@ class Subscription:
         except TimeoutError:
             return None
 
+    def drain_nowait(self, limit: int = 500) -> list[str]:
+        """What is queued now (up to ``limit``), without waiting; stops at a close."""
+        items: list[str] = []
+        while len(items) < limit and not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is None:
+                self._queue.put_nowait(None)  # keep the close for the next get
+                break
+            items.append(item)
+        return items
+
     def close(self) -> None:
         if not self._closed:
             self._closed = True

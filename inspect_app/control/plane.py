@@ -73,7 +73,9 @@ class ControlPlane:
         self.links: dict[str, SandboxLink] = {}  # session id → live link
         self._sweeper: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._authors: dict[str, dict[str, Any]] = {}
+        self._authors: dict[str, dict[str, Any]] = {}  # message id → author, for events
+        self._users: dict[int, User] = {}  # prompt authors (names and emails for commits)
+        self._joined: set[tuple[str, int]] = set()
 
     # --- process lifetime ----------------------------------------------------------------------
     async def start(self) -> None:
@@ -125,6 +127,13 @@ class ControlPlane:
                 self.spawn_task(self.lifecycle.ensure(session_id))
 
     # --- sessions and prompts (called by the edges) -------------------------------------------
+    async def join(self, session_id: str, user: User) -> None:
+        """Make the user a participant (first connect), remembering who already is."""
+        key = (session_id, user.id or 0)
+        if key not in self._joined:
+            await asyncio.to_thread(sessions_ctl.join, self.engine, session_id, user.id or 0)
+            self._joined.add(key)
+
     def warm(self, session_id: str) -> None:
         """Start the session's sandbox now (session created, someone typing), without waiting."""
         self.spawn_task(self.lifecycle.ensure(session_id))
@@ -139,9 +148,12 @@ class ControlPlane:
         source: str = "api",
         context: dict[str, Any] | None = None,
     ) -> prompts.Enqueued:
+        link = self.links.get(session_id)
+        warm = link is not None and link.ready
         queued = await asyncio.to_thread(
             prompts.enqueue,
             self.engine,
+            start_if_idle=warm,
             session_id=session_id,
             author_id=user.id or 0,
             content=content,
@@ -152,13 +164,23 @@ class ControlPlane:
         if queued.created:
             author = author_of(user)
             self._authors[queued.message.id] = author
+            self._users[user.id or 0] = user
             data = {"content": content, "author": author, "source": source, "position": queued.position}
             if context:
                 data["context"] = context
-            await self.emit(session_id, "prompt", data, message_id=queued.message.id)
-            session = sessions_ctl.get(self.engine, session_id)
-            reset = session.status == SessionStatus.FAILED  # a person asking again resets the breaker
-            self.spawn_task(self._ensure_and_dispatch(session_id, reset_breaker=reset))
+            if queued.started and link is not None:
+                # warm sandbox: deliver first, on the request's path; record it right after
+                await self._deliver(session_id, link, queued.message)
+                self.events.append_nowait(session_id, "prompt", data, message_id=queued.message.id)
+                self.spawn_task(self._started(session_id, queued.message))
+                return queued
+            self.events.append_nowait(session_id, "prompt", data, message_id=queued.message.id)
+            if warm:
+                await self.dispatch(session_id)
+            else:
+                session = await asyncio.to_thread(sessions_ctl.get, self.engine, session_id)
+                reset = session.status == SessionStatus.FAILED  # a person asking again resets the breaker
+                self.spawn_task(self._ensure_and_dispatch(session_id, reset_breaker=reset))
         return queued
 
     async def _ensure_and_dispatch(self, session_id: str, *, reset_breaker: bool = False) -> None:
@@ -189,18 +211,26 @@ class ControlPlane:
             message = await asyncio.to_thread(prompts.start_next, self.engine, session_id)
             if message is None:
                 return
-            session = sessions_ctl.get(self.engine, session_id)
-            user = self.user(message.author_id)
-            command = PromptCommand(
-                message_id=message.id,
-                content=_with_context(message),
-                model=message.model or session.model,
-                author=Author(name=user.name, email=user.email or f"user-{user.id}@users.noreply.inspect"),
-            )
-            if not await link.send(command):
-                await asyncio.to_thread(_requeue, self.engine, message.id)
+            if not await self._deliver(session_id, link, message):
                 return
-            sessions_ctl.set_status(self.engine, session_id, SessionStatus.RUNNING)
+        await self._started(session_id, message)
+
+    async def _deliver(self, session_id: str, link: SandboxLink, message: Message) -> bool:
+        """Send a processing prompt to its sandbox; put it back in the queue if that fails."""
+        user = self.user(message.author_id)
+        command = PromptCommand(
+            message_id=message.id,
+            content=_with_context(message),
+            model=message.model,
+            author=Author(name=user.name, email=user.email or f"user-{user.id}@users.noreply.inspect"),
+        )
+        if await link.send(command):
+            return True
+        await asyncio.to_thread(_requeue, self.engine, message.id)
+        return False
+
+    async def _started(self, session_id: str, message: Message) -> None:
+        await asyncio.to_thread(sessions_ctl.set_status, self.engine, session_id, SessionStatus.RUNNING)
         await self.emit(session_id, "prompt_started", {"author": self._author(message)}, message_id=message.id)
 
     async def complete(self, session_id: str, message_id: str, *, success: bool, error: str | None) -> None:
@@ -304,10 +334,12 @@ class ControlPlane:
 
     # --- helpers -------------------------------------------------------------------------------
     def user(self, user_id: int) -> User:
-        with session_scope(self.engine) as db:
-            user = db.get(User, user_id)
-            assert user is not None
-            return user
+        if user_id not in self._users:
+            with session_scope(self.engine) as db:
+                user = db.get(User, user_id)
+                assert user is not None
+                self._users[user_id] = user
+        return self._users[user_id]
 
     def _author(self, message: Message) -> dict[str, Any]:
         if message.id not in self._authors:

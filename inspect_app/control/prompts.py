@@ -27,6 +27,7 @@ class Enqueued:
     message: Message
     created: bool
     position: int  # 0 = running now or next; n = n prompts ahead of it
+    started: bool = False  # moved straight to processing (start_if_idle and nothing ahead)
 
 
 def _pending_count(db: DBSession, session_id: str) -> int:
@@ -57,8 +58,13 @@ def enqueue(
     client_request_id: str | None = None,
     source: str = "api",
     context: dict[str, Any] | None = None,
+    start_if_idle: bool = False,
 ) -> Enqueued:
-    """Add a prompt. The same ``client_request_id`` twice returns the first prompt, not a new one."""
+    """Add a prompt. The same ``client_request_id`` twice returns the first prompt, not a new one.
+
+    With ``start_if_idle`` (the sandbox is ready) a prompt with nothing ahead of it is marked
+    processing in the same transaction, so a warm sandbox gets it without a second round trip.
+    """
     if not content.strip():
         raise InvalidInput("the prompt is empty", code="empty_prompt")
     if len(content) > MAX_CONTENT_CHARS:
@@ -79,7 +85,13 @@ def enqueue(
             ).first()
             if existing is not None:
                 return Enqueued(existing, created=False, position=_position(db, existing))
-        if _pending_count(db, session_id) >= MAX_PENDING:
+        ahead = db.exec(
+            select(func.count()).where(
+                Message.session_id == session_id,
+                col(Message.status).in_([MessageStatus.PENDING, MessageStatus.PROCESSING]),
+            )
+        ).one()
+        if ahead >= MAX_PENDING and _pending_count(db, session_id) >= MAX_PENDING:
             raise Conflict(
                 f"{MAX_PENDING} prompts are already waiting in this session; wait or cancel one", code="queue_full"
             )
@@ -92,6 +104,10 @@ def enqueue(
             context=context or {},
             model=session.model,
         )
+        started = start_if_idle and ahead == 0
+        if started:
+            message.status = MessageStatus.PROCESSING
+            message.started_at = utcnow()
         db.add(message)
         session.last_activity_at = session.updated_at = utcnow()
         try:
@@ -102,7 +118,7 @@ def enqueue(
                 select(Message).where(Message.session_id == session_id, Message.client_request_id == client_request_id)
             ).one()
             return Enqueued(existing, created=False, position=_position(db, existing))
-        return Enqueued(message, created=True, position=_position(db, message))
+        return Enqueued(message, created=True, position=int(ahead), started=started)
 
 
 def cancel(engine: sa.Engine, *, session_id: str, message_id: str) -> Message:

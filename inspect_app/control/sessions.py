@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import col, select
@@ -176,7 +176,9 @@ def join(engine: sa.Engine, session_id: str, user_id: int) -> Participant:
                 participant = db.exec(
                     select(Participant).where(Participant.session_id == session_id, Participant.user_id == user_id)
                 ).one()
-        participant.last_seen_at = utcnow()
+        now = utcnow()
+        if participant.last_seen_at is None or now - participant.last_seen_at > timedelta(seconds=60):
+            participant.last_seen_at = now
         return participant
 
 

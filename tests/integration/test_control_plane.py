@@ -67,7 +67,8 @@ class Client:
 
     async def _read(self) -> None:
         async for raw in self._ws:
-            self.received.append(json.loads(raw))
+            frame = json.loads(raw)
+            self.received.extend(frame["events"] if frame.get("type") == "batch" else [frame])
 
     async def send(self, message: dict[str, Any]) -> None:
         await self._ws.send(json.dumps(message))

@@ -1,0 +1,135 @@
+"""Shared by the benchmarks: a real server, a session on it, and a fake sandbox speaking the bridge.
+
+The fake sandbox is registered the way the lifecycle registers one (a row with a hashed token) and
+then connects to ``/api/sandbox/ws`` like the real runtime, so the control plane's whole path is
+measured; only the agent is left out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import websockets
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sqlmodel import Session as DBSession  # noqa: E402
+from sqlmodel import select  # noqa: E402
+
+from inspect_app.control import tokens  # noqa: E402
+from inspect_app.db import create_db_engine  # noqa: E402
+from inspect_app.models import Message, Repository, Sandbox, SandboxStatus, Session, User  # noqa: E402
+from sandbox.protocol import Ready, SnapshotCommand, SnapshotReady, encode, parse_from_control  # noqa: E402
+from tests.servers import RunningServer, start_server  # noqa: E402
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {
+        "p50_ms": round(percentile(values, 50), 2),
+        "p99_ms": round(percentile(values, 99), 2),
+        "mean_ms": round(statistics.fmean(values), 2) if values else float("nan"),
+    }
+
+
+def start() -> RunningServer:
+    workdir = Path(tempfile.mkdtemp(prefix="inspect-bench-"))
+    # no agent is needed: point the idle timeout far away so nothing is stopped mid-run
+    return start_server(workdir, INSPECT_IDLE_TIMEOUT_S="3600", INSPECT_LOG_LEVEL="WARNING")
+
+
+@dataclass
+class Seeded:
+    session_id: str
+    sandbox_id: str
+    sandbox_token: str
+    message_id: str  # a prompt of the session, for streamed events to belong to
+
+
+def seed(server: RunningServer) -> Seeded:
+    """A repository, a session and a sandbox row, written straight to the server's database."""
+    engine = create_db_engine(server.database_url)
+    token = tokens.mint(tokens.SANDBOX_PREFIX)
+    with DBSession(engine, expire_on_commit=False) as db:
+        user = db.exec(select(User).where(User.is_local == True)).one()  # noqa: E712
+        repo = Repository(url=f"/bench/{tokens.mint('r')}", name="bench")
+        db.add(repo)
+        db.flush()
+        session = Session(repository_id=repo.id, base_branch="main", creator_id=user.id, title="bench")  # type: ignore[arg-type]
+        db.add(session)
+        db.flush()
+        message = Message(session_id=session.id, author_id=user.id, content="stream", status="completed")  # type: ignore[arg-type]
+        db.add(message)
+        sandbox = Sandbox(
+            session_id=session.id, provider="local", token_hash=tokens.hash_token(token), status=SandboxStatus.SPAWNING
+        )
+        db.add(sandbox)
+        db.commit()
+        result = Seeded(session.id, sandbox.id, token, message.id)
+    engine.dispose()
+    return result
+
+
+class FakeSandbox:
+    """Connects like the sandbox runtime, says ready, and records the commands it gets."""
+
+    def __init__(self, server: RunningServer, seeded: Seeded) -> None:
+        self.url = server.url.replace("http://", "ws://") + f"/api/sandbox/ws?session={seeded.session_id}"
+        self.seeded = seeded
+        self.ws: Any = None
+        self.commands: asyncio.Queue[tuple[float, Any]] = asyncio.Queue()
+        self._reader: asyncio.Task[None] | None = None
+
+    async def connect(self) -> None:
+        headers = {"Authorization": f"Bearer {self.seeded.sandbox_token}", "X-Sandbox-ID": self.seeded.sandbox_id}
+        self.ws = await websockets.connect(self.url, additional_headers=headers, max_size=None)
+        await self.ws.send(encode(Ready(sandbox_id=self.seeded.sandbox_id, commit="0" * 40, boot_mode="fresh")))
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        loop = asyncio.get_running_loop()
+        async for raw in self.ws:
+            command = parse_from_control(raw)
+            if isinstance(command, SnapshotCommand):  # settle at once, like an idle sandbox
+                await self.ws.send(encode(SnapshotReady(commit="0" * 40, ack_id=f"snap-{loop.time()}")))
+                continue
+            self.commands.put_nowait((loop.time(), command))
+
+    async def send(self, message: Any) -> None:
+        await self.ws.send(encode(message) if not isinstance(message, str) else message)
+
+    async def close(self) -> None:
+        if self._reader:
+            self._reader.cancel()
+        await self.ws.close()
+
+
+async def subscribe(server: RunningServer, session_id: str) -> Any:
+    url = server.url.replace("http://", "ws://") + f"/api/sessions/{session_id}/ws"
+    ws = await websockets.connect(url, max_size=None)
+    await ws.send(json.dumps({"type": "subscribe", "token": server.token}))
+    while json.loads(await ws.recv())["type"] != "snapshot":
+        pass
+    return ws
+
+
+def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in columns]
+    line = "  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True))
+    body = ["  ".join(str(r[c]).rjust(w) for c, w in zip(columns, widths, strict=True)) for r in rows]
+    return "\n".join([line, "-" * len(line), *body])
