@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import secrets
@@ -27,7 +26,6 @@ import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from sandbox.protocol import (
@@ -49,6 +47,7 @@ from sandbox.protocol import (
     Warning,
 )
 from sandbox.runtime.agent import AgentRunner
+from sandbox.runtime.agent_config import prepare_agent
 from sandbox.runtime.bridge import Bridge, BridgeRefused
 from sandbox.runtime.config import RUNTIME_VERSION, RuntimeConfig, RuntimeConfigError
 from sandbox.runtime.gitops import Git, GitError
@@ -60,7 +59,6 @@ AGENT_HEALTH_TIMEOUT_S = 90.0
 RESTART_BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 16.0)
 RESTART_WINDOW_S = 300.0
 OUTPUT_TAIL_LINES = 30
-PLUGIN_SOURCE = Path(__file__).with_name("opencode_plugin")
 # Variables of the runtime that OpenCode (and so the agent's shell) must not see.
 PRIVATE_PREFIXES = ("SANDBOX_",)
 
@@ -80,41 +78,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def opencode_config(config: RuntimeConfig) -> dict[str, Any]:
-    """OpenCode's config: explicit provider/model, no network probes, no interactive tools."""
-    body: dict[str, Any] = {
-        "$schema": "https://opencode.ai/config.json",
-        "autoupdate": False,
-        "share": "disabled",
-        "lsp": False,
-        "formatter": False,
-        # Unattended: nobody is there to answer "may I?". The sandbox is the boundary, not prompts.
-        "permission": "allow",
-        "tools": {"question": False},
-    }
-    if config.model:
-        body["model"] = config.model
-        body["small_model"] = config.model
-    if config.llm_base_url:
-        model_id = config.llm_model or "default"
-        body["provider"] = {
-            "llm": {
-                "npm": "@ai-sdk/openai-compatible",
-                "name": "LLM",
-                "options": {"baseURL": config.llm_base_url, "apiKey": config.llm_api_key or "none"},
-                "models": {
-                    model_id: {"name": model_id, "tool_call": True, "limit": {"context": 128000, "output": 16000}}
-                },
-            }
-        }
-    providers = {m.split("/", 1)[0] for m in (config.model,) if "/" in m}
-    if config.llm_base_url:
-        providers.add("llm")
-    if providers:
-        body["enabled_providers"] = sorted(providers)
-    return body
 
 
 class Supervisor:
@@ -281,33 +244,12 @@ class Supervisor:
         self.bridge.send(Warning(message=f".inspect/{name} {reason}", detail=output))
 
     def _prepare_agent_config(self) -> dict[str, str]:
-        config_home = Path(self._agent_env.get("XDG_CONFIG_HOME", str(self.config.root / "home" / ".config")))
-        oc_dir = config_home / "opencode"
-        (oc_dir / "plugin").mkdir(parents=True, exist_ok=True)
-        shutil.copy(PLUGIN_SOURCE / "inspect-sync-gate.js", oc_dir / "plugin" / "inspect-sync-gate.js")
-        template = self.config.plugin_template
-        if template and template.exists():
-            # OpenCode npm-installs its plugin package into each config dir unless it is already there;
-            # a prepared copy avoids a ~70 s stall where the registry is unreachable.
-            for name in ("package.json", "package-lock.json"):
-                if (template / name).exists() and not (oc_dir / name).exists():
-                    shutil.copy(template / name, oc_dir / name)
-            if not (oc_dir / "node_modules").exists():
-                (oc_dir / "node_modules").symlink_to(template / "node_modules")
-        return {
-            **self._agent_env,
-            "OPENCODE_SERVER_PASSWORD": self._password,
-            "OPENCODE_CONFIG_CONTENT": json.dumps(opencode_config(self.config)),
-            "OPENCODE_DISABLE_AUTOUPDATE": "1",
-            "OPENCODE_DISABLE_MODELS_FETCH": "1",
-            "OPENCODE_DISABLE_SHARE": "1",
-            "OPENCODE_DISABLE_LSP_DOWNLOAD": "1",
-            "OPENCODE_DISABLE_EXTERNAL_SKILLS": "1",
-            "OPENCODE_DISABLE_CLAUDE_CODE": "1",
-            "INSPECT_SYNC_MARKER": str(self.config.state_dir / "sync-done"),
-            "GIT_COMMITTER_NAME": self.config.committer_name,
-            "GIT_COMMITTER_EMAIL": self.config.committer_email,
-        }
+        return prepare_agent(
+            self.config,
+            base_env=self._agent_env,
+            password=self._password,
+            marker=self.config.state_dir / "sync-done",
+        )
 
     async def start_agent(self) -> None:
         since = time.monotonic()

@@ -7,8 +7,8 @@ import pytest
 
 from sandbox.providers.base import SandboxSpec
 from sandbox.providers.local import LocalProvider
+from sandbox.runtime.agent_config import opencode_config
 from sandbox.runtime.config import RuntimeConfig, RuntimeConfigError
-from sandbox.runtime.supervisor import opencode_config
 
 
 def spec(**overrides: object) -> SandboxSpec:

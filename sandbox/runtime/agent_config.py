@@ -1,0 +1,85 @@
+"""OpenCode's configuration inside a sandbox: its config JSON, plugin dir and environment.
+
+Explicit provider and model, no network probes, no interactive tools, and the sync-gate plugin
+(file changes wait for git sync). Pure apart from writing the plugin files.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sandbox.runtime.config import RuntimeConfig
+
+PLUGIN_SOURCE = Path(__file__).with_name("opencode_plugin")
+OFFLINE_ENV = {
+    "OPENCODE_DISABLE_AUTOUPDATE": "1",
+    "OPENCODE_DISABLE_MODELS_FETCH": "1",
+    "OPENCODE_DISABLE_SHARE": "1",
+    "OPENCODE_DISABLE_LSP_DOWNLOAD": "1",
+    "OPENCODE_DISABLE_EXTERNAL_SKILLS": "1",
+    "OPENCODE_DISABLE_CLAUDE_CODE": "1",
+}
+
+
+def opencode_config(config: RuntimeConfig) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "$schema": "https://opencode.ai/config.json",
+        "autoupdate": False,
+        "share": "disabled",
+        "lsp": False,
+        "formatter": False,
+        # Unattended: nobody is there to answer "may I?". The sandbox is the boundary, not prompts.
+        "permission": "allow",
+        "tools": {"question": False},
+    }
+    if config.model:
+        body["model"] = config.model
+        body["small_model"] = config.model
+    if config.llm_base_url:
+        model_id = config.llm_model or "default"
+        body["provider"] = {
+            "llm": {
+                "npm": "@ai-sdk/openai-compatible",
+                "name": "LLM",
+                "options": {"baseURL": config.llm_base_url, "apiKey": config.llm_api_key or "none"},
+                "models": {
+                    model_id: {"name": model_id, "tool_call": True, "limit": {"context": 128000, "output": 16000}}
+                },
+            }
+        }
+    providers = {config.model.split("/", 1)[0]} if "/" in config.model else set()
+    if config.llm_base_url:
+        providers.add("llm")
+    if providers:
+        body["enabled_providers"] = sorted(providers)
+    return body
+
+
+def prepare_agent(config: RuntimeConfig, *, base_env: Mapping[str, str], password: str, marker: Path) -> dict[str, str]:
+    """Write OpenCode's config dir (plugin, prepared package) and return its environment."""
+    config_home = Path(base_env.get("XDG_CONFIG_HOME", str(config.root / "home" / ".config")))
+    oc_dir = config_home / "opencode"
+    (oc_dir / "plugin").mkdir(parents=True, exist_ok=True)
+    shutil.copy(PLUGIN_SOURCE / "inspect-sync-gate.js", oc_dir / "plugin" / "inspect-sync-gate.js")
+    template = config.plugin_template
+    if template and template.exists():
+        # OpenCode npm-installs its plugin package into each config dir unless it is already there;
+        # a prepared copy avoids a ~70 s stall where the registry is unreachable.
+        for name in ("package.json", "package-lock.json"):
+            if (template / name).exists() and not (oc_dir / name).exists():
+                shutil.copy(template / name, oc_dir / name)
+        if not (oc_dir / "node_modules").exists():
+            (oc_dir / "node_modules").symlink_to(template / "node_modules")
+    return {
+        **base_env,
+        **OFFLINE_ENV,
+        "OPENCODE_SERVER_PASSWORD": password,
+        "OPENCODE_CONFIG_CONTENT": json.dumps(opencode_config(config)),
+        "INSPECT_SYNC_MARKER": str(marker),
+        "GIT_COMMITTER_NAME": config.committer_name,
+        "GIT_COMMITTER_EMAIL": config.committer_email,
+    }
