@@ -10,7 +10,11 @@ import reflex as rx
 from inspect_app import services
 from inspect_app.api.app import build_api
 from inspect_app.ui import routes
+from inspect_app.ui.login import login
+from inspect_app.ui.new_session import NewSessionState
 from inspect_app.ui.pages.home import home
+from inspect_app.ui.pages.session import session_page
+from inspect_app.ui.session_state import SessionPageState
 from inspect_app.ui.sessions_list import SessionListState
 
 app = rx.App(api_transformer=build_api())
@@ -32,5 +36,12 @@ app.add_page(
     home,
     route=routes.HOME,
     title="Inspect",
-    on_load=[SessionListState.load_identity, SessionListState.load],
+    on_load=[SessionListState.load_identity, SessionListState.load, NewSessionState.load_repos],
 )
+app.add_page(
+    session_page,
+    route=routes.SESSION,
+    title="Session · Inspect",
+    on_load=[SessionPageState.load_identity, SessionListState.load, SessionPageState.open],
+)
+app.add_page(login, route=routes.LOGIN, title="Sign in · Inspect", on_load=[SessionListState.load_identity])

@@ -272,6 +272,13 @@ class EventStore:
             ).all()
         return [StoredEvent.of(r) for r in reversed(rows)]
 
+    def answers(self, session_id: str, message_ids: list[str]) -> list[StoredEvent]:
+        """The answer (text) rows of these prompts."""
+        keys = [f"text:{m}" for m in message_ids]
+        with DBSession(self._engine) as db:
+            rows = db.exec(select(Event).where(Event.session_id == session_id, col(Event.key).in_(keys))).all()
+        return [StoredEvent.of(r) for r in rows]
+
     def has_ack(self, session_id: str, ack_id: str) -> bool:
         with DBSession(self._engine) as db:
             return (

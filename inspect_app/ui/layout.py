@@ -33,6 +33,7 @@ def sidebar() -> rx.Component:
             rx.avatar(fallback=AppState.user_name[:1], size="2", radius="full"),
             rx.text(AppState.user_name, size="2", overflow="hidden", text_overflow="ellipsis", white_space="nowrap"),
             rx.spacer(),
+            rx.link(rx.icon("log-in", size=16), href=routes.LOGIN, title="Sign in as someone else", id="sign-in"),
             rx.color_mode.button(size="1", variant="ghost"),
             align="center",
             width="100%",

@@ -1,6 +1,8 @@
 """Page routes and URL builders, in one place."""
 
 HOME = "/"
+LOGIN = "/login"
+SESSION = "/sessions/[sid]"
 
 
 def session_url(session_id: str) -> str:

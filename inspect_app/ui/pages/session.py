@@ -1,0 +1,161 @@
+"""The session page: header, boot progress, timeline, live answer, queue, presence and composer."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from inspect_app.ui.layout import page_frame
+from inspect_app.ui.session_state import QueueRow, SessionPageState
+from inspect_app.ui.timeline import TimelineItem
+
+S = SessionPageState
+
+
+def header() -> rx.Component:
+    return rx.vstack(
+        rx.hstack(
+            rx.heading(S.title, size="6", id="session-title"),
+            rx.badge(S.status, color_scheme=S.status_color, variant="soft", id="session-status"),
+            rx.spacer(),
+            rx.hstack(rx.foreach(S.watchers, watcher), spacing="1", id="presence"),
+            rx.cond(S.running, rx.button("Stop", color_scheme="red", variant="soft", on_click=S.stop, id="stop")),
+            align="center",
+            width="100%",
+            wrap="wrap",
+        ),
+        rx.text(S.repo, " @ ", S.branch, size="2", color_scheme="gray"),
+        rx.cond(S.boot != "", rx.text(S.boot, size="1", color_scheme="amber", id="boot-progress")),
+        rx.cond(S.status_reason != "", rx.callout(S.status_reason, icon="info", color_scheme="gray", size="1")),
+        spacing="1",
+        width="100%",
+    )
+
+
+def watcher(name: str) -> rx.Component:
+    return rx.tooltip(rx.avatar(fallback=name[:2], size="1", radius="full", class_name="watcher"), content=name)
+
+
+def prompt_item(item: TimelineItem) -> rx.Component:
+    return rx.hstack(
+        rx.avatar(fallback=item.initial, size="2", radius="full"),
+        rx.vstack(
+            rx.text(item.author, weight="bold", size="2"),
+            rx.text(item.text, white_space="pre-wrap"),
+            spacing="1",
+            align="start",
+        ),
+        align="start",
+        class_name="timeline-prompt",
+        width="100%",
+    )
+
+
+def tool_item(item: TimelineItem) -> rx.Component:
+    return rx.card(
+        rx.hstack(
+            rx.icon("wrench", size=14),
+            rx.code(item.tool),
+            rx.text(
+                item.detail,
+                size="1",
+                color_scheme="gray",
+                overflow="hidden",
+                text_overflow="ellipsis",
+                white_space="nowrap",
+                flex="1",
+            ),
+            rx.badge(item.status, color_scheme=item.color, size="1"),
+            align="center",
+            width="100%",
+        ),
+        rx.cond(
+            item.output != "",
+            rx.el.details(
+                rx.el.summary("Output", style={"cursor": "pointer", "font-size": "12px"}),
+                rx.code_block(item.output, language="log", wrap_long_lines=True),
+            ),
+        ),
+        size="1",
+        width="100%",
+        class_name="timeline-tool",
+    )
+
+
+def timeline_item(item: TimelineItem) -> rx.Component:
+    return rx.match(
+        item.kind,
+        ("prompt", prompt_item(item)),
+        ("answer", rx.box(rx.markdown(item.text), class_name="timeline-answer", width="100%")),
+        ("tool", tool_item(item)),
+        ("done", rx.text(item.text, size="1", color_scheme=item.color, class_name="timeline-done")),
+        ("error", rx.callout(item.text, icon="triangle_alert", color_scheme="red", size="1")),
+        rx.callout(item.text, icon="info", color_scheme=item.color, size="1"),
+    )
+
+
+def queued(row: QueueRow) -> rx.Component:
+    return rx.hstack(
+        rx.badge(rx.cond(row.status == "processing", "running", "queued"), variant="outline"),
+        rx.text(
+            row.author,
+            ": ",
+            row.content,
+            size="2",
+            flex="1",
+            overflow="hidden",
+            text_overflow="ellipsis",
+            white_space="nowrap",
+        ),
+        rx.cond(
+            row.status == "pending",
+            rx.button("Cancel", size="1", variant="ghost", on_click=S.cancel(row.id), class_name="cancel-prompt"),
+        ),
+        width="100%",
+        align="center",
+        class_name="queue-row",
+    )
+
+
+def composer() -> rx.Component:
+    return rx.vstack(
+        rx.cond(S.typing != "", rx.text(S.typing, size="1", color_scheme="gray", id="typing")),
+        rx.cond(S.error != "", rx.callout(S.error, icon="triangle_alert", color_scheme="red", size="1")),
+        rx.hstack(
+            rx.text_area(
+                value=S.draft,
+                on_change=S.set_draft,
+                on_key_down=S.typed.throttle(2000),
+                placeholder="Ask for a change… (Ctrl+Enter sends; prompts queue while the agent works)",
+                id="composer",
+                width="100%",
+                rows="3",
+            ),
+            rx.button("Send", on_click=S.send, id="send", disabled=S.draft == ""),
+            width="100%",
+            align="end",
+        ),
+        width="100%",
+        spacing="1",
+    )
+
+
+def session_page() -> rx.Component:
+    return page_frame(
+        rx.cond(
+            S.not_found,
+            rx.callout("This session does not exist (or the link is wrong).", icon="circle_x", color_scheme="red"),
+            rx.vstack(
+                header(),
+                rx.divider(),
+                rx.vstack(rx.foreach(S.items, timeline_item), width="100%", spacing="3", id="timeline"),
+                rx.cond(
+                    S.live_text != "",
+                    rx.box(rx.markdown(S.live_text), id="live-answer", width="100%", opacity="0.9"),
+                ),
+                rx.cond(S.queue.length() > 0, rx.vstack(rx.foreach(S.queue, queued), width="100%", id="queue")),  # type: ignore[attr-defined]
+                composer(),
+                width="100%",
+                spacing="4",
+            ),
+        ),
+    )

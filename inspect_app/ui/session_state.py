@@ -1,0 +1,300 @@
+"""The session page's state: history from the database, then the live tail from the hub.
+
+Kept small on purpose: ``items`` changes when a prompt, tool call or completion arrives (not per
+token); the streamed answer lives in ``live_text`` and is flushed at most ten times a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import time
+from typing import Any
+
+import reflex as rx
+
+from inspect_app import services
+from inspect_app.control import prompts, repositories
+from inspect_app.control.events import session_channel
+from inspect_app.errors import InspectError
+from inspect_app.ui.formatting import status_color
+from inspect_app.ui.state import AppState
+from inspect_app.ui.timeline import TimelineItem, merge
+
+log = logging.getLogger(__name__)
+
+HISTORY = 200
+FLUSH_INTERVAL_S = 0.1  # at most ten UI updates a second per client
+IDLE_CHECK_S = 2.0  # how often a quiet tab checks it is still open (and clears "is typing")
+TYPING_SHOWN_S = 4.0
+TIMELINE_TYPES = {"prompt", "text", "tool_call", "execution_complete", "error", "warning", "prompt_cancelled"}
+
+
+@dataclasses.dataclass
+class QueueRow:
+    id: str
+    author: str
+    content: str
+    status: str
+
+
+def _load(session_id: str) -> dict[str, Any]:
+    plane = services.current().plane
+    snapshot = plane.session_snapshot(session_id)
+    repo = repositories.get(plane.engine, snapshot["session"]["repository_id"])
+    events = [e.to_dict() for e in plane.recent_events(session_id, HISTORY)]
+    return {"snapshot": snapshot, "repo": repo.name, "events": events}
+
+
+def _queue_rows(session_id: str) -> list[QueueRow]:
+    return [
+        QueueRow(id=q.id, author=q.author_name, content=q.content[:300], status=q.status)
+        for q in prompts.queue(services.current().engine, session_id)
+    ]
+
+
+class SessionPageState(AppState):
+    session_id: str = ""
+    title: str = ""
+    repo: str = ""
+    branch: str = ""
+    status: str = ""
+    status_reason: str = ""
+    boot: str = ""
+    items: list[TimelineItem] = []
+    live_text: str = ""
+    live_message: str = ""
+    queue: list[QueueRow] = []
+    watchers: list[str] = []
+    typing: str = ""
+    draft: str = ""
+    error: str = ""
+    not_found: bool = False
+    _typing_at: float = 0.0
+
+    @rx.var
+    def status_color(self) -> str:
+        return status_color(self.status)
+
+    @rx.var
+    def running(self) -> bool:
+        return any(q.status == "processing" for q in self.queue)
+
+    @rx.event
+    async def open(self) -> Any:
+        sid = session_id_from_path(str(self.router.url.path))
+        try:
+            loaded = await asyncio.to_thread(_load, sid)
+        except InspectError:
+            self.not_found, self.session_id = True, sid
+            return None
+        session = loaded["snapshot"]["session"]
+        self.not_found = False
+        self.session_id = sid
+        self.title = session["title"] or "Untitled session"
+        self.repo, self.branch = loaded["repo"], session["base_branch"]
+        self.status, self.status_reason = session["status"], session["status_reason"]
+        self.items = merge([], loaded["events"])
+        self.live_text, self.live_message, self.error = "", "", ""
+        self.queue = [
+            QueueRow(id=q["id"], author=q["author_name"], content=q["content"][:300], status=q["status"])
+            for q in loaded["snapshot"]["queue"]
+        ]
+        running = next((q["id"] for q in loaded["snapshot"]["queue"] if q["status"] == "processing"), "")
+        partial = next((i for i in self.items if i.key == f"answer:{running}"), None)
+        if partial is not None:  # opened mid-answer: the stored part continues live
+            self.items = [i for i in self.items if i is not partial]
+            self.live_message, self.live_text = running, partial.text
+        self.watchers = [self.user_name] if self.user_name else []
+        return SessionPageState.follow
+
+    # --- live ------------------------------------------------------------------------------------
+    @rx.event(background=True)
+    async def follow(self) -> None:
+        """Apply the session's live events to this tab until it leaves the page or disconnects."""
+        plane = services.current().plane
+        async with self:
+            sid, me, client = self.session_id, self.user_name, self.router.session.client_token
+        subscription = await plane.hub.subscribe(session_channel(sid))
+        presence = {"type": "presence", "event": "join", "user": {"name": me}}
+        await plane.hub.publish(session_channel(sid), json.dumps(presence))
+        try:
+            while True:
+                first = await subscription.get(IDLE_CHECK_S)
+                batch = ([first] if first else []) + subscription.drain_nowait()
+                if not _connected(client):
+                    return
+                async with self:
+                    if self.session_id != sid:
+                        return  # the tab moved to another session
+                    reload_queue, completed = self._apply([json.loads(p) for p in batch])
+                if reload_queue or completed:
+                    rows = await asyncio.to_thread(_queue_rows, sid)
+                    answers = await asyncio.to_thread(_answers, sid, completed)
+                    async with self:
+                        self.queue = rows
+                        if answers:
+                            self.items = merge(self.items, answers)
+                await asyncio.sleep(FLUSH_INTERVAL_S)
+        finally:
+            subscription.close()
+            with contextlib.suppress(Exception):
+                await plane.hub.publish(session_channel(sid), json.dumps({**presence, "event": "leave"}))
+
+    def _apply(self, events: list[dict[str, Any]]) -> tuple[bool, list[str]]:
+        """Apply a batch of live events: (the prompt queue changed, prompts that completed)."""
+        timeline: list[dict[str, Any]] = []
+        queue_changed = False
+        completed: list[str] = []
+        for event in events:
+            kind = event.get("type")
+            if kind == "batch":
+                changed, done = self._apply(event.get("events", []))
+                queue_changed, completed = queue_changed or changed, completed + done
+            elif kind == "token":
+                if event.get("message_id") != self.live_message:
+                    self.live_message, self.live_text = event.get("message_id") or "", ""
+                self.live_text += str(event.get("data", {}).get("text", ""))
+            elif kind == "presence":
+                self._presence(event)
+            elif kind == "typing":
+                name = str(event.get("user", {}).get("name", ""))
+                if name != self.user_name:
+                    self.typing, self._typing_at = f"{name} is typing…", time.monotonic()
+            elif kind in ("sandbox_status", "git_sync", "boot_progress"):
+                self._boot(event)
+            elif kind == "session_title" and self.title in ("", "Untitled session"):
+                self.title = str(event.get("data", {}).get("title", self.title))
+            if kind in TIMELINE_TYPES:
+                timeline.append(event)
+            if kind in ("prompt", "prompt_started", "prompt_cancelled", "execution_complete"):
+                queue_changed = True
+            if kind == "execution_complete":
+                completed.append(str(event.get("message_id") or ""))
+                if event.get("message_id") == self.live_message:
+                    # the answer is complete: it becomes a timeline item (its stored text follows)
+                    timeline.append(
+                        {
+                            "type": "text",
+                            "seq": event.get("seq", 0),
+                            "message_id": self.live_message,
+                            "data": {"text": self.live_text},
+                        }
+                    )
+                    self.live_text, self.live_message = "", ""
+                self.status = "ready"
+            if kind == "prompt_started":
+                self.status = "running"
+        if timeline:
+            self.items = merge(self.items, _order_answers(timeline))
+        if self.typing and time.monotonic() - self._typing_at > TYPING_SHOWN_S:
+            self.typing = ""
+        return queue_changed, completed
+
+    def _presence(self, event: dict[str, Any]) -> None:
+        name = str(event.get("user", {}).get("name", ""))
+        if not name:
+            return
+        if event.get("event") == "leave":
+            self.watchers = [w for w in self.watchers if w != name]
+        elif name not in self.watchers:
+            self.watchers = [*self.watchers, name]
+            if event.get("event") == "join" and self.user_name:
+                # say we are here too, so the newcomer sees us
+                services.current().plane.spawn_task(
+                    services.current().plane.hub.publish(
+                        session_channel(self.session_id),
+                        json.dumps({"type": "presence", "event": "here", "user": {"name": self.user_name}}),
+                    )
+                )
+
+    def _boot(self, event: dict[str, Any]) -> None:
+        data = event.get("data", {})
+        kind = event.get("type")
+        if kind == "sandbox_status":
+            self.status = str(data.get("status", self.status))
+            self.status_reason = str(data.get("reason", ""))
+            self.boot = "" if self.status == "ready" else f"Sandbox {self.status}"
+        elif kind == "git_sync":
+            self.boot = f"Syncing the repository ({data.get('status')})"
+        elif kind == "boot_progress":
+            self.boot = f"{str(data.get('stage', '')).capitalize()}: {data.get('status')}"
+
+    # --- actions -------------------------------------------------------------------------------
+    @rx.event
+    def set_draft(self, value: str) -> None:
+        self.draft = value
+
+    @rx.event
+    async def send(self) -> None:
+        content = self.draft.strip()
+        if not content:
+            return
+        plane = services.current().plane
+        user = plane.user(self.user_id)
+        try:
+            await plane.join(self.session_id, user)
+            await plane.submit_prompt(session_id=self.session_id, user=user, content=content, source="web")
+        except InspectError as exc:
+            self.error = exc.message
+            return
+        self.draft, self.error = "", ""
+
+    @rx.event
+    async def typed(self, _key: str) -> None:
+        plane = services.current().plane
+        await plane.hub.publish(
+            session_channel(self.session_id), json.dumps({"type": "typing", "user": {"name": self.user_name}})
+        )
+
+    @rx.event
+    async def stop(self) -> None:
+        plane = services.current().plane
+        try:
+            await plane.stop(session_id=self.session_id, user=plane.user(self.user_id))
+        except InspectError as exc:
+            self.error = exc.message
+
+    @rx.event
+    async def cancel(self, message_id: str) -> None:
+        plane = services.current().plane
+        try:
+            await plane.cancel_prompt(session_id=self.session_id, message_id=message_id, user=plane.user(self.user_id))
+        except InspectError as exc:
+            self.error = exc.message
+
+
+def _answers(session_id: str, message_ids: list[str]) -> list[dict[str, Any]]:
+    """The stored answer rows of these prompts (complete, whatever this tab saw live)."""
+    if not message_ids:
+        return []
+    return [e.to_dict() for e in services.current().plane.events.answers(session_id, message_ids)]
+
+
+def _order_answers(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """An answer item goes before its completion notice."""
+    answers = [e for e in events if e.get("type") == "text"]
+    rest = [e for e in events if e.get("type") != "text"]
+    out: list[dict[str, Any]] = []
+    for event in rest:
+        if event.get("type") == "execution_complete":
+            out += [a for a in answers if a.get("message_id") == event.get("message_id")]
+        out.append(event)
+    out += [a for a in answers if a not in out]
+    return out
+
+
+def session_id_from_path(path: str) -> str:
+    """``/sessions/<id>`` → ``<id>`` (also with a trailing slash or query)."""
+    parts = [p for p in path.split("?", 1)[0].split("/") if p]
+    return parts[1] if len(parts) >= 2 and parts[0] == "sessions" else ""
+
+
+def _connected(client_token: str) -> bool:
+    from inspect_app.inspect_app import app  # the running app; imported late to avoid a cycle
+
+    namespace = app.event_namespace
+    return namespace is None or client_token in namespace.token_to_sid

@@ -1,0 +1,115 @@
+"""Two people on one session in two real browsers: prompts, streaming, queue, cancel, stop, presence."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.e2e.conftest import screenshot
+from tests.fakes.llm_server import FakeLLM, Turn
+from tests.integration.sandbox_harness import make_origin, require_opencode
+from tests.servers import ROOT, RunningServer
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+
+LONG_ANSWER = "Ada's answer streams in slowly, word by word. " * 6
+
+
+def create_user(server: RunningServer, name: str, email: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INSPECT_")}
+    env["INSPECT_DATA_DIR"] = str(server.data_dir)
+    result = subprocess.run(
+        [sys.executable, "-m", "inspect_app.admin", "create-user", "--name", name, "--email", email],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
+def text_of(driver: webdriver.Chrome, element_id: str) -> str:
+    found = driver.find_elements(By.ID, element_id)
+    return found[0].text if found else ""
+
+
+def wait_text(driver: webdriver.Chrome, element_id: str, needle: str, timeout: float = 60) -> None:
+    WebDriverWait(driver, timeout).until(lambda d: needle in text_of(d, element_id))
+
+
+def send(driver: webdriver.Chrome, text: str) -> None:
+    box = driver.find_element(By.ID, "composer")
+    box.send_keys(text)
+    WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "send").is_enabled())
+    driver.find_element(By.ID, "send").click()
+    WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "composer").get_attribute("value") == "")
+
+
+def test_two_people_one_session(
+    server: RunningServer, llm: FakeLLM, browser: webdriver.Chrome, second_browser: webdriver.Chrome, tmp_path: Path
+) -> None:
+    require_opencode()
+    grace_token = create_user(server, "Grace Hopper", "grace@example.com")
+    headers = {"Authorization": f"Bearer {server.token}"}
+    repo = httpx.post(f"{server.url}/api/repositories", json={"url": str(make_origin(tmp_path))}, headers=headers)
+    session = httpx.post(
+        f"{server.url}/api/sessions", json={"repository_id": repo.json()["id"], "title": "Pairing"}, headers=headers
+    ).json()
+    url = f"{server.url}/sessions/{session['id']}"
+    ada, grace = browser, second_browser
+
+    grace.get(f"{server.url}/login")
+    WebDriverWait(grace, 60).until(ec.visibility_of_element_located((By.ID, "login-token"))).send_keys(grace_token)
+    grace.find_element(By.ID, "login-submit").click()
+    WebDriverWait(grace, 30).until(lambda d: "Grace Hopper" in text_of(d, "sidebar"))
+
+    ada.get(url)
+    grace.get(url)
+    for driver in (ada, grace):
+        WebDriverWait(driver, 60).until(ec.visibility_of_element_located((By.ID, "composer")))
+    # presence: each sees two people
+    for driver in (ada, grace):
+        WebDriverWait(driver, 30).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#presence .watcher")) == 2)
+    wait_text(ada, "session-status", "ready", 120)
+
+    llm.add(Turn(text=LONG_ANSWER, chunk_delay_s=0.12, chunk_size=6), Turn(text="Grace's answer."))
+    send(ada, "Please explain the project")
+    wait_text(grace, "timeline", "Please explain the project")
+    assert "Ada Lovelace" in text_of(grace, "timeline")
+    WebDriverWait(grace, 30).until(lambda d: len(text_of(d, "live-answer")) > 10)  # B sees it while it streams
+    assert text_of(grace, "live-answer").strip() != LONG_ANSWER.strip()
+    screenshot(ada, "session-streaming-ada")
+    screenshot(grace, "session-streaming-grace")
+
+    send(grace, "Then add a changelog")
+    for driver in (ada, grace):
+        wait_text(driver, "queue", "Grace Hopper: Then add a changelog", 30)
+
+    send(ada, "One more thing")
+    for driver in (ada, grace):
+        wait_text(driver, "queue", "One more thing", 30)
+    rows = grace.find_elements(By.CSS_SELECTOR, "#queue .queue-row")
+    cancel = next(row for row in rows if "One more thing" in row.text)
+    cancel.find_element(By.CLASS_NAME, "cancel-prompt").click()
+    for driver in (ada, grace):
+        WebDriverWait(driver, 30).until(lambda d: "One more thing" not in text_of(d, "queue"))
+
+    ada.find_element(By.ID, "stop").click()
+    for driver in (ada, grace):
+        wait_text(driver, "timeline", "Failed: stopped", 30)
+        wait_text(driver, "timeline", "Grace's answer.", 90)  # the queued prompt ran after the stop
+    screenshot(grace, "session-after-stop-grace")
+    ada.get(server.url + "/")
+    WebDriverWait(ada, 30).until(ec.visibility_of_element_located((By.ID, "sessions-list")))
+    screenshot(ada, "home")

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from inspect_app.ui.session_state import session_id_from_path
+from inspect_app.ui.timeline import merge
+
+
+def ev(seq: int, type_: str, mid: str = "", **data: object) -> dict:
+    return {"seq": seq, "type": type_, "message_id": mid, "data": data}
+
+
+def test_items_group_under_their_prompt_and_tools_update_in_place() -> None:
+    author = {"name": "Ada Lovelace"}
+    items = merge(
+        [],
+        [
+            ev(1, "prompt", "a", content="first", author=author),
+            ev(2, "prompt", "b", content="second", author={"name": "Grace"}),
+        ],
+    )
+    items = merge(items, [ev(3, "tool_call", "a", call_id="c1", tool="bash", status="running", args={"command": "ls"})])
+    done = ev(3, "tool_call", "a", call_id="c1", tool="bash", status="completed", output="x", args={"command": "ls"})
+    items = merge(items, [done])  # the store publishes the whole updated row
+    items = merge(items, [ev(4, "text", "a", text="answer A"), ev(5, "execution_complete", "a", success=True)])
+    items = merge(
+        items, [ev(6, "text", "b", text="answer B"), ev(7, "execution_complete", "b", success=False, error="boom")]
+    )
+    assert [(i.kind, i.message_id) for i in items] == [
+        ("prompt", "a"),
+        ("tool", "a"),
+        ("answer", "a"),
+        ("done", "a"),
+        ("prompt", "b"),
+        ("answer", "b"),
+        ("done", "b"),
+    ]
+    assert items[0].author == "Ada Lovelace" and items[0].initial == "A"
+    assert items[1].status == "completed" and items[1].detail == "ls" and items[1].color == "green"
+    assert items[-1].text == "Failed: boom" and items[-1].color == "red"
+
+
+def test_events_without_a_timeline_item_are_skipped() -> None:
+    assert merge([], [ev(1, "heartbeat"), ev(2, "sandbox_status", status="ready"), ev(3, "token", "a", text="x")]) == []
+
+
+def test_session_id_from_path() -> None:
+    assert session_id_from_path("/sessions/abc123") == "abc123"
+    assert session_id_from_path("/sessions/abc123/?x=1") == "abc123"
+    assert session_id_from_path("/other/abc") == ""
