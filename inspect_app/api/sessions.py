@@ -102,6 +102,13 @@ async def stop(session_id: str, plane: PlaneDep, user: CurrentUser) -> dict[str,
     return {"status": "stopping"}
 
 
+@router.post("/{session_id}/client-token", status_code=201)
+async def client_token(session_id: str, services: ServicesDep, user: CurrentUser) -> dict[str, str]:
+    """A short-lived token for the live stream (``/ws``), so a long-lived API token need not travel there."""
+    token, expires = await asyncio.to_thread(sessions.issue_client_token, services.engine, session_id, user.id or 0)
+    return {"client_token": token, "expires_at": expires.isoformat()}
+
+
 @router.get("/{session_id}/events", response_model=EventsPage)
 async def events(
     session_id: str,

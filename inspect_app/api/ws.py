@@ -1,6 +1,6 @@
 """``/api/sessions/{id}/ws``: the live session stream for non-browser clients.
 
-Send ``{"type": "subscribe", "token": <API token>}`` first; receive ``snapshot`` (the session, its
+Send ``{"type": "subscribe", "token": <API token or client token>}`` first; receive ``snapshot`` (the session, its
 queue and the last page of events), then every live event, either alone or, when several are
 ready at once, in a ``{"type": "batch", "events": [...]}`` frame (in order). Then send ``prompt``, ``stop``,
 ``typing`` or ``presence``. Bad input gets ``{"type": "error", "error": {...}}``; the socket stays.
@@ -22,6 +22,7 @@ from inspect_app.api.schemas import PromptCreate
 from inspect_app.control import sessions, users
 from inspect_app.control.events import session_channel
 from inspect_app.control.plane import ControlPlane, author_of
+from inspect_app.control.tokens import CLIENT_PREFIX
 from inspect_app.errors import InspectError
 from inspect_app.models import User
 
@@ -49,8 +50,12 @@ async def _authenticate(websocket: WebSocket, session_id: str) -> tuple[User, in
         await websocket.close(CLOSE_UNAUTHORIZED)
         return None
     engine = services_module.current().engine
+    token: str = first["token"]
     try:
-        user = await asyncio.to_thread(users.user_for_token, engine, first["token"])
+        if token.startswith(f"{CLIENT_PREFIX}_"):
+            user = await asyncio.to_thread(sessions.user_for_client_token, engine, session_id, token)
+        else:
+            user = await asyncio.to_thread(users.user_for_token, engine, token)
         await asyncio.to_thread(sessions.join, engine, session_id, user.id or 0)
     except InspectError as exc:
         await websocket.send_text(_error(exc.code, exc.message))

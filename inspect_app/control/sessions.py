@@ -8,9 +8,10 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from inspect_app.control import tokens
 from inspect_app.control.names import valid_branch
 from inspect_app.db import session_scope
-from inspect_app.errors import InvalidInput, NotFound
+from inspect_app.errors import InvalidInput, NotFound, Unauthorized
 from inspect_app.models import Participant, Repository, Session, User, utcnow
 
 MAX_PAGE = 100
@@ -192,3 +193,37 @@ def participants(engine: sa.Engine, session_id: str) -> list[tuple[Participant, 
                 .order_by(col(Participant.joined_at))
             ).all()
         )
+
+
+# --- client tokens: a participant's short-lived credential for the live stream -----------------
+CLIENT_TOKEN_TTL = timedelta(hours=12)
+
+
+def issue_client_token(engine: sa.Engine, session_id: str, user_id: int) -> tuple[str, datetime]:
+    """A new expiring token for this participant (joins them first); only its hash is stored."""
+    join(engine, session_id, user_id)
+    token = tokens.mint(tokens.CLIENT_PREFIX)
+    expires = utcnow() + CLIENT_TOKEN_TTL
+    with session_scope(engine) as db:
+        participant = db.exec(
+            select(Participant).where(Participant.session_id == session_id, Participant.user_id == user_id)
+        ).one()
+        participant.client_token_hash = tokens.hash_token(token)
+        participant.client_token_expires_at = expires
+    return token, expires
+
+
+def user_for_client_token(engine: sa.Engine, session_id: str, token: str) -> User:
+    """The participant a client token belongs to, if it is for this session and not expired."""
+    with session_scope(engine) as db:
+        row = db.exec(
+            select(Participant, User)
+            .join(User, col(User.id) == Participant.user_id)
+            .where(Participant.client_token_hash == tokens.hash_token(token))
+        ).first()
+        if row is None or row[0].session_id != session_id:
+            raise Unauthorized("invalid client token")
+        participant, user = row
+        if participant.client_token_expires_at is None or participant.client_token_expires_at < utcnow():
+            raise Unauthorized("the client token has expired; ask for a new one")
+        return user

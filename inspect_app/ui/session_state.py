@@ -246,6 +246,7 @@ class SessionPageState(AppState):
     @rx.event
     async def typed(self, _key: str) -> None:
         plane = services.current().plane
+        plane.warm(self.session_id)  # someone is about to prompt: have the sandbox ready
         await plane.hub.publish(
             session_channel(self.session_id), json.dumps({"type": "typing", "user": {"name": self.user_name}})
         )

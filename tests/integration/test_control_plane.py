@@ -232,7 +232,17 @@ async def test_websocket_rejects_bad_subscribe_and_survives_bad_messages(server:
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await ws.recv()
         assert closed.value.rcvd.code == 4401
-    async with Client(server, sid, server.token) as client:
+    with api(server, server.token) as http:
+        issued = http.post(f"/api/sessions/{sid}/client-token")
+        assert issued.status_code == 201
+        client_token = issued.json()["client_token"]
+        assert client_token.startswith("cli_")
+        other = http.post("/api/sessions", json={"repository_id": repo["id"]}).json()["id"]
+    other_url = server.url.replace("http://", "ws://") + f"/api/sessions/{other}/ws"
+    async with websockets.connect(other_url) as ws:  # a client token is for its own session only
+        await ws.send(json.dumps({"type": "subscribe", "token": client_token}))
+        assert json.loads(await ws.recv())["error"]["code"] == "unauthorized"
+    async with Client(server, sid, client_token) as client:
         await client.send({"type": "dance"})
         await client._ws.send("not json")
         await client.send({"type": "prompt", "content": ""})
