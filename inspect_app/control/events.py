@@ -272,6 +272,18 @@ class EventStore:
             ).all()
         return [StoredEvent.of(r) for r in reversed(rows)]
 
+    def before(self, session_id: str, *, before: int, limit: int = 100) -> list[StoredEvent]:
+        """Up to ``limit`` events older than seq ``before``, oldest first (paging back in history)."""
+        limit = max(1, min(limit, MAX_PAGE))
+        with DBSession(self._engine) as db:
+            rows = db.exec(
+                select(Event)
+                .where(Event.session_id == session_id, Event.seq < before)
+                .order_by(col(Event.seq).desc())
+                .limit(limit)
+            ).all()
+        return [StoredEvent.of(r) for r in reversed(rows)]
+
     def answers(self, session_id: str, message_ids: list[str]) -> list[StoredEvent]:
         """The answer (text) rows of these prompts."""
         keys = [f"text:{m}" for m in message_ids]

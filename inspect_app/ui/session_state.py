@@ -73,6 +73,8 @@ class SessionPageState(AppState):
     draft: str = ""
     error: str = ""
     not_found: bool = False
+    oldest_seq: int = 0  # the oldest event loaded; older history pages in on request
+    has_older: bool = False
     _typing_at: float = 0.0
 
     @rx.var
@@ -98,6 +100,8 @@ class SessionPageState(AppState):
         self.repo, self.branch = loaded["repo"], session["base_branch"]
         self.status, self.status_reason = session["status"], session["status_reason"]
         self.items = merge([], loaded["events"])
+        self.oldest_seq = loaded["events"][0]["seq"] if loaded["events"] else 0
+        self.has_older = self.oldest_seq > 1
         self.live_text, self.live_message, self.error = "", "", ""
         self.queue = [
             QueueRow(id=q["id"], author=q["author_name"], content=q["content"][:300], status=q["status"])
@@ -222,6 +226,17 @@ class SessionPageState(AppState):
             self.boot = f"Syncing the repository ({data.get('status')})"
         elif kind == "boot_progress":
             self.boot = f"{str(data.get('stage', '')).capitalize()}: {data.get('status')}"
+
+    @rx.event
+    async def load_older(self) -> None:
+        if not self.has_older:
+            return
+        plane = services.current().plane
+        older = await asyncio.to_thread(plane.events.before, self.session_id, before=self.oldest_seq, limit=HISTORY)
+        if older:
+            self.items = merge(merge([], [e.to_dict() for e in older]), []) + self.items
+            self.oldest_seq = older[0].seq
+        self.has_older = bool(older) and self.oldest_seq > 1
 
     # --- actions -------------------------------------------------------------------------------
     @rx.event

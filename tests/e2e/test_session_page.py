@@ -113,3 +113,78 @@ def test_two_people_one_session(
     ada.get(server.url + "/")
     WebDriverWait(ada, 30).until(ec.visibility_of_element_located((By.ID, "sessions-list")))
     screenshot(ada, "home")
+
+
+def seed_long_session(server: RunningServer, events: int = 10_000) -> str:
+    """A session with ``events`` stored events (prompts, tool calls, answers, completions)."""
+    import sqlalchemy as sa
+    from sqlmodel import Session as DBSession
+    from sqlmodel import select
+
+    from inspect_app.db import create_db_engine
+    from inspect_app.models import Event, Message, Repository, Session, User
+
+    engine = create_db_engine(server.database_url)
+    try:
+        with DBSession(engine) as db:
+            user = db.exec(select(User).where(User.is_local == sa.true())).one()
+            repo = Repository(url=f"/srv/long-{events}", name="long")
+            db.add(repo)
+            db.flush()
+            session = Session(
+                repository_id=repo.id,
+                base_branch="main",
+                creator_id=user.id,
+                title="Long session",
+                status="stopped",
+                last_seq=events,
+            )  # type: ignore[arg-type]
+            db.add(session)
+            db.flush()
+            author = {"id": user.id, "name": user.name}
+            rows, seq = [], 0
+            while seq < events:
+                message = Message(
+                    session_id=session.id, author_id=user.id, content=f"prompt {seq // 4}", status="completed"
+                )  # type: ignore[arg-type]
+                db.add(message)
+                db.flush()
+                for type_, data, key in (
+                    ("prompt", {"content": f"prompt number {seq // 4}", "author": author}, None),
+                    (
+                        "tool_call",
+                        {
+                            "call_id": f"c{seq}",
+                            "tool": "bash",
+                            "status": "completed",
+                            "args": {"command": f"make test-{seq}"},
+                            "output": "ok",
+                        },
+                        f"tool:c{seq}",
+                    ),
+                    ("text", {"text": f"Answer number {seq // 4}", "author": author}, f"text:{message.id}"),
+                    ("execution_complete", {"success": True, "author": author}, None),
+                ):
+                    seq += 1
+                    rows.append(
+                        Event(session_id=session.id, seq=seq, type=type_, data=data, message_id=message.id, key=key)
+                    )
+            db.add_all(rows[:events])
+            db.commit()
+            return session.id
+    finally:
+        engine.dispose()
+
+
+def test_a_session_with_ten_thousand_events_opens_and_pages_back(
+    server: RunningServer, browser: webdriver.Chrome
+) -> None:
+    sid = seed_long_session(server)
+    browser.get(f"{server.url}/sessions/{sid}")
+    wait_text(browser, "timeline", "Answer number 2499", 60)
+    assert "prompt number 2400" not in text_of(browser, "timeline")  # only the recent page is loaded
+    browser.find_element(By.ID, "load-older").click()
+    wait_text(browser, "timeline", "prompt number 2400", 30)
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#timeline .timeline-prompt")) == 100
+    browser.find_element(By.ID, "composer").send_keys("still responsive")
+    WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "send").is_enabled())

@@ -147,6 +147,10 @@ def session_page() -> rx.Component:
             rx.vstack(
                 header(),
                 rx.divider(),
+                rx.cond(
+                    S.has_older,
+                    rx.button("Show earlier", variant="ghost", size="1", on_click=S.load_older, id="load-older"),
+                ),
                 rx.vstack(rx.foreach(S.items, timeline_item), width="100%", spacing="3", id="timeline"),
                 rx.cond(
                     S.live_text != "",
