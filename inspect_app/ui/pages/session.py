@@ -125,7 +125,7 @@ def composer() -> rx.Component:
                 value=S.draft,
                 on_change=S.set_draft,
                 on_key_down=S.typed.throttle(2000),
-                placeholder="Ask for a change… (Ctrl+Enter sends; prompts queue while the agent works)",
+                placeholder="Ask for a change… (prompts queue while the agent works)",
                 id="composer",
                 width="100%",
                 rows="3",
