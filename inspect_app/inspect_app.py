@@ -16,6 +16,8 @@ from inspect_app.ui.pages.home import home
 from inspect_app.ui.pages.session import session_page
 from inspect_app.ui.session_state import SessionPageState
 from inspect_app.ui.sessions_list import SessionListState
+from inspect_app.ui.settings_page import SettingsState, settings_page
+from inspect_app.ui.stats_page import StatsState, stats_page
 
 app = rx.App(api_transformer=build_api())
 
@@ -43,5 +45,17 @@ app.add_page(
     route=routes.SESSION,
     title="Session · Inspect",
     on_load=[SessionPageState.load_identity, SessionListState.load, SessionPageState.open],
+)
+app.add_page(
+    settings_page,
+    route=routes.SETTINGS,
+    title="Settings · Inspect",
+    on_load=[SettingsState.load_identity, SessionListState.load, SettingsState.load],
+)
+app.add_page(
+    stats_page,
+    route=routes.STATS,
+    title="Stats · Inspect",
+    on_load=[StatsState.load_identity, SessionListState.load, StatsState.load],
 )
 app.add_page(login, route=routes.LOGIN, title="Sign in · Inspect", on_load=[SessionListState.load_identity])

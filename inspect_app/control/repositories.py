@@ -80,3 +80,12 @@ def get(engine: sa.Engine, repository_id: int) -> Repository:
 def list_all(engine: sa.Engine) -> list[Repository]:
     with session_scope(engine) as db:
         return list(db.exec(select(Repository).order_by(col(Repository.name))).all())
+
+
+def set_prebuild(engine: sa.Engine, repository_id: int, enabled: bool) -> Repository:
+    with session_scope(engine) as db:
+        repo = db.get(Repository, repository_id)
+        if repo is None:
+            raise NotFound(f"no repository {repository_id}")
+        repo.prebuild = enabled
+        return repo

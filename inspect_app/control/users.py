@@ -106,3 +106,8 @@ def ensure_local_user(engine: sa.Engine, *, name: str, email: str, data_dir: Pat
     with os.fdopen(fd, "w") as handle:
         handle.write(token + "\n")
     return user
+
+
+def list_api_tokens(engine: sa.Engine, user_id: int) -> list[ApiToken]:
+    with session_scope(engine) as db:
+        return list(db.exec(select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id)).all())

@@ -9,6 +9,17 @@ from inspect_app.ui.sessions_list import sidebar_sessions
 from inspect_app.ui.state import AppState
 
 
+def nav_link(icon: str, label: str, href: str) -> rx.Component:
+    return rx.link(
+        rx.hstack(rx.icon(icon, size=16), rx.text(label, size="2"), align="center"),
+        href=href,
+        underline="none",
+        color_scheme="gray",
+        high_contrast=True,
+        padding_x="0.5rem",
+    )
+
+
 def sidebar() -> rx.Component:
     return rx.vstack(
         rx.hstack(
@@ -18,14 +29,9 @@ def sidebar() -> rx.Component:
             spacing="2",
             padding_x="0.5rem",
         ),
-        rx.link(
-            rx.hstack(rx.icon("house", size=16), rx.text("Home", size="2"), align="center"),
-            href=routes.HOME,
-            underline="none",
-            color_scheme="gray",
-            high_contrast=True,
-            padding_x="0.5rem",
-        ),
+        nav_link("house", "Home", routes.HOME),
+        nav_link("settings", "Settings", routes.SETTINGS),
+        nav_link("chart-column", "Stats", routes.STATS),
         rx.divider(),
         sidebar_sessions(),
         rx.spacer(),

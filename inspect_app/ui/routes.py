@@ -3,6 +3,8 @@
 HOME = "/"
 LOGIN = "/login"
 SESSION = "/sessions/[sid]"
+SETTINGS = "/settings"
+STATS = "/stats"
 
 
 def session_url(session_id: str) -> str:

@@ -1,0 +1,57 @@
+"""Settings (repositories, write-only secrets, API tokens) and Stats, in the browser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.e2e.conftest import screenshot
+from tests.integration.sandbox_harness import make_origin
+from tests.servers import RunningServer
+
+pytestmark = pytest.mark.browser
+
+
+def test_settings_manage_repositories_secrets_and_tokens(
+    server: RunningServer, browser: webdriver.Chrome, tmp_path: Path
+) -> None:
+    origin = make_origin(tmp_path)
+    wait = WebDriverWait(browser, 60)
+    browser.get(f"{server.url}/settings")
+    wait.until(ec.visibility_of_element_located((By.ID, "repo-url"))).send_keys(str(tmp_path / "nowhere"))
+    browser.find_element(By.ID, "repo-add").click()
+    error = wait.until(ec.visibility_of_element_located((By.ID, "settings-error")))
+    assert "does not exist" in error.text  # a clear error, nothing added
+    browser.find_element(By.ID, "repo-url").send_keys(str(origin))
+    browser.find_element(By.ID, "repo-add").click()
+    wait.until(lambda d: "origin" in d.find_element(By.ID, "repo-list").text)
+
+    browser.find_element(By.ID, "secret-key").send_keys("NPM_TOKEN")
+    browser.find_element(By.NAME, "value").send_keys("very-secret-value")
+    browser.find_element(By.XPATH, "//button[text()='Save']").click()
+    wait.until(lambda d: "Saved secret NPM_TOKEN" in d.page_source)
+    assert "very-secret-value" not in browser.page_source  # write-only
+
+    browser.find_element(By.NAME, "name").send_keys("laptop")
+    browser.find_element(By.XPATH, "//button[text()='Create token']").click()
+    wait.until(lambda d: "Copy this token now" in d.page_source)
+    assert "insp_" in browser.page_source
+    screenshot(browser, "settings")
+
+
+def test_stats_page_shows_figures_and_chart(server: RunningServer, browser: webdriver.Chrome) -> None:
+    browser.get(f"{server.url}/stats")
+    figures = WebDriverWait(browser, 60).until(ec.visibility_of_element_located((By.ID, "stats-figures")))
+    assert "Humans prompting" in figures.text and "Merge rate" in figures.text
+    WebDriverWait(browser, 30).until(
+        lambda d: (
+            d.find_elements(By.CSS_SELECTOR, "#sessions-chart .recharts-bar-rectangle")
+            or d.find_elements(By.CSS_SELECTOR, "#sessions-chart svg")
+        )
+    )
+    screenshot(browser, "stats")
