@@ -18,6 +18,7 @@ import reflex as rx
 
 from inspect_app import services
 from inspect_app.control import prompts, repositories
+from inspect_app.control import sessions as sessions_ctl
 from inspect_app.control.events import session_channel
 from inspect_app.errors import InspectError
 from inspect_app.ui.formatting import status_color
@@ -73,6 +74,10 @@ class SessionPageState(AppState):
     draft: str = ""
     error: str = ""
     not_found: bool = False
+    diff: str = ""
+    diff_loaded: bool = False
+    editing_title: bool = False
+    archived: bool = False
     oldest_seq: int = 0  # the oldest event loaded; older history pages in on request
     has_older: bool = False
     _typing_at: float = 0.0
@@ -99,6 +104,7 @@ class SessionPageState(AppState):
         self.title = session["title"] or "Untitled session"
         self.repo, self.branch = loaded["repo"], session["base_branch"]
         self.status, self.status_reason = session["status"], session["status_reason"]
+        self.archived, self.diff, self.diff_loaded, self.editing_title = session["archived"], "", False, False
         self.items = merge([], loaded["events"])
         self.oldest_seq = loaded["events"][0]["seq"] if loaded["events"] else 0
         self.has_older = self.oldest_seq > 1
@@ -239,6 +245,36 @@ class SessionPageState(AppState):
         self.has_older = bool(older) and self.oldest_seq > 1
 
     # --- actions -------------------------------------------------------------------------------
+    @rx.event
+    async def load_diff(self) -> None:
+        plane = services.current().plane
+        diff = await plane.lifecycle.provider.diff(self.session_id, self.branch)
+        self.diff = diff if diff is not None else "(the changes cannot be read right now)"
+        self.diff = self.diff or "(no changes yet)"
+        self.diff_loaded = True
+
+    @rx.event
+    def edit_title(self) -> None:
+        self.editing_title = True
+
+    @rx.event
+    async def save_title(self, form: dict) -> None:
+        try:
+            session = await asyncio.to_thread(
+                sessions_ctl.rename, services.current().engine, self.session_id, str(form.get("title", ""))
+            )
+        except InspectError as exc:
+            self.error = exc.message
+            return
+        self.title, self.editing_title, self.error = session.title, False, ""
+
+    @rx.event
+    async def toggle_archive(self) -> None:
+        session = await asyncio.to_thread(
+            sessions_ctl.set_archived, services.current().engine, self.session_id, not self.archived
+        )
+        self.archived = session.archived
+
     @rx.event
     def set_draft(self, value: str) -> None:
         self.draft = value

@@ -104,6 +104,10 @@ class SandboxProvider(abc.ABC):
     @abc.abstractmethod
     async def status(self, handle: SandboxHandle) -> SandboxState: ...
 
+    async def diff(self, session_id: str, base_branch: str) -> str | None:
+        """The session's changes against its base branch, if this provider can read them cheaply."""
+        return None
+
     @abc.abstractmethod
     async def close(self) -> None:
         """Stop every sandbox this provider started (server shutdown)."""

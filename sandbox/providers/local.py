@@ -160,6 +160,30 @@ class LocalProvider(SandboxProvider):
     async def close(self) -> None:
         await asyncio.gather(*(self.stop(handle) for handle in list(self._by_session.values())))
 
+    async def diff(self, session_id: str, base_branch: str) -> str | None:
+        """``git diff origin/<base>...`` plus uncommitted changes, read from the session's workspace."""
+        workspace = self.sandbox_dir(session_id) / "workspace"
+        if not (workspace / ".git").exists():
+            return None
+        env = {"PATH": self._base_path, "GIT_TERMINAL_PROMPT": "0", "HOME": str(workspace)}
+        args = [
+            "git",
+            "-c",
+            f"safe.directory={workspace}",
+            "diff",
+            "--no-color",
+            "--stat",
+            "--patch",
+            f"origin/{base_branch}",
+        ]
+        try:
+            result = await asyncio.to_thread(
+                subprocess.run, args, cwd=workspace, env=env, capture_output=True, text=True, timeout=20, check=False
+            )
+        except subprocess.TimeoutExpired:
+            return None
+        return result.stdout if result.returncode == 0 else None
+
     def exit_code(self, handle: SandboxHandle) -> int | None:
         process = self._processes.get(handle.sandbox_id)
         return None if process is None else process.returncode

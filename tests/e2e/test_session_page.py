@@ -15,7 +15,7 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.e2e.conftest import screenshot
-from tests.fakes.llm_server import FakeLLM, Turn
+from tests.fakes.llm_server import FakeLLM, ToolCall, Turn
 from tests.integration.sandbox_harness import make_origin, require_opencode
 from tests.servers import ROOT, RunningServer
 
@@ -83,7 +83,18 @@ def test_two_people_one_session(
         WebDriverWait(driver, 30).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#presence .watcher")) == 2)
     wait_text(ada, "session-status", "ready", 120)
 
-    llm.add(Turn(text=LONG_ANSWER, chunk_delay_s=0.12, chunk_size=6), Turn(text="Grace's answer."))
+    llm.add(
+        Turn(text=LONG_ANSWER, chunk_delay_s=0.12, chunk_size=6),
+        Turn(
+            tool_calls=[
+                ToolCall(
+                    "bash",
+                    {"command": "echo changelog >> README.md && git commit -qam 'Changelog'", "description": "edit"},
+                )
+            ]
+        ),
+        Turn(text="Grace's answer."),
+    )
     send(ada, "Please explain the project")
     wait_text(grace, "timeline", "Please explain the project")
     assert "Ada Lovelace" in text_of(grace, "timeline")
@@ -110,6 +121,15 @@ def test_two_people_one_session(
         wait_text(driver, "timeline", "Failed: stopped", 30)
         wait_text(driver, "timeline", "Grace's answer.", 90)  # the queued prompt ran after the stop
     screenshot(grace, "session-after-stop-grace")
+    grace.find_element(By.ID, "changes").click()
+    wait_text(grace, "diff", "README.md", 30)
+    assert "+changelog" in text_of(grace, "diff")
+    title = grace.find_element(By.ID, "session-title")
+    webdriver.ActionChains(grace).double_click(title).perform()
+    box = WebDriverWait(grace, 10).until(ec.visibility_of_element_located((By.ID, "title-input")))
+    box.clear()
+    box.send_keys("Pairing on the changelog\n")
+    wait_text(grace, "session-title", "Pairing on the changelog", 20)
     ada.get(server.url + "/")
     WebDriverWait(ada, 30).until(ec.visibility_of_element_located((By.ID, "sessions-list")))
     screenshot(ada, "home")

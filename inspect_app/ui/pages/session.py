@@ -14,11 +14,35 @@ S = SessionPageState
 def header() -> rx.Component:
     return rx.vstack(
         rx.hstack(
-            rx.heading(S.title, size="6", id="session-title"),
+            rx.cond(
+                S.editing_title,
+                rx.form(
+                    rx.hstack(
+                        rx.input(name="title", default_value=S.title, auto_focus=True, id="title-input"),
+                        rx.button("Save", type="submit", size="1"),
+                    ),
+                    on_submit=S.save_title,
+                ),
+                rx.heading(
+                    S.title,
+                    size="6",
+                    id="session-title",
+                    on_double_click=S.edit_title,
+                    title="Double-click to rename",
+                    cursor="text",
+                ),
+            ),
             rx.badge(S.status, color_scheme=S.status_color, variant="soft", id="session-status"),
             rx.spacer(),
             rx.hstack(rx.foreach(S.watchers, watcher), spacing="1", id="presence"),
             rx.cond(S.running, rx.button("Stop", color_scheme="red", variant="soft", on_click=S.stop, id="stop")),
+            rx.button(
+                rx.cond(S.archived, "Unarchive", "Archive"),
+                variant="ghost",
+                size="1",
+                on_click=S.toggle_archive,
+                id="archive",
+            ),
             align="center",
             width="100%",
             wrap="wrap",
@@ -139,6 +163,14 @@ def composer() -> rx.Component:
     )
 
 
+def changes() -> rx.Component:
+    return rx.el.details(
+        rx.el.summary("Changes", on_click=S.load_diff, style={"cursor": "pointer", "font-weight": "600"}, id="changes"),
+        rx.cond(S.diff_loaded, rx.code_block(S.diff, language="diff", wrap_long_lines=True, id="diff")),
+        width="100%",
+    )
+
+
 def session_page() -> rx.Component:
     return page_frame(
         rx.cond(
@@ -158,6 +190,7 @@ def session_page() -> rx.Component:
                 ),
                 rx.cond(S.queue.length() > 0, rx.vstack(rx.foreach(S.queue, queued), width="100%", id="queue")),  # type: ignore[attr-defined]
                 composer(),
+                changes(),
                 width="100%",
                 spacing="4",
             ),
