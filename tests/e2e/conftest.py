@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.conftest import IN_CI
 from tests.fakes.llm_server import MODEL, FakeLLM
@@ -82,3 +85,16 @@ def second_browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriv
     driver = new_browser(tmp_path_factory)
     yield driver
     driver.quit()
+
+
+def text_of(driver: webdriver.Chrome, element_id: str) -> str:
+    """The element's text, or "" while it is absent or being re-rendered (React replaces nodes)."""
+    try:
+        found = driver.find_elements(By.ID, element_id)
+        return found[0].text if found else ""
+    except StaleElementReferenceException:
+        return ""
+
+
+def wait_text(driver: webdriver.Chrome, element_id: str, needle: str, timeout: float = 60) -> None:
+    WebDriverWait(driver, timeout).until(lambda d: needle in text_of(d, element_id))

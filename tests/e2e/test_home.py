@@ -14,6 +14,7 @@ from sqlmodel import select
 
 from inspect_app.db import create_db_engine
 from inspect_app.models import Repository, Session, User
+from tests.e2e.conftest import wait_text
 from tests.servers import RunningServer
 
 pytestmark = pytest.mark.browser
@@ -50,7 +51,7 @@ def test_home_page_shows_sessions_from_the_database(server: RunningServer, brows
     wait = WebDriverWait(browser, 60)
     empty = wait.until(ec.visibility_of_element_located((By.ID, "sessions-empty")))
     assert "No sessions yet" in empty.text
-    assert "Ada Lovelace" in browser.find_element(By.ID, "sidebar").text
+    wait_text(browser, "sidebar", "Ada Lovelace")
     assert "Built with Reflex" not in browser.page_source
 
     engine = create_db_engine(server.database_url)
@@ -69,4 +70,4 @@ def test_home_page_shows_sessions_from_the_database(server: RunningServer, brows
     card = wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "#sessions-list .session-card")))
     assert "Fix the login bug" in card.text
     assert "demo @ main" in card.text
-    assert "Fix the login bug" in browser.find_element(By.ID, "sidebar").text
+    wait_text(browser, "sidebar", "Fix the login bug")

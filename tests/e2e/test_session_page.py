@@ -10,11 +10,12 @@ from pathlib import Path
 import httpx
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import screenshot, text_of, wait_text
 from tests.fakes.llm_server import FakeLLM, ToolCall, Turn
 from tests.integration.sandbox_harness import make_origin, require_opencode
 from tests.servers import ROOT, RunningServer
@@ -37,15 +38,6 @@ def create_user(server: RunningServer, name: str, email: str) -> str:
         check=True,
     )
     return result.stdout.strip()
-
-
-def text_of(driver: webdriver.Chrome, element_id: str) -> str:
-    found = driver.find_elements(By.ID, element_id)
-    return found[0].text if found else ""
-
-
-def wait_text(driver: webdriver.Chrome, element_id: str, needle: str, timeout: float = 60) -> None:
-    WebDriverWait(driver, timeout).until(lambda d: needle in text_of(d, element_id))
 
 
 def send(driver: webdriver.Chrome, text: str) -> None:
@@ -110,9 +102,9 @@ def test_two_people_one_session(
     send(ada, "One more thing")
     for driver in (ada, grace):
         wait_text(driver, "queue", "One more thing", 30)
-    rows = grace.find_elements(By.CSS_SELECTOR, "#queue .queue-row")
-    cancel = next(row for row in rows if "One more thing" in row.text)
-    cancel.find_element(By.CLASS_NAME, "cancel-prompt").click()
+    WebDriverWait(grace, 20, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: next(r for r in d.find_elements(By.CSS_SELECTOR, "#queue .queue-row") if "One more thing" in r.text)
+    ).find_element(By.CLASS_NAME, "cancel-prompt").click()
     for driver in (ada, grace):
         WebDriverWait(driver, 30).until(lambda d: "One more thing" not in text_of(d, "queue"))
 

@@ -10,7 +10,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import screenshot, wait_text
 from tests.integration.sandbox_harness import make_origin
 from tests.servers import RunningServer
 
@@ -29,7 +29,7 @@ def test_settings_manage_repositories_secrets_and_tokens(
     assert "does not exist" in error.text  # a clear error, nothing added
     browser.find_element(By.ID, "repo-url").send_keys(str(origin))
     browser.find_element(By.ID, "repo-add").click()
-    wait.until(lambda d: "origin" in d.find_element(By.ID, "repo-list").text)
+    wait_text(browser, "repo-list", "origin")
 
     browser.find_element(By.ID, "secret-key").send_keys("NPM_TOKEN")
     browser.find_element(By.NAME, "value").send_keys("very-secret-value")
