@@ -36,6 +36,7 @@ def list_sessions(
     creator_id: int | None = None,
     status: str | None = None,
     archived: bool = False,
+    search: str = "",
     limit: int = 50,
     offset: int = 0,
 ) -> list[SessionSummary]:
@@ -54,6 +55,11 @@ def list_sessions(
         query = query.where(Session.creator_id == creator_id)
     if status:
         query = query.where(Session.status == status)
+    if search.strip():
+        pattern = f"%{search.strip().lower()}%"
+        query = query.where(
+            sa.or_(sa.func.lower(Session.title).like(pattern), sa.func.lower(Repository.name).like(pattern))
+        )
     with session_scope(engine) as db:
         return [
             SessionSummary(

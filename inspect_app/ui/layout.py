@@ -59,10 +59,29 @@ def sidebar() -> rx.Component:
     )
 
 
+def mobile_bar() -> rx.Component:
+    """Navigation on narrow screens, where the sidebar is hidden."""
+    return rx.hstack(
+        rx.icon("scan-search", size=20),
+        rx.heading("Inspect", size="4"),
+        rx.spacer(),
+        nav_link("house", "", routes.HOME),
+        nav_link("settings", "", routes.SETTINGS),
+        nav_link("chart-column", "", routes.STATS),
+        rx.color_mode.button(size="1", variant="ghost"),
+        width="100%",
+        align="center",
+        padding_bottom="0.75rem",
+        display=["flex", "flex", "none"],
+        id="mobile-bar",
+    )
+
+
 def page_frame(*children: rx.Component) -> rx.Component:
     return rx.hstack(
         sidebar(),
         rx.box(
+            mobile_bar(),
             rx.vstack(*children, width="100%", max_width="56rem", margin_x="auto", spacing="4"),
             flex="1",
             padding=["1rem", "1.5rem", "2rem"],

@@ -65,6 +65,7 @@ class SessionPageState(AppState):
     status: str = ""
     status_reason: str = ""
     boot: str = ""
+    boot_steps: list[str] = []  # "Git sync: done (20 ms)", … while the sandbox boots
     items: list[TimelineItem] = []
     live_text: str = ""
     live_message: str = ""
@@ -224,14 +225,21 @@ class SessionPageState(AppState):
     def _boot(self, event: dict[str, Any]) -> None:
         data = event.get("data", {})
         kind = event.get("type")
+        timing = f" ({data['elapsed_ms']} ms)" if data.get("elapsed_ms") else ""
         if kind == "sandbox_status":
             self.status = str(data.get("status", self.status))
             self.status_reason = str(data.get("reason", ""))
             self.boot = "" if self.status == "ready" else f"Sandbox {self.status}"
+            if self.status == "spawning":
+                self.boot_steps = [f"Sandbox starting ({data.get('boot_mode', 'fresh')})"]
+            elif self.status == "ready":
+                self.boot_steps = []
         elif kind == "git_sync":
             self.boot = f"Syncing the repository ({data.get('status')})"
+            self.boot_steps = [*self.boot_steps, f"Git sync: {data.get('status')}{timing}"]
         elif kind == "boot_progress":
             self.boot = f"{str(data.get('stage', '')).capitalize()}: {data.get('status')}"
+            self.boot_steps = [*self.boot_steps, f"{self.boot}{timing}"]
 
     @rx.event
     async def load_older(self) -> None:

@@ -45,12 +45,30 @@ class SessionListState(AppState):
     rows: list[SessionRow] = []
     loaded: bool = False
     error: str = ""
+    mine: bool = False
+    search: str = ""
+
+    @rx.event
+    async def set_scope(self, value: str | list[str]) -> None:
+        self.mine = value == "mine"
+        await self.load()
+
+    @rx.event
+    async def set_search(self, value: str) -> None:
+        self.search = value
+        await self.load()
 
     @rx.event
     async def load(self) -> None:
         engine = services.current().engine
         try:
-            summaries = await asyncio.to_thread(sessions.list_sessions, engine, limit=50)
+            summaries = await asyncio.to_thread(
+                sessions.list_sessions,
+                engine,
+                limit=50,
+                search=self.search,
+                creator_id=self.user_id if self.mine else None,
+            )
         except Exception as exc:  # noqa: BLE001 - shown to the person, not swallowed
             self.error = f"Could not load sessions: {exc.__class__.__name__}"
             return
@@ -163,7 +181,29 @@ def sessions_list() -> rx.Component:
 
 def sidebar_sessions() -> rx.Component:
     return rx.vstack(
-        rx.text("Sessions", size="1", weight="bold", color_scheme="gray", padding_x="0.5rem"),
+        rx.hstack(
+            rx.text("Sessions", size="1", weight="bold", color_scheme="gray"),
+            rx.spacer(),
+            rx.segmented_control.root(
+                rx.segmented_control.item("All", value="all"),
+                rx.segmented_control.item("Mine", value="mine"),
+                value=rx.cond(SessionListState.mine, "mine", "all"),
+                on_change=SessionListState.set_scope,
+                size="1",
+                id="sessions-scope",
+            ),
+            width="100%",
+            align="center",
+            padding_x="0.5rem",
+        ),
+        rx.input(
+            placeholder="Search title or repository",
+            value=SessionListState.search,
+            on_change=SessionListState.set_search.debounce(300),
+            size="1",
+            width="100%",
+            id="sessions-search",
+        ),
         rx.cond(
             SessionListState.rows.length() > 0,  # type: ignore[attr-defined]
             rx.foreach(SessionListState.rows, sidebar_item),

@@ -14,7 +14,7 @@ from sqlmodel import select
 
 from inspect_app.db import create_db_engine
 from inspect_app.models import Repository, Session, User
-from tests.e2e.conftest import wait_text
+from tests.e2e.conftest import screenshot, wait_text
 from tests.servers import RunningServer
 
 pytestmark = pytest.mark.browser
@@ -71,3 +71,20 @@ def test_home_page_shows_sessions_from_the_database(server: RunningServer, brows
     assert "Fix the login bug" in card.text
     assert "demo @ main" in card.text
     wait_text(browser, "sidebar", "Fix the login bug")
+
+
+def test_sidebar_search_and_phone_width(server: RunningServer, browser: webdriver.Chrome) -> None:
+    browser.get(server.url + "/")
+    search = WebDriverWait(browser, 60).until(ec.visibility_of_element_located((By.ID, "sessions-search")))
+    search.send_keys("no-such-session-zzz")
+    wait_text(browser, "sidebar", "Nothing here yet")
+    search.clear()
+    search.send_keys("login")
+    wait_text(browser, "sidebar", "Fix the login bug")
+    browser.set_window_size(390, 844)
+    try:
+        bar = WebDriverWait(browser, 10).until(ec.visibility_of_element_located((By.ID, "mobile-bar")))
+        assert bar.is_displayed() and not browser.find_element(By.ID, "sidebar").is_displayed()
+        screenshot(browser, "home-phone")
+    finally:
+        browser.set_window_size(1280, 900)

@@ -48,7 +48,15 @@ def header() -> rx.Component:
             wrap="wrap",
         ),
         rx.text(S.repo, " @ ", S.branch, size="2", color_scheme="gray"),
-        rx.cond(S.boot != "", rx.text(S.boot, size="1", color_scheme="amber", id="boot-progress")),
+        rx.cond(
+            S.boot != "",
+            rx.vstack(
+                rx.foreach(S.boot_steps, lambda step: rx.text(step, size="1", color_scheme="gray")),
+                rx.hstack(rx.spinner(size="1"), rx.text(S.boot, size="1", color_scheme="amber"), align="center"),
+                spacing="0",
+                id="boot-progress",
+            ),
+        ),
         rx.cond(S.status_reason != "", rx.callout(S.status_reason, icon="info", color_scheme="gray", size="1")),
         spacing="1",
         width="100%",
