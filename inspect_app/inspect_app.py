@@ -10,7 +10,7 @@ import reflex as rx
 from inspect_app import services
 from inspect_app.api.app import build_api
 from inspect_app.ui import routes
-from inspect_app.ui.login import login
+from inspect_app.ui.login import denied, login
 from inspect_app.ui.new_session import NewSessionState
 from inspect_app.ui.pages.home import home
 from inspect_app.ui.pages.session import session_page
@@ -58,4 +58,5 @@ app.add_page(
     title="Stats · Inspect",
     on_load=[StatsState.load_identity, SessionListState.load, StatsState.load],
 )
+app.add_page(denied, route="/denied", title="Access denied · Inspect")
 app.add_page(login, route=routes.LOGIN, title="Sign in · Inspect", on_load=[SessionListState.load_identity])

@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import hashlib
+import hmac
 
-from inspect_app import __version__
-from inspect_app.api import health, me, repositories, sandbox_ws, sessions, ws
+from fastapi import FastAPI
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from inspect_app import __version__, services
+from inspect_app.api import auth, health, me, repositories, sandbox_ws, sessions, ws
 from inspect_app.api.errors import install_error_handlers
+
+
+class LazySessionMiddleware:
+    """Starlette's signed-cookie sessions (Authlib keeps the OAuth state there), keyed from the
+    instance's secret key on first use, so that importing the app reads no configuration."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+        self._inner: SessionMiddleware | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not str(scope.get("path", "")).startswith("/api/auth/"):
+            await self._app(scope, receive, send)
+            return
+        if self._inner is None:
+            key = services.current().settings.encryption_key()
+            secret = hmac.new(key, b"inspect-oauth-session", hashlib.sha256).hexdigest()
+            self._inner = SessionMiddleware(self._app, secret_key=secret, same_site="lax", max_age=600)
+        await self._inner(scope, receive, send)
 
 
 def build_api() -> FastAPI:
@@ -18,6 +42,8 @@ def build_api() -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(api)
+    api.add_middleware(LazySessionMiddleware)
+    api.include_router(auth.router)
     api.include_router(health.router, prefix="/api", tags=["health"])
     api.include_router(me.router, prefix="/api", tags=["users"])
     api.include_router(repositories.router)

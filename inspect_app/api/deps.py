@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from inspect_app import services as services_module
 from inspect_app.control import users
+from inspect_app.control.auth import SESSION_COOKIE
 from inspect_app.control.plane import ControlPlane
 from inspect_app.errors import Unauthorized
 from inspect_app.models import User
@@ -25,9 +26,12 @@ def get_current_user(request: Request, services: ServicesDep) -> User:
     """The caller, from ``Authorization: Bearer <API token>``."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("send Authorization: Bearer <API token>")
-    return users.user_for_token(services.engine, token.strip())
+    if scheme.lower() == "bearer" and token.strip():
+        return users.user_for_token(services.engine, token.strip())
+    session = request.cookies.get(SESSION_COOKIE, "")
+    if session:  # a signed-in browser
+        return users.user_for_token(services.engine, session)
+    raise Unauthorized("send Authorization: Bearer <API token>")
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

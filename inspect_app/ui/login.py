@@ -30,9 +30,33 @@ class LoginState(AppState):
         return rx.redirect("/")
 
 
+class DeniedState(AppState):
+    @rx.var
+    def reason(self) -> str:
+        return str(self.router.url.query_parameters.get("reason", "")) or "You are not allowed to use this instance."
+
+
+def denied() -> rx.Component:
+    return page_frame(
+        rx.heading("Access denied", size="7"),
+        rx.callout(DeniedState.reason, icon="shield_alert", color_scheme="red", id="denied-reason"),
+        rx.text("Ask the person who runs this Inspect instance to add you to its allowlist.", color_scheme="gray"),
+        rx.link("Try again", href="/login"),
+    )
+
+
 def login() -> rx.Component:
     return page_frame(
         rx.heading("Sign in", size="7"),
+        rx.cond(
+            LoginState.oauth,
+            rx.link(
+                rx.button(rx.icon("github"), "Sign in with GitHub", size="3"),
+                href="/api/auth/github/login",
+                is_external=False,
+                id="github-sign-in",
+            ),
+        ),
         rx.text("Paste your personal API token (from `python -m inspect_app.admin create-user`).", color_scheme="gray"),
         rx.form(
             rx.vstack(
