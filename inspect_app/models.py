@@ -106,6 +106,7 @@ class ImageStatus(StrEnum):
     BUILDING = "building"
     READY = "ready"
     FAILED = "failed"
+    STALE = "stale"  # its branch moved on (a push webhook); the next prebuild replaces it
 
 
 # --- people ------------------------------------------------------------------------------------
@@ -360,6 +361,16 @@ class SlackThread(SQLModel, table=True):
     thread_ts: str = Field(max_length=32)
     session_id: str = _fk("sessions.id")
     created_at: datetime = _ts()
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """A webhook delivery already handled (GitHub re-delivers; each id is processed once)."""
+
+    __tablename__ = "webhook_deliveries"
+
+    delivery_id: str = Field(primary_key=True, max_length=100)
+    event: str = Field(max_length=50)
+    received_at: datetime = _ts()
 
 
 class Lease(SQLModel, table=True):

@@ -70,8 +70,12 @@ def sign_in(engine: sa.Engine, cipher: Cipher, profile: GitHubProfile, access_to
             select(Identity).where(Identity.provider == "github", Identity.provider_user_id == str(profile.id))
         ).first()
         if identity is None:
-            user = User(name=profile.name or profile.login, email=profile.email, login=profile.login,
-                        avatar_url=profile.avatar_url)  # fmt: skip
+            user = User(
+                name=profile.name or profile.login,
+                email=profile.email,
+                login=profile.login,
+                avatar_url=profile.avatar_url,
+            )
             db.add(user)
             db.flush()
             identity = Identity(user_id=user.id or 0, provider="github", provider_user_id=str(profile.id))

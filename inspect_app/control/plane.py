@@ -17,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel
+from sqlmodel import col, select
 
 from inspect_app.control import prompts, sandboxes
 from inspect_app.control import sessions as sessions_ctl
@@ -25,7 +26,7 @@ from inspect_app.control.hub import Hub
 from inspect_app.control.lifecycle import Lifecycle
 from inspect_app.db import session_scope
 from inspect_app.errors import Conflict
-from inspect_app.models import Message, MessageStatus, SandboxStatus, Session, SessionStatus, User
+from inspect_app.models import Artifact, Message, MessageStatus, SandboxStatus, Session, SessionStatus, User
 from sandbox.protocol import (
     Author,
     PromptCommand,
@@ -372,10 +373,17 @@ class ControlPlane:
                 "error": sandbox.error,
             },
             "queue": [q.__dict__ for q in prompts.queue(self.engine, session_id)],
+            "artifacts": artifacts(self.engine, session_id),
         }
 
     def recent_events(self, session_id: str, limit: int = 100) -> list[StoredEvent]:
         return self.events.tail(session_id, limit=limit)
+
+
+def artifacts(engine: sa.Engine, session_id: str) -> list[dict[str, Any]]:
+    with session_scope(engine) as db:
+        rows = db.exec(select(Artifact).where(Artifact.session_id == session_id).order_by(col(Artifact.id))).all()
+        return [{"kind": a.type, "url": a.url, "state": a.state, "meta": a.meta} for a in rows]
 
 
 def session_public(session: Session) -> dict[str, Any]:

@@ -31,7 +31,16 @@ HISTORY = 200
 FLUSH_INTERVAL_S = 0.1  # at most ten UI updates a second per client
 IDLE_CHECK_S = 2.0  # how often a quiet tab checks it is still open (and clears "is typing")
 TYPING_SHOWN_S = 4.0
-TIMELINE_TYPES = {"prompt", "text", "tool_call", "execution_complete", "error", "warning", "prompt_cancelled"}
+TIMELINE_TYPES = {
+    "prompt",
+    "text",
+    "tool_call",
+    "execution_complete",
+    "error",
+    "warning",
+    "prompt_cancelled",
+    "artifact",
+}
 
 
 @dataclasses.dataclass
@@ -75,6 +84,8 @@ class SessionPageState(AppState):
     draft: str = ""
     error: str = ""
     not_found: bool = False
+    pr_url: str = ""
+    pr_state: str = ""
     diff: str = ""
     diff_loaded: bool = False
     editing_title: bool = False
@@ -106,6 +117,8 @@ class SessionPageState(AppState):
         self.repo, self.branch = loaded["repo"], session["base_branch"]
         self.status, self.status_reason = session["status"], session["status_reason"]
         self.archived, self.diff, self.diff_loaded, self.editing_title = session["archived"], "", False, False
+        prs = [a for a in loaded["snapshot"]["artifacts"] if a["kind"] == "pr"]
+        self.pr_url, self.pr_state = (prs[-1]["url"], prs[-1]["state"]) if prs else ("", "")
         self.items = merge([], loaded["events"])
         self.oldest_seq = loaded["events"][0]["seq"] if loaded["events"] else 0
         self.has_older = self.oldest_seq > 1
@@ -175,6 +188,9 @@ class SessionPageState(AppState):
                 name = str(event.get("user", {}).get("name", ""))
                 if name != self.user_name:
                     self.typing, self._typing_at = f"{name} is typing…", time.monotonic()
+            elif kind == "artifact" and event.get("data", {}).get("kind") == "pr":
+                self.pr_url = str(event["data"].get("url", ""))
+                self.pr_state = str(event["data"].get("state", ""))
             elif kind in ("sandbox_status", "git_sync", "boot_progress"):
                 self._boot(event)
             elif kind == "session_title" and self.title in ("", "Untitled session"):

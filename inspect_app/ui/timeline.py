@@ -88,6 +88,12 @@ def _item_for(event: dict[str, Any]) -> TimelineItem | None:
             detail=str(data.get("detail", ""))[:MAX_OUTPUT],
             color="amber",
         )
+    if kind == "artifact":
+        label = {"pr": "Pull request", "branch": "Branch"}.get(str(data.get("kind")), "Artifact")
+        state = f" ({data['state']})" if data.get("state") else ""
+        return TimelineItem(
+            key=f"artifact:{seq}", kind="notice", seq=seq, text=f"{label}{state}: {data.get('url', '')}", color="violet"
+        )
     if kind == "prompt_cancelled":
         return TimelineItem(key=f"cancel:{mid}", kind="notice", seq=seq, text="Prompt cancelled", color="gray")
     return None

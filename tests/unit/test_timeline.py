@@ -46,3 +46,8 @@ def test_session_id_from_path() -> None:
     assert session_id_from_path("/sessions/abc123") == "abc123"
     assert session_id_from_path("/sessions/abc123/?x=1") == "abc123"
     assert session_id_from_path("/other/abc") == ""
+
+
+def test_pull_request_artifacts_show_in_the_timeline() -> None:
+    items = merge([], [ev(9, "artifact", kind="pr", url="https://github.com/a/b/pull/1", state="merged")])
+    assert items[0].text == "Pull request (merged): https://github.com/a/b/pull/1"

@@ -33,6 +33,15 @@ def header() -> rx.Component:
                 ),
             ),
             rx.badge(S.status, color_scheme=S.status_color, variant="soft", id="session-status"),
+            rx.cond(
+                S.pr_url != "",
+                rx.link(
+                    rx.badge(rx.icon("git-pull-request", size=12), "PR ", S.pr_state, color_scheme="violet"),
+                    href=S.pr_url,
+                    is_external=True,
+                    id="pr-link",
+                ),
+            ),
             rx.spacer(),
             rx.hstack(rx.foreach(S.watchers, watcher), spacing="1", id="presence"),
             rx.cond(S.running, rx.button("Stop", color_scheme="red", variant="soft", on_click=S.stop, id="stop")),
