@@ -98,3 +98,16 @@ def text_of(driver: webdriver.Chrome, element_id: str) -> str:
 
 def wait_text(driver: webdriver.Chrome, element_id: str, needle: str, timeout: float = 60) -> None:
     WebDriverWait(driver, timeout).until(lambda d: needle in text_of(d, element_id))
+
+
+def click(driver: webdriver.Chrome, element_id: str, timeout: float = 20) -> None:
+    """Click the element, finding it again if React re-rendered it in between."""
+
+    def attempt(d: webdriver.Chrome) -> bool:
+        try:
+            d.find_element(By.ID, element_id).click()
+            return True
+        except StaleElementReferenceException:
+            return False
+
+    WebDriverWait(driver, timeout).until(attempt)

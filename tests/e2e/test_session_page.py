@@ -15,7 +15,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.e2e.conftest import screenshot, text_of, wait_text
+from tests.e2e.conftest import click, screenshot, text_of, wait_text
 from tests.fakes.llm_server import FakeLLM, ToolCall, Turn
 from tests.integration.sandbox_harness import make_origin, require_opencode
 from tests.servers import ROOT, RunningServer
@@ -44,7 +44,7 @@ def send(driver: webdriver.Chrome, text: str) -> None:
     box = driver.find_element(By.ID, "composer")
     box.send_keys(text)
     WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "send").is_enabled())
-    driver.find_element(By.ID, "send").click()
+    click(driver, "send")
     WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "composer").get_attribute("value") == "")
 
 
@@ -63,7 +63,7 @@ def test_two_people_one_session(
 
     grace.get(f"{server.url}/login")
     WebDriverWait(grace, 60).until(ec.visibility_of_element_located((By.ID, "login-token"))).send_keys(grace_token)
-    grace.find_element(By.ID, "login-submit").click()
+    click(grace, "login-submit")
     WebDriverWait(grace, 30).until(lambda d: "Grace Hopper" in text_of(d, "sidebar"))
 
     ada.get(url)
@@ -102,18 +102,26 @@ def test_two_people_one_session(
     send(ada, "One more thing")
     for driver in (ada, grace):
         wait_text(driver, "queue", "One more thing", 30)
-    WebDriverWait(grace, 20, ignored_exceptions=(StaleElementReferenceException,)).until(
-        lambda d: next(r for r in d.find_elements(By.CSS_SELECTOR, "#queue .queue-row") if "One more thing" in r.text)
-    ).find_element(By.CLASS_NAME, "cancel-prompt").click()
+
+    def cancel_third(d: webdriver.Chrome) -> bool:
+        try:
+            rows = d.find_elements(By.CSS_SELECTOR, "#queue .queue-row")
+            row = next(r for r in rows if "One more thing" in r.text)
+            row.find_element(By.CLASS_NAME, "cancel-prompt").click()
+            return True
+        except (StopIteration, StaleElementReferenceException):
+            return False  # React re-rendered the queue: look again
+
+    WebDriverWait(grace, 20).until(cancel_third)
     for driver in (ada, grace):
         WebDriverWait(driver, 30).until(lambda d: "One more thing" not in text_of(d, "queue"))
 
-    ada.find_element(By.ID, "stop").click()
+    click(ada, "stop")
     for driver in (ada, grace):
         wait_text(driver, "timeline", "Failed: stopped", 30)
         wait_text(driver, "timeline", "Grace's answer.", 90)  # the queued prompt ran after the stop
     screenshot(grace, "session-after-stop-grace")
-    grace.find_element(By.ID, "changes").click()
+    click(grace, "changes")
     wait_text(grace, "diff", "README.md", 30)
     assert "+changelog" in text_of(grace, "diff")
     title = grace.find_element(By.ID, "session-title")
@@ -195,7 +203,7 @@ def test_a_session_with_ten_thousand_events_opens_and_pages_back(
     browser.get(f"{server.url}/sessions/{sid}")
     wait_text(browser, "timeline", "Answer number 2499", 60)
     assert "prompt number 2400" not in text_of(browser, "timeline")  # only the recent page is loaded
-    browser.find_element(By.ID, "load-older").click()
+    click(browser, "load-older")
     wait_text(browser, "timeline", "prompt number 2400", 30)
     assert len(browser.find_elements(By.CSS_SELECTOR, "#timeline .timeline-prompt")) == 100
     browser.find_element(By.ID, "composer").send_keys("still responsive")

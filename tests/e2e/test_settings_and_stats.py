@@ -10,7 +10,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.e2e.conftest import screenshot, wait_text
+from tests.e2e.conftest import click, screenshot, wait_text
 from tests.integration.sandbox_harness import make_origin
 from tests.servers import RunningServer
 
@@ -24,11 +24,11 @@ def test_settings_manage_repositories_secrets_and_tokens(
     wait = WebDriverWait(browser, 60)
     browser.get(f"{server.url}/settings")
     wait.until(ec.visibility_of_element_located((By.ID, "repo-url"))).send_keys(str(tmp_path / "nowhere"))
-    browser.find_element(By.ID, "repo-add").click()
+    click(browser, "repo-add")
     error = wait.until(ec.visibility_of_element_located((By.ID, "settings-error")))
     assert "does not exist" in error.text  # a clear error, nothing added
     browser.find_element(By.ID, "repo-url").send_keys(str(origin))
-    browser.find_element(By.ID, "repo-add").click()
+    click(browser, "repo-add")
     wait_text(browser, "repo-list", "origin")
 
     browser.find_element(By.ID, "secret-key").send_keys("NPM_TOKEN")
