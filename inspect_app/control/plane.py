@@ -296,15 +296,17 @@ class ControlPlane:
                 row.session_id, row.id, f"no heartbeat for {limit.heartbeat_timeout_s:.0f}s", SandboxStatus.STALE
             )
         for message in due["exec"]:
+            reason = f"the prompt ran longer than {limit.execution_timeout_s:.0f}s and was stopped"
             link = self.links.get(message.session_id)
             if link is not None:
                 await link.send(StopCommand(message_id=message.id))
-            await self.complete(
+            await self.emit(
                 message.session_id,
-                message.id,
-                success=False,
-                error=f"the prompt ran longer than {limit.execution_timeout_s:.0f}s",
+                "execution_complete",
+                {"success": False, "error": reason, "author": self._author(message)},
+                message_id=message.id,
             )
+            await self.complete(message.session_id, message.id, success=False, error=reason)
         for session in due["idle"]:
             await self.sleep(session.id, f"idle for {limit.idle_timeout_s:.0f}s")
         for session_id, link in list(self.links.items()):

@@ -189,6 +189,9 @@ class SandboxConnection:
             await self.plane.complete(self.session_id, message.message_id, success=False, error=message.message)
 
     async def _execution_complete(self, message: ExecutionComplete) -> None:
+        running = prompts.processing(self.plane.engine, self.session_id)
+        if running is None or running.id != message.message_id:
+            return  # already ended here (timed out, stopped without a sandbox, server restarted)
         await self._store(message)  # a re-sent one is not stored twice; completing is idempotent
         await self.plane.complete(self.session_id, message.message_id, success=message.success, error=message.error)
 

@@ -273,6 +273,7 @@ def quick_server(tmp_path_factory: pytest.TempPathFactory, llm: FakeLLM) -> Iter
         INSPECT_LLM_BASE_URL=llm.base_url,
         INSPECT_LLM_MODEL=MODEL,
         INSPECT_IDLE_TIMEOUT_S="3",
+        INSPECT_EXECUTION_TIMEOUT_S="10",
     )
     yield running
     running.stop()
@@ -310,6 +311,25 @@ async def test_idle_sandbox_is_snapshotted_stopped_and_restored(
             "cat output",
         )
         assert "kept" in cat["data"]["output"]
+
+
+async def test_a_prompt_running_too_long_is_stopped(quick_server: RunningServer, llm: FakeLLM, tmp_path: Path) -> None:
+    sid = _session_setup(quick_server, make_origin(tmp_path))
+    async with Client(quick_server, sid, quick_server.token) as client:
+        await client.wait(lambda m: _status(m, "ready"), "ready", 120)
+        llm.add(Turn(text="endless " * 300, chunk_delay_s=0.2, chunk_size=8), Turn(text="Quick one."))
+        await client.send({"type": "prompt", "content": "Never stop talking"})
+        await client.send({"type": "prompt", "content": "Then a quick one"})
+        timed_out = await client.wait(lambda m: m["type"] == "execution_complete", "the timeout", 60)
+        assert timed_out["data"]["success"] is False and "longer than 10s" in timed_out["data"]["error"]
+        nxt = await client.wait(
+            lambda m: m["type"] == "execution_complete" and m["message_id"] != timed_out["message_id"], "next", 90
+        )
+        assert nxt["data"]["success"] is True
+    with api(quick_server, quick_server.token) as http:
+        events = http.get(f"/api/sessions/{sid}/events", params={"limit": 500}).json()["events"]
+    done = [e for e in events if e["type"] == "execution_complete"]
+    assert len(done) == 2  # the sandbox's own "stopped" completion is not stored a second time
 
 
 async def test_three_failed_spawns_trip_the_breaker(quick_server: RunningServer, tmp_path: Path) -> None:
