@@ -6,8 +6,6 @@ organisation membership, or by a verified email domain.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import sqlalchemy as sa
 from sqlmodel import select
 
@@ -16,28 +14,11 @@ from inspect_app.control.crypto import Cipher
 from inspect_app.db import session_scope
 from inspect_app.errors import Forbidden, Unauthorized
 from inspect_app.models import ApiToken, Identity, User, utcnow
+from inspect_app.scm.github_oauth import GitHubProfile
 from inspect_app.settings import Settings
 
 SESSION_COOKIE = "inspect_session"
 SESSION_TOKEN_NAME = "web-session"  # noqa: S105 - a label, not a secret
-
-
-@dataclass(frozen=True)
-class GitHubProfile:
-    id: int
-    login: str
-    name: str
-    avatar_url: str
-    emails: list[tuple[str, bool, bool]]  # (address, primary, verified)
-    orgs: list[str]
-
-    @property
-    def email(self) -> str:
-        """The primary verified address, else the GitHub noreply address."""
-        for address, primary, verified in self.emails:
-            if primary and verified:
-                return address
-        return f"{self.id}+{self.login}@users.noreply.github.com"
 
 
 def _split(value: str) -> set[str]:

@@ -6,15 +6,36 @@ loopback fakes work. The only module that talks to GitHub's OAuth endpoints.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from authlib.integrations.starlette_client import OAuth, OAuthError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
-from inspect_app.control.auth import GitHubProfile
 from inspect_app.errors import Unauthorized
 from inspect_app.settings import Settings
 
 SCOPES = "read:user user:email read:org"
+
+
+@dataclass(frozen=True)
+class GitHubProfile:
+    id: int
+    login: str
+    name: str
+    avatar_url: str
+    emails: list[tuple[str, bool, bool]]  # (address, primary, verified)
+    orgs: list[str]
+
+    @property
+    def email(self) -> str:
+        """The primary verified address, else the GitHub noreply address."""
+        for address, primary, verified in self.emails:
+            if primary and verified:
+                return address
+        return f"{self.id}+{self.login}@users.noreply.github.com"
+
+
 TIMEOUT_S = 15
 
 
