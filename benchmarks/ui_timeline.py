@@ -62,7 +62,8 @@ async def stream(server, seeded, tokens: int) -> None:
     await sandbox.connect()
     await asyncio.sleep(1.0)
     for i in range(tokens):
-        await sandbox.send(Token(message_id=seeded.message_id, text=f"word{i} "))
+        text = f"word{i} " if i % 25 else f"word{i}\n\n"  # paragraphs, as answers have
+        await sandbox.send(Token(message_id=seeded.message_id, text=text))
         await asyncio.sleep(0.05)  # 20 coalesced tokens a second, as a sandbox sends them
     await asyncio.sleep(1.0)
     await sandbox.close()

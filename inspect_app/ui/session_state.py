@@ -1,7 +1,8 @@
 """The session page's state: history from the database, then the live tail from the hub.
 
 Kept small on purpose: ``items`` changes when a prompt, tool call or completion arrives (not per
-token); the streamed answer lives in ``live_text`` and is flushed at most ten times a second.
+token); the streamed answer lives in ``live_done`` (settled paragraphs, rarely re-sent) and
+``live_tail`` (the paragraph being written), flushed at most ten times a second.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from inspect_app.control.events import session_channel
 from inspect_app.errors import InspectError
 from inspect_app.ui.formatting import status_color
 from inspect_app.ui.state import AppState
-from inspect_app.ui.timeline import TimelineItem, merge
+from inspect_app.ui.timeline import TimelineItem, merge, settle
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,8 @@ class SessionPageState(AppState):
     boot: str = ""
     boot_steps: list[str] = []  # "Git sync: done (20 ms)", … while the sandbox boots
     items: list[TimelineItem] = []
-    live_text: str = ""
+    live_done: str = ""
+    live_tail: str = ""
     live_message: str = ""
     queue: list[QueueRow] = []
     watchers: list[str] = []
@@ -122,7 +124,7 @@ class SessionPageState(AppState):
         self.items = merge([], loaded["events"])
         self.oldest_seq = loaded["events"][0]["seq"] if loaded["events"] else 0
         self.has_older = self.oldest_seq > 1
-        self.live_text, self.live_message, self.error = "", "", ""
+        self.live_done, self.live_tail, self.live_message, self.error = "", "", "", ""
         self.queue = [
             QueueRow(id=q["id"], author=q["author_name"], content=q["content"][:300], status=q["status"])
             for q in loaded["snapshot"]["queue"]
@@ -131,7 +133,8 @@ class SessionPageState(AppState):
         partial = next((i for i in self.items if i.key == f"answer:{running}"), None)
         if partial is not None:  # opened mid-answer: the stored part continues live
             self.items = [i for i in self.items if i is not partial]
-            self.live_message, self.live_text = running, partial.text
+            self.live_message = running
+            self.live_done, self.live_tail = settle("", partial.text)
         self.watchers = [self.user_name] if self.user_name else []
         return SessionPageState.follow
 
@@ -180,8 +183,11 @@ class SessionPageState(AppState):
                 queue_changed, completed = queue_changed or changed, completed + done
             elif kind == "token":
                 if event.get("message_id") != self.live_message:
-                    self.live_message, self.live_text = event.get("message_id") or "", ""
-                self.live_text += str(event.get("data", {}).get("text", ""))
+                    self.live_message, self.live_done, self.live_tail = event.get("message_id") or "", "", ""
+                done, tail = settle(self.live_done, self.live_tail + str(event.get("data", {}).get("text", "")))
+                if done != self.live_done:
+                    self.live_done = done
+                self.live_tail = tail
             elif kind == "presence":
                 self._presence(event)
             elif kind == "typing":
@@ -208,10 +214,10 @@ class SessionPageState(AppState):
                             "type": "text",
                             "seq": event.get("seq", 0),
                             "message_id": self.live_message,
-                            "data": {"text": self.live_text},
+                            "data": {"text": self.live_done + self.live_tail},
                         }
                     )
-                    self.live_text, self.live_message = "", ""
+                    self.live_done, self.live_tail, self.live_message = "", "", ""
                 self.status = "ready"
             if kind == "prompt_started":
                 self.status = "running"

@@ -99,6 +99,21 @@ def _item_for(event: dict[str, Any]) -> TimelineItem | None:
     return None
 
 
+def settle(done: str, tail: str) -> tuple[str, str]:
+    """Move finished paragraphs of a streaming answer from ``tail`` to ``done``.
+
+    The UI re-sends a changed var whole; keeping the growing answer in a rarely-changing ``done``
+    and a short ``tail`` makes each streamed update about the size of the current paragraph. A cut
+    never falls inside an open code fence (it would render as two broken blocks)."""
+    cut = tail.rfind("\n\n")
+    while cut >= 0:
+        candidate = done + tail[: cut + 2]
+        if candidate.count("```") % 2 == 0:
+            return candidate, tail[cut + 2 :]
+        cut = tail.rfind("\n\n", 0, cut)  # that cut is inside a code block: try an earlier one
+    return done, tail
+
+
 def merge(items: list[TimelineItem], events: list[dict[str, Any]]) -> list[TimelineItem]:
     """Items with these events applied. The same key replaces (tool calls update in place); a new
     item joins its prompt's group (after the group's last item), so queued prompts' answers read

@@ -51,3 +51,15 @@ def test_session_id_from_path() -> None:
 def test_pull_request_artifacts_show_in_the_timeline() -> None:
     items = merge([], [ev(9, "artifact", kind="pr", url="https://github.com/a/b/pull/1", state="merged")])
     assert items[0].text == "Pull request (merged): https://github.com/a/b/pull/1"
+
+
+def test_streamed_paragraphs_settle_but_never_inside_a_code_fence() -> None:
+    from inspect_app.ui.timeline import settle
+
+    assert settle("", "first para\n\nsecond") == ("first para\n\n", "second")
+    assert settle("a\n\n", "no break yet") == ("a\n\n", "no break yet")
+    fenced = "Here:\n\n```python\nx = 1\n\ny = 2"
+    done, tail = settle("", fenced)
+    assert done == "Here:\n\n" and tail.startswith("```python")  # cut before the open fence, not inside it
+    done, tail = settle(done, tail + "\n```\n\nafter")
+    assert done.endswith("```\n\n") and tail == "after"

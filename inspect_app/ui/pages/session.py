@@ -202,8 +202,14 @@ def session_page() -> rx.Component:
                 ),
                 rx.vstack(rx.foreach(S.items, timeline_item), width="100%", spacing="3", id="timeline"),
                 rx.cond(
-                    S.live_text != "",
-                    rx.box(rx.markdown(S.live_text), id="live-answer", width="100%", opacity="0.9"),
+                    S.live_message != "",
+                    rx.box(
+                        rx.markdown(S.live_done),
+                        rx.markdown(S.live_tail),
+                        id="live-answer",
+                        width="100%",
+                        opacity="0.9",
+                    ),
                 ),
                 rx.cond(S.queue.length() > 0, rx.vstack(rx.foreach(S.queue, queued), width="100%", id="queue")),  # type: ignore[attr-defined]
                 composer(),
