@@ -266,22 +266,15 @@ class EventStore:
 
     def tail(self, session_id: str, *, limit: int = 100) -> list[StoredEvent]:
         """The newest ``limit`` events, oldest first."""
-        with DBSession(self._engine) as db:
-            rows = db.exec(
-                select(Event).where(Event.session_id == session_id).order_by(col(Event.seq).desc()).limit(limit)
-            ).all()
-        return [StoredEvent.of(r) for r in reversed(rows)]
+        return self.before(session_id, before=None, limit=limit)
 
-    def before(self, session_id: str, *, before: int, limit: int = 100) -> list[StoredEvent]:
-        """Up to ``limit`` events older than seq ``before``, oldest first (paging back in history)."""
-        limit = max(1, min(limit, MAX_PAGE))
+    def before(self, session_id: str, *, before: int | None, limit: int = 100) -> list[StoredEvent]:
+        """Up to ``limit`` events older than seq ``before`` (None: the newest), oldest first."""
+        query = select(Event).where(Event.session_id == session_id)
+        if before is not None:
+            query = query.where(Event.seq < before)
         with DBSession(self._engine) as db:
-            rows = db.exec(
-                select(Event)
-                .where(Event.session_id == session_id, Event.seq < before)
-                .order_by(col(Event.seq).desc())
-                .limit(limit)
-            ).all()
+            rows = db.exec(query.order_by(col(Event.seq).desc()).limit(max(1, min(limit, MAX_PAGE)))).all()
         return [StoredEvent.of(r) for r in reversed(rows)]
 
     def answers(self, session_id: str, message_ids: list[str]) -> list[StoredEvent]:
@@ -290,10 +283,3 @@ class EventStore:
         with DBSession(self._engine) as db:
             rows = db.exec(select(Event).where(Event.session_id == session_id, col(Event.key).in_(keys))).all()
         return [StoredEvent.of(r) for r in rows]
-
-    def has_ack(self, session_id: str, ack_id: str) -> bool:
-        with DBSession(self._engine) as db:
-            return (
-                db.exec(select(Event.id).where(Event.session_id == session_id, Event.ack_id == ack_id)).first()
-                is not None
-            )

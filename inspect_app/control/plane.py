@@ -116,12 +116,7 @@ class ControlPlane:
         for session_id, sandbox_id in orphans:
             sandboxes.set_status(self.engine, sandbox_id, SandboxStatus.STOPPED, error="server restarted")
             for message in prompts.fail_processing(self.engine, RESTART_REASON, session_id=session_id):
-                await self.emit(
-                    session_id,
-                    "execution_complete",
-                    {"success": False, "error": RESTART_REASON, "author": self._author(message)},
-                    message_id=message.id,
-                )
+                await self._announce_failure(session_id, message, RESTART_REASON)
             sessions_ctl.set_status(self.engine, session_id, SessionStatus.STOPPED, "server restarted")
             await self.emit(session_id, "sandbox_status", {"status": "stopped", "reason": "server restarted"})
             if prompts.has_pending(self.engine, session_id):
@@ -201,7 +196,7 @@ class ControlPlane:
         link = self.links.get(session_id)
         if link is None or not await link.send(StopCommand(message_id=running.id)):
             # no sandbox to ask: the prompt cannot finish, so it fails now
-            await self.complete(session_id, running.id, success=False, error="stopped (the sandbox was not connected)")
+            await self._fail_now(session_id, running, "stopped (the sandbox was not connected)")
 
     async def dispatch(self, session_id: str) -> None:
         """Send the next prompt if the sandbox is ready and none is running."""
@@ -300,13 +295,7 @@ class ControlPlane:
             link = self.links.get(message.session_id)
             if link is not None:
                 await link.send(StopCommand(message_id=message.id))
-            await self.emit(
-                message.session_id,
-                "execution_complete",
-                {"success": False, "error": reason, "author": self._author(message)},
-                message_id=message.id,
-            )
-            await self.complete(message.session_id, message.id, success=False, error=reason)
+            await self._fail_now(message.session_id, message, reason)
         for session in due["idle"]:
             await self.sleep(session.id, f"idle for {limit.idle_timeout_s:.0f}s")
         for session_id, link in list(self.links.items()):
@@ -314,16 +303,25 @@ class ControlPlane:
             if handle is not None and await self.lifecycle.provider.status(handle) == "exited":
                 await self._lost(session_id, link.sandbox_id, "the sandbox process exited", SandboxStatus.FAILED)
 
+    async def _announce_failure(self, session_id: str, message: Message, reason: str) -> None:
+        """Record a prompt's failure that no sandbox will report (it is gone, or was cut off here)."""
+        await self.emit(
+            session_id,
+            "execution_complete",
+            {"success": False, "error": reason, "author": self._author(message)},
+            message_id=message.id,
+        )
+
+    async def _fail_now(self, session_id: str, message: Message, reason: str) -> None:
+        await self._announce_failure(session_id, message, reason)
+        await self.complete(session_id, message.id, success=False, error=reason)
+
     async def _lost(self, session_id: str, sandbox_id: str, reason: str, status: str) -> None:
         self.links.pop(session_id, None)
         await self.lifecycle.stop(session_id, sandbox_id, status=status, reason=reason)
-        for message in prompts.fail_processing(self.engine, f"the sandbox was lost: {reason}", session_id=session_id):
-            await self.emit(
-                session_id,
-                "execution_complete",
-                {"success": False, "error": f"the sandbox was lost: {reason}", "author": self._author(message)},
-                message_id=message.id,
-            )
+        lost = f"the sandbox was lost: {reason}"
+        for message in prompts.fail_processing(self.engine, lost, session_id=session_id):
+            await self._announce_failure(session_id, message, lost)
         sessions_ctl.set_status(
             self.engine, session_id, status if status == SessionStatus.STALE else SessionStatus.STOPPED, reason
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import sqlalchemy as sa
-from sqlmodel import col, func, select
+from sqlmodel import col, select
 
 from inspect_app.control import tokens
 from inspect_app.db import session_scope
@@ -127,8 +127,3 @@ def recent_failures(engine: sa.Engine, session_id: str, window_s: float) -> list
 def live(engine: sa.Engine) -> list[Sandbox]:
     with session_scope(engine) as db:
         return list(db.exec(select(Sandbox).where(col(Sandbox.status).in_(LIVE))).all())
-
-
-def count_live(engine: sa.Engine) -> int:
-    with session_scope(engine) as db:
-        return db.exec(select(func.count()).where(col(Sandbox.status).in_(LIVE))).one()

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlmodel import Session as DBSession
 from sqlmodel import col, select
 
 from inspect_app.control import tokens
@@ -121,11 +122,16 @@ def create(
         return session
 
 
+def _require(db: DBSession, session_id: str) -> Session:
+    session = db.get(Session, session_id)
+    if session is None:
+        raise NotFound(f"no session {session_id}")
+    return session
+
+
 def get(engine: sa.Engine, session_id: str) -> Session:
     with session_scope(engine) as db:
-        session = db.get(Session, session_id)
-        if session is None:
-            raise NotFound(f"no session {session_id}")
+        session = _require(db, session_id)
         return session
 
 
@@ -134,9 +140,7 @@ def rename(engine: sa.Engine, session_id: str, title: str) -> Session:
     if not title or len(title) > MAX_TITLE:
         raise InvalidInput(f"a title is 1-{MAX_TITLE} characters")
     with session_scope(engine) as db:
-        session = db.get(Session, session_id)
-        if session is None:
-            raise NotFound(f"no session {session_id}")
+        session = _require(db, session_id)
         session.title = title
         session.updated_at = utcnow()
         return session
@@ -144,9 +148,7 @@ def rename(engine: sa.Engine, session_id: str, title: str) -> Session:
 
 def set_archived(engine: sa.Engine, session_id: str, archived: bool) -> Session:
     with session_scope(engine) as db:
-        session = db.get(Session, session_id)
-        if session is None:
-            raise NotFound(f"no session {session_id}")
+        session = _require(db, session_id)
         session.archived = archived
         session.updated_at = utcnow()
         return session
@@ -168,8 +170,7 @@ def set_status(engine: sa.Engine, session_id: str, status: str, reason: str = ""
 def join(engine: sa.Engine, session_id: str, user_id: int) -> Participant:
     """Participants join on first connect: the creator is the owner, everyone else a member."""
     with session_scope(engine) as db:
-        if db.get(Session, session_id) is None:
-            raise NotFound(f"no session {session_id}")
+        _require(db, session_id)
         participant = db.exec(
             select(Participant).where(Participant.session_id == session_id, Participant.user_id == user_id)
         ).first()

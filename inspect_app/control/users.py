@@ -69,11 +69,6 @@ def user_for_token(engine: sa.Engine, token: str) -> User:
         return user
 
 
-def get_user(engine: sa.Engine, user_id: int) -> User | None:
-    with session_scope(engine) as db:
-        return db.get(User, user_id)
-
-
 def local_user(engine: sa.Engine) -> User | None:
     with session_scope(engine) as db:
         return db.exec(select(User).where(User.is_local == sa.true()).order_by(User.id)).first()
