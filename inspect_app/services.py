@@ -20,6 +20,7 @@ from inspect_app.control.lifecycle import Lifecycle, LifecycleConfig
 from inspect_app.control.plane import ControlPlane
 from inspect_app.db import PROJECT_ROOT, create_db_engine
 from inspect_app.errors import ConfigError
+from inspect_app.scm.github_oauth import GitHubOAuth
 from inspect_app.settings import Settings, get_settings
 from sandbox.providers.base import SandboxProvider
 
@@ -32,6 +33,7 @@ class Services:
     engine: sa.Engine
     cipher: Cipher
     plane: ControlPlane
+    github_oauth: GitHubOAuth | None  # None until GitHub sign-in is configured
 
 
 def build_provider(settings: Settings) -> SandboxProvider:
@@ -75,7 +77,8 @@ def build_services(settings: Settings) -> Services:
     )
     plane = ControlPlane(engine=engine, hub=hub, events=events, lifecycle=lifecycle)
     plane_ref.append(plane)
-    return Services(settings=settings, engine=engine, cipher=cipher, plane=plane)
+    github_oauth = GitHubOAuth(settings) if settings.oauth_enabled else None
+    return Services(settings=settings, engine=engine, cipher=cipher, plane=plane, github_oauth=github_oauth)
 
 
 _lock = threading.Lock()

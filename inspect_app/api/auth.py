@@ -15,13 +15,12 @@ from inspect_app.scm.github_oauth import GitHubOAuth
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 COOKIE_MAX_AGE = 30 * 24 * 3600
-_clients: dict[int, GitHubOAuth] = {}
 
 
 def _oauth(services: ServicesDep) -> GitHubOAuth:
-    if not services.settings.oauth_enabled:
+    if services.github_oauth is None:
         raise NotFound("GitHub sign-in is not configured on this instance")
-    return _clients.setdefault(id(services.settings), GitHubOAuth(services.settings))
+    return services.github_oauth
 
 
 @router.get("/github/login")
