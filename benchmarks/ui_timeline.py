@@ -15,35 +15,16 @@ import asyncio
 import json
 import tempfile
 import time
+from pathlib import Path
 
 from _harness import FakeSandbox, seed, start, table
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from sandbox.protocol import Token
+from tests.browser import start_chromium
 from tests.e2e.test_session_page import seed_long_session
-
-
-def browser() -> webdriver.Chrome:
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tempfile.mkdtemp()}",
-        "--window-size=1280,900",
-    ):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    return webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
 
 
 def socket_bytes(driver: webdriver.Chrome) -> tuple[int, int]:
@@ -71,7 +52,7 @@ async def stream(server, seeded, tokens: int) -> None:
 
 def main(tokens: int) -> dict:
     server = start()
-    driver = browser()
+    driver = start_chromium(Path(tempfile.mkdtemp()), performance_log=True)
     try:
         driver.get(server.url + "/")  # build caches; not measured
         WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.ID, "sidebar"))

@@ -38,6 +38,16 @@ class RunningServer:
     def database_url(self) -> str:
         return f"sqlite:///{self.data_dir / 'inspect.db'}"
 
+    def create_user(self, name: str, email: str) -> str:
+        """A new user of this server, through the operator's command; returns their API token."""
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("INSPECT_")}
+        environment["INSPECT_DATA_DIR"] = str(self.data_dir)
+        result = subprocess.run(
+            [sys.executable, "-m", "inspect_app.admin", "create-user", "--name", name, "--email", email],
+            cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        return result.stdout.strip()
+
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -18,26 +15,11 @@ from selenium.webdriver.support.ui import WebDriverWait
 from tests.e2e.conftest import click, screenshot, text_of, wait_text
 from tests.fakes.llm_server import FakeLLM, ToolCall, Turn
 from tests.integration.sandbox_harness import make_origin, require_opencode
-from tests.servers import ROOT, RunningServer
+from tests.servers import RunningServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 LONG_ANSWER = "Ada's answer streams in slowly, word by word. " * 6
-
-
-def create_user(server: RunningServer, name: str, email: str) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INSPECT_")}
-    env["INSPECT_DATA_DIR"] = str(server.data_dir)
-    result = subprocess.run(
-        [sys.executable, "-m", "inspect_app.admin", "create-user", "--name", name, "--email", email],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return result.stdout.strip()
 
 
 def send(driver: webdriver.Chrome, text: str) -> None:
@@ -52,7 +34,7 @@ def test_two_people_one_session(
     server: RunningServer, llm: FakeLLM, browser: webdriver.Chrome, second_browser: webdriver.Chrome, tmp_path: Path
 ) -> None:
     require_opencode()
-    grace_token = create_user(server, "Grace Hopper", "grace@example.com")
+    grace_token = server.create_user("Grace Hopper", "grace@example.com")
     headers = {"Authorization": f"Bearer {server.token}"}
     repo = httpx.post(f"{server.url}/api/repositories", json={"url": str(make_origin(tmp_path))}, headers=headers)
     session = httpx.post(

@@ -6,8 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,28 +17,13 @@ import websockets
 from tests.fakes.llm_server import MODEL, FakeLLM, Turn
 from tests.fakes.llm_server import ToolCall as LLMToolCall
 from tests.integration.sandbox_harness import git, make_origin, require_opencode
-from tests.servers import ROOT, RunningServer, start_server
+from tests.servers import RunningServer, start_server
 
 pytestmark = [pytest.mark.timeout(300)]
 
 
 def bash(command: str) -> LLMToolCall:
     return LLMToolCall("bash", {"command": command, "description": "run a command"})
-
-
-def create_user(server: RunningServer, name: str, email: str) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INSPECT_")}
-    env.update({"INSPECT_DATA_DIR": str(server.data_dir)})
-    result = subprocess.run(
-        [sys.executable, "-m", "inspect_app.admin", "create-user", "--name", name, "--email", email],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return result.stdout.strip()
 
 
 class Client:
@@ -117,8 +100,8 @@ def api(server: RunningServer, token: str) -> httpx.Client:
 
 
 async def test_two_people_share_one_session_stream(server: RunningServer, llm: FakeLLM, tmp_path: Path) -> None:
-    ada = create_user(server, "Ada Lovelace", "ada@example.com")
-    grace = create_user(server, "Grace Hopper", "grace@example.com")
+    ada = server.create_user("Ada Lovelace", "ada@example.com")
+    grace = server.create_user("Grace Hopper", "grace@example.com")
     origin = make_origin(tmp_path)
     with api(server, ada) as http:
         repo = http.post("/api/repositories", json={"url": str(origin)})
