@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -20,9 +21,11 @@ from inspect_app.control.lifecycle import Lifecycle, LifecycleConfig
 from inspect_app.control.plane import ControlPlane
 from inspect_app.db import PROJECT_ROOT, create_db_engine
 from inspect_app.errors import ConfigError
-from inspect_app.scm.github_oauth import GitHubOAuth
 from inspect_app.settings import Settings, get_settings
 from sandbox.providers.base import SandboxProvider
+
+if TYPE_CHECKING:
+    from inspect_app.scm.github_oauth import GitHubOAuth
 
 TOOLS = PROJECT_ROOT / ".tools"
 
@@ -77,7 +80,12 @@ def build_services(settings: Settings) -> Services:
     )
     plane = ControlPlane(engine=engine, hub=hub, events=events, lifecycle=lifecycle)
     plane_ref.append(plane)
-    github_oauth = GitHubOAuth(settings) if settings.oauth_enabled else None
+    github_oauth = None
+    if settings.oauth_enabled:
+        # imported only when configured: the CLI (serve, admin) must not pay for Authlib or print its warnings
+        from inspect_app.scm.github_oauth import GitHubOAuth
+
+        github_oauth = GitHubOAuth(settings)
     return Services(settings=settings, engine=engine, cipher=cipher, plane=plane, github_oauth=github_oauth)
 
 
