@@ -118,6 +118,7 @@ class User(SQLModel, table=True):
     email: str = Field(default="", max_length=320, index=True)
     login: str | None = Field(default=None, max_length=100, unique=True)
     avatar_url: str = Field(default="", max_length=500)
+    commit_email: str = Field(default="", max_length=320)  # public email or GitHub noreply: commit authorship
     is_local: bool = Field(default=False)
     created_at: datetime = _ts()
     last_seen_at: datetime | None = _when()
@@ -211,6 +212,7 @@ class Participant(SQLModel, table=True):
     client_token_expires_at: datetime | None = _when()
     joined_at: datetime = _ts()
     last_seen_at: datetime | None = _when()
+    last_read_seq: int = Field(default=0, sa_type=sa.BigInteger)  # the newest event they have seen (unread dot)
 
 
 class Message(SQLModel, table=True):
@@ -292,6 +294,9 @@ class Sandbox(SQLModel, table=True):
     boot_mode: str = Field(default="fresh", max_length=24)  # fresh | snapshot_restore | image | build
     status: str = Field(default=SandboxStatus.SPAWNING, max_length=16, index=True)
     token_hash: str = Field(max_length=64, unique=True)
+    # The agent's tools (create-pull-request, the git credential helper) authenticate with this one;
+    # the bridge token above stays with the runtime, out of the agent's reach.
+    tool_token_hash: str | None = Field(default=None, max_length=64, unique=True)
     last_heartbeat_at: datetime | None = _when()
     snapshot_ref: str | None = Field(default=None, max_length=500)
     runtime_version: str = Field(default="", max_length=32)
@@ -371,6 +376,16 @@ class WebhookDelivery(SQLModel, table=True):
     delivery_id: str = Field(primary_key=True, max_length=100)
     event: str = Field(max_length=50)
     received_at: datetime = _ts()
+
+
+class InstanceSetting(SQLModel, table=True):
+    """A setting changed at run time from the Settings page (e.g. the default model)."""
+
+    __tablename__ = "instance_settings"
+
+    key: str = Field(primary_key=True, max_length=100)
+    value: str = Field(default="", sa_type=sa.Text)
+    updated_at: datetime = _ts()
 
 
 class Lease(SQLModel, table=True):

@@ -25,6 +25,8 @@ from inspect_app.settings import Settings, get_settings
 from sandbox.providers.base import SandboxProvider
 
 if TYPE_CHECKING:
+    from inspect_app.control.pulls import Pulls
+    from inspect_app.scm.github_app import GitHubApp
     from inspect_app.scm.github_oauth import GitHubOAuth
 
 TOOLS = PROJECT_ROOT / ".tools"
@@ -37,6 +39,8 @@ class Services:
     cipher: Cipher
     plane: ControlPlane
     github_oauth: GitHubOAuth | None  # None until GitHub sign-in is configured
+    github_app: GitHubApp | None  # None until a GitHub App is configured
+    pulls: Pulls
 
 
 def build_provider(settings: Settings) -> SandboxProvider:
@@ -86,7 +90,28 @@ def build_services(settings: Settings) -> Services:
         from inspect_app.scm.github_oauth import GitHubOAuth
 
         github_oauth = GitHubOAuth(settings)
-    return Services(settings=settings, engine=engine, cipher=cipher, plane=plane, github_oauth=github_oauth)
+    # imported here for the same reason: PyGithub is only needed by a running server
+    from inspect_app.control.pulls import Pulls
+
+    github_app = None
+    if settings.github_app_enabled:
+        from inspect_app.scm.github_app import GitHubApp
+
+        github_app = GitHubApp(
+            app_id=settings.github_app_id,
+            private_key=settings.github_app_private_key.get_secret_value(),
+            api_url=settings.github_api_url,
+        )
+    pulls = Pulls(plane=plane, cipher=cipher, github=github_app, web_url=settings.github_web_url)
+    return Services(
+        settings=settings,
+        engine=engine,
+        cipher=cipher,
+        plane=plane,
+        github_oauth=github_oauth,
+        github_app=github_app,
+        pulls=pulls,
+    )
 
 
 _lock = threading.Lock()

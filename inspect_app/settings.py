@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     github_webhook_secret: SecretStr = Field(SecretStr(""), description="GitHub webhook HMAC secret.")
     github_web_url: str = Field("https://github.com", description="GitHub web URL (GitHub Enterprise, test fakes).")
     github_api_url: str = Field("https://api.github.com", description="GitHub API URL (GitHub Enterprise, test fakes).")
+    git_committer_name: str = Field(
+        "Inspect", description="Committer of the agent's commits (use your App's bot name, e.g. my-app[bot])."
+    )
+    git_committer_email: str = Field(
+        "inspect@localhost", description="Committer email (e.g. <bot-id>+my-app[bot]@users.noreply.github.com)."
+    )
     allowed_users: str = Field("", description="Comma-separated GitHub logins allowed to sign in.")
     allowed_orgs: str = Field("", description="Comma-separated GitHub orgs whose members may sign in.")
     allowed_email_domains: str = Field("", description="Comma-separated email domains allowed to sign in.")
@@ -156,6 +162,17 @@ class Settings(BaseSettings):
             if base.startswith("https://")
             else "ws://" + base.removeprefix("http://")
         ) + "/api/sandbox/ws"
+
+    @property
+    def sandbox_api_url(self) -> str:
+        """Where a sandbox's tools (git credential helper, create-pull-request) call the API."""
+        if self.sandbox_provider == "local":
+            return f"http://127.0.0.1:{self.port}"
+        return self.resolved_public_url
+
+    @property
+    def github_app_enabled(self) -> bool:
+        return bool(self.github_app_id and self.github_app_private_key.get_secret_value())
 
     @property
     def resolved_default_model(self) -> str:

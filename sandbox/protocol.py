@@ -63,10 +63,8 @@ class SnapshotCommand(_Message):
 class PushCommand(_Message):
     type: Literal["push"] = "push"
     branch: str = Field(min_length=1, max_length=255)
-    remote: str = Field(min_length=1, max_length=1000)  # URL or local path
-    username: str = ""
-    password: str = Field(default="", repr=False)  # a short-lived token; never logged or echoed
-    force: bool = False
+    remote: str = Field(default="origin", min_length=1, max_length=1000)  # a remote name, URL or local path
+    force: bool = False  # credentials come from the control plane through git's credential helper
 
 
 class AckCommand(_Message):

@@ -10,7 +10,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from inspect_app import __version__, services
-from inspect_app.api import auth, github, health, me, repositories, sandbox_ws, sessions, ws
+from inspect_app.api import auth, github, health, me, repositories, sandbox_tools, sandbox_ws, sessions, ws
 from inspect_app.api.errors import install_error_handlers
 
 
@@ -50,5 +50,6 @@ def build_api() -> FastAPI:
     api.include_router(sessions.router)
     api.include_router(ws.router)
     api.include_router(sandbox_ws.router)
+    api.include_router(sandbox_tools.router)
     api.include_router(github.router)
     return api

@@ -7,7 +7,7 @@ import asyncio
 from fastapi import APIRouter, Response
 
 from inspect_app.api.deps import CurrentUser, ServicesDep
-from inspect_app.api.schemas import RepositoryCreate, RepositoryPublic, SecretPut
+from inspect_app.api.schemas import GitHubRepositoryPublic, RepositoryCreate, RepositoryPublic, SecretPut
 from inspect_app.control import repositories, secrets
 from inspect_app.models import Repository
 
@@ -20,8 +20,35 @@ def public(repo: Repository) -> RepositoryPublic:
 
 @router.post("/repositories", status_code=201, response_model=RepositoryPublic)
 async def register(body: RepositoryCreate, services: ServicesDep, _user: CurrentUser) -> RepositoryPublic:
-    repo = await asyncio.to_thread(repositories.register, services.engine, body.url, description=body.description)
+    if body.github is not None:
+        repo = await asyncio.to_thread(
+            repositories.register_github,
+            services.engine,
+            services.github_app,
+            body.github,
+            web_url=services.settings.github_web_url,
+        )
+    else:
+        repo = await asyncio.to_thread(
+            repositories.register, services.engine, body.url or "", description=body.description
+        )
     return public(repo)
+
+
+@router.get("/github/repositories", response_model=list[GitHubRepositoryPublic])
+async def github_repositories(services: ServicesDep, _user: CurrentUser) -> list[GitHubRepositoryPublic]:
+    """What the GitHub App's installations reach (empty without an App), to pick from."""
+    found = await asyncio.to_thread(repositories.github_choices, services.engine, services.github_app)
+    return [
+        GitHubRepositoryPublic(
+            full_name=info.full_name,
+            default_branch=info.default_branch,
+            description=info.description,
+            private=info.private,
+            registered=registered,
+        )
+        for info, registered in found
+    ]
 
 
 @router.get("/repositories", response_model=list[RepositoryPublic])

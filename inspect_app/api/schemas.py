@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from inspect_app.control.prompts import MAX_CONTENT_CHARS
 
@@ -14,8 +14,25 @@ class _Body(BaseModel):
 
 
 class RepositoryCreate(_Body):
-    url: str = Field(min_length=1, max_length=1000, description="An absolute local path or a git URL")
+    url: str | None = Field(default=None, min_length=1, max_length=1000, description="A local path or a git URL")
+    github: str | None = Field(
+        default=None, min_length=3, max_length=201, description="owner/name of a repository the GitHub App reaches"
+    )
     description: str = Field(default="", max_length=5000)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> RepositoryCreate:
+        if (self.url is None) == (self.github is None):
+            raise ValueError("give either url (local git) or github (owner/name)")
+        return self
+
+
+class GitHubRepositoryPublic(BaseModel):
+    full_name: str
+    default_branch: str
+    description: str
+    private: bool
+    registered: bool
 
 
 class RepositoryPublic(BaseModel):

@@ -56,6 +56,7 @@ def sign_in(engine: sa.Engine, cipher: Cipher, profile: GitHubProfile, access_to
                 email=profile.email,
                 login=profile.login,
                 avatar_url=profile.avatar_url,
+                commit_email=profile.commit_email,
             )
             db.add(user)
             db.flush()
@@ -65,7 +66,7 @@ def sign_in(engine: sa.Engine, cipher: Cipher, profile: GitHubProfile, access_to
             user = db.get(User, identity.user_id)
             assert user is not None
             user.name, user.email, user.login = profile.name or profile.login, profile.email, profile.login
-            user.avatar_url = profile.avatar_url
+            user.avatar_url, user.commit_email = profile.avatar_url, profile.commit_email
         identity.login = profile.login
         identity.token_ciphertext = cipher.encrypt(access_token, associated=f"github:{profile.id}")
         identity.updated_at = user.last_seen_at = utcnow()

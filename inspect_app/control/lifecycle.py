@@ -19,7 +19,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from inspect_app.control import sandboxes, secrets
+from inspect_app.control import instance, sandboxes, secrets
 from inspect_app.control import sessions as sessions_ctl
 from inspect_app.control.crypto import Cipher
 from inspect_app.db import session_scope
@@ -133,7 +133,7 @@ class Lifecycle:
                 .limit(1)
             ).first()
 
-    def _spec(self, session: Session, sandbox_id: str, token: str, plan: SpawnPlan) -> SandboxSpec:
+    def _spec(self, session: Session, sandbox_id: str, token: str, tool_token: str, plan: SpawnPlan) -> SandboxSpec:
         s = self._settings
         with session_scope(self._engine) as db:
             repo = db.get(Repository, session.repository_id)
@@ -151,8 +151,12 @@ class Lifecycle:
             work_branch=session.branch,
             bridge_url=f"{self._bridge_url}?session={session.id}",
             token=token,
+            tool_token=tool_token,
+            api_url=s.sandbox_api_url,
+            committer_name=s.git_committer_name,
+            committer_email=s.git_committer_email,
             boot_mode=plan.mode,  # type: ignore[arg-type]
-            model=session.model or s.resolved_default_model,
+            model=session.model or instance.default_model(self._engine, s.resolved_default_model),
             llm_base_url=s.llm_base_url,
             llm_api_key=s.llm_api_key.get_secret_value(),
             llm_model=s.llm_model,
@@ -162,14 +166,14 @@ class Lifecycle:
 
     async def _spawn(self, session: Session) -> None:
         plan = plan_spawn(session, self._newest_image(session))
-        row, token = sandboxes.create(
+        row, token, tool_token = sandboxes.create(
             self._engine, session_id=session.id, provider=self.provider.name, boot_mode=plan.mode
         )
         sessions_ctl.set_status(self._engine, session.id, SessionStatus.SPAWNING)
         await self._emit(
             session.id, "sandbox_status", {"status": "spawning", "boot_mode": plan.mode, "sandbox_id": row.id}
         )
-        spec = self._spec(session, row.id, token, plan)
+        spec = self._spec(session, row.id, token, tool_token, plan)
         try:
             if plan.mode == "snapshot_restore" and plan.snapshot_ref:
                 handle = await self.provider.restore(plan.snapshot_ref, spec)

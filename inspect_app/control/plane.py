@@ -51,6 +51,7 @@ class SandboxLink:
     send_text: Callable[[str], Awaitable[None]]
     ready: bool = False
     snapshot_waiters: list[asyncio.Future[str]] = field(default_factory=list)
+    push_waiters: dict[str, list[asyncio.Future[tuple[bool, str]]]] = field(default_factory=dict)  # by branch
 
     async def send(self, message: BaseModel) -> bool:
         try:
@@ -59,6 +60,11 @@ class SandboxLink:
             log.warning("send to sandbox %s failed: %s", self.sandbox_id, exc)
             return False
         return True
+
+
+def commit_author(user: User) -> Author:
+    """Who a prompt's commits are authored by: the person, with the address they commit under."""
+    return Author(name=user.name, email=user.commit_email or user.email or f"user-{user.id}@users.noreply.inspect")
 
 
 def author_of(user: User) -> dict[str, Any]:
@@ -218,7 +224,7 @@ class ControlPlane:
             message_id=message.id,
             content=_with_context(message),
             model=message.model,
-            author=Author(name=user.name, email=user.email or f"user-{user.id}@users.noreply.inspect"),
+            author=commit_author(user),
         )
         if await link.send(command):
             return True

@@ -12,6 +12,7 @@ from sqlmodel import col, select
 from inspect_app.db import session_scope
 from inspect_app.errors import Conflict, InvalidInput, NotFound
 from inspect_app.models import Repository
+from inspect_app.scm.github_app import GitHubApp, GitHubError, RepoInfo
 
 LS_REMOTE_TIMEOUT_S = 20
 _URL_RE = re.compile(r"^(https?|ssh|git|file)://[^\s]+$|^[\w.-]+@[\w.-]+:[^\s]+$")
@@ -67,6 +68,50 @@ def register(engine: sa.Engine, url: str, *, description: str = "") -> Repositor
             raise Conflict(f"{url} is already registered", code="exists") from None
         db.refresh(repo)
         return repo
+
+
+def register_github(engine: sa.Engine, app: GitHubApp | None, full_name: str, *, web_url: str) -> Repository:
+    """A repository the GitHub App can reach (checked with GitHub). Its URL is the clone URL without
+    credentials: sandboxes get short-lived ones from the control plane when git asks."""
+    owner, _, name = full_name.strip().partition("/")
+    if not (_GITHUB_NAME.match(owner) and _GITHUB_NAME.match(name)):
+        raise InvalidInput(f"{full_name!r} is not a GitHub repository name (owner/name)", code="bad_name")
+    if app is None:
+        raise InvalidInput("no GitHub App is configured (INSPECT_GITHUB_APP_ID)", code="no_github_app")
+    try:
+        info = app.repository(owner, name)
+    except GitHubError as exc:
+        raise InvalidInput(f"{owner}/{name}: {exc.message}", code="not_reachable") from exc
+    owner, name = info.owner, info.name
+    url = f"{web_url.rstrip('/')}/{owner}/{name}.git"
+    with session_scope(engine) as db:
+        repo = Repository(
+            url=url,
+            name=f"{owner}/{name}",
+            kind="github",
+            github_owner=owner,
+            github_name=name,
+            default_branch=info.default_branch,
+            description=info.description,
+        )
+        db.add(repo)
+        try:
+            db.flush()
+        except sa.exc.IntegrityError:
+            raise Conflict(f"{owner}/{name} is already registered", code="exists") from None
+        db.refresh(repo)
+        return repo
+
+
+_GITHUB_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+
+
+def github_choices(engine: sa.Engine, app: GitHubApp | None) -> list[tuple[RepoInfo, bool]]:
+    """The repositories the App reaches, each with whether it is registered here already."""
+    if app is None:
+        return []
+    registered = {(r.github_owner or "").lower() + "/" + (r.github_name or "").lower() for r in list_all(engine)}
+    return [(info, info.full_name.lower() in registered) for info in app.repositories()]
 
 
 def get(engine: sa.Engine, repository_id: int) -> Repository:

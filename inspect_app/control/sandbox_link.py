@@ -12,12 +12,11 @@ from pydantic import BaseModel
 
 from inspect_app.control import prompts, sandboxes
 from inspect_app.control import sessions as sessions_ctl
-from inspect_app.control.plane import RESTART_REASON, ControlPlane, SandboxLink
+from inspect_app.control.plane import RESTART_REASON, ControlPlane, SandboxLink, commit_author
 from inspect_app.models import SessionStatus
 from sandbox.protocol import (
     AckCommand,
     ArtifactEvent,
-    Author,
     BootProgress,
     ExecutionComplete,
     GitSync,
@@ -61,8 +60,8 @@ class SandboxConnection:
             Warning: self._plain,
             SandboxError: self._error,
             ExecutionComplete: self._execution_complete,
-            PushComplete: self._plain,
-            PushError: self._plain,
+            PushComplete: self._push_result,
+            PushError: self._push_result,
             SnapshotReady: self._snapshot_ready,
         }
 
@@ -136,7 +135,7 @@ class SandboxConnection:
                     message_id=running.id,
                     content=running.content,
                     model=running.model,
-                    author=Author(name=user.name, email=user.email or "user@inspect.invalid"),
+                    author=commit_author(user),
                 )
             )
         status = SessionStatus.RUNNING if prompts.processing(engine, self.session_id) else SessionStatus.READY
@@ -194,6 +193,13 @@ class SandboxConnection:
             return  # already ended here (timed out, stopped without a sandbox, server restarted)
         await self._store(message)  # a re-sent one is not stored twice; completing is idempotent
         await self.plane.complete(self.session_id, message.message_id, success=message.success, error=message.error)
+
+    async def _push_result(self, message: PushComplete | PushError) -> None:
+        await self._store(message)
+        outcome = (True, message.commit) if isinstance(message, PushComplete) else (False, message.error)
+        for waiter in self.link.push_waiters.pop(message.branch, []):
+            if not waiter.done():
+                waiter.set_result(outcome)
 
     async def _snapshot_ready(self, message: SnapshotReady) -> None:
         await self._store(message)

@@ -14,16 +14,27 @@ from inspect_app.models import Sandbox, SandboxStatus, utcnow
 LIVE = (SandboxStatus.SPAWNING, SandboxStatus.CONNECTED, SandboxStatus.READY)
 
 
-def create(engine: sa.Engine, *, session_id: str, provider: str, boot_mode: str) -> tuple[Sandbox, str]:
-    """A new sandbox row and its token (returned once; only its hash is stored)."""
-    token = tokens.mint(tokens.SANDBOX_PREFIX)
+def create(engine: sa.Engine, *, session_id: str, provider: str, boot_mode: str) -> tuple[Sandbox, str, str]:
+    """A new sandbox row, its bridge token and its tool token (returned once; only hashes are stored)."""
+    token, tool_token = tokens.mint(tokens.SANDBOX_PREFIX), tokens.mint(tokens.TOOL_PREFIX)
     with session_scope(engine) as db:
         row = Sandbox(
-            session_id=session_id, provider=provider, boot_mode=boot_mode, token_hash=tokens.hash_token(token)
+            session_id=session_id,
+            provider=provider,
+            boot_mode=boot_mode,
+            token_hash=tokens.hash_token(token),
+            tool_token_hash=tokens.hash_token(tool_token),
         )
         db.add(row)
         db.flush()
-        return row, token
+        return row, token, tool_token
+
+
+def for_tool_token(engine: sa.Engine, tool_token: str) -> Sandbox | None:
+    """The live sandbox this tool token belongs to (a stopped sandbox's token is worthless)."""
+    with session_scope(engine) as db:
+        row = db.exec(select(Sandbox).where(Sandbox.tool_token_hash == tokens.hash_token(tool_token))).first()
+        return row if row is not None and row.status in LIVE else None
 
 
 def get(engine: sa.Engine, sandbox_id: str) -> Sandbox | None:

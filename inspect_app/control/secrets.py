@@ -57,6 +57,17 @@ def names(engine: sa.Engine, *, repository_id: int | None = None) -> list[str]:
         return sorted(db.exec(select(Secret.key).where(Secret.repository_id == repository_id)).all())
 
 
+def listing(engine: sa.Engine) -> list[tuple[str, str, int | None]]:
+    """Every secret's (name, scope label, repository id): global ones first, never a value."""
+    with session_scope(engine) as db:
+        rows = db.exec(
+            select(Secret.key, Repository.name, Secret.repository_id)
+            .outerjoin(Repository, Repository.id == Secret.repository_id)  # type: ignore[arg-type]
+            .order_by(Secret.repository_id.is_not(None), Repository.name, Secret.key)  # type: ignore[union-attr]
+        ).all()
+    return [(key, repo_name or "all repositories", repo_id) for key, repo_name, repo_id in rows]
+
+
 def for_sandbox(engine: sa.Engine, cipher: Cipher, repository_id: int) -> dict[str, str]:
     """Global secrets overlaid with the repository's (the repository wins), decrypted."""
     with session_scope(engine) as db:

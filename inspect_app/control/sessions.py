@@ -9,11 +9,11 @@ import sqlalchemy as sa
 from sqlmodel import Session as DBSession
 from sqlmodel import col, select
 
-from inspect_app.control import tokens
+from inspect_app.control import instance, tokens
 from inspect_app.control.names import valid_branch
 from inspect_app.db import session_scope
 from inspect_app.errors import InvalidInput, NotFound, Unauthorized
-from inspect_app.models import Participant, Repository, Session, User, utcnow
+from inspect_app.models import Artifact, Participant, Repository, Session, User, utcnow
 
 MAX_PAGE = 100
 
@@ -29,11 +29,14 @@ class SessionSummary:
     source: str
     archived: bool
     updated_at: datetime
+    pr_state: str = ""  # the newest pull request's state (open | merged | closed), if any
+    unread: bool = False  # the viewer takes part and events arrived since they last looked
 
 
 def list_sessions(
     engine: sa.Engine,
     *,
+    viewer_id: int | None = None,
     creator_id: int | None = None,
     status: str | None = None,
     archived: bool = False,
@@ -41,10 +44,25 @@ def list_sessions(
     limit: int = 50,
     offset: int = 0,
 ) -> list[SessionSummary]:
-    """Sessions, newest activity first. ``creator_id`` narrows to one person's ("mine")."""
+    """Sessions, newest activity first. ``creator_id`` narrows to one person's ("mine");
+    ``viewer_id`` fills ``unread`` for that person."""
     limit = max(1, min(limit, MAX_PAGE))
+    newest_pr = (
+        select(Artifact.state)
+        .where(Artifact.session_id == Session.id, Artifact.type == "pr")
+        .order_by(col(Artifact.id).desc())
+        .limit(1)
+        .correlate(Session)
+        .scalar_subquery()
+    )
+    read_seq = (
+        select(Participant.last_read_seq)
+        .where(Participant.session_id == Session.id, Participant.user_id == (viewer_id or 0))
+        .correlate(Session)
+        .scalar_subquery()
+    )
     query = (
-        select(Session, Repository.name, User.name)
+        select(Session, Repository.name, User.name, newest_pr, read_seq)
         .join(Repository, Repository.id == Session.repository_id)
         .join(User, User.id == Session.creator_id)
         .where(Session.archived == archived)
@@ -73,8 +91,10 @@ def list_sessions(
                 source=row.source,
                 archived=row.archived,
                 updated_at=row.updated_at,
+                pr_state=pr_state or "",
+                unread=last_read is not None and row.last_seq > last_read,
             )
-            for row, repo_name, creator_name in db.exec(query).all()
+            for row, repo_name, creator_name, pr_state, last_read in db.exec(query).all()
         ]
 
 
@@ -99,6 +119,8 @@ def create(
 ) -> Session:
     if len(title) > MAX_TITLE:
         raise InvalidInput(f"a title is at most {MAX_TITLE} characters")
+    if model and not instance.valid_model(model):
+        raise InvalidInput(f"{model!r} is not a model; write provider/model", code="bad_model")
     with session_scope(engine) as db:
         repo = db.get(Repository, repository_id)
         if repo is None:
@@ -188,6 +210,20 @@ def join(engine: sa.Engine, session_id: str, user_id: int) -> Participant:
         if participant.last_seen_at is None or now - participant.last_seen_at > timedelta(seconds=60):
             participant.last_seen_at = now
         return participant
+
+
+def mark_read(engine: sa.Engine, session_id: str, user_id: int, seq: int) -> None:
+    """Remember that this participant has seen the session up to event ``seq`` (never backwards)."""
+    with session_scope(engine) as db:
+        db.exec(
+            sa.update(Participant)
+            .where(
+                col(Participant.session_id) == session_id,
+                col(Participant.user_id) == user_id,
+                col(Participant.last_read_seq) < seq,
+            )
+            .values(last_read_seq=seq)
+        )
 
 
 def participants(engine: sa.Engine, session_id: str) -> list[tuple[Participant, User]]:

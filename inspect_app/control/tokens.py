@@ -12,6 +12,7 @@ import secrets
 
 API_PREFIX = "insp"
 SANDBOX_PREFIX = "sbx"
+TOOL_PREFIX = "sbt"  # a sandbox's tool token: git credentials and pull requests, nothing else
 CLIENT_PREFIX = "cli"
 
 

@@ -26,6 +26,7 @@ class GitHubProfile:
     avatar_url: str
     emails: list[tuple[str, bool, bool]]  # (address, primary, verified)
     orgs: list[str]
+    public_email: str = ""  # the address on their public profile, if they show one
 
     @property
     def email(self) -> str:
@@ -33,7 +34,16 @@ class GitHubProfile:
         for address, primary, verified in self.emails:
             if primary and verified:
                 return address
+        return self.noreply_email
+
+    @property
+    def noreply_email(self) -> str:
         return f"{self.id}+{self.login}@users.noreply.github.com"
+
+    @property
+    def commit_email(self) -> str:
+        """Commits carry the public address, else GitHub's noreply one (a private address stays private)."""
+        return self.public_email or self.noreply_email
 
 
 TIMEOUT_S = 15
@@ -78,5 +88,6 @@ class GitHubOAuth:
             avatar_url=str(user.get("avatar_url") or ""),
             emails=[(e["email"], bool(e.get("primary")), bool(e.get("verified"))) for e in emails if "email" in e],
             orgs=[str(o.get("login")) for o in orgs if isinstance(o, dict)],
+            public_email=str(user.get("email") or ""),
         )
         return profile, str(token["access_token"])

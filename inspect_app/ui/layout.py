@@ -40,7 +40,7 @@ def sidebar() -> rx.Component:
             rx.text(AppState.user_name, size="2", overflow="hidden", text_overflow="ellipsis", white_space="nowrap"),
             rx.spacer(),
             rx.link(rx.icon("log-in", size=16), href=routes.LOGIN, title="Sign in as someone else", id="sign-in"),
-            rx.color_mode.button(size="1", variant="ghost"),
+            rx.color_mode.button(size="1", variant="ghost", id="color-mode", title="Light or dark theme"),
             align="center",
             width="100%",
             padding_x="0.5rem",

@@ -51,7 +51,7 @@ def login() -> rx.Component:
         rx.cond(
             LoginState.oauth,
             rx.link(
-                rx.button(rx.icon("github"), "Sign in with GitHub", size="3"),
+                rx.button(rx.icon("log-in"), "Sign in with GitHub", size="3"),
                 href="/api/auth/github/login",
                 is_external=False,
                 id="github-sign-in",

@@ -23,7 +23,7 @@ from inspect_app.control import sessions as sessions_ctl
 from inspect_app.control.events import session_channel
 from inspect_app.errors import InspectError
 from inspect_app.ui.formatting import status_color
-from inspect_app.ui.state import AppState
+from inspect_app.ui.state import AppState, connected
 from inspect_app.ui.timeline import TimelineItem, merge, settle
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,7 @@ HISTORY = 200
 FLUSH_INTERVAL_S = 0.1  # at most ten UI updates a second per client
 IDLE_CHECK_S = 2.0  # how often a quiet tab checks it is still open (and clears "is typing")
 TYPING_SHOWN_S = 4.0
+MARK_READ_S = 2.0  # how often an open tab records what its person has seen (the sidebar's unread dot)
 TIMELINE_TYPES = {
     "prompt",
     "text",
@@ -136,6 +137,10 @@ class SessionPageState(AppState):
             self.live_message = running
             self.live_done, self.live_tail = settle("", partial.text)
         self.watchers = [self.user_name] if self.user_name else []
+        if loaded["events"] and self.user_id:
+            await asyncio.to_thread(
+                sessions_ctl.mark_read, services.current().engine, sid, self.user_id, loaded["events"][-1]["seq"]
+            )
         return SessionPageState.follow
 
     # --- live ------------------------------------------------------------------------------------
@@ -145,19 +150,25 @@ class SessionPageState(AppState):
         plane = services.current().plane
         async with self:
             sid, me, client = self.session_id, self.user_name, self.router.session.client_token
+            user_id = self.user_id
+        read_seq, marked, read_at = 0, 0, time.monotonic()
         subscription = await plane.hub.subscribe(session_channel(sid))
         presence = {"type": "presence", "event": "join", "user": {"name": me}}
         await plane.hub.publish(session_channel(sid), json.dumps(presence))
         try:
             while True:
                 first = await subscription.get(IDLE_CHECK_S)
-                batch = ([first] if first else []) + subscription.drain_nowait()
-                if not _connected(client):
+                batch = [json.loads(p) for p in ([first] if first else []) + subscription.drain_nowait()]
+                if not connected(client):
                     return
+                read_seq = max([read_seq, *(_newest_seq(e) for e in batch)])
+                if read_seq > marked and user_id and time.monotonic() - read_at > MARK_READ_S:
+                    read_at, marked = time.monotonic(), read_seq
+                    await asyncio.to_thread(sessions_ctl.mark_read, plane.engine, sid, user_id, read_seq)
                 async with self:
                     if self.session_id != sid:
                         return  # the tab moved to another session
-                    reload_queue, completed = self._apply([json.loads(p) for p in batch])
+                    reload_queue, completed = self._apply(batch)
                 if reload_queue or completed:
                     rows = await asyncio.to_thread(_queue_rows, sid)
                     answers = await asyncio.to_thread(_answers, sid, completed)
@@ -168,6 +179,9 @@ class SessionPageState(AppState):
                 await asyncio.sleep(FLUSH_INTERVAL_S)
         finally:
             subscription.close()
+            if read_seq > marked and user_id:
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(sessions_ctl.mark_read, plane.engine, sid, user_id, read_seq)
             with contextlib.suppress(Exception):
                 await plane.hub.publish(session_channel(sid), json.dumps({**presence, "event": "leave"}))
 
@@ -356,6 +370,13 @@ def _answers(session_id: str, message_ids: list[str]) -> list[dict[str, Any]]:
     return [e.to_dict() for e in services.current().plane.events.answers(session_id, message_ids)]
 
 
+def _newest_seq(event: dict[str, Any]) -> int:
+    if event.get("type") == "batch":
+        return max((_newest_seq(e) for e in event.get("events", [])), default=0)
+    seq = event.get("seq")
+    return seq if isinstance(seq, int) else 0
+
+
 def _order_answers(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """An answer item goes before its completion notice."""
     answers = [e for e in events if e.get("type") == "text"]
@@ -373,10 +394,3 @@ def session_id_from_path(path: str) -> str:
     """``/sessions/<id>`` → ``<id>`` (also with a trailing slash or query)."""
     parts = [p for p in path.split("?", 1)[0].split("/") if p]
     return parts[1] if len(parts) >= 2 and parts[0] == "sessions" else ""
-
-
-def _connected(client_token: str) -> bool:
-    from inspect_app.inspect_app import app  # the running app; imported late to avoid a cycle
-
-    namespace = app.event_namespace
-    return namespace is None or client_token in namespace.token_to_sid

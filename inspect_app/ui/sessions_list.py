@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from typing import Any
 
 import reflex as rx
 
@@ -11,7 +12,7 @@ from inspect_app import services
 from inspect_app.control import sessions
 from inspect_app.ui import routes
 from inspect_app.ui.formatting import relative_time, status_color
-from inspect_app.ui.state import AppState
+from inspect_app.ui.state import AppState, connected
 
 
 @dataclasses.dataclass
@@ -25,6 +26,9 @@ class SessionRow:
     creator: str
     updated: str
     url: str
+    pr_state: str
+    pr_color: str
+    unread: bool
 
 
 def _row(summary: sessions.SessionSummary) -> SessionRow:
@@ -38,7 +42,14 @@ def _row(summary: sessions.SessionSummary) -> SessionRow:
         creator=summary.creator,
         updated=relative_time(summary.updated_at),
         url=routes.session_url(summary.id),
+        pr_state=summary.pr_state,
+        pr_color=PR_COLORS.get(summary.pr_state, "gray"),
+        unread=summary.unread,
     )
+
+
+PR_COLORS = {"open": "green", "merged": "purple", "closed": "red"}
+REFRESH_S = 10.0  # the sidebar picks up new sessions, statuses and unread marks this often
 
 
 class SessionListState(AppState):
@@ -47,6 +58,7 @@ class SessionListState(AppState):
     error: str = ""
     mine: bool = False
     search: str = ""
+    _watching: bool = False
 
     @rx.event
     async def set_scope(self, value: str | list[str]) -> None:
@@ -59,7 +71,14 @@ class SessionListState(AppState):
         await self.load()
 
     @rx.event
-    async def load(self) -> None:
+    async def load(self) -> Any:
+        await self._refresh()
+        if not self._watching:
+            self._watching = True
+            return SessionListState.watch
+        return None
+
+    async def _refresh(self) -> None:
         engine = services.current().engine
         try:
             summaries = await asyncio.to_thread(
@@ -67,18 +86,59 @@ class SessionListState(AppState):
                 engine,
                 limit=50,
                 search=self.search,
+                viewer_id=self.user_id or None,
                 creator_id=self.user_id if self.mine else None,
             )
         except Exception as exc:  # noqa: BLE001 - shown to the person, not swallowed
             self.error = f"Could not load sessions: {exc.__class__.__name__}"
             return
-        self.rows = [_row(s) for s in summaries]
+        rows = [_row(s) for s in summaries]
+        if rows != self.rows:  # an unchanged list is not re-sent to the browser
+            self.rows = rows
         self.error = ""
         self.loaded = True
+
+    @rx.event(background=True)
+    async def watch(self) -> None:
+        """Refresh the list every few seconds while this tab is open (one loop per tab)."""
+        async with self:
+            client = self.router.session.client_token
+        try:
+            while True:
+                await asyncio.sleep(REFRESH_S)
+                if not connected(client):
+                    return
+                async with self:
+                    await self._refresh()
+        finally:
+            async with self:
+                self._watching = False
 
 
 def status_badge(row: SessionRow) -> rx.Component:
     return rx.badge(row.status, color_scheme=row.status_color, variant="soft", size="1")
+
+
+def pr_badge(row: SessionRow) -> rx.Component:
+    return rx.cond(
+        row.pr_state != "",
+        rx.badge(rx.icon("git-pull-request", size=12), row.pr_state, color_scheme=row.pr_color, size="1"),
+    )
+
+
+def unread_dot(row: SessionRow) -> rx.Component:
+    return rx.cond(
+        row.unread,
+        rx.box(
+            width="8px",
+            height="8px",
+            min_width="8px",
+            border_radius="50%",
+            background=rx.color("accent", 9),
+            title="New activity",
+            class_name="unread-dot",
+        ),
+    )
 
 
 def sidebar_item(row: SessionRow) -> rx.Component:
@@ -93,6 +153,8 @@ def sidebar_item(row: SessionRow) -> rx.Component:
                 white_space="nowrap",
                 flex="1",
             ),
+            unread_dot(row),
+            pr_badge(row),
             status_badge(row),
             width="100%",
             align="center",
@@ -130,6 +192,8 @@ def session_card(row: SessionRow) -> rx.Component:
                     align="start",
                 ),
                 rx.spacer(),
+                unread_dot(row),
+                pr_badge(row),
                 status_badge(row),
                 align="center",
                 width="100%",

@@ -8,7 +8,7 @@ import dataclasses
 import reflex as rx
 
 from inspect_app import services
-from inspect_app.control import repositories, secrets, users
+from inspect_app.control import instance, repositories, secrets, users
 from inspect_app.errors import InspectError
 from inspect_app.ui.formatting import relative_time
 from inspect_app.ui.layout import page_frame
@@ -25,6 +25,13 @@ class RepoRow:
 
 
 @dataclasses.dataclass
+class SecretRow:
+    key: str
+    scope: str
+    repo_id: str  # "" for a global secret
+
+
+@dataclasses.dataclass
 class TokenRow:
     id: str
     name: str
@@ -33,11 +40,25 @@ class TokenRow:
     status: str
 
 
+# Provider keys are stored as global secrets under the names the providers' SDKs read.
+PROVIDER_KEYS = {"Anthropic": "ANTHROPIC_API_KEY", "OpenAI": "OPENAI_API_KEY", "OpenRouter": "OPENROUTER_API_KEY"}
+
+
+NATIVE_SELECT = {
+    "padding": "0.3rem 0.5rem",
+    "border_radius": "6px",
+    "border": f"1px solid {rx.color('gray', 7)}",
+    "background": rx.color("gray", 2),
+    "color": rx.color("gray", 12),
+}
+
+
 class SettingsState(AppState):
     repos: list[RepoRow] = []
-    secret_names: list[str] = []
+    secrets: list[SecretRow] = []
     tokens: list[TokenRow] = []
     default_model: str = ""
+    configured_model: str = ""  # from the environment; what "Reset" goes back to
     new_token: str = ""  # shown once, right after creation
     message: str = ""
     error: str = ""
@@ -47,7 +68,7 @@ class SettingsState(AppState):
         self.repos = [
             RepoRow(str(r.id), r.name, r.url, r.default_branch, r.prebuild) for r in repositories.list_all(engine)
         ]
-        self.secret_names = secrets.names(engine)
+        self.secrets = [SecretRow(key, scope, str(repo_id or "")) for key, scope, repo_id in secrets.listing(engine)]
         self.tokens = [
             TokenRow(
                 str(t.id),
@@ -58,7 +79,8 @@ class SettingsState(AppState):
             )
             for t in users.list_api_tokens(engine, self.user_id)
         ]
-        self.default_model = services.current().settings.resolved_default_model
+        self.configured_model = services.current().settings.resolved_default_model
+        self.default_model = instance.default_model(engine, self.configured_model)
 
     @rx.event
     async def load(self) -> None:
@@ -87,12 +109,38 @@ class SettingsState(AppState):
     @rx.event
     async def put_secret(self, form: dict) -> None:
         key, value = str(form.get("key", "")).strip(), str(form.get("value", ""))
+        scope = str(form.get("scope", "") or "global")
+        repo_id = None if scope == "global" else int(scope)
         s = services.current()
-        await self._do(lambda: secrets.put(s.engine, s.cipher, key, value), f"Saved secret {key}")
+        await self._do(
+            lambda: secrets.put(s.engine, s.cipher, key, value, repository_id=repo_id), f"Saved secret {key}"
+        )
 
     @rx.event
-    async def delete_secret(self, key: str) -> None:
-        await self._do(lambda: secrets.delete(services.current().engine, key), f"Deleted secret {key}")
+    async def delete_secret(self, key: str, repo_id: str) -> None:
+        await self._do(
+            lambda: secrets.delete(services.current().engine, key, repository_id=int(repo_id) if repo_id else None),
+            f"Deleted secret {key}",
+        )
+
+    @rx.event
+    async def save_model(self, form: dict) -> None:
+        model = str(form.get("model", ""))
+        await self._do(
+            lambda: instance.set_default_model(services.current().engine, model), "New sessions use this model"
+        )
+
+    @rx.event
+    async def save_provider_key(self, form: dict) -> None:
+        name, value = str(form.get("provider", "")), str(form.get("value", ""))
+        if name not in PROVIDER_KEYS.values():
+            self.error, self.message = "Pick a provider.", ""
+            return
+        if not value.strip():
+            self.error, self.message = "Paste the key first.", ""
+            return
+        s = services.current()
+        await self._do(lambda: secrets.put(s.engine, s.cipher, name, value.strip()), f"Saved {name}")
 
     @rx.event
     async def create_token(self, form: dict) -> None:
@@ -125,6 +173,24 @@ def repo_row(row: RepoRow) -> rx.Component:
         width="100%",
         align="center",
         class_name="repo-row",
+    )
+
+
+def secret_row(row: SecretRow) -> rx.Component:
+    return rx.hstack(
+        rx.code(row.key),
+        rx.text(row.scope, size="1", color_scheme="gray"),
+        rx.spacer(),
+        rx.button(
+            "Delete",
+            size="1",
+            variant="ghost",
+            color_scheme="red",
+            on_click=SettingsState.delete_secret(row.key, row.repo_id),
+        ),
+        width="100%",
+        align="center",
+        class_name="secret-row",
     )
 
 
@@ -171,21 +237,21 @@ def settings_page() -> rx.Component:
             rx.text(
                 "Values are write-only: they go into sandboxes, never back to a browser.", size="2", color_scheme="gray"
             ),
-            rx.foreach(
-                s.secret_names,
-                lambda name: rx.hstack(
-                    rx.code(name),
-                    rx.spacer(),
-                    rx.button("Delete", size="1", variant="ghost", color_scheme="red", on_click=s.delete_secret(name)),
-                    width="100%",
-                ),
-            ),
+            rx.vstack(rx.foreach(s.secrets, secret_row), width="100%", id="secret-list"),
             rx.form(
                 rx.hstack(
                     rx.input(name="key", placeholder="NAME", id="secret-key"),
-                    rx.input(name="value", placeholder="value", type="password", width="100%"),
-                    rx.button("Save", type="submit"),
+                    rx.input(name="value", placeholder="value", type="password", flex="1", id="secret-value"),
+                    rx.el.select(
+                        rx.el.option("All repositories", value="global"),
+                        rx.foreach(s.repos, lambda r: rx.el.option(r.name, value=r.id)),
+                        name="scope",
+                        id="secret-scope",
+                        style=NATIVE_SELECT,
+                    ),
+                    rx.button("Save", type="submit", id="secret-save"),
                     width="100%",
+                    wrap="wrap",
                 ),
                 on_submit=s.put_secret,
                 reset_on_submit=True,
@@ -193,12 +259,41 @@ def settings_page() -> rx.Component:
         ),
         section(
             "Models",
-            rx.text("Default model: ", rx.code(s.default_model)),
+            rx.text("New sessions use ", rx.code(s.default_model, id="default-model"), "."),
+            rx.form(
+                rx.hstack(
+                    rx.input(
+                        name="model",
+                        placeholder="provider/model, e.g. anthropic/claude-sonnet-4-5",
+                        flex="1",
+                        id="model-input",
+                    ),
+                    rx.button("Use this model", type="submit", id="model-save"),
+                    width="100%",
+                ),
+                on_submit=s.save_model,
+                reset_on_submit=True,
+            ),
+            rx.text("Configured default: ", rx.code(s.configured_model), size="1", color_scheme="gray"),
+            rx.form(
+                rx.hstack(
+                    rx.el.select(
+                        *[rx.el.option(label, value=env) for label, env in PROVIDER_KEYS.items()],
+                        name="provider",
+                        id="provider-select",
+                        style=NATIVE_SELECT,
+                    ),
+                    rx.input(
+                        name="value", placeholder="provider API key", type="password", flex="1", id="provider-key"
+                    ),
+                    rx.button("Save key", type="submit", id="provider-save"),
+                    width="100%",
+                ),
+                on_submit=s.save_provider_key,
+                reset_on_submit=True,
+            ),
             rx.text(
-                "Set INSPECT_DEFAULT_MODEL (or INSPECT_LLM_BASE_URL and INSPECT_LLM_MODEL) and restart; "
-                "provider keys are read from ANTHROPIC_API_KEY / OPENAI_API_KEY.",
-                size="2",
-                color_scheme="gray",
+                "Provider keys are kept as encrypted secrets and reach sandboxes only.", size="1", color_scheme="gray"
             ),
         ),
         section(

@@ -59,3 +59,11 @@ class AppState(rx.State):
     def sign_out(self) -> rx.event.EventSpec:
         self.token = ""
         return rx.redirect("/api/auth/logout" if self.oauth else "/", is_external=True)
+
+
+def connected(client_token: str) -> bool:
+    """Whether this browser tab still has its socket open (background loops end when it closes)."""
+    from inspect_app.inspect_app import app  # the running app; imported late to avoid a cycle
+
+    namespace = app.event_namespace
+    return namespace is None or client_token in namespace.token_to_sid

@@ -35,6 +35,8 @@ class SandboxSpec:
     branch: str
     bridge_url: str
     token: str = field(repr=False)
+    tool_token: str = field(default="", repr=False)  # the agent's tools authenticate with this
+    api_url: str = ""  # where those tools reach the control plane
     work_branch: str = ""
     boot_mode: BootMode = "fresh"
     model: str = ""
@@ -71,6 +73,9 @@ class SandboxSpec:
             "SANDBOX_SETUP_TIMEOUT_S": str(self.setup_timeout_s),
             "SANDBOX_START_TIMEOUT_S": str(self.start_timeout_s),
             "SANDBOX_HEARTBEAT_S": str(self.heartbeat_s),
+            # Not SANDBOX_: the agent's tools and git (credential helper) need these two.
+            "INSPECT_API_URL": self.api_url,
+            "INSPECT_TOOL_TOKEN": self.tool_token,
         }
         return {k: v for k, v in env.items() if v != ""}
 

@@ -1,7 +1,7 @@
 """OpenCode's configuration inside a sandbox: its config JSON, plugin dir and environment.
 
-Explicit provider and model, no network probes, no interactive tools, and the sync-gate plugin
-(file changes wait for git sync). Pure apart from writing the plugin files.
+Explicit provider and model, no network probes, no interactive tools, the sync-gate plugin
+(file changes wait for git sync) and the create-pull-request tool. Pure apart from writing the plugin files.
 """
 
 from __future__ import annotations
@@ -64,7 +64,9 @@ def prepare_agent(config: RuntimeConfig, *, base_env: Mapping[str, str], passwor
     config_home = Path(base_env.get("XDG_CONFIG_HOME", str(config.root / "home" / ".config")))
     oc_dir = config_home / "opencode"
     (oc_dir / "plugin").mkdir(parents=True, exist_ok=True)
+    (oc_dir / "tool").mkdir(parents=True, exist_ok=True)
     shutil.copy(PLUGIN_SOURCE / "inspect-sync-gate.js", oc_dir / "plugin" / "inspect-sync-gate.js")
+    shutil.copy(PLUGIN_SOURCE / "create-pull-request.js", oc_dir / "tool" / "create-pull-request.js")
     template = config.plugin_template
     if template and template.exists():
         # OpenCode npm-installs its plugin package into each config dir unless it is already there;

@@ -92,25 +92,26 @@ class Git:
         await self._git("config", "user.name", name)
         await self._git("config", "user.email", email)
 
-    async def push(
-        self, remote: str, branch: str, *, username: str = "", password: str = "", force: bool = False
-    ) -> str:
-        """Push ``branch`` to ``remote``. A password reaches git through GIT_ASKPASS, never argv or a file."""
+    async def push(self, remote: str, branch: str, *, force: bool = False) -> str:
+        """Push HEAD to ``branch`` on ``remote``. Credentials, when the remote needs them, come from the
+        control plane through the credential helper (``git_credential.py``), never from argv or a file."""
         if not valid_branch(branch):
             raise GitError(f"invalid branch name {branch!r}")
-        env = dict(self._env)
-        if password:
-            askpass = Path(__file__).with_name("askpass.sh")
-            env.update(
-                {
-                    "GIT_ASKPASS": str(askpass),
-                    "INSPECT_GIT_USERNAME": username or "x-access-token",
-                    "INSPECT_GIT_PASSWORD": password,
-                }
-            )
         args = ["push", *(["--force-with-lease"] if force else []), remote, f"HEAD:refs/heads/{branch}"]
-        try:
-            await self._git(*args, env=env)
-        except GitError as exc:
-            raise GitError(str(exc).replace(password, "***") if password else str(exc)) from None
+        await self._git(*args)
         return await self.head()
+
+
+def credential_helper_env(python: str) -> dict[str, str]:
+    """Git configuration (as environment) that makes every git in the sandbox ask the control plane
+    for credentials: the helper list is reset first, so no other helper stores what it gets."""
+    helper = Path(__file__).with_name("git_credential.py")
+    return {
+        "GIT_CONFIG_COUNT": "3",
+        "GIT_CONFIG_KEY_0": "credential.helper",
+        "GIT_CONFIG_VALUE_0": "",
+        "GIT_CONFIG_KEY_1": "credential.helper",
+        "GIT_CONFIG_VALUE_1": f'!"{python}" "{helper}"',
+        "GIT_CONFIG_KEY_2": "credential.useHttpPath",
+        "GIT_CONFIG_VALUE_2": "true",
+    }

@@ -50,7 +50,7 @@ from sandbox.runtime.agent import AgentRunner
 from sandbox.runtime.agent_config import prepare_agent
 from sandbox.runtime.bridge import Bridge, BridgeRefused
 from sandbox.runtime.config import RUNTIME_VERSION, RuntimeConfig, RuntimeConfigError
-from sandbox.runtime.gitops import Git, GitError
+from sandbox.runtime.gitops import Git, GitError, credential_helper_env
 from sandbox.runtime.opencode import OpenCodeClient, OpenCodeError
 
 log = logging.getLogger("sandbox.supervisor")
@@ -85,6 +85,7 @@ class Supervisor:
         self.config = config
         self.started = time.monotonic()
         base_env = {k: v for k, v in os.environ.items() if not k.startswith(PRIVATE_PREFIXES)}
+        base_env.update(credential_helper_env(sys.executable))
         self.git = Git(
             config.workspace,
             env={
@@ -151,13 +152,7 @@ class Supervisor:
     async def _on_push(self, command: PushCommand) -> None:
         async def push() -> None:
             try:
-                commit = await self.git.push(
-                    command.remote,
-                    command.branch,
-                    username=command.username,
-                    password=command.password,
-                    force=command.force,
-                )
+                commit = await self.git.push(command.remote, command.branch, force=command.force)
                 self.bridge.send(PushComplete(branch=command.branch, commit=commit))
             except GitError as exc:
                 self.bridge.send(PushError(branch=command.branch, error=str(exc)))

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import httpx
 import pytest
 import sqlalchemy as sa
 from selenium import webdriver
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 from sqlmodel import Session as DBSession
@@ -14,7 +18,9 @@ from sqlmodel import select
 
 from inspect_app.db import create_db_engine
 from inspect_app.models import Repository, Session, User
-from tests.e2e.conftest import screenshot, wait_text
+from tests.e2e.conftest import click, screenshot, text_of, wait_text
+from tests.fakes.llm_server import FakeLLM, Turn
+from tests.integration.sandbox_harness import make_origin, require_opencode
 from tests.servers import RunningServer
 
 pytestmark = pytest.mark.browser
@@ -81,6 +87,12 @@ def test_sidebar_search_and_phone_width(server: RunningServer, browser: webdrive
     search.clear()
     search.send_keys("login")
     wait_text(browser, "sidebar", "Fix the login bug")
+    search.send_keys(Keys.CONTROL, "a")
+    search.send_keys(Keys.DELETE)  # the search stays with the tab: leave it empty for the next tests
+    time.sleep(1)  # the search box is debounced
+    browser.get(server.url + "/")
+    WebDriverWait(browser, 30).until(lambda d: "Fix the login bug" in text_of(d, "sidebar"))
+    assert browser.find_element(By.ID, "sessions-search").get_attribute("value") == ""
     browser.set_window_size(390, 844)
     try:
         bar = WebDriverWait(browser, 10).until(ec.visibility_of_element_located((By.ID, "mobile-bar")))
@@ -88,3 +100,35 @@ def test_sidebar_search_and_phone_width(server: RunningServer, browser: webdrive
         screenshot(browser, "home-phone")
     finally:
         browser.set_window_size(1280, 900)
+
+
+def test_new_session_composer_warms_the_sandbox_and_starts(
+    server: RunningServer, llm: FakeLLM, browser: webdriver.Chrome, tmp_path: Path
+) -> None:
+    require_opencode()
+    origin = make_origin(tmp_path)
+    headers = {"Authorization": f"Bearer {server.token}"}
+    assert httpx.post(f"{server.url}/api/repositories", json={"url": str(origin)}, headers=headers).status_code == 201
+    browser.get(server.url + "/")
+    wait = WebDriverWait(browser, 60)
+
+    def pick(name: str) -> None:
+        click(browser, "repo-picker")
+        wait.until(ec.element_to_be_clickable((By.XPATH, f"//div[@role='option'][contains(., '{name}')]"))).click()
+
+    wait.until(ec.visibility_of_element_located((By.ID, "branch"))).send_keys("bad..branch")
+    time.sleep(0.6)  # the branch field is debounced
+    browser.find_element(By.ID, "repo-filter").send_keys("orig")
+    pick("origin")
+    wait_text(browser, "new-session", "not a valid branch name")  # refused before anything starts
+    browser.find_element(By.ID, "branch").clear()
+    browser.find_element(By.ID, "branch").send_keys("main")
+    time.sleep(0.6)
+    llm.add(Turn(text="Started from the composer."))
+    browser.find_element(By.ID, "new-prompt").send_keys("Say hello from the composer")
+    wait_text(browser, "new-session", "Sandbox warming up")  # it warmed while they wrote
+    click(browser, "start-session")
+    wait.until(lambda d: "/sessions/" in d.current_url)
+    wait_text(browser, "timeline", "Say hello from the composer")
+    wait_text(browser, "timeline", "Started from the composer.", 120)
+    assert "origin" in text_of(browser, "session-header") and "main" in text_of(browser, "session-header")

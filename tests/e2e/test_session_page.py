@@ -124,7 +124,7 @@ def seed_long_session(server: RunningServer, events: int = 10_000) -> str:
     from sqlmodel import select
 
     from inspect_app.db import create_db_engine
-    from inspect_app.models import Event, Message, Repository, Session, User
+    from inspect_app.models import Artifact, Event, Message, Participant, Repository, Session, User
 
     engine = create_db_engine(server.database_url)
     try:
@@ -143,6 +143,8 @@ def seed_long_session(server: RunningServer, events: int = 10_000) -> str:
             )  # type: ignore[arg-type]
             db.add(session)
             db.flush()
+            db.add(Participant(session_id=session.id, user_id=user.id, role="owner"))  # type: ignore[arg-type]
+            db.add(Artifact(session_id=session.id, type="pr", url="http://127.0.0.1:9/pr/7", state="merged"))
             author = {"id": user.id, "name": user.name}
             rows, seq = [], 0
             while seq < events:
@@ -182,11 +184,22 @@ def test_a_session_with_ten_thousand_events_opens_and_pages_back(
     server: RunningServer, browser: webdriver.Chrome
 ) -> None:
     sid = seed_long_session(server)
+    entry = f"#sidebar a[href$='/sessions/{sid}']"
+    browser.get(f"{server.url}/")
+    row = WebDriverWait(browser, 60).until(ec.visibility_of_element_located((By.CSS_SELECTOR, entry)))
+    assert "merged" in row.text  # the PR state in the sidebar
+    assert row.find_elements(By.CSS_SELECTOR, ".unread-dot")  # 10,000 events Ada has not seen
+
     browser.get(f"{server.url}/sessions/{sid}")
     wait_text(browser, "timeline", "Answer number 2499", 60)
     assert "prompt number 2400" not in text_of(browser, "timeline")  # only the recent page is loaded
-    click(browser, "load-older")
+    assert browser.execute_script("return window.scrollY") > 0  # opened at the newest, at the bottom
+    browser.execute_script("window.scrollTo(0, 0)")  # scrolling up to the top pages in older history
     wait_text(browser, "timeline", "prompt number 2400", 30)
     assert len(browser.find_elements(By.CSS_SELECTOR, "#timeline .timeline-prompt")) == 100
     browser.find_element(By.ID, "composer").send_keys("still responsive")
     WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "send").is_enabled())
+
+    browser.get(f"{server.url}/")  # seen now: the dot is gone
+    row = WebDriverWait(browser, 60).until(ec.visibility_of_element_located((By.CSS_SELECTOR, entry)))
+    WebDriverWait(browser, 15).until(lambda d: not d.find_elements(By.CSS_SELECTOR, f"{entry} .unread-dot"))

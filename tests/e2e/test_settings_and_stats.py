@@ -8,7 +8,7 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.e2e.conftest import click, screenshot, wait_text
 from tests.integration.sandbox_harness import make_origin
@@ -32,16 +32,40 @@ def test_settings_manage_repositories_secrets_and_tokens(
     wait_text(browser, "repo-list", "origin")
 
     browser.find_element(By.ID, "secret-key").send_keys("NPM_TOKEN")
-    browser.find_element(By.NAME, "value").send_keys("very-secret-value")
-    browser.find_element(By.XPATH, "//button[text()='Save']").click()
+    browser.find_element(By.ID, "secret-value").send_keys("very-secret-value")
+    click(browser, "secret-save")
     wait.until(lambda d: "Saved secret NPM_TOKEN" in d.page_source)
-    assert "very-secret-value" not in browser.page_source  # write-only
+    browser.find_element(By.ID, "secret-key").send_keys("DEPLOY_KEY")
+    browser.find_element(By.ID, "secret-value").send_keys("repo-only-value")
+    Select(browser.find_element(By.ID, "secret-scope")).select_by_visible_text("origin")
+    click(browser, "secret-save")
+    wait.until(lambda d: "Saved secret DEPLOY_KEY" in d.page_source)
+    rows = [r.text for r in browser.find_elements(By.CSS_SELECTOR, "#secret-list .secret-row")]
+    assert any("NPM_TOKEN" in r and "all repositories" in r for r in rows), rows
+    assert any("DEPLOY_KEY" in r and "origin" in r for r in rows), rows
+    assert "very-secret-value" not in browser.page_source and "repo-only-value" not in browser.page_source
+
+    # the default model: a malformed name is refused with a reason, a good one is used from now on
+    browser.find_element(By.ID, "model-input").send_keys("just-a-name")
+    click(browser, "model-save")
+    wait_text(browser, "settings-error", "provider/model")
+    browser.find_element(By.ID, "model-input").send_keys("anthropic/claude-sonnet-4-5")
+    click(browser, "model-save")
+    wait_text(browser, "default-model", "anthropic/claude-sonnet-4-5")
+    Select(browser.find_element(By.ID, "provider-select")).select_by_visible_text("Anthropic")
+    browser.find_element(By.ID, "provider-key").send_keys("sk-ant-test-key")
+    click(browser, "provider-save")
+    wait.until(lambda d: "Saved ANTHROPIC_API_KEY" in d.page_source)
+    assert "sk-ant-test-key" not in browser.page_source
 
     browser.find_element(By.NAME, "name").send_keys("laptop")
     browser.find_element(By.XPATH, "//button[text()='Create token']").click()
     wait.until(lambda d: "Copy this token now" in d.page_source)
     assert "insp_" in browser.page_source
     screenshot(browser, "settings")
+    click(browser, "color-mode")  # the dark theme, for the screenshot reviewers look at
+    wait.until(lambda d: "dark" in (d.find_element(By.TAG_NAME, "html").get_attribute("class") or ""))
+    screenshot(browser, "settings-dark")
 
 
 def test_stats_page_shows_figures_and_chart(server: RunningServer, browser: webdriver.Chrome) -> None:

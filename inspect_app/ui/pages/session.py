@@ -69,6 +69,7 @@ def header() -> rx.Component:
         rx.cond(S.status_reason != "", rx.callout(S.status_reason, icon="info", color_scheme="gray", size="1")),
         spacing="1",
         width="100%",
+        id="session-header",
     )
 
 
@@ -188,6 +189,39 @@ def changes() -> rx.Component:
     )
 
 
+# Scrolling, done in the browser: a session opens at its newest entry and follows the stream while
+# the person stays at the bottom; scrolling up to the top pages in older history (the "Show earlier"
+# button, kept for keyboards, is clicked once it is on screen after a scroll). Polling keeps this
+# independent of React re-rendering the elements.
+SCROLLING = """
+(() => {
+  if (window.__inspectScrolling) return;
+  window.__inspectScrolling = true;
+  let armed = false, opened = "", height = 0;
+  const page = document.documentElement;
+  const bottom = () => window.scrollTo(0, page.scrollHeight);
+  for (const kind of ["wheel", "touchmove", "keydown", "scroll"]) {
+    window.addEventListener(kind, () => { armed = true; }, {passive: true});
+  }
+  setInterval(() => {
+    const timeline = document.getElementById("timeline");
+    if (!timeline) { opened = ""; return; }
+    const atBottom = window.innerHeight + window.scrollY >= height - 120;  // before this tick's growth
+    const grown = page.scrollHeight > height;
+    height = page.scrollHeight;
+    if (opened !== location.pathname && timeline.children.length) {
+      opened = location.pathname; armed = false; bottom(); return;
+    }
+    if (grown && atBottom && document.getElementById("live-answer")) bottom();  // follow the stream
+    const button = document.getElementById("load-older");
+    if (!armed || !button) return;
+    const box = button.getBoundingClientRect();
+    if (box.bottom > 0 && box.top < window.innerHeight) { armed = false; button.click(); }
+  }, 200);
+})();
+"""
+
+
 def session_page() -> rx.Component:
     return page_frame(
         rx.cond(
@@ -214,6 +248,7 @@ def session_page() -> rx.Component:
                 rx.cond(S.queue.length() > 0, rx.vstack(rx.foreach(S.queue, queued), width="100%", id="queue")),  # type: ignore[attr-defined]
                 composer(),
                 changes(),
+                rx.script(SCROLLING),
                 width="100%",
                 spacing="4",
             ),

@@ -1,0 +1,224 @@
+"""Pull requests: push the session branch through the sandbox, then open the PR as the prompting person.
+
+The flow behind the agent's ``create-pull-request`` tool (ARCHITECTURE §5):
+
+1. the sandbox is told to push the session branch (``push`` over the bridge; git asks the control
+   plane for credentials through its credential helper, see ``credentials_for``);
+2. GitHub repositories: the PR is opened with the prompting user's OAuth token, so nobody approves
+   their own agent's work; without one (or when it is refused) the App opens it; when neither can,
+   a ``branch`` artifact with a compare URL is recorded instead. Asking again updates the same PR;
+3. local repositories: the branch is pushed to the local remote; the artifact is the branch.
+
+The artifact is stored (one ``pr`` row per session, updated in place) and announced as an event,
+so every client shows it live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote, urlparse
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+
+from inspect_app.control import prompts, repositories
+from inspect_app.control import sessions as sessions_ctl
+from inspect_app.control.crypto import Cipher
+from inspect_app.control.plane import ControlPlane
+from inspect_app.db import session_scope
+from inspect_app.errors import Conflict, Forbidden, InspectError, NotFound
+from inspect_app.models import Artifact, Identity, Repository, Sandbox, User, utcnow
+from inspect_app.scm.github_app import GitHubApp, GitHubError, PullRequestInfo
+
+log = logging.getLogger(__name__)
+
+PUSH_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class PullResult:
+    kind: str  # pr | branch
+    url: str
+    state: str
+    opened_as: str  # user | app | "" (no pull request)
+    message: str  # what the agent is told
+
+
+@dataclass(frozen=True)
+class GitCredentials:
+    username: str
+    password: str
+    expires_at: datetime
+
+
+class Pulls:
+    def __init__(self, *, plane: ControlPlane, cipher: Cipher, github: GitHubApp | None, web_url: str) -> None:
+        self._plane = plane
+        self._cipher = cipher
+        self._github = github
+        self._web = web_url.rstrip("/")
+
+    @property
+    def _engine(self) -> sa.Engine:
+        return self._plane.engine
+
+    # --- git credentials for a sandbox -----------------------------------------------------------
+    async def credentials_for(self, sandbox: Sandbox, *, host: str, path: str) -> GitCredentials:
+        """A short-lived installation token for the session's own GitHub repository, nothing else."""
+        session = await asyncio.to_thread(sessions_ctl.get, self._engine, sandbox.session_id)
+        repo = await asyncio.to_thread(repositories.get, self._engine, session.repository_id)
+        if repo.kind != "github" or self._github is None:
+            raise NotFound("this repository needs no credentials from Inspect")
+        if host.lower() != (urlparse(self._web).netloc or "").lower():
+            raise Forbidden(f"credentials are only given for {urlparse(self._web).netloc}")
+        wanted = path.strip("/").removesuffix(".git").lower()
+        if path and wanted != f"{repo.github_owner}/{repo.github_name}".lower():
+            raise Forbidden("credentials are only given for the session's repository")
+        token, expires = await asyncio.to_thread(
+            self._github.installation_token, repo.github_owner or "", repo.github_name or ""
+        )
+        return GitCredentials(username="x-access-token", password=token, expires_at=expires)
+
+    # --- push and pull request -------------------------------------------------------------------
+    async def create(self, sandbox: Sandbox, *, title: str, body: str, draft: bool) -> PullResult:
+        session = await asyncio.to_thread(sessions_ctl.get, self._engine, sandbox.session_id)
+        repo = await asyncio.to_thread(repositories.get, self._engine, session.repository_id)
+        running = await asyncio.to_thread(prompts.processing, self._engine, session.id)
+        author = self._plane.user(running.author_id if running else session.creator_id)
+        commit = await self._push(session.id, session.branch)
+        if repo.kind != "github":
+            result = PullResult(
+                kind="branch",
+                url="",
+                state="pushed",
+                opened_as="",
+                message=f"Pushed {session.branch} ({commit[:10]}) to the repository. It is a local repository, "
+                "so there is no pull request; the session page shows the changes.",
+            )
+            meta = {"branch": session.branch, "base": session.base_branch, "commit": commit}
+        else:
+            result, meta = await self._open_on_github(session.id, repo, author, session, title, body, draft)
+            meta["commit"] = commit
+        await self._record(session.id, result, meta)
+        return result
+
+    async def _push(self, session_id: str, branch: str) -> str:
+        link = self._plane.links.get(session_id)
+        if link is None or not link.ready:
+            raise Conflict("the sandbox is not connected; try again in a moment", code="sandbox_not_ready")
+        waiter: asyncio.Future[tuple[bool, str]] = asyncio.get_running_loop().create_future()
+        link.push_waiters.setdefault(branch, []).append(waiter)
+        from sandbox.protocol import PushCommand  # the bridge's vocabulary, typed once
+
+        try:
+            if not await link.send(PushCommand(branch=branch)):
+                raise Conflict("the sandbox did not take the push command", code="sandbox_not_ready")
+            ok, detail = await asyncio.wait_for(waiter, PUSH_TIMEOUT_S)
+        except TimeoutError:
+            raise InspectError(f"the push of {branch} did not finish within {PUSH_TIMEOUT_S:.0f}s") from None
+        finally:
+            waiters = link.push_waiters.get(branch, [])
+            if waiter in waiters:
+                waiters.remove(waiter)
+        if not ok:
+            raise Conflict(f"git push failed: {detail}", code="push_failed")
+        return detail
+
+    async def _open_on_github(
+        self, session_id: str, repo: Repository, author: User, session: Any, title: str, body: str, draft: bool
+    ) -> tuple[PullResult, dict[str, Any]]:
+        owner, name = repo.github_owner or "", repo.github_name or ""
+        earlier = await asyncio.to_thread(_pr_number, self._engine, session_id)
+        request = {
+            "owner": owner,
+            "name": name,
+            "base": session.base_branch,
+            "head": session.branch,
+            "title": title,
+            "body": _with_footer(body, author),
+            "draft": draft,
+            "number": earlier,
+        }
+        user_token = await asyncio.to_thread(self._user_token, author.id or 0)
+        attempts: list[tuple[str, str | None]] = [("user", user_token)] if user_token else []
+        attempts.append(("app", None))
+        problems: list[str] = []
+        for opened_as, token in attempts:
+            if self._github is None:
+                problems.append("no GitHub App is configured")
+                break
+            try:
+                if token:
+                    pr = await asyncio.to_thread(self._github.open_or_update_pull, token, **request)  # type: ignore[arg-type]
+                else:
+                    pr = await asyncio.to_thread(self._github.installation_pull, **request)
+            except GitHubError as exc:
+                problems.append(f"as {opened_as}: {exc.message}")
+                log.warning("pull request for session %s %s", session_id, exc.message)
+                continue
+            return _pr_result(pr, opened_as), {"number": pr.number, "opened_as": opened_as, "draft": pr.draft}
+        compare = f"{self._web}/{owner}/{name}/compare/{quote(session.base_branch)}...{quote(session.branch)}?expand=1"
+        message = (
+            f"Pushed {session.branch}, but no pull request could be opened ({'; '.join(problems)}). "
+            f"Open it here: {compare}"
+        )
+        return PullResult(kind="branch", url=compare, state="pushed", opened_as="", message=message), {
+            "branch": session.branch,
+            "base": session.base_branch,
+        }
+
+    def _user_token(self, user_id: int) -> str | None:
+        with session_scope(self._engine) as db:
+            identity = db.exec(
+                select(Identity).where(Identity.user_id == user_id, Identity.provider == "github")
+            ).first()
+            if identity is None or not identity.token_ciphertext:
+                return None
+            blob = identity.token_ciphertext
+        return self._cipher.decrypt(blob, associated=f"github:{identity.provider_user_id}")
+
+    async def _record(self, session_id: str, result: PullResult, meta: dict[str, Any]) -> None:
+        data = await asyncio.to_thread(_store_artifact, self._engine, session_id, result, meta)
+        await self._plane.emit(session_id, "artifact", data)
+
+
+def _pr_result(pr: PullRequestInfo, opened_as: str) -> PullResult:
+    who = "as the person who asked" if opened_as == "user" else "as the Inspect GitHub App"
+    return PullResult(
+        kind="pr",
+        url=pr.url,
+        state=pr.state,
+        opened_as=opened_as,
+        message=f"Pull request #{pr.number} is {pr.state} ({who}): {pr.url}",
+    )
+
+
+def _with_footer(body: str, author: User) -> str:
+    return f"{body.rstrip()}\n\n---\nOpened by Inspect for {author.name}.".lstrip()
+
+
+def _pr_number(engine: sa.Engine, session_id: str) -> int | None:
+    with session_scope(engine) as db:
+        row = db.exec(
+            select(Artifact)
+            .where(Artifact.session_id == session_id, Artifact.type == "pr")
+            .order_by(col(Artifact.id).desc())
+            .limit(1)
+        ).first()
+        number = row.meta.get("number") if row is not None else None
+        return int(number) if number else None
+
+
+def _store_artifact(engine: sa.Engine, session_id: str, result: PullResult, meta: dict[str, Any]) -> dict[str, Any]:
+    """One artifact per session and kind, updated in place (asking again updates the same PR)."""
+    with session_scope(engine) as db:
+        row = db.exec(select(Artifact).where(Artifact.session_id == session_id, Artifact.type == result.kind)).first()
+        if row is None:
+            row = Artifact(session_id=session_id, type=result.kind)
+            db.add(row)
+        row.url, row.state, row.meta, row.updated_at = result.url, result.state, meta, utcnow()
+        return {"kind": result.kind, "url": result.url, "state": result.state, "meta": meta}

@@ -1,0 +1,191 @@
+"""GitHub's REST API through PyGithub: App installation tokens, repositories, branches, pull requests.
+
+The only module that imports PyGithub. Every call here is synchronous (PyGithub is); callers in
+async code run them in a thread (``asyncio.to_thread``). PyGithub's errors become ``GitHubError``.
+
+Installation tokens are cached per installation until shortly before they expire (GitHub issues
+them for one hour), so a burst of git operations costs one token request.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import requests
+from github import Auth, Github, GithubException, GithubIntegration
+
+from inspect_app.errors import InspectError
+
+TOKEN_MARGIN = timedelta(minutes=5)  # renew a cached installation token this long before it expires
+TIMEOUT_S = 15
+
+
+_FAILURES = (GithubException, requests.RequestException)  # what PyGithub raises: answers and network
+
+
+class GitHubError(InspectError):
+    status = 502
+    code = "github_error"
+
+
+@dataclass(frozen=True)
+class RepoInfo:
+    owner: str
+    name: str
+    default_branch: str
+    description: str
+    private: bool
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+
+@dataclass(frozen=True)
+class PullRequestInfo:
+    number: int
+    url: str
+    state: str  # open | closed | merged
+    draft: bool
+
+
+def _translate(action: str, exc: Exception) -> GitHubError:
+    if isinstance(exc, GithubException):
+        detail = exc.data.get("message", "") if isinstance(exc.data, dict) else str(exc.data)
+        return GitHubError(f"GitHub could not {action}: {exc.status} {detail}".strip())
+    return GitHubError(f"GitHub could not {action}: {exc.__class__.__name__}")
+
+
+def _pr_info(pr: object) -> PullRequestInfo:
+    merged = bool(getattr(pr, "merged", False))
+    state = "merged" if merged else str(getattr(pr, "state", "open"))
+    return PullRequestInfo(
+        number=int(pr.number),  # type: ignore[attr-defined]
+        url=str(pr.html_url),  # type: ignore[attr-defined]
+        state=state,
+        draft=bool(getattr(pr, "draft", False)),
+    )
+
+
+class GitHubApp:
+    """A GitHub App: installation tokens (cached), the repositories it can reach, pull requests."""
+
+    def __init__(self, *, app_id: str, private_key: str, api_url: str) -> None:
+        self._api = api_url.rstrip("/")
+        self._integration = GithubIntegration(
+            auth=Auth.AppAuth(app_id, private_key), base_url=self._api, timeout=TIMEOUT_S, retry=None
+        )
+        self._lock = threading.Lock()
+        self._tokens: dict[int, tuple[str, datetime]] = {}
+        self._installations: dict[str, int] = {}
+
+    # --- installation tokens ---------------------------------------------------------------------
+    def installation_id(self, owner: str, name: str) -> int:
+        key = f"{owner}/{name}".lower()
+        with self._lock:
+            if key in self._installations:
+                return self._installations[key]
+        try:
+            installation = self._integration.get_repo_installation(owner, name)
+        except _FAILURES as exc:
+            raise _translate(f"find the App's installation on {owner}/{name}", exc) from exc
+        with self._lock:
+            self._installations[key] = installation.id
+        return installation.id
+
+    def installation_token(self, owner: str, name: str) -> tuple[str, datetime]:
+        """A token of the installation that covers this repository, and when it expires."""
+        installation = self.installation_id(owner, name)
+        now = datetime.now(UTC)
+        with self._lock:
+            cached = self._tokens.get(installation)
+            if cached and cached[1] - now > TOKEN_MARGIN:
+                return cached
+        try:
+            issued = self._integration.get_access_token(installation)
+        except _FAILURES as exc:
+            raise _translate("issue an installation token", exc) from exc
+        expires = issued.expires_at or now + timedelta(hours=1)
+        if expires.tzinfo is None:
+            expires = expires.replace(tzinfo=UTC)
+        with self._lock:
+            self._tokens[installation] = (issued.token, expires)
+        return issued.token, expires
+
+    def _as_installation(self, owner: str, name: str) -> Github:
+        token, _ = self.installation_token(owner, name)
+        return self.client(token)
+
+    def client(self, token: str) -> Github:
+        return Github(auth=Auth.Token(token), base_url=self._api, timeout=TIMEOUT_S, retry=None)
+
+    # --- repositories ----------------------------------------------------------------------------
+    def repositories(self) -> list[RepoInfo]:
+        """Every repository the App's installations can reach."""
+        found: list[RepoInfo] = []
+        try:
+            for installation in self._integration.get_installations():
+                # PyGithub authenticates an Installation's own calls as that installation
+                found.extend(_repo_info(repo) for repo in installation.get_repos())
+        except _FAILURES as exc:
+            raise _translate("list the App's repositories", exc) from exc
+        return sorted(found, key=lambda r: r.full_name.lower())
+
+    def repository(self, owner: str, name: str) -> RepoInfo:
+        try:
+            return _repo_info(self._as_installation(owner, name).get_repo(f"{owner}/{name}"))
+        except _FAILURES as exc:
+            raise _translate(f"read {owner}/{name}", exc) from exc
+
+    def branches(self, owner: str, name: str) -> list[str]:
+        try:
+            repo = self._as_installation(owner, name).get_repo(f"{owner}/{name}")
+            return [b.name for b in repo.get_branches()]
+        except _FAILURES as exc:
+            raise _translate(f"list the branches of {owner}/{name}", exc) from exc
+
+    # --- pull requests ---------------------------------------------------------------------------
+    def open_or_update_pull(
+        self,
+        token: str,
+        *,
+        owner: str,
+        name: str,
+        base: str,
+        head: str,
+        title: str,
+        body: str,
+        draft: bool,
+        number: int | None = None,
+    ) -> PullRequestInfo:
+        """Open a pull request with ``token`` (the user's, or an installation's); with ``number``
+        (the session's earlier PR) or an open PR from the same branch, update that one instead."""
+        try:
+            repo = self.client(token).get_repo(f"{owner}/{name}")
+            existing = repo.get_pull(number) if number else None
+            if existing is None:
+                existing = next(iter(repo.get_pulls(state="open", head=f"{owner}:{head}")), None)
+            if existing is not None:
+                existing.edit(title=title, body=body)
+                return _pr_info(repo.get_pull(existing.number))
+            return _pr_info(repo.create_pull(base=base, head=head, title=title, body=body, draft=draft))
+        except _FAILURES as exc:
+            raise _translate(f"open a pull request on {owner}/{name}", exc) from exc
+
+    def installation_pull(self, **kwargs: object) -> PullRequestInfo:
+        """The same, as the App (when the user has no token or theirs was refused)."""
+        token, _ = self.installation_token(str(kwargs["owner"]), str(kwargs["name"]))
+        return self.open_or_update_pull(token, **kwargs)  # type: ignore[arg-type]
+
+
+def _repo_info(repo: object) -> RepoInfo:
+    owner, name = str(repo.full_name).split("/", 1)  # type: ignore[attr-defined]
+    return RepoInfo(
+        owner=owner,
+        name=name,
+        default_branch=str(getattr(repo, "default_branch", "") or "main"),
+        description=str(getattr(repo, "description", "") or ""),
+        private=bool(getattr(repo, "private", False)),
+    )

@@ -1,0 +1,204 @@
+"""GitHub end to end: sign in → register a repository → prompt → the agent commits and calls
+``create-pull-request`` → the branch reaches the git server authored by the person → the PR is opened
+with *their* token → a webhook merges it live. A person without a GitHub token gets the App's PR.
+Then the sandbox environment, the event store and the logs are scanned for every token used.
+
+Real server, real sandbox and OpenCode, a scripted model, and a loopback GitHub (OAuth, REST API,
+git smart HTTP through ``git http-backend``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from inspect_app.db import create_db_engine
+from tests.fakes.github import APP_ID, USER_TOKEN, FakeGitHub, app_key_pem
+from tests.fakes.llm_server import MODEL, FakeLLM, Turn
+from tests.fakes.llm_server import ToolCall as LLMToolCall
+from tests.integration.sandbox_harness import git, make_origin, require_opencode
+from tests.integration.stream_client import Client, bash
+from tests.servers import RunningServer, start_server
+
+pytestmark = [pytest.mark.timeout(400)]
+
+CLIENT_SECRET = "oauth-client-secret-value"
+WEBHOOK_SECRET = "webhook-secret-value"
+COMMITTER = ("inspect-test[bot]", "31337+inspect-test[bot]@users.noreply.github.com")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FakeGitHub, FakeLLM, RunningServer, str]]:
+    require_opencode()
+    tmp = tmp_path_factory.mktemp("github-flow")
+    root = tmp / "git"
+    (root / "acme").mkdir(parents=True)
+    shutil.move(make_origin(tmp), root / "acme" / "widgets.git")
+    private_key, public_key = app_key_pem()
+    github = FakeGitHub(app_public_key=public_key, git_root=root)
+    with FakeLLM() as llm:
+        server = start_server(
+            tmp,
+            INSPECT_GITHUB_CLIENT_ID="inspect-test",
+            INSPECT_GITHUB_CLIENT_SECRET=CLIENT_SECRET,
+            INSPECT_GITHUB_APP_ID=APP_ID,
+            INSPECT_GITHUB_APP_PRIVATE_KEY=private_key,
+            INSPECT_GITHUB_WEBHOOK_SECRET=WEBHOOK_SECRET,
+            INSPECT_GITHUB_WEB_URL=github.url,
+            INSPECT_GITHUB_API_URL=github.url,
+            INSPECT_ALLOWED_USERS="ada",
+            INSPECT_GIT_COMMITTER_NAME=COMMITTER[0],
+            INSPECT_GIT_COMMITTER_EMAIL=COMMITTER[1],
+            INSPECT_LLM_BASE_URL=llm.base_url,
+            INSPECT_LLM_MODEL=MODEL,
+        )
+        try:
+            yield github, llm, server, private_key
+        finally:
+            server.stop()
+            github.close()
+
+
+def sign_in(server: RunningServer) -> str:
+    """The OAuth web flow, as a browser does it; returns the browser session (also an API token)."""
+    with httpx.Client(base_url=server.url, follow_redirects=True, timeout=30) as browser:
+        browser.get("/api/auth/github/login")
+        token = browser.cookies.get("inspect_session")
+    assert token, "signing in set no session cookie"
+    return token
+
+
+def api(server: RunningServer, token: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+
+
+def create_pull_request(title: str, body: str) -> Turn:
+    return Turn(tool_calls=[LLMToolCall("create-pull-request", {"title": title, "body": body})])
+
+
+async def run_prompt(client: Client, http: httpx.AsyncClient, session_id: str, content: str) -> dict:
+    accepted = await http.post(f"/api/sessions/{session_id}/prompts", json={"content": content})
+    assert accepted.status_code == 202, accepted.text
+    message_id = accepted.json()["message_id"]
+    return await client.wait(
+        lambda m: m["type"] == "execution_complete" and m.get("message_id") == message_id, "completion", 180
+    )
+
+
+def branch_log(github: FakeGitHub, branch: str) -> list[str]:
+    return git(
+        "log", "--format=%an <%ae>|%cn <%ce>|%s", f"{branch}", cwd=github.repo_path("acme", "widgets")
+    ).splitlines()
+
+
+def everything_written(server: RunningServer, session_ids: list[str]) -> dict[str, str]:
+    """The server's log, each sandbox's logs, the live sandbox processes' environments, the events."""
+    found = {"server log": server.log_path.read_text(errors="replace")}
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            text = environ.read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if any(f"SANDBOX_SESSION_ID={sid}" in text for sid in session_ids):
+            found[str(environ)] = text
+    for log in (server.data_dir / "sandboxes").rglob("*.log"):
+        found[str(log)] = log.read_text(errors="replace")
+    engine = create_db_engine(server.database_url)
+    try:
+        with engine.connect() as db:
+            found["events"] = "\n".join(json.dumps(r[0]) for r in db.execute(sa.text("SELECT data FROM events")))
+    finally:
+        engine.dispose()
+    return found
+
+
+async def test_signed_in_prompt_to_pull_request_to_merged(
+    world: tuple[FakeGitHub, FakeLLM, RunningServer, str],
+) -> None:
+    github, llm, server, private_key = world
+    ada = sign_in(server)
+    http = api(server, ada)
+    refused = await http.post("/api/repositories", json={"github": "acme/nothing"})
+    assert refused.status_code == 422 and "acme/nothing" in refused.json()["error"]["message"]
+    listed = (await http.get("/api/github/repositories")).json()
+    assert [(r["full_name"], r["registered"]) for r in listed] == [("acme/widgets", False)]
+    repo = await http.post("/api/repositories", json={"github": "acme/widgets"})
+    assert repo.status_code == 201, repo.text
+    assert repo.json()["kind"] == "github" and repo.json()["url"] == f"{github.url}/acme/widgets.git"
+    session = (await http.post("/api/sessions", json={"repository_id": repo.json()["id"], "title": "Greeting"})).json()
+    sid, branch = session["id"], session["branch"]
+
+    llm.add(
+        Turn(tool_calls=[bash("echo 'Hello from Inspect' >> README.md && git commit -qam 'Say hello'")]),
+        create_pull_request("Say hello", "Adds a greeting to the README."),
+        Turn(text="Opened the pull request."),
+    )
+    async with Client(server, sid, ada) as client:
+        done = await run_prompt(client, http, sid, "Add a greeting to the README and open a pull request")
+        assert done["data"]["success"] is True, done
+        artifact = await client.wait(lambda m: m["type"] == "artifact", "the PR artifact", 30)
+        assert artifact["data"]["kind"] == "pr" and artifact["data"]["state"] == "open"
+        assert artifact["data"]["meta"]["opened_as"] == "user"
+
+        # the branch reached the git server, authored by Ada (her GitHub noreply address), committed by the App
+        assert branch_log(github, branch)[0] == (
+            f"Ada Lovelace <1815+ada@users.noreply.github.com>|{COMMITTER[0]} <{COMMITTER[1]}>|Say hello"
+        )
+        # the PR was opened with Ada's own token, against the session's base branch
+        created = github.calls_to("POST", "/repos/acme/widgets/pulls")
+        assert len(created) == 1 and created[0].authorization == f"token {USER_TOKEN}"
+        assert created[0].body["head"] == branch and created[0].body["base"] == "main"
+        assert artifact["data"]["url"] == f"{github.url}/acme/widgets/pull/1"
+        # the sandbox cloned and pushed with installation tokens the control plane handed out
+        assert any(path.endswith("git-receive-pack") and user == "x-access-token" for path, user in github.git_requests)
+
+        # a merged-PR webhook turns the artifact into merged, live
+        payload = json.dumps(
+            {"action": "closed", "pull_request": {"html_url": artifact["data"]["url"], "merged": True, "number": 1}}
+        ).encode()
+        signature = "sha256=" + hmac.new(WEBHOOK_SECRET.encode(), payload, hashlib.sha256).hexdigest()
+        headers = {"x-github-event": "pull_request", "x-github-delivery": "d-1", "x-hub-signature-256": signature}
+        forged = {**headers, "x-hub-signature-256": "sha256=" + "0" * 64, "x-github-delivery": "d-2"}
+        assert (await http.post("/api/github/webhook", content=payload, headers=forged)).status_code == 401
+        assert (await http.post("/api/github/webhook", content=payload, headers=headers)).status_code == 200
+        merged = await client.wait(
+            lambda m: m["type"] == "artifact" and m["data"].get("state") == "merged", "merged artifact", 30
+        )
+        assert merged["data"]["url"] == artifact["data"]["url"]
+    assert (await http.get(f"/api/sessions/{sid}")).json()["artifacts"][-1]["state"] == "merged"
+
+    # someone without a GitHub token (an API-token user): the App opens their pull request
+    grace = server.create_user("Grace Hopper", "grace@example.com")
+    as_grace = api(server, grace)
+    other = (await as_grace.post("/api/sessions", json={"repository_id": repo.json()["id"]})).json()
+    llm.add(
+        Turn(tool_calls=[bash("echo 'Ship it' >> NOTES.md && git add NOTES.md && git commit -qm 'Notes'")]),
+        create_pull_request("Add notes", "Notes for the release."),
+        Turn(text="Done."),
+    )
+    async with Client(server, other["id"], grace) as client:
+        done = await run_prompt(client, as_grace, other["id"], "Add release notes and open a PR")
+        assert done["data"]["success"] is True
+        artifact = await client.wait(lambda m: m["type"] == "artifact", "the App's PR", 30)
+    assert artifact["data"]["meta"]["opened_as"] == "app"
+    by_app = github.calls_to("POST", "/repos/acme/widgets/pulls")[-1]
+    assert by_app.authorization.startswith("token ghs_")  # an installation token, not a person's
+    assert branch_log(github, other["branch"])[0].startswith("Grace Hopper <grace@example.com>|")
+
+    # no token the run used appears in a sandbox's environment, the event store or any log
+    secrets = [USER_TOKEN, CLIENT_SECRET, WEBHOOK_SECRET, private_key.splitlines()[1], *github.installation_tokens]
+    assert len(github.installation_tokens) >= 1
+    haystacks = everything_written(server, [sid, other["id"]])
+    assert any("/proc/" in name for name in haystacks), "no sandbox process found to inspect"
+    leaks = [(name, s[:8]) for name, text in haystacks.items() for s in secrets if s and s in text]
+    assert leaks == [], leaks
+    await http.aclose()
+    await as_grace.aclose()
