@@ -89,6 +89,8 @@ class SessionPageState(AppState):
     not_found: bool = False
     pr_url: str = ""
     pr_state: str = ""
+    branch_pushed: str = ""  # the session branch, once pushed without a pull request
+    branch_url: str = ""  # where a pull request can be opened by hand (GitHub compare), if anywhere
     diff: str = ""
     diff_loaded: bool = False
     editing_title: bool = False
@@ -120,8 +122,9 @@ class SessionPageState(AppState):
         self.repo, self.branch = loaded["repo"], session["base_branch"]
         self.status, self.status_reason = session["status"], session["status_reason"]
         self.archived, self.diff, self.diff_loaded, self.editing_title = session["archived"], "", False, False
-        prs = [a for a in loaded["snapshot"]["artifacts"] if a["kind"] == "pr"]
-        self.pr_url, self.pr_state = (prs[-1]["url"], prs[-1]["state"]) if prs else ("", "")
+        self.pr_url, self.pr_state, self.branch_pushed, self.branch_url = "", "", "", ""
+        for artifact in loaded["snapshot"]["artifacts"]:
+            self._artifact(artifact)
         self.items = merge([], loaded["events"])
         self.oldest_seq = loaded["events"][0]["seq"] if loaded["events"] else 0
         self.has_older = self.oldest_seq > 1
@@ -208,9 +211,8 @@ class SessionPageState(AppState):
                 name = str(event.get("user", {}).get("name", ""))
                 if name != self.user_name:
                     self.typing, self._typing_at = f"{name} is typing…", time.monotonic()
-            elif kind == "artifact" and event.get("data", {}).get("kind") == "pr":
-                self.pr_url = str(event["data"].get("url", ""))
-                self.pr_state = str(event["data"].get("state", ""))
+            elif kind == "artifact":
+                self._artifact(event.get("data", {}))
             elif kind in ("sandbox_status", "git_sync", "boot_progress"):
                 self._boot(event)
             elif kind == "session_title" and self.title in ("", "Untitled session"):
@@ -240,6 +242,13 @@ class SessionPageState(AppState):
         if self.typing and time.monotonic() - self._typing_at > TYPING_SHOWN_S:
             self.typing = ""
         return queue_changed, completed
+
+    def _artifact(self, data: dict[str, Any]) -> None:
+        if data.get("kind") == "pr":
+            self.pr_url, self.pr_state = str(data.get("url", "")), str(data.get("state", ""))
+        elif data.get("kind") == "branch":
+            self.branch_pushed = str(data.get("meta", {}).get("branch", "")) or self.branch
+            self.branch_url = str(data.get("url", ""))
 
     def _presence(self, event: dict[str, Any]) -> None:
         name = str(event.get("user", {}).get("name", ""))

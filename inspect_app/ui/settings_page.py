@@ -25,6 +25,13 @@ class RepoRow:
 
 
 @dataclasses.dataclass
+class GitHubRow:
+    full_name: str
+    description: str
+    registered: bool
+
+
+@dataclasses.dataclass
 class SecretRow:
     key: str
     scope: str
@@ -59,6 +66,9 @@ class SettingsState(AppState):
     tokens: list[TokenRow] = []
     default_model: str = ""
     configured_model: str = ""  # from the environment; what "Reset" goes back to
+    github_app: bool = False  # a GitHub App is configured: its repositories can be added
+    github_repos: list[GitHubRow] = []
+    github_loaded: bool = False
     new_token: str = ""  # shown once, right after creation
     message: str = ""
     error: str = ""
@@ -80,6 +90,7 @@ class SettingsState(AppState):
             for t in users.list_api_tokens(engine, self.user_id)
         ]
         self.configured_model = services.current().settings.resolved_default_model
+        self.github_app = services.current().github_app is not None
         self.default_model = instance.default_model(engine, self.configured_model)
 
     @rx.event
@@ -94,6 +105,26 @@ class SettingsState(AppState):
             return
         self.error, self.message = "", done
         await asyncio.to_thread(self._load)
+
+    @rx.event
+    async def load_github(self) -> None:
+        s = services.current()
+        try:
+            found = await asyncio.to_thread(repositories.github_choices, s.engine, s.github_app)
+        except InspectError as exc:
+            self.error, self.message = exc.message, ""
+            return
+        self.github_repos = [GitHubRow(info.full_name, info.description, registered) for info, registered in found]
+        self.github_loaded = True
+
+    @rx.event
+    async def add_github_repo(self, full_name: str) -> None:
+        s = services.current()
+        await self._do(
+            lambda: repositories.register_github(s.engine, s.github_app, full_name, web_url=s.settings.github_web_url),
+            f"Added {full_name}",
+        )
+        await self.load_github()
 
     @rx.event
     async def add_repo(self, form: dict) -> None:
@@ -176,6 +207,50 @@ def repo_row(row: RepoRow) -> rx.Component:
     )
 
 
+def github_row(row: GitHubRow) -> rx.Component:
+    return rx.hstack(
+        rx.vstack(
+            rx.text(row.full_name, weight="medium"),
+            rx.text(row.description, size="1", color_scheme="gray"),
+            spacing="0",
+            flex="1",
+        ),
+        rx.cond(
+            row.registered,
+            rx.badge("added", color_scheme="green"),
+            rx.button("Add", size="1", on_click=SettingsState.add_github_repo(row.full_name)),
+        ),
+        width="100%",
+        align="center",
+        class_name="github-row",
+    )
+
+
+def github_section() -> rx.Component:
+    s = SettingsState
+    return rx.cond(
+        s.github_app,
+        rx.vstack(
+            rx.hstack(
+                rx.text("From the GitHub App", weight="medium", size="2"),
+                rx.button("Load from GitHub", size="1", variant="soft", on_click=s.load_github, id="github-load"),
+                align="center",
+            ),
+            rx.cond(
+                s.github_loaded & (s.github_repos.length() == 0),  # type: ignore[attr-defined]
+                rx.text("The App is not installed on any repository yet.", size="2", color_scheme="gray"),
+            ),
+            rx.vstack(rx.foreach(s.github_repos, github_row), width="100%", id="github-repos"),
+            width="100%",
+        ),
+        rx.text(
+            "Set INSPECT_GITHUB_APP_ID and INSPECT_GITHUB_APP_PRIVATE_KEY to add GitHub repositories here.",
+            size="1",
+            color_scheme="gray",
+        ),
+    )
+
+
 def secret_row(row: SecretRow) -> rx.Component:
     return rx.hstack(
         rx.code(row.key),
@@ -231,6 +306,7 @@ def settings_page() -> rx.Component:
                 on_submit=s.add_repo,
                 reset_on_submit=True,
             ),
+            github_section(),
         ),
         section(
             "Secrets",

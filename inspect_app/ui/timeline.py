@@ -91,8 +91,9 @@ def _item_for(event: dict[str, Any]) -> TimelineItem | None:
     if kind == "artifact":
         label = {"pr": "Pull request", "branch": "Branch"}.get(str(data.get("kind")), "Artifact")
         state = f" ({data['state']})" if data.get("state") else ""
+        where = data.get("url") or data.get("meta", {}).get("branch", "")  # a local branch has no URL
         return TimelineItem(
-            key=f"artifact:{seq}", kind="notice", seq=seq, text=f"{label}{state}: {data.get('url', '')}", color="violet"
+            key=f"artifact:{seq}", kind="notice", seq=seq, text=f"{label}{state}: {where}", color="violet"
         )
     if kind == "prompt_cancelled":
         return TimelineItem(key=f"cancel:{mid}", kind="notice", seq=seq, text="Prompt cancelled", color="gray")

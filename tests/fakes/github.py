@@ -80,7 +80,7 @@ class FakeGitHub:
     public_email: str | None = None
     app_public_key: str = ""  # set to accept App JWTs signed with the matching private key
     git_root: Path | None = None  # bare repositories at <git_root>/<owner>/<name>.git
-    refuse_user_pulls: bool = False  # the user's token may not open pull requests (403)
+    refuse_pulls: set[str] = field(default_factory=set)  # "user" / "installation": those tokens get 403
 
     def __post_init__(self) -> None:
         self.token_requests: list[dict[str, list[str]]] = []
@@ -384,7 +384,7 @@ def _handler(gh: FakeGitHub) -> type[BaseHTTPRequestHandler]:
             parts = path.strip("/").split("/")
             kind = gh.token_kind(auth)
             if len(parts) == 4 and parts[0] == "repos" and parts[3] == "pulls" and kind:
-                if kind == "user" and gh.refuse_user_pulls:
+                if kind in gh.refuse_pulls:
                     self._json({"message": "Resource not accessible by integration"}, 403)
                     return
                 with gh._lock:

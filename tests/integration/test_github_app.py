@@ -72,7 +72,7 @@ def test_failures_become_github_errors(github: FakeGitHub, app_keys: tuple[str, 
     wrong_key, _ = app_key_pem()
     with pytest.raises(GitHubError, match="401"):
         make_app(github, wrong_key).installation_token("acme", "widgets")
-    github.refuse_user_pulls = True
+    github.refuse_pulls = {"user"}
     with pytest.raises(GitHubError, match="403"):
         make_app(github, app_keys[0]).open_or_update_pull(
             USER_TOKEN, owner="acme", name="widgets", base="main", head="x", title="t", body="", draft=False

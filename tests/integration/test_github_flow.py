@@ -19,8 +19,11 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from inspect_app.db import create_db_engine
+from tests.e2e.conftest import click, new_browser, screenshot, text_of, wait_text
 from tests.fakes.github import APP_ID, USER_TOKEN, FakeGitHub, app_key_pem
 from tests.fakes.llm_server import MODEL, FakeLLM, Turn
 from tests.fakes.llm_server import ToolCall as LLMToolCall
@@ -30,6 +33,7 @@ from tests.servers import RunningServer, start_server
 
 pytestmark = [pytest.mark.timeout(400)]
 
+SHARED: dict[str, str] = {}  # what a later test looks at in the browser
 CLIENT_SECRET = "oauth-client-secret-value"
 WEBHOOK_SECRET = "webhook-secret-value"
 COMMITTER = ("inspect-test[bot]", "31337+inspect-test[bot]@users.noreply.github.com")
@@ -135,6 +139,7 @@ async def test_signed_in_prompt_to_pull_request_to_merged(
     assert repo.json()["kind"] == "github" and repo.json()["url"] == f"{github.url}/acme/widgets.git"
     session = (await http.post("/api/sessions", json={"repository_id": repo.json()["id"], "title": "Greeting"})).json()
     sid, branch = session["id"], session["branch"]
+    SHARED["merged_session"] = sid
 
     llm.add(
         Turn(tool_calls=[bash("echo 'Hello from Inspect' >> README.md && git commit -qam 'Say hello'")]),
@@ -202,3 +207,82 @@ async def test_signed_in_prompt_to_pull_request_to_merged(
     assert leaks == [], leaks
     await http.aclose()
     await as_grace.aclose()
+
+
+async def test_without_any_pull_request_the_branch_and_a_compare_link_are_recorded(
+    world: tuple[FakeGitHub, FakeLLM, RunningServer, str], tmp_path: Path
+) -> None:
+    github, llm, server, _ = world
+    ada = sign_in(server)
+    http = api(server, ada)
+    repos = {r["name"]: r["id"] for r in (await http.get("/api/repositories")).json()}
+    session = (await http.post("/api/sessions", json={"repository_id": repos["acme/widgets"]})).json()
+    github.refuse_pulls = {"user", "installation"}  # neither Ada's token nor the App may open it
+    llm.add(
+        Turn(tool_calls=[bash("echo 'Refused' >> README.md && git commit -qam 'Try'")]),
+        create_pull_request("Try", ""),
+        Turn(text="Here is the compare link instead."),
+    )
+    try:
+        async with Client(server, session["id"], ada) as client:
+            done = await run_prompt(client, http, session["id"], "Change something and open a PR")
+            artifact = await client.wait(lambda m: m["type"] == "artifact", "the branch artifact", 30)
+            tool = await client.wait(
+                lambda m: (
+                    m["type"] == "tool_call"
+                    and m["data"].get("tool") == "create-pull-request"
+                    and m["data"].get("status") == "completed"
+                ),
+                "the tool's answer",
+                30,
+            )
+    finally:
+        github.refuse_pulls = set()
+    assert done["data"]["success"] is True
+    compare = f"{github.url}/acme/widgets/compare/main...{session['branch']}?expand=1"
+    assert artifact["data"] == {
+        "kind": "branch",
+        "url": compare,
+        "state": "pushed",
+        "meta": {"branch": session["branch"], "base": "main", "commit": artifact["data"]["meta"]["commit"]},
+    }
+    assert compare in tool["data"]["output"]  # the agent is told where the person can open it
+    assert branch_log(github, session["branch"])[0].endswith("|Try")
+
+    # a local repository (a path): the branch is pushed to it, no pull request is involved
+    origin = make_origin(tmp_path)
+    local = (await http.post("/api/repositories", json={"url": str(origin)})).json()
+    session = (await http.post("/api/sessions", json={"repository_id": local["id"]})).json()
+    llm.add(
+        Turn(tool_calls=[bash("echo 'Local' >> README.md && git commit -qam 'Local change'")]),
+        create_pull_request("Local change", ""),
+        Turn(text="Pushed."),
+    )
+    async with Client(server, session["id"], ada) as client:
+        await run_prompt(client, http, session["id"], "Change it locally")
+        artifact = await client.wait(lambda m: m["type"] == "artifact", "the local branch artifact", 30)
+    assert artifact["data"]["kind"] == "branch" and artifact["data"]["url"] == ""
+    assert git("log", "-1", "--format=%s", session["branch"], cwd=origin).strip() == "Local change"
+    await http.aclose()
+
+
+def test_in_the_browser_github_repositories_and_the_merged_pull_request(
+    world: tuple[FakeGitHub, FakeLLM, RunningServer, str], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    _, _, server, _ = world
+    if "merged_session" not in SHARED:
+        pytest.skip("needs the merged pull request of the first test")
+    browser = new_browser(tmp_path_factory)
+    try:
+        browser.get(f"{server.url}/api/auth/github/login")  # through the fake GitHub's consent, back signed in
+        WebDriverWait(browser, 60).until(lambda d: "Ada Lovelace" in text_of(d, "sidebar"))
+        browser.get(f"{server.url}/settings")
+        click(browser, "github-load", 60)
+        wait_text(browser, "github-repos", "acme/widgets")
+        assert "added" in text_of(browser, "github-repos")  # registered by the first test
+        browser.get(f"{server.url}/sessions/{SHARED['merged_session']}")
+        wait_text(browser, "pr-link", "merged")
+        assert browser.find_element(By.ID, "pr-link").get_attribute("href").endswith("/acme/widgets/pull/1")
+        screenshot(browser, "session-pr-merged")
+    finally:
+        browser.quit()

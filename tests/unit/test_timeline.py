@@ -51,6 +51,8 @@ def test_session_id_from_path() -> None:
 def test_pull_request_artifacts_show_in_the_timeline() -> None:
     items = merge([], [ev(9, "artifact", kind="pr", url="https://github.com/a/b/pull/1", state="merged")])
     assert items[0].text == "Pull request (merged): https://github.com/a/b/pull/1"
+    local = merge([], [ev(10, "artifact", kind="branch", url="", state="pushed", meta={"branch": "inspect/s1"})])
+    assert local[0].text == "Branch (pushed): inspect/s1"  # a local branch has no URL: its name instead
 
 
 def test_streamed_paragraphs_settle_but_never_inside_a_code_fence() -> None:

@@ -42,6 +42,25 @@ def header() -> rx.Component:
                     id="pr-link",
                 ),
             ),
+            rx.cond(
+                (S.branch_pushed != "") & (S.pr_url == ""),
+                rx.cond(
+                    S.branch_url != "",
+                    rx.link(
+                        rx.badge(rx.icon("git-branch", size=12), "Open a pull request", color_scheme="amber"),
+                        href=S.branch_url,
+                        is_external=True,
+                        id="branch-link",
+                    ),
+                    rx.badge(
+                        rx.icon("git-branch", size=12),
+                        S.branch_pushed,
+                        " pushed",
+                        color_scheme="gray",
+                        id="branch-link",
+                    ),
+                ),
+            ),
             rx.spacer(),
             rx.hstack(rx.foreach(S.watchers, watcher), spacing="1", id="presence"),
             rx.cond(S.running, rx.button("Stop", color_scheme="red", variant="soft", on_click=S.stop, id="stop")),
