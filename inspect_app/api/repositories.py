@@ -56,6 +56,12 @@ async def list_repositories(services: ServicesDep, _user: CurrentUser) -> list[R
     return [public(r) for r in await asyncio.to_thread(repositories.list_all, services.engine)]
 
 
+@router.get("/github/repositories/{owner}/{name}/branches")
+async def github_branches(owner: str, name: str, services: ServicesDep, _user: CurrentUser) -> dict[str, list[str]]:
+    """The branches of a repository the App reaches (to start a session on one)."""
+    return {"branches": await asyncio.to_thread(repositories.github_branches, services.github_app, owner, name)}
+
+
 @router.put("/repositories/{repository_id}/secrets/{key}", status_code=204)
 async def put_repository_secret(
     repository_id: int, key: str, body: SecretPut, services: ServicesDep, _user: CurrentUser

@@ -106,6 +106,17 @@ def register_github(engine: sa.Engine, app: GitHubApp | None, full_name: str, *,
 _GITHUB_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
 
+def github_branches(app: GitHubApp | None, owner: str, name: str) -> list[str]:
+    if app is None:
+        raise InvalidInput("no GitHub App is configured (INSPECT_GITHUB_APP_ID)", code="no_github_app")
+    if not (_GITHUB_NAME.match(owner) and _GITHUB_NAME.match(name)):
+        raise InvalidInput(f"{owner}/{name} is not a GitHub repository name", code="bad_name")
+    try:
+        return sorted(app.branches(owner, name))
+    except GitHubError as exc:
+        raise NotFound(f"{owner}/{name}: {exc.message}") from exc
+
+
 def github_choices(engine: sa.Engine, app: GitHubApp | None) -> list[tuple[RepoInfo, bool]]:
     """The repositories the App reaches, each with whether it is registered here already."""
     if app is None:

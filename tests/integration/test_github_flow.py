@@ -134,6 +134,8 @@ async def test_signed_in_prompt_to_pull_request_to_merged(
     assert refused.status_code == 422 and "acme/nothing" in refused.json()["error"]["message"]
     listed = (await http.get("/api/github/repositories")).json()
     assert [(r["full_name"], r["registered"]) for r in listed] == [("acme/widgets", False)]
+    assert (await http.get("/api/github/repositories/acme/widgets/branches")).json() == {"branches": ["main"]}
+    assert (await http.get("/api/github/repositories/acme/nothing/branches")).status_code == 404
     repo = await http.post("/api/repositories", json={"github": "acme/widgets"})
     assert repo.status_code == 201, repo.text
     assert repo.json()["kind"] == "github" and repo.json()["url"] == f"{github.url}/acme/widgets.git"
