@@ -24,12 +24,15 @@ app = rx.App(api_transformer=build_api())
 
 @contextlib.asynccontextmanager
 async def control_plane() -> AsyncIterator[None]:
-    """Run the control plane (event writer, hub, watchdogs) for the server's lifetime."""
+    """Run the control plane (event writer, hub, watchdogs) and the prebuild schedule for the server's lifetime."""
     plane = services.current().plane
     await plane.start()
+    prebuilds = services.current().prebuilds
+    prebuilds.start()
     try:
         yield
     finally:
+        await prebuilds.close()
         await plane.close()
 
 

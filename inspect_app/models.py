@@ -322,6 +322,8 @@ class Image(SQLModel, table=True):
     runtime_version: str = Field(default="", max_length=32)
     duration_s: float | None = Field(default=None)
     log_tail: str = Field(default="", sa_type=sa.Text)
+    # while building: the build sandbox's tool token (git credentials for the clone), hashed
+    tool_token_hash: str | None = Field(default=None, max_length=64, unique=True)
     created_at: datetime = _ts()
     built_at: datetime | None = _when()
 

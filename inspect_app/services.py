@@ -7,6 +7,8 @@ app (e.g. while Reflex compiles pages) touches no database.
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,7 @@ from inspect_app.settings import Settings, get_settings
 from sandbox.providers.base import SandboxProvider
 
 if TYPE_CHECKING:
+    from inspect_app.control.prebuild import PrebuildScheduler
     from inspect_app.control.pulls import Pulls
     from inspect_app.scm.github_app import GitHubApp
     from inspect_app.scm.github_oauth import GitHubOAuth
@@ -41,6 +44,7 @@ class Services:
     github_oauth: GitHubOAuth | None  # None until GitHub sign-in is configured
     github_app: GitHubApp | None  # None until a GitHub App is configured
     pulls: Pulls
+    prebuilds: PrebuildScheduler
 
 
 def build_provider(settings: Settings) -> SandboxProvider:
@@ -103,6 +107,20 @@ def build_services(settings: Settings) -> Services:
             api_url=settings.github_api_url,
         )
     pulls = Pulls(plane=plane, cipher=cipher, github=github_app, web_url=settings.github_web_url)
+    from inspect_app.control.prebuild import Prebuilder, PrebuildScheduler
+
+    holder = f"{socket.gethostname()}:{os.getpid()}"
+    prebuilder = Prebuilder(
+        engine=engine,
+        provider=lifecycle.provider,
+        github=github_app,
+        holder=holder,
+        api_url=settings.sandbox_api_url,
+        build_timeout_s=settings.build_timeout_s,
+    )
+    prebuilds = PrebuildScheduler(
+        prebuilder=prebuilder, engine=engine, holder=holder, interval_min=settings.prebuild_interval_min
+    )
     return Services(
         settings=settings,
         engine=engine,
@@ -111,6 +129,7 @@ def build_services(settings: Settings) -> Services:
         github_oauth=github_oauth,
         github_app=github_app,
         pulls=pulls,
+        prebuilds=prebuilds,
     )
 
 

@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     spawn_timeout_s: float = Field(180, gt=0, description="Seconds a sandbox may take to become ready.")
     heartbeat_timeout_s: float = Field(90, gt=0, description="Seconds without a heartbeat before a sandbox is stale.")
     execution_timeout_s: float = Field(3600, gt=0, description="Seconds one prompt may run before it is stopped.")
+    prebuild_interval_min: float = Field(
+        30, gt=0, description="Minutes between prebuild runs (repositories with prebuild on, when their branch moved)."
+    )
+    build_timeout_s: float = Field(1800, gt=0, description="Seconds one image build (clone + setup.sh) may take.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
 
     # --- local single-user mode ----------------------------------------------------------------

@@ -32,6 +32,9 @@ def upgrade() -> None:
     with op.batch_alter_table("sandboxes") as batch:
         batch.add_column(sa.Column("tool_token_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
         batch.create_unique_constraint("uq_sandboxes_tool_token_hash", ["tool_token_hash"])
+    with op.batch_alter_table("images") as batch:
+        batch.add_column(sa.Column("tool_token_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
+        batch.create_unique_constraint("uq_images_tool_token_hash", ["tool_token_hash"])
     with op.batch_alter_table("users") as batch:
         batch.add_column(
             sa.Column("commit_email", sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False, server_default="")
@@ -41,6 +44,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("users") as batch:
         batch.drop_column("commit_email")
+    with op.batch_alter_table("images") as batch:
+        batch.drop_constraint("uq_images_tool_token_hash", type_="unique")
+        batch.drop_column("tool_token_hash")
     with op.batch_alter_table("sandboxes") as batch:
         batch.drop_constraint("uq_sandboxes_tool_token_hash", type_="unique")
         batch.drop_column("tool_token_hash")

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 
 from inspect_app.api.deps import CurrentUser, ServicesDep
 from inspect_app.api.schemas import GitHubRepositoryPublic, RepositoryCreate, RepositoryPublic, SecretPut
-from inspect_app.control import repositories, secrets
+from inspect_app.control import prebuild, repositories, secrets
 from inspect_app.models import Repository
 
 router = APIRouter(prefix="/api", tags=["repositories"])
@@ -60,6 +60,22 @@ async def list_repositories(services: ServicesDep, _user: CurrentUser) -> list[R
 async def github_branches(owner: str, name: str, services: ServicesDep, _user: CurrentUser) -> dict[str, list[str]]:
     """The branches of a repository the App reaches (to start a session on one)."""
     return {"branches": await asyncio.to_thread(repositories.github_branches, services.github_app, owner, name)}
+
+
+@router.post("/repositories/{repository_id}/rebuild", status_code=202)
+async def rebuild(repository_id: int, services: ServicesDep, _user: CurrentUser) -> dict[str, str]:
+    """Build the repository's image now, in the background (a build already running is not doubled)."""
+    await asyncio.to_thread(repositories.get, services.engine, repository_id)  # 404 for an unknown one
+    services.prebuilds.rebuild_now(repository_id)
+    return {"status": "started"}
+
+
+@router.get("/repositories/{repository_id}/image")
+async def latest_image(repository_id: int, services: ServicesDep, _user: CurrentUser) -> dict[str, object]:
+    """The repository's newest prebuilt image: status (building, ready, failed, stale), commit, log tail."""
+    await asyncio.to_thread(repositories.get, services.engine, repository_id)
+    found = (await asyncio.to_thread(prebuild.latest_images, services.engine)).get(repository_id)
+    return {"image": found.__dict__ if found else None}
 
 
 @router.put("/repositories/{repository_id}/secrets/{key}", status_code=204)

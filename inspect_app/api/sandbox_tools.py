@@ -16,23 +16,23 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from inspect_app.api.deps import ServicesDep
 from inspect_app.control import sandboxes
-from inspect_app.errors import Unauthorized
-from inspect_app.models import Sandbox
+from inspect_app.control.sandboxes import ToolCaller
+from inspect_app.errors import Forbidden, Unauthorized
 
 router = APIRouter(prefix="/api/sandbox", tags=["sandbox"])
 
 
-async def tool_sandbox(request: Request, services: ServicesDep) -> Sandbox:
+async def tool_caller(request: Request, services: ServicesDep) -> ToolCaller:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("send Authorization: Bearer <sandbox tool token>")
-    sandbox = await asyncio.to_thread(sandboxes.for_tool_token, services.engine, token.strip())
-    if sandbox is None:
+    caller = await asyncio.to_thread(sandboxes.for_tool_token, services.engine, token.strip())
+    if caller is None:
         raise Unauthorized("unknown tool token, or its sandbox has stopped")
-    return sandbox
+    return caller
 
 
-ToolSandbox = Annotated[Sandbox, Depends(tool_sandbox)]
+Caller = Annotated[ToolCaller, Depends(tool_caller)]
 
 
 class CredentialRequest(BaseModel):
@@ -64,12 +64,14 @@ class PullRequestAnswer(BaseModel):
 
 
 @router.post("/git-credentials", response_model=CredentialAnswer)
-async def git_credentials(body: CredentialRequest, sandbox: ToolSandbox, services: ServicesDep) -> CredentialAnswer:
-    found = await services.pulls.credentials_for(sandbox, host=body.host, path=body.path)
+async def git_credentials(body: CredentialRequest, caller: Caller, services: ServicesDep) -> CredentialAnswer:
+    found = await services.pulls.credentials_for(caller.repository_id, host=body.host, path=body.path)
     return CredentialAnswer(username=found.username, password=found.password, expires_at=found.expires_at)
 
 
 @router.post("/pull-request", response_model=PullRequestAnswer)
-async def pull_request(body: PullRequestAsk, sandbox: ToolSandbox, services: ServicesDep) -> PullRequestAnswer:
-    result = await services.pulls.create(sandbox, title=body.title, body=body.body, draft=body.draft)
+async def pull_request(body: PullRequestAsk, caller: Caller, services: ServicesDep) -> PullRequestAnswer:
+    if caller.session_id is None:
+        raise Forbidden("an image build cannot open pull requests")
+    result = await services.pulls.create(caller.session_id, title=body.title, body=body.body, draft=body.draft)
     return PullRequestAnswer(**result.__dict__)

@@ -60,11 +60,33 @@ class SpawnPlan:
     image_ref: str | None = None
 
 
+# Images built by an older sandbox runtime than this are not used (their workspace layout or tools
+# may not match what the current runtime expects); raise it when the runtime changes incompatibly.
+IMAGE_RUNTIME_FLOOR = "0.1.0"
+
+
+def _version(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split("."))
+    except ValueError:
+        return ()
+
+
+def image_usable(image: Image | None) -> bool:
+    """A ready image, with something to start from, built by a runtime at least the floor."""
+    return (
+        image is not None
+        and image.status == ImageStatus.READY
+        and bool(image.provider_ref)
+        and _version(image.runtime_version) >= _version(IMAGE_RUNTIME_FLOOR)
+    )
+
+
 def plan_spawn(session: Session, newest_image: Image | None) -> SpawnPlan:
-    """Pure: the session's own snapshot > the newest ready image > fresh."""
+    """Pure: the session's own snapshot > the newest usable image > fresh."""
     if session.snapshot_ref:
         return SpawnPlan("snapshot_restore", snapshot_ref=session.snapshot_ref)
-    if newest_image is not None and newest_image.status == ImageStatus.READY and newest_image.provider_ref:
+    if newest_image is not None and image_usable(newest_image):
         return SpawnPlan("image", image_ref=newest_image.provider_ref)
     return SpawnPlan("fresh")
 
@@ -177,6 +199,12 @@ class Lifecycle:
         try:
             if plan.mode == "snapshot_restore" and plan.snapshot_ref:
                 handle = await self.provider.restore(plan.snapshot_ref, spec)
+            elif plan.mode == "image" and plan.image_ref:
+                try:
+                    handle = await self.provider.start_from_image(plan.image_ref, spec)
+                except ProviderError as exc:  # e.g. cleaned up meanwhile: a fresh start still works
+                    await self._emit(session.id, "warning", {"message": f"prebuilt image unusable ({exc}); fresh"})
+                    handle = await self.provider.spawn(SandboxSpec(**{**spec.__dict__, "boot_mode": "fresh"}))
             else:
                 handle = await self.provider.spawn(spec)
         except ProviderError as exc:

@@ -31,7 +31,7 @@ from inspect_app.control.crypto import Cipher
 from inspect_app.control.plane import ControlPlane
 from inspect_app.db import session_scope
 from inspect_app.errors import Conflict, Forbidden, InspectError, NotFound
-from inspect_app.models import Artifact, Identity, Repository, Sandbox, User, utcnow
+from inspect_app.models import Artifact, Identity, Repository, User, utcnow
 from inspect_app.scm.github_app import GitHubApp, GitHubError, PullRequestInfo
 
 log = logging.getLogger(__name__)
@@ -67,10 +67,9 @@ class Pulls:
         return self._plane.engine
 
     # --- git credentials for a sandbox -----------------------------------------------------------
-    async def credentials_for(self, sandbox: Sandbox, *, host: str, path: str) -> GitCredentials:
-        """A short-lived installation token for the session's own GitHub repository, nothing else."""
-        session = await asyncio.to_thread(sessions_ctl.get, self._engine, sandbox.session_id)
-        repo = await asyncio.to_thread(repositories.get, self._engine, session.repository_id)
+    async def credentials_for(self, repository_id: int, *, host: str, path: str) -> GitCredentials:
+        """A short-lived installation token for the caller's own GitHub repository, nothing else."""
+        repo = await asyncio.to_thread(repositories.get, self._engine, repository_id)
         if repo.kind != "github" or self._github is None:
             raise NotFound("this repository needs no credentials from Inspect")
         if host.lower() != (urlparse(self._web).netloc or "").lower():
@@ -84,8 +83,8 @@ class Pulls:
         return GitCredentials(username="x-access-token", password=token, expires_at=expires)
 
     # --- push and pull request -------------------------------------------------------------------
-    async def create(self, sandbox: Sandbox, *, title: str, body: str, draft: bool) -> PullResult:
-        session = await asyncio.to_thread(sessions_ctl.get, self._engine, sandbox.session_id)
+    async def create(self, session_id: str, *, title: str, body: str, draft: bool) -> PullResult:
+        session = await asyncio.to_thread(sessions_ctl.get, self._engine, session_id)
         repo = await asyncio.to_thread(repositories.get, self._engine, session.repository_id)
         running = await asyncio.to_thread(prompts.processing, self._engine, session.id)
         author = self._plane.user(running.author_id if running else session.creator_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -9,7 +10,7 @@ from sqlmodel import col, select
 
 from inspect_app.control import tokens
 from inspect_app.db import session_scope
-from inspect_app.models import Sandbox, SandboxStatus, utcnow
+from inspect_app.models import Image, ImageStatus, Sandbox, SandboxStatus, Session, utcnow
 
 LIVE = (SandboxStatus.SPAWNING, SandboxStatus.CONNECTED, SandboxStatus.READY)
 
@@ -30,11 +31,29 @@ def create(engine: sa.Engine, *, session_id: str, provider: str, boot_mode: str)
         return row, token, tool_token
 
 
-def for_tool_token(engine: sa.Engine, tool_token: str) -> Sandbox | None:
-    """The live sandbox this tool token belongs to (a stopped sandbox's token is worthless)."""
+@dataclass(frozen=True)
+class ToolCaller:
+    """Who holds a tool token: a session's live sandbox, or an image build (no session)."""
+
+    repository_id: int
+    session_id: str | None
+    sandbox_id: str | None
+
+
+def for_tool_token(engine: sa.Engine, tool_token: str) -> ToolCaller | None:
+    """The live sandbox or running build this tool token belongs to (once over, the token is worthless)."""
+    digest = tokens.hash_token(tool_token)
     with session_scope(engine) as db:
-        row = db.exec(select(Sandbox).where(Sandbox.tool_token_hash == tokens.hash_token(tool_token))).first()
-        return row if row is not None and row.status in LIVE else None
+        row = db.exec(select(Sandbox).where(Sandbox.tool_token_hash == digest)).first()
+        if row is not None:
+            session = db.get(Session, row.session_id)
+            if row.status not in LIVE or session is None:
+                return None
+            return ToolCaller(repository_id=session.repository_id, session_id=session.id, sandbox_id=row.id)
+        image = db.exec(select(Image).where(Image.tool_token_hash == digest)).first()
+        if image is not None and image.status == ImageStatus.BUILDING:
+            return ToolCaller(repository_id=image.repository_id, session_id=None, sandbox_id=None)
+        return None
 
 
 def get(engine: sa.Engine, sandbox_id: str) -> Sandbox | None:

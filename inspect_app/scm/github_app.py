@@ -146,6 +146,13 @@ class GitHubApp:
         except _FAILURES as exc:
             raise _translate(f"list the branches of {owner}/{name}", exc) from exc
 
+    def branch_sha(self, owner: str, name: str, branch: str) -> str:
+        """The commit at the tip of ``branch`` (a prebuild compares it with its image's)."""
+        try:
+            return str(self._as_installation(owner, name).get_repo(f"{owner}/{name}").get_branch(branch).commit.sha)
+        except _FAILURES as exc:
+            raise _translate(f"read branch {branch} of {owner}/{name}", exc) from exc
+
     # --- pull requests ---------------------------------------------------------------------------
     def open_or_update_pull(
         self,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from datetime import datetime
 
 import reflex as rx
 
 from inspect_app import services
-from inspect_app.control import instance, repositories, secrets, users
+from inspect_app.control import instance, prebuild, repositories, secrets, users
 from inspect_app.errors import InspectError
 from inspect_app.ui.formatting import relative_time
 from inspect_app.ui.layout import page_frame
@@ -22,6 +23,22 @@ class RepoRow:
     url: str
     branch: str
     prebuild: bool
+    image: str  # "" (never built), or "ready · abc1234 · 12.3 s · 5 min ago", "failed · …", "building"
+    image_status: str
+    image_log: str  # the setup log's tail of the newest build
+
+
+def _image_line(summary: prebuild.ImageSummary | None) -> tuple[str, str, str]:
+    if summary is None:
+        return "", "", ""
+    parts = [summary.status]
+    if summary.commit:
+        parts.append(summary.commit[:7])
+    if summary.duration_s:
+        parts.append(f"{summary.duration_s:.1f} s")
+    if summary.built_at:
+        parts.append(relative_time(datetime.fromisoformat(summary.built_at)))
+    return " · ".join(parts), summary.status, summary.log_tail
 
 
 @dataclasses.dataclass
@@ -75,8 +92,10 @@ class SettingsState(AppState):
 
     def _load(self) -> None:
         engine = services.current().engine
+        latest = prebuild.latest_images(engine)
         self.repos = [
-            RepoRow(str(r.id), r.name, r.url, r.default_branch, r.prebuild) for r in repositories.list_all(engine)
+            RepoRow(str(r.id), r.name, r.url, r.default_branch, r.prebuild, *_image_line(latest.get(r.id or 0)))
+            for r in repositories.list_all(engine)
         ]
         self.secrets = [SecretRow(key, scope, str(repo_id or "")) for key, scope, repo_id in secrets.listing(engine)]
         self.tokens = [
@@ -104,6 +123,12 @@ class SettingsState(AppState):
             self.error, self.message = exc.message, ""
             return
         self.error, self.message = "", done
+        await asyncio.to_thread(self._load)
+
+    @rx.event
+    async def rebuild(self, repo_id: str) -> None:
+        services.current().prebuilds.rebuild_now(int(repo_id))
+        self.error, self.message = "", "Building the image in the background; reload to see how it went."
         await asyncio.to_thread(self._load)
 
     @rx.event
@@ -192,17 +217,38 @@ def section(title: str, *children: rx.Component) -> rx.Component:
 
 
 def repo_row(row: RepoRow) -> rx.Component:
-    return rx.hstack(
-        rx.vstack(
-            rx.text(row.name, weight="medium"),
-            rx.text(row.url, " @ ", row.branch, size="1", color_scheme="gray"),
-            spacing="0",
-            flex="1",
+    status_color = rx.cond(row.image_status == "ready", "green", rx.cond(row.image_status == "failed", "red", "gray"))
+    return rx.vstack(
+        rx.hstack(
+            rx.vstack(
+                rx.text(row.name, weight="medium"),
+                rx.text(row.url, " @ ", row.branch, size="1", color_scheme="gray"),
+                spacing="0",
+                flex="1",
+            ),
+            rx.cond(
+                row.image != "",
+                rx.badge(rx.icon("package", size=12), row.image, color_scheme=status_color, class_name="image-status"),
+            ),
+            rx.text("Prebuild", size="1"),
+            rx.switch(checked=row.prebuild, on_change=lambda v: SettingsState.toggle_prebuild(row.id, v)),
+            rx.button(
+                "Rebuild now", size="1", variant="soft", on_click=SettingsState.rebuild(row.id), class_name="rebuild"
+            ),
+            width="100%",
+            align="center",
+            wrap="wrap",
         ),
-        rx.text("Prebuild", size="1"),
-        rx.switch(checked=row.prebuild, on_change=lambda v: SettingsState.toggle_prebuild(row.id, v)),
+        rx.cond(
+            (row.image_status == "failed") & (row.image_log != ""),
+            rx.el.details(
+                rx.el.summary("Why the last build failed", style={"cursor": "pointer", "font-size": "0.8rem"}),
+                rx.code_block(row.image_log, language="log", wrap_long_lines=True),
+                width="100%",
+            ),
+        ),
         width="100%",
-        align="center",
+        spacing="1",
         class_name="repo-row",
     )
 

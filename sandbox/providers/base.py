@@ -80,6 +80,17 @@ class SandboxSpec:
         return {k: v for k, v in env.items() if v != ""}
 
 
+@dataclass(frozen=True)
+class BuildResult:
+    """What building a prebuilt image produced: the image (``ref``) or why there is none."""
+
+    ok: bool
+    ref: str = ""
+    commit: str = ""
+    runtime_version: str = ""
+    log_tail: str = ""
+
+
 @dataclass
 class SandboxHandle:
     provider: str
@@ -108,6 +119,20 @@ class SandboxProvider(abc.ABC):
 
     @abc.abstractmethod
     async def status(self, handle: SandboxHandle) -> SandboxState: ...
+
+    async def build_image(self, spec: SandboxSpec, *, timeout_s: float) -> BuildResult:
+        """Clone ``spec``'s branch, run its setup.sh and capture the result as an image."""
+        raise ProviderError(f"the {self.name} provider cannot build images")
+
+    async def start_from_image(self, image_ref: str, spec: SandboxSpec) -> SandboxHandle:
+        """A sandbox booted from a prebuilt image (``image`` mode: fetch + reset, no setup.sh)."""
+        raise ProviderError(f"the {self.name} provider cannot start from images")
+
+    async def delete_image(self, image_ref: str) -> None:  # noqa: B027 - optional: nothing to free by default
+        """Forget an image no session needs any more (cleanup)."""
+
+    async def delete_snapshot(self, snapshot_ref: str) -> None:  # noqa: B027 - optional, as above
+        """Forget a snapshot no session needs any more (cleanup)."""
 
     async def diff(self, session_id: str, base_branch: str) -> str | None:
         """The session's changes against its base branch, if this provider can read them cheaply."""

@@ -11,12 +11,17 @@ unisolated, and the handle carries a warning for the session.
 
 Snapshot = a copy of the workspace and agent state under ``<data dir>/snapshots/<ref>/``;
 restore = a new sandbox started from that copy. Stop ends the whole process tree.
+
+Image = a prepared workspace under ``<data dir>/images/<ref>/`` (cloned, setup.sh run), built by
+``sandbox.runtime.build`` in a throwaway ``<data dir>/builds/<id>/``; a session started from it
+fetches and resets to the branch tip and skips setup.sh.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import secrets
@@ -27,6 +32,7 @@ import sys
 from pathlib import Path
 
 from sandbox.providers.base import (
+    BuildResult,
     Capabilities,
     ProviderError,
     SandboxHandle,
@@ -98,6 +104,8 @@ class LocalProvider(SandboxProvider):
         self._data_dir = data_dir.resolve()
         self._sandboxes = self._data_dir / "sandboxes"
         self._snapshots = self._data_dir / "snapshots"
+        self._images = self._data_dir / "images"
+        self._builds = self._data_dir / "builds"
         self._opencode_bin = opencode_bin
         self._plugin_template = plugin_template
         self._python = python
@@ -126,6 +134,73 @@ class LocalProvider(SandboxProvider):
         await asyncio.to_thread(shutil.copytree, source, root, symlinks=True)
         restored = SandboxSpec(**{**spec.__dict__, "boot_mode": "snapshot_restore"})
         return await self._start(root, restored)
+
+    async def start_from_image(self, image_ref: str, spec: SandboxSpec) -> SandboxHandle:
+        source = self._ref_dir(self._images, "img_", image_ref)
+        if not (source / "workspace").is_dir():
+            raise ProviderError(f"image {image_ref} does not exist")
+        root = await self._claim(spec)
+        await asyncio.to_thread(shutil.copytree, source, root, symlinks=True)
+        return await self._start(root, SandboxSpec(**{**spec.__dict__, "boot_mode": "image"}))
+
+    async def build_image(self, spec: SandboxSpec, *, timeout_s: float) -> BuildResult:
+        """Run the build runtime to completion in a throwaway directory; keep its workspace as the image."""
+        if not spec.sandbox_id.replace("-", "").isalnum():
+            raise ProviderError(f"not a build id: {spec.sandbox_id!r}")
+        root = self._builds / spec.sandbox_id
+        if root.exists():
+            await asyncio.to_thread(shutil.rmtree, root)
+        self._prepare_dirs(root)
+        try:
+            with (root / "build.log").open("ab") as log_file:
+                process = await asyncio.create_subprocess_exec(
+                    *self._command(root, spec, module="sandbox.runtime.build"),
+                    cwd=root,
+                    env=self._environment(root, spec),
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=log_file,
+                    stderr=log_file,
+                    start_new_session=True,
+                )
+            try:
+                await asyncio.wait_for(process.wait(), timeout_s)
+            except TimeoutError:
+                self._signal([process.pid, *_descendants(process.pid)], signal.SIGKILL)
+                await process.wait()
+                return BuildResult(ok=False, log_tail=f"the build did not finish within {timeout_s:.0f}s")
+            outcome = self._read_outcome(root)
+            if not outcome.get("ok"):
+                return BuildResult(ok=False, commit=str(outcome.get("commit", "")), log_tail=str(outcome["log_tail"]))
+            ref = f"img_{secrets.token_hex(8)}"
+            await asyncio.to_thread(
+                shutil.copytree,
+                root / "workspace",
+                self._ref_dir(self._images, "img_", ref) / "workspace",
+                symlinks=True,
+            )
+            return BuildResult(
+                ok=True,
+                ref=ref,
+                commit=str(outcome["commit"]),
+                runtime_version=str(outcome.get("runtime_version", "")),
+                log_tail=str(outcome.get("log_tail", "")),
+            )
+        finally:
+            await asyncio.to_thread(shutil.rmtree, root, True)
+
+    @staticmethod
+    def _read_outcome(root: Path) -> dict:
+        path = root / "state" / "build.json"
+        if path.exists():
+            return json.loads(path.read_text())
+        log_text = (root / "build.log").read_text(errors="replace") if (root / "build.log").exists() else ""
+        return {"ok": False, "log_tail": "\n".join(log_text.splitlines()[-40:]) or "the build wrote no result"}
+
+    async def delete_image(self, image_ref: str) -> None:
+        await asyncio.to_thread(shutil.rmtree, self._ref_dir(self._images, "img_", image_ref), True)
+
+    async def delete_snapshot(self, snapshot_ref: str) -> None:
+        await asyncio.to_thread(shutil.rmtree, self._snapshot_dir(snapshot_ref), True)
 
     async def snapshot(self, handle: SandboxHandle) -> str:
         root = self.sandbox_dir(handle.session_id)
@@ -200,12 +275,14 @@ class LocalProvider(SandboxProvider):
         return root
 
     def _snapshot_dir(self, ref: str) -> Path:
-        if not ref.startswith("snap_") or "/" in ref or ".." in ref:
-            raise ProviderError(f"not a local snapshot reference: {ref!r}")
-        path = self._snapshots / ref
-        if ref and not path.parent.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-        return path
+        return self._ref_dir(self._snapshots, "snap_", ref)
+
+    @staticmethod
+    def _ref_dir(parent: Path, prefix: str, ref: str) -> Path:
+        if not ref.startswith(prefix) or "/" in ref or ".." in ref:
+            raise ProviderError(f"not a local {prefix.rstrip('_')} reference: {ref!r}")
+        parent.mkdir(parents=True, exist_ok=True)
+        return parent / ref
 
     @staticmethod
     def _copy_parts(root: Path, target: Path) -> None:
@@ -233,8 +310,8 @@ class LocalProvider(SandboxProvider):
             **({"SANDBOX_OPENCODE_PLUGIN_TEMPLATE": str(self._plugin_template)} if self._plugin_template else {}),
         }
 
-    def _command(self, root: Path, spec: SandboxSpec) -> list[str]:
-        runtime = [self._python, "-m", "sandbox.runtime.supervisor"]
+    def _command(self, root: Path, spec: SandboxSpec, *, module: str = "sandbox.runtime.supervisor") -> list[str]:
+        runtime = [self._python, "-m", module]
         if not self._isolate:
             return runtime
         binds = [
@@ -277,9 +354,13 @@ class LocalProvider(SandboxProvider):
             *runtime,
         ]
 
-    async def _start(self, root: Path, spec: SandboxSpec) -> SandboxHandle:
+    @staticmethod
+    def _prepare_dirs(root: Path) -> None:
         for part in ("home/.config", "home/.local/share", "home/.local/state", "home/.cache", "state", "tmp"):
             (root / part).mkdir(parents=True, exist_ok=True)
+
+    async def _start(self, root: Path, spec: SandboxSpec) -> SandboxHandle:
+        self._prepare_dirs(root)
         handle = SandboxHandle(
             provider=self.name,
             sandbox_id=spec.sandbox_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from tests.e2e.conftest import click, screenshot, wait_text
+from tests.e2e.conftest import click, screenshot, text_of, wait_text
 from tests.integration.sandbox_harness import make_origin
 from tests.servers import RunningServer
 
@@ -30,6 +31,21 @@ def test_settings_manage_repositories_secrets_and_tokens(
     browser.find_element(By.ID, "repo-url").send_keys(str(origin))
     click(browser, "repo-add")
     wait_text(browser, "repo-list", "origin")
+
+    # Rebuild now: the image is built in the background; its status shows after a reload
+    rows = browser.find_elements(By.CSS_SELECTOR, "#repo-list .repo-row")
+    target = next(r for r in rows if str(origin) in r.text)
+    target.find_element(By.CSS_SELECTOR, ".rebuild").click()
+    wait.until(lambda d: "Building the image" in d.page_source)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        browser.get(f"{server.url}/settings")
+        wait_text(browser, "repo-list", "origin")
+        if "ready ·" in text_of(browser, "repo-list"):
+            break
+        time.sleep(1)
+    assert "ready ·" in text_of(browser, "repo-list")
+    screenshot(browser, "settings-repositories")
 
     browser.find_element(By.ID, "secret-key").send_keys("NPM_TOKEN")
     browser.find_element(By.ID, "secret-value").send_keys("very-secret-value")

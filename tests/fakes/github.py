@@ -330,6 +330,15 @@ def _handler(gh: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                         check=True,
                     ).stdout.split("\n")
                     self._json([{"name": r.split()[0], "commit": {"sha": r.split()[1]}} for r in refs if r.strip()])
+                elif len(rest) == 2 and rest[0] == "branches":
+                    sha = subprocess.run(
+                        ["git", "rev-parse", "--verify", "-q", f"refs/heads/{rest[1]}"],
+                        cwd=gh.repo_path(owner, name),
+                        capture_output=True,
+                        text=True,
+                    ).stdout.strip()
+                    found = {"name": rest[1], "commit": {"sha": sha, "url": ""}, "protected": False}
+                    self._json(found if sha else {"message": "Branch not found"}, 200 if sha else 404)
                 elif rest == ["pulls"]:
                     query = parse_qs(url.query)
                     head = query.get("head", [""])[0].partition(":")[2]

@@ -100,6 +100,7 @@ async def local_sandbox(
     llm: FakeLLM,
     *,
     restore_from: str | None = None,
+    image: str | None = None,
     provider: LocalProvider | None = None,
 ) -> AsyncIterator[LocalSandbox]:
     sandbox_id = f"sbx{secrets.token_hex(4)}"
@@ -110,7 +111,12 @@ async def local_sandbox(
         data_dir=data_dir, opencode_bin=str(OPENCODE_BIN), plugin_template=PLUGIN_TEMPLATE
     )
     spec = make_spec(origin, llm, control, sandbox_id=sandbox_id, token=token)
-    handle = await (provider.restore(restore_from, spec) if restore_from else provider.spawn(spec))
+    if restore_from:
+        handle = await provider.restore(restore_from, spec)
+    elif image:
+        handle = await provider.start_from_image(image, spec)
+    else:
+        handle = await provider.spawn(spec)
     sandbox = LocalSandbox(provider=provider, control=control, spec=spec, handle=handle)
     try:
         yield sandbox

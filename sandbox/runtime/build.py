@@ -1,0 +1,87 @@
+"""``python -m sandbox.runtime.build``: prepare a prebuilt image's workspace, then exit.
+
+Runs INSIDE a build sandbox and imports nothing from ``inspect_app``. No bridge and no agent: it
+clones the branch, runs ``.inspect/setup.sh`` (a failure fails the build: a broken image must not
+be published) and writes ``state/build.json`` — commit, runtime version, the setup log's tail —
+which the provider reads before it captures the workspace as the image.
+
+Sessions later boot from the image in ``image`` mode: fetch and reset to the branch tip, skip
+``setup.sh``, run ``.inspect/start.sh``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from sandbox.runtime.config import RUNTIME_VERSION
+from sandbox.runtime.gitops import Git, GitError, credential_helper_env, run
+
+TAIL_LINES = 40
+
+
+def _tail(text: str) -> str:
+    return "\n".join(text.rstrip().splitlines()[-TAIL_LINES:])
+
+
+async def build(root: Path, repo_url: str, branch: str, setup_timeout_s: float) -> dict[str, object]:
+    workspace, state = root / "workspace", root / "state"
+    state.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SANDBOX_")}
+    env.update(credential_helper_env(sys.executable))
+    git = Git(workspace, env=env)
+    started = time.monotonic()
+    if workspace.exists():
+        shutil.rmtree(workspace)
+    try:
+        await git.clone(repo_url, branch)
+        commit = await git.head()
+    except GitError as exc:
+        return {"ok": False, "stage": "clone", "log_tail": _tail(str(exc))}
+    setup = workspace / ".inspect" / "setup.sh"
+    setup_status, log_tail = "skipped", ""
+    if setup.exists():
+        result = await run(["bash", str(setup)], cwd=workspace, env=env, timeout=setup_timeout_s)
+        (state / "setup.log").write_text(result.output)
+        log_tail = _tail(result.output)
+        if result.code != 0:
+            reason = "timed out" if result.code == 124 else f"exited with {result.code}"
+            return {
+                "ok": False,
+                "stage": "setup",
+                "commit": commit,
+                "log_tail": f".inspect/setup.sh {reason}\n{log_tail}",
+            }
+        setup_status = "done"
+    return {
+        "ok": True,
+        "commit": commit,
+        "runtime_version": RUNTIME_VERSION,
+        "setup": setup_status,
+        "duration_s": round(time.monotonic() - started, 3),
+        "log_tail": log_tail,
+    }
+
+
+def main() -> int:
+    root = Path(os.environ["SANDBOX_ROOT"])
+    outcome = asyncio.run(
+        build(
+            root,
+            os.environ["SANDBOX_REPO_URL"],
+            os.environ.get("SANDBOX_BRANCH", "main"),
+            float(os.environ.get("SANDBOX_SETUP_TIMEOUT_S", "600")),
+        )
+    )
+    (root / "state").mkdir(parents=True, exist_ok=True)
+    (root / "state" / "build.json").write_text(json.dumps(outcome))
+    return 0 if outcome["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
