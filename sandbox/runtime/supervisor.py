@@ -277,11 +277,13 @@ class Supervisor:
                 log_tail = tail((self.config.state_dir / "opencode.log").read_text(errors="replace"))
                 raise BootFailed("agent_failed", f"OpenCode {reason}:\n{log_tail}")
             await asyncio.sleep(0.2)
+        healthy_ms = self._elapsed_ms(since)
         try:
             await self.agent.open_session()
             await self.client.warm()
         except OpenCodeError as exc:
             raise BootFailed("agent_failed", str(exc)) from None
+        log.info("OpenCode healthy after %d ms, session open and warm after %d ms", healthy_ms, self._elapsed_ms(since))
         self.agent.available.set()
         self.bridge.send(BootProgress(stage="agent", status="done", elapsed_ms=self._elapsed_ms(since)))
 

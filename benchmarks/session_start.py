@@ -1,0 +1,125 @@
+"""Time to a ready sandbox: fresh vs prebuilt image vs snapshot restore vs warm.
+
+Real local sandboxes (bubblewrap when it works), the real OpenCode, a scripted model. The sample
+repository's ``.inspect/setup.sh`` installs dependencies (a virtualenv plus a package from the
+package index), as real projects do; a fresh boot pays for it, an image or snapshot boot does not.
+
+- fresh:    spawn → clone → setup.sh → start.sh → OpenCode → ``ready``
+- image:    start from the prebuilt image → fetch + reset to the tip → start.sh → OpenCode → ``ready``
+- snapshot: restore the session's snapshot → ``ready``
+- warm:     the sandbox was started while the person typed (it is ready): from sending the prompt to
+            the agent's first event, with a model that answers at once — what is left is the model.
+
+Run: ``.venv/bin/python benchmarks/session_start.py [--runs N]``. Prints a table, then one JSON
+object on the last line: ``{"fresh_s", "image_s", "snapshot_s", "warm_s"}`` (medians).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sandbox.protocol import Author, PromptCommand, ShutdownCommand, SnapshotCommand  # noqa: E402
+from sandbox.providers.base import SandboxSpec  # noqa: E402
+from sandbox.providers.local import LocalProvider  # noqa: E402
+from tests.fakes.control_plane import FakeControlPlane  # noqa: E402
+from tests.fakes.llm_server import FakeLLM, Turn  # noqa: E402
+from tests.integration.sandbox_harness import OPENCODE_BIN, PLUGIN_TEMPLATE, make_origin, make_spec  # noqa: E402
+
+SETUP = """set -e
+python3 -m venv .venv
+.venv/bin/pip install --quiet --disable-pip-version-check idna==3.10 || echo "package index unreachable"
+echo ok > .deps-ready
+"""
+READY_TIMEOUT_S = 300
+
+
+@dataclass
+class Boot:
+    ready_s: float
+    warm_s: float = 0.0  # fresh boots only: prompt → first agent event once ready
+    snapshot_ref: str = ""  # fresh boots only: the snapshot taken after that prompt
+
+
+async def boot(provider: LocalProvider, origin: Path, llm: FakeLLM, mode: str, ref: str = "") -> Boot:
+    """Start one sandbox in ``mode`` and time it; leaves nothing running."""
+    sandbox_id = f"sbx{secrets.token_hex(4)}"
+    token = f"sbx_{secrets.token_urlsafe(16)}"
+    control = await FakeControlPlane(token=token, sandbox_id=sandbox_id).start()
+    spec = make_spec(origin, llm, control, sandbox_id=sandbox_id, token=token)
+    started = time.monotonic()
+    if mode == "image":
+        handle = await provider.start_from_image(ref, spec)
+    elif mode == "snapshot":
+        handle = await provider.restore(ref, spec)
+    else:
+        handle = await provider.spawn(spec)
+    try:
+        await control.wait_type("ready", timeout=READY_TIMEOUT_S)
+        result = Boot(ready_s=time.monotonic() - started)
+        if mode == "fresh":  # the warm case and the snapshot both start from this sandbox
+            llm.add(Turn(text="Ready when you are."))
+            sent = time.monotonic()
+            await control.send(
+                PromptCommand(message_id="m1", content="hello", author=Author(name="Ada", email="ada@example.com"))
+            )
+            await control.wait_for(
+                lambda ms: any(m.type in ("token", "tool_call") for m in ms), timeout=60, what="first agent event"
+            )
+            result.warm_s = time.monotonic() - sent
+            await control.wait_type("execution_complete", message_id="m1", timeout=60)
+            await control.send(SnapshotCommand())
+            await control.wait_type("snapshot_ready", timeout=60)
+            result.snapshot_ref = await provider.snapshot(handle)
+        await control.send(ShutdownCommand())
+        return result
+    finally:
+        await provider.stop(handle)
+        await control.close()
+
+
+async def main(runs: int) -> dict[str, float]:
+    work = Path(tempfile.mkdtemp(prefix="inspect-bench-start-"))
+    origin = make_origin(work, {".inspect/setup.sh": SETUP, ".inspect/start.sh": "true\n"})
+    provider = LocalProvider(data_dir=work / "data", opencode_bin=str(OPENCODE_BIN), plugin_template=PLUGIN_TEMPLATE)
+    results: dict[str, list[float]] = {"fresh": [], "image": [], "snapshot": [], "warm": []}
+    with FakeLLM() as llm:
+        build_spec = SandboxSpec(
+            session_id="build-1", sandbox_id="build-1", repo_url=str(origin), branch="main", bridge_url="", token=""
+        )
+        built = await provider.build_image(build_spec, timeout_s=600)
+        if not built.ok:
+            raise SystemExit(f"the image build failed:\n{built.log_tail}")
+        for _ in range(runs):
+            fresh = await boot(provider, origin, llm, "fresh")
+            results["fresh"].append(fresh.ready_s)
+            results["warm"].append(fresh.warm_s)
+            results["snapshot"].append((await boot(provider, origin, llm, "snapshot", fresh.snapshot_ref)).ready_s)
+            results["image"].append((await boot(provider, origin, llm, "image", built.ref)).ready_s)
+    await provider.close()
+    medians = {f"{k}_s": round(statistics.median(v), 3) for k, v in results.items()}
+    print(f"isolation: {'bubblewrap' if provider.isolated else 'none'}; runs: {runs}")
+    print(f"{'start':<10}{'median s':>10}{'min s':>10}{'max s':>10}{'vs fresh':>10}")
+    print("-" * 50)
+    for kind, values in results.items():
+        ratio = statistics.median(results["fresh"]) / statistics.median(values) if kind != "fresh" else 1.0
+        print(f"{kind:<10}{statistics.median(values):>10.2f}{min(values):>10.2f}{max(values):>10.2f}{ratio:>9.1f}x")
+    return medians
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    figures = asyncio.run(main(parser.parse_args().runs))
+    print(json.dumps(figures))
