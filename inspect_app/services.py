@@ -49,7 +49,19 @@ class Services:
 
 def build_provider(settings: Settings) -> SandboxProvider:
     if settings.sandbox_provider == "modal":
-        raise ConfigError("INSPECT_SANDBOX_PROVIDER: the modal provider is not available yet; use local")
+        if not settings.public_url:
+            raise ConfigError("INSPECT_SANDBOX_PROVIDER=modal needs INSPECT_PUBLIC_URL (sandboxes connect back to it)")
+        import modal
+
+        from sandbox.providers.modal import ModalProvider
+
+        return ModalProvider(
+            sdk=modal,
+            app_name=settings.modal_app_name,
+            cpu=settings.modal_cpu,
+            memory_mb=settings.modal_memory_mb,
+            idle_timeout_s=int(settings.idle_timeout_s) + 600,  # a safety net behind our own idle stop
+        )
     from sandbox.providers.local import LocalProvider
 
     isolate = {"auto": None, "bwrap": True, "none": False}[settings.sandbox_isolation]

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
         description="AES-256-GCM key, 32 bytes as urlsafe base64. Empty: generated into DATA_DIR/secret.key (0600).",
     )
     sandbox_provider: Literal["local", "modal"] = Field("local", description="Where sandboxes run: local or modal.")
+    modal_app_name: str = Field("inspect", description="Modal app the sandboxes run under (provider modal).")
+    modal_cpu: float = Field(2.0, gt=0, description="CPU cores per Modal sandbox.")
+    modal_memory_mb: int = Field(4096, gt=0, description="Memory per Modal sandbox, in MiB.")
     sandbox_isolation: Literal["auto", "bwrap", "none"] = Field(
         "auto", description="Local sandboxes: bubblewrap when it works (auto), always (bwrap), or never (none)."
     )

@@ -61,8 +61,8 @@ class RunningServer:
                 self.process.wait(timeout=10)
 
 
-def start_server(workdir: Path, **env: str) -> RunningServer:
-    port = free_port()
+def start_server(workdir: Path, *, port: int | None = None, **env: str) -> RunningServer:
+    port = port or free_port()
     data_dir = workdir / "data"
     log_path = workdir / "server.log"
     environment = {k: v for k, v in os.environ.items() if not k.startswith("INSPECT_")}

@@ -135,7 +135,7 @@ def get(engine: sa.Engine, repository_id: int) -> Repository:
 
 def list_all(engine: sa.Engine) -> list[Repository]:
     with session_scope(engine) as db:
-        return list(db.exec(select(Repository).order_by(col(Repository.name))).all())
+        return list(db.exec(select(Repository).order_by(col(Repository.name), col(Repository.id))).all())
 
 
 def set_prebuild(engine: sa.Engine, repository_id: int, enabled: bool) -> Repository:

@@ -11,7 +11,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from tests.e2e.conftest import click, screenshot, text_of, wait_text
+from tests.e2e.conftest import click, screenshot, wait_text
 from tests.integration.sandbox_harness import make_origin
 from tests.servers import RunningServer
 
@@ -30,21 +30,22 @@ def test_settings_manage_repositories_secrets_and_tokens(
     assert "does not exist" in error.text  # a clear error, nothing added
     browser.find_element(By.ID, "repo-url").send_keys(str(origin))
     click(browser, "repo-add")
-    wait_text(browser, "repo-list", "origin")
+    wait_text(browser, "repo-list", str(origin))  # other tests' repositories are called origin too
 
     # Rebuild now: the image is built in the background; its status shows after a reload
+    def row() -> str:
+        texts = [r.text for r in browser.find_elements(By.CSS_SELECTOR, "#repo-list .repo-row")]
+        return next((t for t in texts if str(origin) in t), "")
+
     rows = browser.find_elements(By.CSS_SELECTOR, "#repo-list .repo-row")
-    target = next(r for r in rows if str(origin) in r.text)
-    target.find_element(By.CSS_SELECTOR, ".rebuild").click()
+    next(r for r in rows if str(origin) in r.text).find_element(By.CSS_SELECTOR, ".rebuild").click()
     wait.until(lambda d: "Building the image" in d.page_source)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        browser.get(f"{server.url}/settings")
-        wait_text(browser, "repo-list", "origin")
-        if "ready ·" in text_of(browser, "repo-list"):
-            break
+    while "ready ·" not in row() and time.monotonic() < deadline:
         time.sleep(1)
-    assert "ready ·" in text_of(browser, "repo-list")
+        browser.get(f"{server.url}/settings")
+        wait_text(browser, "repo-list", str(origin))
+    assert "ready ·" in row()
     screenshot(browser, "settings-repositories")
 
     browser.find_element(By.ID, "secret-key").send_keys("NPM_TOKEN")
