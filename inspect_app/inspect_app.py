@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import reflex as rx
 
@@ -19,6 +20,9 @@ from inspect_app.ui.sessions_list import SessionListState
 from inspect_app.ui.settings_page import SettingsState, settings_page
 from inspect_app.ui.stats_page import StatsState, stats_page
 
+if TYPE_CHECKING:
+    from bots.slack.socket_mode import SocketModeRunner
+
 app = rx.App(api_transformer=build_api())
 
 
@@ -29,11 +33,32 @@ async def control_plane() -> AsyncIterator[None]:
     await plane.start()
     prebuilds = services.current().prebuilds
     prebuilds.start()
+    slack = await start_slack()
     try:
         yield
     finally:
+        if slack is not None:
+            await slack.close()
+        if services.current().slack is not None:
+            await services.current().slack.close()
         await prebuilds.close()
         await plane.close()
+
+
+async def start_slack() -> SocketModeRunner | None:
+    """The Slack bot (when configured), and its Socket Mode connection when an app token is set."""
+    current = services.current()
+    if current.slack is None:
+        return None
+    await current.slack.start()
+    app_token = current.settings.slack_app_token.get_secret_value()
+    if not app_token:
+        return None  # Events API only: Slack posts to /api/slack/events
+    from bots.slack.socket_mode import SocketModeRunner
+
+    runner = SocketModeRunner(bot=current.slack, app_token=app_token, web_client=current.slack.client)
+    await runner.start()
+    return runner
 
 
 app.register_lifespan_task(control_plane)

@@ -27,6 +27,7 @@ from inspect_app.settings import Settings, get_settings
 from sandbox.providers.base import SandboxProvider
 
 if TYPE_CHECKING:
+    from bots.slack.bot import SlackBot
     from inspect_app.control.prebuild import PrebuildScheduler
     from inspect_app.control.pulls import Pulls
     from inspect_app.scm.github_app import GitHubApp
@@ -45,6 +46,7 @@ class Services:
     github_app: GitHubApp | None  # None until a GitHub App is configured
     pulls: Pulls
     prebuilds: PrebuildScheduler
+    slack: SlackBot | None  # None until a Slack bot token is configured
 
 
 def build_provider(settings: Settings) -> SandboxProvider:
@@ -71,6 +73,27 @@ def build_provider(settings: Settings) -> SandboxProvider:
         plugin_template=TOOLS / "opencode-plugin" if (TOOLS / "opencode-plugin").exists() else None,
         python=str(Path(PROJECT_ROOT / ".venv" / "bin" / "python")) if (PROJECT_ROOT / ".venv").exists() else "python3",
         isolate=isolate,
+    )
+
+
+def build_slack(settings: Settings, plane: ControlPlane) -> SlackBot | None:
+    token = settings.slack_bot_token.get_secret_value()
+    if not token:
+        return None
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from bots.slack.bot import SlackBot
+    from bots.slack.classifier import Classifier
+
+    return SlackBot(
+        client=AsyncWebClient(token=token, base_url=settings.slack_api_url, timeout=15),
+        plane=plane,
+        classifier=Classifier(
+            base_url=settings.llm_base_url,
+            api_key=settings.llm_api_key.get_secret_value(),
+            model=settings.llm_model or "default",
+        ),
+        public_url=settings.resolved_public_url,
     )
 
 
@@ -134,6 +157,7 @@ def build_services(settings: Settings) -> Services:
         prebuilder=prebuilder, engine=engine, holder=holder, interval_min=settings.prebuild_interval_min
     )
     return Services(
+        slack=build_slack(settings, plane),
         settings=settings,
         engine=engine,
         cipher=cipher,

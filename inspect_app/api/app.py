@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from bots.slack import http as slack_http
 from inspect_app import __version__, services
 from inspect_app.api import auth, github, health, me, repositories, sandbox_tools, sandbox_ws, sessions, ws
 from inspect_app.api.errors import install_error_handlers
@@ -52,4 +53,5 @@ def build_api() -> FastAPI:
     api.include_router(sandbox_ws.router)
     api.include_router(sandbox_tools.router)
     api.include_router(github.router)
+    api.include_router(slack_http.router)
     return api

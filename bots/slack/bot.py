@@ -1,0 +1,326 @@
+"""The Slack bot: a mention or a DM starts a session, thread replies steer it, the thread shows it.
+
+Both connection modes (Events API over HTTP, Socket Mode) hand their payloads to ``SlackBot``,
+which acknowledges nothing itself: the edges ack at once and call ``handle_event`` /
+``handle_action`` in the background (Slack wants an answer within 3 s).
+
+- each delivery once (``event_id`` recorded), the bot's own and other bots' messages ignored;
+- which repository: ``routing.by_rules`` > the classifier > a picker in the thread;
+- a "working on it" message per prompt, updated in place with status lines as tools run; then the
+  answer, the PR/branch, and a context line (status · model · repository) with a View session link;
+- replies in the thread become follow-up prompts of the same session, by the replying person.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bots.slack import views
+from bots.slack.classifier import Classifier
+from bots.slack.routing import Candidate, Decision, by_rules
+from inspect_app.control import repositories, sessions, slack, webhooks
+from inspect_app.control.events import session_channel
+from inspect_app.control.plane import ControlPlane, artifacts
+from inspect_app.errors import InspectError
+from inspect_app.models import User
+
+log = logging.getLogger(__name__)
+
+UPDATE_EVERY_S = 1.5  # the progress message changes at most this often
+WATCH_LIMIT_S = 4 * 3600
+MENTION = re.compile(r"<@[A-Z0-9]+>")
+
+
+def _tool_line(data: dict[str, Any]) -> str:
+    args = data.get("args") or {}
+    detail = args.get("command") or args.get("filePath") or args.get("title") or ""
+    icon = {"completed": ":white_check_mark:", "error": ":x:"}.get(str(data.get("status")), ":gear:")
+    return f"{icon} {data.get('tool', 'tool')} {str(detail)[:80]}".rstrip()
+
+
+class SlackBot:
+    def __init__(self, *, client: AsyncWebClient, plane: ControlPlane, classifier: Classifier, public_url: str) -> None:
+        self.client = client
+        self._plane = plane
+        self._classifier = classifier
+        self._public_url = public_url.rstrip("/")
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.bot_user_id = ""
+
+    @property
+    def _engine(self) -> Any:
+        return self._plane.engine
+
+    async def start(self) -> None:
+        """Learn our own user id (to ignore our messages and strip our mention)."""
+        try:
+            self.bot_user_id = str((await self.client.auth_test())["user_id"])
+        except SlackApiError as exc:
+            log.error("Slack auth.test failed: %s", exc.response.get("error"))
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("Slack task failed", exc_info=task.exception())
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # --- events ----------------------------------------------------------------------------------
+    async def handle_event(self, envelope: dict[str, Any]) -> None:
+        event = envelope.get("event") or {}
+        event_id = str(envelope.get("event_id") or "")
+        if not event_id or not await asyncio.to_thread(
+            webhooks.first_delivery, self._engine, f"slack:{event_id}", "slack"
+        ):
+            return  # a retry of something handled already
+        if (
+            event.get("bot_id")
+            or event.get("subtype")
+            or not event.get("user")
+            or event.get("user") == self.bot_user_id
+        ):
+            return  # bots (us included), edits, joins: not requests
+        channel, text = str(event.get("channel", "")), str(event.get("text", ""))
+        thread_ts = str(event.get("thread_ts") or event.get("ts") or "")
+        kind = event.get("type")
+        if kind == "message" and event.get("channel_type") != "im":
+            # a plain reply counts only inside a session's thread; a mention there comes as app_mention too
+            if not event.get("thread_ts") or (self.bot_user_id and f"<@{self.bot_user_id}>" in text):
+                return
+            if await asyncio.to_thread(slack.thread_session, self._engine, channel, thread_ts) is None:
+                return
+        elif kind not in ("app_mention", "message"):
+            return
+        request = MENTION.sub("", text).strip()
+        if not request:
+            await self._say(channel, thread_ts, "Tell me what to change, e.g. “fix the typo on the pricing page”.")
+            return
+        try:
+            await self._route(envelope, event, channel, thread_ts, request)
+        except InspectError as exc:
+            await self._post(channel, thread_ts, f"Could not do that: {exc.message}", views.error(exc.message))
+
+    async def _route(self, envelope: dict, event: dict, channel: str, thread_ts: str, request: str) -> None:
+        person = await self._person(str(event["user"]))
+        existing = await asyncio.to_thread(slack.thread_session, self._engine, channel, thread_ts)
+        if existing:
+            await self._prompt(existing, person, request, channel, thread_ts)
+            return
+        candidates = await asyncio.to_thread(self._candidates)
+        if not candidates:
+            message = "No repositories are set up yet: add one in Inspect's Settings."
+            await self._post(channel, thread_ts, message, views.error(message))
+            return
+        linked = await asyncio.to_thread(slack.channel_repository, self._engine, channel)
+        decision = by_rules(request, candidates, linked) or await self._classify(
+            channel, thread_ts, request, candidates
+        )
+        if decision.repository_id is None:
+            by_id = {c.id: c for c in candidates}
+            guesses = [views.Choice(i, by_id[i].name) for i in decision.guesses if i in by_id]
+            everything = [views.Choice(c.id, c.name) for c in candidates]
+            await self._post(channel, thread_ts, "Which repository?", views.picker(guesses, everything))
+            return
+        await self._start(envelope.get("team_id", ""), channel, thread_ts, person, decision.repository_id, request)
+
+    async def _classify(self, channel: str, thread_ts: str, request: str, candidates: list[Candidate]) -> Decision:
+        name, thread = channel, []
+        with contextlib.suppress(SlackApiError):
+            name = str((await self.client.conversations_info(channel=channel))["channel"].get("name", channel))
+        with contextlib.suppress(SlackApiError):
+            replies = await self.client.conversations_replies(channel=channel, ts=thread_ts, limit=20)
+            thread = [str(m.get("text", "")) for m in replies.get("messages", [])][:-1]
+        return await self._classifier.classify(message=request, thread=thread, channel=name, candidates=candidates)
+
+    def _candidates(self) -> list[Candidate]:
+        return [
+            Candidate(id=r.id or 0, name=r.name, description=r.description, keywords=tuple(r.keywords or ()))
+            for r in repositories.list_all(self._engine)
+        ]
+
+    # --- actions (the picker) ------------------------------------------------------------------
+    async def handle_action(self, payload: dict[str, Any]) -> None:
+        action = next(iter(payload.get("actions") or []), {})
+        action_id = str(action.get("action_id", ""))
+        if not action_id.startswith(views.PICK_ACTION):
+            return  # e.g. the View session link button
+        value = action.get("value") or (action.get("selected_option") or {}).get("value") or ""
+        channel = str((payload.get("channel") or {}).get("id") or (payload.get("container") or {}).get("channel_id"))
+        message = payload.get("message") or {}
+        thread_ts = str(message.get("thread_ts") or (payload.get("container") or {}).get("thread_ts") or "")
+        if not value.isdigit() or not channel or not thread_ts:
+            return
+        if await asyncio.to_thread(slack.thread_session, self._engine, channel, thread_ts):
+            return  # someone chose already
+        replies = await self.client.conversations_replies(channel=channel, ts=thread_ts, limit=1)
+        root = (replies.get("messages") or [{}])[0]
+        request = MENTION.sub("", str(root.get("text", ""))).strip()
+        person = await self._person(str((payload.get("user") or {}).get("id", "")))
+        with contextlib.suppress(SlackApiError):  # the picker has done its job
+            await self.client.chat_update(
+                channel=channel, ts=str(message.get("ts", "")), text="Repository chosen", blocks=[]
+            )
+        try:
+            await self._start(
+                str((payload.get("team") or {}).get("id", "")), channel, thread_ts, person, int(value), request
+            )
+        except InspectError as exc:
+            await self._post(channel, thread_ts, f"Could not do that: {exc.message}", views.error(exc.message))
+
+    # --- sessions and prompts ------------------------------------------------------------------
+    async def _person(self, slack_user: str) -> User:
+        email, name = "", slack_user
+        try:
+            profile = (await self.client.users_info(user=slack_user))["user"]
+            details = profile.get("profile", {})
+            email = str(details.get("email") or "")
+            name = str(details.get("display_name") or details.get("real_name") or profile.get("name") or slack_user)
+        except SlackApiError as exc:
+            log.warning("users.info %s: %s", slack_user, exc.response.get("error"))
+        return await asyncio.to_thread(slack.person, self._engine, email=email, name=name)
+
+    async def _start(self, team: str, channel: str, thread_ts: str, person: User, repo_id: int, request: str) -> None:
+        permalink = ""
+        with contextlib.suppress(SlackApiError):
+            permalink = str((await self.client.chat_getPermalink(channel=channel, message_ts=thread_ts))["permalink"])
+        session = await asyncio.to_thread(
+            sessions.create,
+            self._engine,
+            repository_id=repo_id,
+            creator_id=person.id or 0,
+            source="slack",
+            source_ref={"channel": channel, "thread_ts": thread_ts, "team": team, "permalink": permalink},
+        )
+        await asyncio.to_thread(
+            slack.link_thread, self._engine, team=team, channel=channel, thread_ts=thread_ts, session_id=session.id
+        )
+        self._plane.warm(session.id)
+        await self._prompt(session.id, person, request, channel, thread_ts)
+
+    async def _prompt(self, session_id: str, person: User, request: str, channel: str, thread_ts: str) -> None:
+        await self._plane.join(session_id, person)
+        queued = await self._plane.submit_prompt(session_id=session_id, user=person, content=request, source="slack")
+        repo = await asyncio.to_thread(self._repository_name, session_id)
+        url = f"{self._public_url}/sessions/{session_id}"
+        status = ["Queued behind the running prompt…"] if queued.position > 0 else []
+        posted = await self._post(channel, thread_ts, f"Working on it in {repo}", views.working(repo, url, status))
+        self.spawn(self._watch(session_id, queued.message.id, channel, thread_ts, posted, repo))
+
+    def _repository_name(self, session_id: str) -> str:
+        session = sessions.get(self._engine, session_id)
+        return repositories.get(self._engine, session.repository_id).name
+
+    async def _watch(
+        self, session_id: str, message_id: str, channel: str, thread_ts: str, working_ts: str, repo: str
+    ) -> None:
+        """Follow one prompt on the hub: progress into the working message, then the result."""
+        url = f"{self._public_url}/sessions/{session_id}"
+        subscription = await self._plane.hub.subscribe(session_channel(session_id))
+        lines: dict[str, str] = {}
+        shown, last_update, deadline = "", 0.0, time.monotonic() + WATCH_LIMIT_S
+        try:
+            while time.monotonic() < deadline:
+                first = await subscription.get(1.0)
+                for raw in ([first] if first else []) + subscription.drain_nowait():
+                    for event in _flatten(json.loads(raw)):
+                        if event.get("message_id") != message_id:
+                            continue
+                        if event.get("type") == "tool_call":
+                            data = event.get("data", {})
+                            lines[str(data.get("call_id"))] = _tool_line(data)
+                        elif event.get("type") == "prompt_started":
+                            lines.setdefault("_started", ":arrow_forward: Started")
+                        elif event.get("type") == "execution_complete":
+                            await self._finish(
+                                session_id,
+                                message_id,
+                                event.get("data", {}),
+                                channel,
+                                thread_ts,
+                                working_ts,
+                                repo,
+                                list(lines.values()),
+                            )
+                            return
+                text = "\n".join(lines.values())
+                if working_ts and text != shown and time.monotonic() - last_update >= UPDATE_EVERY_S:
+                    shown, last_update = text, time.monotonic()
+                    with contextlib.suppress(SlackApiError):
+                        await self.client.chat_update(
+                            channel=channel,
+                            ts=working_ts,
+                            text=f"Working on it in {repo}",
+                            blocks=views.working(repo, url, list(lines.values())),
+                        )
+        finally:
+            subscription.close()
+
+    async def _finish(
+        self,
+        session_id: str,
+        message_id: str,
+        data: dict,
+        channel: str,
+        thread_ts: str,
+        working_ts: str,
+        repo: str,
+        lines: list[str],
+    ) -> None:
+        rows = await asyncio.to_thread(self._plane.events.answers, session_id, [message_id])
+        answer = str(rows[0].data.get("text", "")) if rows else ""
+        found = await asyncio.to_thread(artifacts, self._engine, session_id)
+        session = await asyncio.to_thread(sessions.get, self._engine, session_id)
+        success = bool(data.get("success"))
+        url = f"{self._public_url}/sessions/{session_id}"
+        if working_ts:
+            done = ":white_check_mark: Done" if success else ":x: Stopped"
+            with contextlib.suppress(SlackApiError):
+                await self.client.chat_update(
+                    channel=channel, ts=working_ts, text=done, blocks=views.working(repo, url, [*lines, done])
+                )
+        blocks = views.finished(
+            answer=answer,
+            success=success,
+            error=str(data.get("error") or ""),
+            artifacts=found,
+            session_url=url,
+            model=session.model,
+            repository=repo,
+        )
+        await self._post(channel, thread_ts, views.trim(answer, 300) or ("Done" if success else "Failed"), blocks)
+
+    # --- Slack calls -----------------------------------------------------------------------------
+    async def _post(self, channel: str, thread_ts: str, text: str, blocks: list[dict[str, Any]]) -> str:
+        try:
+            response = await self.client.chat_postMessage(
+                channel=channel, thread_ts=thread_ts, text=text, blocks=blocks
+            )
+        except SlackApiError as exc:
+            log.error("chat.postMessage to %s failed: %s", channel, exc.response.get("error"))
+            return ""
+        return str(response.get("ts", ""))
+
+    async def _say(self, channel: str, thread_ts: str, text: str) -> None:
+        await self._post(channel, thread_ts, text, [{"type": "section", "text": {"type": "mrkdwn", "text": text}}])
+
+
+def _flatten(event: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(event.get("events", [])) if event.get("type") == "batch" else [event]
