@@ -7,17 +7,36 @@ once and handled in the background, within Slack's 3 s.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from slack_sdk.signature import SignatureVerifier
 
-from inspect_app.api.deps import ServicesDep
-from inspect_app.errors import NotFound, Unauthorized
+from inspect_app.api.deps import CurrentUser, ServicesDep
+from inspect_app.control import slack
+from inspect_app.errors import InvalidInput, NotFound, Unauthorized
 
 router = APIRouter(tags=["slack"])
+
+
+class ChannelRepository(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    repository_id: int
+
+
+@router.put("/api/slack/channels/{channel}", status_code=204)
+async def associate_channel(
+    channel: str, body: ChannelRepository, services: ServicesDep, _user: CurrentUser
+) -> Response:
+    """Requests in this channel go to this repository (unless they name another one)."""
+    if not channel.isalnum() or len(channel) > 32:
+        raise InvalidInput("a Slack channel id looks like C0123ABCD", code="bad_channel")
+    await asyncio.to_thread(slack.associate_channel, services.engine, channel, body.repository_id)
+    return Response(status_code=204)
 
 
 @router.post("/api/slack/events", response_model=None)

@@ -7,7 +7,13 @@ import asyncio
 from fastapi import APIRouter, Response
 
 from inspect_app.api.deps import CurrentUser, ServicesDep
-from inspect_app.api.schemas import GitHubRepositoryPublic, RepositoryCreate, RepositoryPublic, SecretPut
+from inspect_app.api.schemas import (
+    GitHubRepositoryPublic,
+    RepositoryCreate,
+    RepositoryPublic,
+    RepositoryUpdate,
+    SecretPut,
+)
 from inspect_app.control import prebuild, repositories, secrets
 from inspect_app.models import Repository
 
@@ -49,6 +55,16 @@ async def github_repositories(services: ServicesDep, _user: CurrentUser) -> list
         )
         for info, registered in found
     ]
+
+
+@router.patch("/repositories/{repository_id}", response_model=RepositoryPublic)
+async def update(
+    repository_id: int, body: RepositoryUpdate, services: ServicesDep, _user: CurrentUser
+) -> RepositoryPublic:
+    repo = await asyncio.to_thread(
+        repositories.describe, services.engine, repository_id, description=body.description, keywords=body.keywords
+    )
+    return public(repo)
 
 
 @router.get("/repositories", response_model=list[RepositoryPublic])

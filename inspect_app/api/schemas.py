@@ -27,6 +27,11 @@ class RepositoryCreate(_Body):
         return self
 
 
+class RepositoryUpdate(_Body):
+    description: str | None = Field(default=None, max_length=5000)
+    keywords: list[str] | None = Field(default=None, max_length=20, description="Aliases the Slack bot routes by")
+
+
 class GitHubRepositoryPublic(BaseModel):
     full_name: str
     default_branch: str
@@ -42,6 +47,7 @@ class RepositoryPublic(BaseModel):
     kind: str
     default_branch: str
     description: str
+    keywords: list[str]
     prebuild: bool
 
 

@@ -404,6 +404,7 @@ def session_public(session: Session) -> dict[str, Any]:
         "title": session.title,
         "creator_id": session.creator_id,
         "source": session.source,
+        "source_link": str((session.source_ref or {}).get("permalink", "")),  # e.g. the Slack thread
         "archived": session.archived,
         "created_at": session.created_at.isoformat(),
         "updated_at": session.updated_at.isoformat(),

@@ -138,6 +138,27 @@ def list_all(engine: sa.Engine) -> list[Repository]:
         return list(db.exec(select(Repository).order_by(col(Repository.name), col(Repository.id))).all())
 
 
+MAX_KEYWORDS = 20
+
+
+def describe(
+    engine: sa.Engine, repository_id: int, *, description: str | None, keywords: list[str] | None
+) -> Repository:
+    """What the Slack bot routes by: a description (for the classifier) and keywords/aliases (rules)."""
+    with session_scope(engine) as db:
+        repo = db.get(Repository, repository_id)
+        if repo is None:
+            raise NotFound(f"no repository {repository_id}")
+        if description is not None:
+            repo.description = description.strip()[:5000]
+        if keywords is not None:
+            cleaned = list(dict.fromkeys(k.strip().lower() for k in keywords if k.strip()))
+            if len(cleaned) > MAX_KEYWORDS or any(len(k) > 50 for k in cleaned):
+                raise InvalidInput(f"at most {MAX_KEYWORDS} keywords of up to 50 characters", code="bad_keywords")
+            repo.keywords = cleaned
+        return repo
+
+
 def set_prebuild(engine: sa.Engine, repository_id: int, enabled: bool) -> Repository:
     with session_scope(engine) as db:
         repo = db.get(Repository, repository_id)

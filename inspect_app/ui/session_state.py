@@ -89,6 +89,8 @@ class SessionPageState(AppState):
     not_found: bool = False
     pr_url: str = ""
     pr_state: str = ""
+    source: str = ""  # where the session came from: web, api, slack, extension
+    source_link: str = ""  # e.g. the Slack thread it was started in
     branch_pushed: str = ""  # the session branch, once pushed without a pull request
     branch_url: str = ""  # where a pull request can be opened by hand (GitHub compare), if anywhere
     diff: str = ""
@@ -122,6 +124,7 @@ class SessionPageState(AppState):
         self.repo, self.branch = loaded["repo"], session["base_branch"]
         self.status, self.status_reason = session["status"], session["status_reason"]
         self.archived, self.diff, self.diff_loaded, self.editing_title = session["archived"], "", False, False
+        self.source, self.source_link = session["source"], session.get("source_link", "")
         self.pr_url, self.pr_state, self.branch_pushed, self.branch_url = "", "", "", ""
         for artifact in loaded["snapshot"]["artifacts"]:
             self._artifact(artifact)

@@ -26,6 +26,7 @@ class RepoRow:
     image: str  # "" (never built), or "ready · abc1234 · 12.3 s · 5 min ago", "failed · …", "building"
     image_status: str
     image_log: str  # the setup log's tail of the newest build
+    keywords: str  # comma-separated aliases the Slack bot routes by
 
 
 def _image_line(summary: prebuild.ImageSummary | None) -> tuple[str, str, str]:
@@ -94,7 +95,15 @@ class SettingsState(AppState):
         engine = services.current().engine
         latest = prebuild.latest_images(engine)
         self.repos = [
-            RepoRow(str(r.id), r.name, r.url, r.default_branch, r.prebuild, *_image_line(latest.get(r.id or 0)))
+            RepoRow(
+                str(r.id),
+                r.name,
+                r.url,
+                r.default_branch,
+                r.prebuild,
+                *_image_line(latest.get(r.id or 0)),
+                ", ".join(r.keywords or []),
+            )
             for r in repositories.list_all(engine)
         ]
         self.secrets = [SecretRow(key, scope, str(repo_id or "")) for key, scope, repo_id in secrets.listing(engine)]
@@ -124,6 +133,14 @@ class SettingsState(AppState):
             return
         self.error, self.message = "", done
         await asyncio.to_thread(self._load)
+
+    @rx.event
+    async def save_keywords(self, repo_id: str, value: str) -> None:
+        words = [w for w in value.split(",") if w.strip()]
+        await self._do(
+            lambda: repositories.describe(services.current().engine, int(repo_id), description=None, keywords=words),
+            "Keywords saved",
+        )
 
     @rx.event
     async def rebuild(self, repo_id: str) -> None:
@@ -229,6 +246,14 @@ def repo_row(row: RepoRow) -> rx.Component:
             rx.cond(
                 row.image != "",
                 rx.badge(rx.icon("package", size=12), row.image, color_scheme=status_color, class_name="image-status"),
+            ),
+            rx.input(
+                default_value=row.keywords,
+                placeholder="Slack keywords, comma-separated",
+                on_blur=lambda v: SettingsState.save_keywords(row.id, v),
+                size="1",
+                width="14rem",
+                class_name="repo-keywords",
             ),
             rx.text("Prebuild", size="1"),
             rx.switch(checked=row.prebuild, on_change=lambda v: SettingsState.toggle_prebuild(row.id, v)),

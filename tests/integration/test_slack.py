@@ -13,7 +13,11 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
 
+from tests.e2e.conftest import new_browser
 from tests.fakes.llm_server import MODEL, FakeLLM, Turn
 from tests.fakes.slack import FakeSlack, signed_headers
 from tests.integration.sandbox_harness import make_origin, require_opencode
@@ -103,7 +107,7 @@ def sessions_of(server: RunningServer) -> list[dict]:
 
 
 async def test_a_mention_starts_a_session_on_the_right_repository_and_the_thread_steers_it(
-    world: tuple[FakeSlack, FakeLLM, RunningServer, dict],
+    world: tuple[FakeSlack, FakeLLM, RunningServer, dict], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     slack, llm, server, _ = world
     llm.add(
@@ -131,6 +135,16 @@ async def test_a_mention_starts_a_session_on_the_right_repository_and_the_thread
     assert session["repository"] == "widgets"
     classified = json.dumps([r for r in llm.requests if "route requests" in json.dumps(r)])
     assert "widget-team" in classified and "The gadgets service" in classified  # channel name, descriptions
+
+    # the session page says where it came from, with a link to the thread
+    browser = new_browser(tmp_path_factory)
+    try:
+        browser.get(f"{server.url}/sessions/{session['id']}")
+        link = WebDriverWait(browser, 60).until(ec.visibility_of_element_located((By.ID, "source-link")))
+        assert "from Slack" in link.text
+        assert link.get_attribute("href") == "https://slack.example/archives/C1/p100.1"
+    finally:
+        browser.quit()
 
     # a reply in the thread is a follow-up prompt of the same session, by the replying person
     llm.add(Turn(text="Also bold now."))
@@ -190,12 +204,20 @@ async def test_an_ambiguous_request_gets_a_picker_and_the_choice_starts_the_sess
 
 
 async def test_the_same_flow_over_socket_mode(world: tuple[FakeSlack, FakeLLM, RunningServer, dict]) -> None:
-    slack, llm, _, _ = world
+    slack, llm, server, ids = world
     await slack.wait_connected()
     llm.add(Turn(text="Gadgets checked over the socket."))
-    slack.say("C1", "300.1", "<@UBOT> check the gadgets", "U1")
-    payload = event("Ev20", type="app_mention", user="U1", text="<@UBOT> check the gadgets", channel="C1", ts="300.1")
+    # an alias set on the repository routes the request (no model call): "tools" means gadgets
+    headers = {"Authorization": f"Bearer {server.token}"}
+    gadgets = ids["gadgets"]
+    async with httpx.AsyncClient(base_url=server.url, headers=headers) as api:
+        changed = await api.patch(f"/api/repositories/{gadgets}", json={"keywords": ["Tools", "internal-tools"]})
+        assert changed.status_code == 200 and changed.json()["keywords"] == ["tools", "internal-tools"]
+        assert (await api.put("/api/slack/channels/C9", json={"repository_id": 999})).status_code == 404
+    slack.say("C1", "300.1", "<@UBOT> check the tools", "U1")
+    payload = event("Ev20", type="app_mention", user="U1", text="<@UBOT> check the tools", channel="C1", ts="300.1")
     await slack.push("env-1", "events_api", payload)
     await wait_for(lambda: "env-1" in slack.acks, "the envelope's acknowledgement", 10)
     await wait_for(lambda: in_thread(slack, "300.1", "Working on it"), "working message over Socket Mode")
     await wait_for(lambda: in_thread(slack, "300.1", "Gadgets checked over the socket."), "the answer", 180)
+    assert len([s for s in sessions_of(server) if s["source"] == "slack" and s["repository"] == "gadgets"]) == 2

@@ -75,7 +75,19 @@ def header() -> rx.Component:
             width="100%",
             wrap="wrap",
         ),
-        rx.text(S.repo, " @ ", S.branch, size="2", color_scheme="gray"),
+        rx.hstack(
+            rx.text(S.repo, " @ ", S.branch, size="2", color_scheme="gray"),
+            rx.cond(
+                S.source == "slack",
+                rx.link(
+                    rx.badge(rx.icon("message-square", size=12), "from Slack", color_scheme="purple"),
+                    href=S.source_link,
+                    is_external=True,
+                    id="source-link",
+                ),
+            ),
+            align="center",
+        ),
         rx.cond(
             S.boot != "",
             rx.vstack(
