@@ -10,9 +10,11 @@ import reflex as rx
 
 from inspect_app import services
 from inspect_app.api.app import build_api
+from inspect_app.api.framing import FrameGuard
 from inspect_app.ui import routes
 from inspect_app.ui.login import denied, login
 from inspect_app.ui.new_session import NewSessionState
+from inspect_app.ui.pages.extension import extension_home, extension_session
 from inspect_app.ui.pages.home import home
 from inspect_app.ui.pages.session import session_page
 from inspect_app.ui.session_state import SessionPageState
@@ -23,7 +25,8 @@ from inspect_app.ui.stats_page import StatsState, stats_page
 if TYPE_CHECKING:
     from bots.slack.socket_mode import SocketModeRunner
 
-app = rx.App(api_transformer=build_api())
+# the API first (its routes win), then the frame guard around everything, pages included
+app = rx.App(api_transformer=[build_api(), FrameGuard])
 
 
 @contextlib.asynccontextmanager
@@ -73,6 +76,18 @@ app.add_page(
     route=routes.SESSION,
     title="Session · Inspect",
     on_load=[SessionPageState.load_identity, SessionListState.load, SessionPageState.open],
+)
+app.add_page(
+    extension_home,
+    route=routes.EXTENSION,
+    title="Inspect",
+    on_load=[SessionListState.load_identity, SessionListState.load, NewSessionState.load_repos],
+)
+app.add_page(
+    extension_session,
+    route=routes.EXTENSION_SESSION,
+    title="Session · Inspect",
+    on_load=[SessionPageState.load_identity, SessionPageState.open],
 )
 app.add_page(
     settings_page,

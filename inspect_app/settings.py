@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     allowed_orgs: str = Field("", description="Comma-separated GitHub orgs whose members may sign in.")
     allowed_email_domains: str = Field("", description="Comma-separated email domains allowed to sign in.")
 
+    # --- Chrome extension -------------------------------------------------------------------------
+    extension_origins: str = Field(
+        "",
+        description="Comma-separated origins allowed to frame /extension, e.g. chrome-extension://<extension id>.",
+    )
+
     # --- Slack ------------------------------------------------------------------------------
     slack_bot_token: SecretStr = Field(SecretStr(""), description="Slack bot token (xoxb-...).")
     slack_signing_secret: SecretStr = Field(SecretStr(""), description="Slack signing secret (Events API).")
@@ -135,6 +141,14 @@ class Settings(BaseSettings):
     def _database_url_shape(cls, value: str) -> str:
         if value and not value.startswith(("sqlite", "postgresql")):
             raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
+        return value
+
+    @field_validator("extension_origins")
+    @classmethod
+    def _extension_origins(cls, value: str) -> str:
+        for origin in (o.strip() for o in value.split(",") if o.strip()):
+            if not origin.startswith(("chrome-extension://", "https://", "http://")) or " " in origin:
+                raise ValueError(f"{origin!r} is not an origin like chrome-extension://<extension id>")
         return value
 
     @field_validator("llm_base_url", "public_url", "github_web_url", "github_api_url", "slack_api_url")
@@ -176,6 +190,10 @@ class Settings(BaseSettings):
         if self.sandbox_provider == "local":
             return f"http://127.0.0.1:{self.port}"
         return self.resolved_public_url
+
+    @property
+    def extension_origin_list(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.extension_origins.split(",") if o.strip()]
 
     @property
     def github_app_enabled(self) -> bool:

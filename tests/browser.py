@@ -17,11 +17,13 @@ ARGS = (
 )  # fmt: skip
 
 
-def start_chromium(profile: Path, *, performance_log: bool = False) -> webdriver.Chrome:
-    """A fresh browser with its own profile directory (its own storage and identity)."""
+def start_chromium(profile: Path, *, performance_log: bool = False, extension: Path | None = None) -> webdriver.Chrome:
+    """A fresh browser with its own profile directory (its own storage and identity); with
+    ``extension``, that unpacked extension loaded (the new headless mode runs extensions)."""
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for arg in (*ARGS, f"--user-data-dir={profile}"):
+    loads = [f"--load-extension={extension}", f"--disable-extensions-except={extension}"] if extension else []
+    for arg in (*ARGS, f"--user-data-dir={profile}", *loads):
         options.add_argument(arg)
     if performance_log:  # lets a benchmark read WebSocket frames from the DevTools log
         options.set_capability("goog:loggingPrefs", {"performance": "ALL"})

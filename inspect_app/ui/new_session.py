@@ -11,6 +11,7 @@ from inspect_app import services
 from inspect_app.control import instance, repositories, sessions
 from inspect_app.errors import InspectError
 from inspect_app.ui import routes
+from inspect_app.ui.selection import SelectionState
 from inspect_app.ui.state import AppState
 
 
@@ -108,14 +109,20 @@ class NewSessionState(AppState):
         if not await self._prepare():
             return None
         plane = services.current().plane
+        context = (await self.get_state(SelectionState)).take()  # picked with the Chrome extension
+        embedded = str(self.router.url.path).startswith(routes.EXTENSION)
         try:
             await plane.submit_prompt(
-                session_id=self.session_id, user=plane.user(self.user_id), content=self.prompt, source="web"
+                session_id=self.session_id,
+                user=plane.user(self.user_id),
+                content=self.prompt,
+                source="extension" if embedded else "web",
+                context=context,
             )
         except InspectError as exc:
             self.error = exc.message
             return None
-        target = routes.session_url(self.session_id)
+        target = (routes.extension_session_url if embedded else routes.session_url)(self.session_id)
         self.session_id, self.prompt, self.repo_id, self._created_for = "", "", "", ("", "", "")
         self.repo_filter, self.branch, self.model = "", "", ""
         return rx.redirect(target)

@@ -9,3 +9,11 @@ STATS = "/stats"
 
 def session_url(session_id: str) -> str:
     return f"/sessions/{session_id}"
+
+
+EXTENSION = "/extension"  # the Chrome extension's side panel (may be framed by the extension)
+EXTENSION_SESSION = "/extension/[sid]"
+
+
+def extension_session_url(session_id: str) -> str:
+    return f"/extension/{session_id}"

@@ -23,6 +23,7 @@ from inspect_app.control import sessions as sessions_ctl
 from inspect_app.control.events import session_channel
 from inspect_app.errors import InspectError
 from inspect_app.ui.formatting import status_color
+from inspect_app.ui.selection import SelectionState
 from inspect_app.ui.state import AppState, connected
 from inspect_app.ui.timeline import TimelineItem, merge, settle
 
@@ -342,9 +343,17 @@ class SessionPageState(AppState):
             return
         plane = services.current().plane
         user = plane.user(self.user_id)
+        picked = await self.get_state(SelectionState)
+        context = picked.take()  # an element picked with the Chrome extension, if any
         try:
             await plane.join(self.session_id, user)
-            await plane.submit_prompt(session_id=self.session_id, user=user, content=content, source="web")
+            await plane.submit_prompt(
+                session_id=self.session_id,
+                user=user,
+                content=content,
+                source="extension" if context else "web",
+                context=context,
+            )
         except InspectError as exc:
             self.error = exc.message
             return
@@ -403,6 +412,6 @@ def _order_answers(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def session_id_from_path(path: str) -> str:
-    """``/sessions/<id>`` → ``<id>`` (also with a trailing slash or query)."""
+    """``/sessions/<id>`` or ``/extension/<id>`` → ``<id>`` (also with a trailing slash or query)."""
     parts = [p for p in path.split("?", 1)[0].split("/") if p]
-    return parts[1] if len(parts) >= 2 and parts[0] == "sessions" else ""
+    return parts[1] if len(parts) >= 2 and parts[0] in ("sessions", "extension") else ""

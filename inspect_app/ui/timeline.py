@@ -36,6 +36,12 @@ def _tool_detail(tool: str, args: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in list(args.items())[:3])[:300]
 
 
+def element_label(element: dict[str, Any]) -> str:
+    """A picked element in one line: its selector and its innermost React components."""
+    names = [str(c.get("name", "")) for c in (element.get("react") or {}).get("components", [])][:4]
+    return str(element.get("selector", "")) + (f" · {' / '.join(names)}" if names else "")
+
+
 def item_for(event: dict[str, Any]) -> TimelineItem | None:
     """The timeline item an event shows as, or None for events the timeline does not show."""
     item = _item_for(event)
@@ -49,6 +55,7 @@ def _item_for(event: dict[str, Any]) -> TimelineItem | None:
     mid = event.get("message_id") or ""
     name = _author(event)
     if kind == "prompt":
+        element = (data.get("context") or {}).get("element") or {}
         return TimelineItem(
             key=f"prompt:{mid}",
             kind="prompt",
@@ -56,6 +63,7 @@ def _item_for(event: dict[str, Any]) -> TimelineItem | None:
             author=name,
             initial=name[:1].upper(),
             text=str(data.get("content", "")),
+            detail=element_label(element) if element else "",  # a page element picked with the extension
         )
     if kind == "text":
         return TimelineItem(key=f"answer:{mid}", kind="answer", seq=seq, text=str(data.get("text", "")))

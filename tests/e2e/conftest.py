@@ -18,6 +18,20 @@ from tests.fakes.llm_server import MODEL, FakeLLM
 from tests.servers import RunningServer, start_server
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+EXTENSION_DIR = Path(__file__).resolve().parents[2] / "bots" / "chrome_extension"
+
+
+def extension_id(manifest: Path = EXTENSION_DIR / "manifest.json") -> str:
+    """Chrome's id for an unpacked extension whose manifest pins a ``key``: from that key."""
+    import base64
+    import hashlib
+    import json
+
+    key = base64.b64decode(json.loads(manifest.read_text())["key"])
+    return "".join(chr(ord("a") + int(c, 16)) for c in hashlib.sha256(key).hexdigest()[:32])
+
+
+EXTENSION_ID = extension_id()
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +43,10 @@ def llm() -> Iterator[FakeLLM]:
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory, llm: FakeLLM) -> Iterator[RunningServer]:
     running = start_server(
-        tmp_path_factory.mktemp("server"), INSPECT_LLM_BASE_URL=llm.base_url, INSPECT_LLM_MODEL=MODEL
+        tmp_path_factory.mktemp("server"),
+        INSPECT_LLM_BASE_URL=llm.base_url,
+        INSPECT_LLM_MODEL=MODEL,
+        INSPECT_EXTENSION_ORIGINS=f"chrome-extension://{EXTENSION_ID}",
     )
     yield running
     running.stop()

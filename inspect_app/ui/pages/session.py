@@ -114,6 +114,18 @@ def prompt_item(item: TimelineItem) -> rx.Component:
         rx.vstack(
             rx.text(item.author, weight="bold", size="2"),
             rx.text(item.text, white_space="pre-wrap"),
+            rx.cond(
+                item.detail != "",
+                rx.badge(
+                    rx.icon("mouse-pointer-click", size=12),
+                    "Selected element: ",
+                    item.detail,
+                    color_scheme="violet",
+                    variant="soft",
+                    class_name="selected-element",
+                    white_space="normal",
+                ),
+            ),
             spacing="1",
             align="start",
         ),
@@ -175,6 +187,7 @@ def queued(row: QueueRow) -> rx.Component:
             row.content,
             size="2",
             flex="1",
+            min_width="0",  # lets the text shrink (and ellipsize) in narrow panels
             overflow="hidden",
             text_overflow="ellipsis",
             white_space="nowrap",
@@ -201,6 +214,8 @@ def composer() -> rx.Component:
                 placeholder="Ask for a change… (prompts queue while the agent works)",
                 id="composer",
                 width="100%",
+                min_width="0",
+                flex="1",
                 rows="3",
             ),
             rx.button("Send", on_click=S.send, id="send", disabled=S.draft == ""),
