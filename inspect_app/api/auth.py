@@ -12,6 +12,7 @@ from inspect_app.api.deps import ServicesDep
 from inspect_app.control import auth
 from inspect_app.errors import Forbidden, NotFound, Unauthorized
 from inspect_app.scm.github_oauth import GitHubOAuth
+from inspect_app.settings import Settings
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 COOKIE_MAX_AGE = 30 * 24 * 3600
@@ -21,6 +22,10 @@ def _oauth(services: ServicesDep) -> GitHubOAuth:
     if services.github_oauth is None:
         raise NotFound("GitHub sign-in is not configured on this instance")
     return services.github_oauth
+
+
+def framed_over_https(settings: Settings) -> bool:
+    return bool(settings.extension_origin_list) and settings.resolved_public_url.startswith("https://")
 
 
 @router.get("/github/login")
@@ -44,7 +49,9 @@ async def github_callback(request: Request, services: ServicesDep) -> RedirectRe
         session_token,
         max_age=COOKIE_MAX_AGE,
         httponly=True,
-        samesite="lax",
+        # The extension's side panel frames the app from another site: a cookie it can send there
+        # must be SameSite=None, which browsers accept only with Secure (https).
+        samesite="none" if framed_over_https(services.settings) else "lax",
         secure=services.settings.resolved_public_url.startswith("https://"),
     )
     return response

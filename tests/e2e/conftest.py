@@ -105,3 +105,9 @@ def click(driver: webdriver.Chrome, element_id: str, timeout: float = 20) -> Non
             return False
 
     WebDriverWait(driver, timeout).until(attempt)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The browser tests share one server: those that start from an empty instance (the home page's
+    empty state) run first, the extension's (which adds a repository and a session) last."""
+    items.sort(key=lambda item: "test_extension" in item.nodeid)
