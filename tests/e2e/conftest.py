@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.browser import CHROMEDRIVER, CHROMIUM, start_chromium
@@ -105,6 +108,20 @@ def click(driver: webdriver.Chrome, element_id: str, timeout: float = 20) -> Non
             return False
 
     WebDriverWait(driver, timeout).until(attempt)
+
+
+def choose_repository(driver: webdriver.Chrome, name: str) -> None:
+    """Pick a repository in the new-session dropdown; a re-render can swallow the click that opens
+    it, so open it again until the option shows."""
+    option = (By.XPATH, f"//div[@role='option'][contains(., '{name}')]")
+    for _ in range(4):
+        click(driver, "repo-picker")
+        try:
+            WebDriverWait(driver, 5).until(ec.element_to_be_clickable(option)).click()
+            return
+        except TimeoutException:
+            ActionChains(driver).send_keys(Keys.ESCAPE).perform()
+    raise AssertionError(f"the repository {name} never showed in the picker")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -24,7 +24,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.browser import start_chromium
 from tests.conftest import IN_CI
-from tests.e2e.conftest import EXTENSION_DIR, EXTENSION_ID, SCREENSHOTS, text_of
+from tests.e2e.conftest import EXTENSION_DIR, EXTENSION_ID, SCREENSHOTS, choose_repository, text_of
 from tests.integration.sandbox_harness import make_origin
 from tests.servers import ROOT, RunningServer
 
@@ -131,6 +131,9 @@ def test_pick_an_element_and_the_prompt_carries_it(
     ActionChains(driver).move_to_element(button).pause(0.2).click(button).perform()
     page_png = driver.get_screenshot_as_png()
 
+    # the click ended picking (the highlight is hidden) before the page tab goes to the background
+    highlight = "const b = document.getElementById('__inspect_highlight'); return b ? b.style.display : 'absent'"
+    wait.until(lambda d: d.execute_script(highlight) == "none")
     driver.switch_to.window(panel_tab)
     wait.until(lambda d: "#buy" in d.find_element(By.ID, "picked").text)
     driver.switch_to.frame(driver.find_element(By.ID, "app"))
@@ -138,8 +141,7 @@ def test_pick_an_element_and_the_prompt_carries_it(
     assert "ProductCard" in text_of(driver, "selection-label")
 
     # a new session from the panel: repository, prompt, Start
-    driver.find_element(By.ID, "repo-picker").click()
-    wait.until(ec.element_to_be_clickable((By.XPATH, "//div[@role='option'][contains(., 'origin')]"))).click()
+    choose_repository(driver, "origin")
     driver.find_element(By.ID, "new-prompt").send_keys("Make this button green")
     wait.until(lambda d: "Sandbox warming up" in text_of(d, "new-session"))
     driver.find_element(By.ID, "start-session").click()

@@ -18,7 +18,7 @@ from sqlmodel import select
 
 from inspect_app.db import create_db_engine
 from inspect_app.models import Repository, Session, User
-from tests.e2e.conftest import click, screenshot, text_of, wait_text
+from tests.e2e.conftest import choose_repository, click, screenshot, text_of, wait_text
 from tests.fakes.llm_server import FakeLLM, Turn
 from tests.integration.sandbox_harness import make_origin, require_opencode
 from tests.servers import RunningServer
@@ -112,14 +112,10 @@ def test_new_session_composer_warms_the_sandbox_and_starts(
     browser.get(server.url + "/")
     wait = WebDriverWait(browser, 60)
 
-    def pick(name: str) -> None:
-        click(browser, "repo-picker")
-        wait.until(ec.element_to_be_clickable((By.XPATH, f"//div[@role='option'][contains(., '{name}')]"))).click()
-
     wait.until(ec.visibility_of_element_located((By.ID, "branch"))).send_keys("bad..branch")
     time.sleep(0.6)  # the branch field is debounced
     browser.find_element(By.ID, "repo-filter").send_keys("orig")
-    pick("origin")
+    choose_repository(browser, "origin")
     wait_text(browser, "new-session", "not a valid branch name")  # refused before anything starts
     browser.find_element(By.ID, "branch").clear()
     browser.find_element(By.ID, "branch").send_keys("main")
