@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -137,7 +138,14 @@ def test_pick_an_element_and_the_prompt_carries_it(
     driver.switch_to.window(panel_tab)
     wait.until(lambda d: "#buy" in d.find_element(By.ID, "picked").text)
     driver.switch_to.frame(driver.find_element(By.ID, "app"))
-    wait.until(lambda d: "PriceTag" in text_of(d, "selection-label"))
+    try:
+        wait.until(lambda d: "PriceTag" in text_of(d, "selection-label"))
+    except TimeoutException:  # say what the panel's page did get, for whoever reads the CI log
+        raw = driver.execute_script("const i = document.getElementById('inspect-selection'); return i && i.value")
+        print("panel page text:", driver.find_element(By.TAG_NAME, "body").text[:1500])
+        print("hidden input:", (raw or "")[:1500])
+        print("browser log:", driver.get_log("browser")[-10:])
+        raise
     assert "ProductCard" in text_of(driver, "selection-label")
 
     # a new session from the panel: repository, prompt, Start
