@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
-import subprocess
 import time
 from dataclasses import dataclass
 
@@ -30,12 +28,12 @@ from inspect_app.control.lifecycle import image_usable
 from inspect_app.db import session_scope
 from inspect_app.errors import InspectError
 from inspect_app.models import Image, ImageStatus, Repository, Sandbox, Session, utcnow
+from inspect_app.scm import local_git
 from inspect_app.scm.github_app import GitHubApp, GitHubError
 from sandbox.providers.base import ProviderError, SandboxProvider, SandboxSpec
 
 log = logging.getLogger(__name__)
 
-LS_REMOTE_TIMEOUT_S = 30
 LOG_TAIL_CHARS = 4000
 
 
@@ -159,36 +157,22 @@ class Prebuilder:
                 return self._github.branch_sha(repo.github_owner or "", repo.github_name or "", repo.default_branch)
             except GitHubError as exc:
                 raise InspectError(exc.message) from exc
-        try:
-            result = subprocess.run(
-                ["git", "ls-remote", "--", repo.url, f"refs/heads/{repo.default_branch}"],
-                capture_output=True,
-                text=True,
-                timeout=LS_REMOTE_TIMEOUT_S,
-                check=False,
-                env={"PATH": "/usr/bin:/bin", "GIT_TERMINAL_PROMPT": "0"},
-            )
-        except subprocess.TimeoutExpired:
-            raise InspectError(f"{repo.url}: no answer from git within {LS_REMOTE_TIMEOUT_S}s") from None
-        match = re.match(r"^([0-9a-f]{40})\s", result.stdout)
-        if result.returncode != 0 or match is None:
-            raise InspectError(f"cannot read {repo.default_branch} of {repo.url}: {result.stderr.strip()[-300:]}")
-        return match.group(1)
+        return local_git.branch_sha(repo.url, repo.default_branch)
 
     # --- writes --------------------------------------------------------------------------------
-    def _start_row(self, repo: Repository) -> tuple[int, str]:
-        tool_token = tokens.mint(tokens.TOOL_PREFIX)
+    def _new_image(self, repo: Repository, **fields: object) -> int:
         with session_scope(self._engine) as db:
             image = Image(
-                repository_id=repo.id or 0,
-                branch=repo.default_branch,
-                provider=self._provider.name,
-                status=ImageStatus.BUILDING,
-                tool_token_hash=tokens.hash_token(tool_token),
+                repository_id=repo.id or 0, branch=repo.default_branch, provider=self._provider.name, **fields
             )
             db.add(image)
             db.flush()
-            return image.id or 0, tool_token
+            return image.id or 0
+
+    def _start_row(self, repo: Repository) -> tuple[int, str]:
+        tool_token = tokens.mint(tokens.TOOL_PREFIX)
+        image_id = self._new_image(repo, status=ImageStatus.BUILDING, tool_token_hash=tokens.hash_token(tool_token))
+        return image_id, tool_token
 
     def _finish(
         self,
@@ -212,18 +196,7 @@ class Prebuilder:
             image.built_at = utcnow()
 
     def _record_failure(self, repo: Repository, reason: str) -> int:
-        with session_scope(self._engine) as db:
-            image = Image(
-                repository_id=repo.id or 0,
-                branch=repo.default_branch,
-                provider=self._provider.name,
-                status=ImageStatus.FAILED,
-                log_tail=reason[-LOG_TAIL_CHARS:],
-                built_at=utcnow(),
-            )
-            db.add(image)
-            db.flush()
-            return image.id or 0
+        return self._new_image(repo, status=ImageStatus.FAILED, log_tail=reason[-LOG_TAIL_CHARS:], built_at=utcnow())
 
     # --- cleanup -------------------------------------------------------------------------------
     async def _drop_older(self, repository_id: int, branch: str, *, keep: int) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -12,30 +11,10 @@ from sqlmodel import col, select
 from inspect_app.db import session_scope
 from inspect_app.errors import Conflict, InvalidInput, NotFound
 from inspect_app.models import Repository
+from inspect_app.scm import local_git
 from inspect_app.scm.github_app import GitHubApp, GitHubError, RepoInfo
 
-LS_REMOTE_TIMEOUT_S = 20
 _URL_RE = re.compile(r"^(https?|ssh|git|file)://[^\s]+$|^[\w.-]+@[\w.-]+:[^\s]+$")
-
-
-def _ls_remote(url: str) -> str:
-    """The remote's default branch (from HEAD); raises InvalidInput when it is not a git repository."""
-    try:
-        result = subprocess.run(
-            ["git", "ls-remote", "--symref", "--", url, "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=LS_REMOTE_TIMEOUT_S,
-            check=False,
-            env={"PATH": "/usr/bin:/bin", "GIT_TERMINAL_PROMPT": "0"},
-        )
-    except subprocess.TimeoutExpired:
-        raise InvalidInput(f"{url}: no answer from git within {LS_REMOTE_TIMEOUT_S}s", code="unreachable") from None
-    if result.returncode != 0:
-        reason = (result.stderr.strip().splitlines() or ["not a git repository"])[-1]
-        raise InvalidInput(f"{url}: {reason}", code="not_a_repository")
-    match = re.search(r"^ref: refs/heads/(\S+)\s+HEAD", result.stdout, re.MULTILINE)
-    return match.group(1) if match else "main"
 
 
 def normalize(url: str) -> str:
@@ -57,15 +36,18 @@ def register(engine: sa.Engine, url: str, *, description: str = "") -> Repositor
     with session_scope(engine) as db:
         if db.exec(select(Repository).where(Repository.url == url)).first() is not None:
             raise Conflict(f"{url} is already registered", code="exists")
-    branch = _ls_remote(url)
+    branch = local_git.default_branch(url)
     name = Path(url.rstrip("/")).name.removesuffix(".git") or url
+    return _insert(engine, Repository(url=url, name=name, default_branch=branch, description=description, kind="local"))
+
+
+def _insert(engine: sa.Engine, repo: Repository) -> Repository:
     with session_scope(engine) as db:
-        repo = Repository(url=url, name=name, default_branch=branch, description=description, kind="local")
         db.add(repo)
         try:
             db.flush()
         except sa.exc.IntegrityError:
-            raise Conflict(f"{url} is already registered", code="exists") from None
+            raise Conflict(f"{repo.name} is already registered", code="exists") from None
         db.refresh(repo)
         return repo
 
@@ -84,8 +66,9 @@ def register_github(engine: sa.Engine, app: GitHubApp | None, full_name: str, *,
         raise InvalidInput(f"{owner}/{name}: {exc.message}", code="not_reachable") from exc
     owner, name = info.owner, info.name
     url = f"{web_url.rstrip('/')}/{owner}/{name}.git"
-    with session_scope(engine) as db:
-        repo = Repository(
+    return _insert(
+        engine,
+        Repository(
             url=url,
             name=f"{owner}/{name}",
             kind="github",
@@ -93,14 +76,8 @@ def register_github(engine: sa.Engine, app: GitHubApp | None, full_name: str, *,
             github_name=name,
             default_branch=info.default_branch,
             description=info.description,
-        )
-        db.add(repo)
-        try:
-            db.flush()
-        except sa.exc.IntegrityError:
-            raise Conflict(f"{owner}/{name} is already registered", code="exists") from None
-        db.refresh(repo)
-        return repo
+        ),
+    )
 
 
 _GITHUB_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")

@@ -90,6 +90,18 @@ class BuildResult:
     runtime_version: str = ""
     log_tail: str = ""
 
+    @classmethod
+    def from_outcome(cls, outcome: dict, *, ref: str = "") -> BuildResult:
+        """From the build runtime's ``build.json``; an image ``ref`` only for a successful build."""
+        ok = bool(outcome.get("ok")) and bool(ref)
+        return cls(
+            ok=ok,
+            ref=ref if ok else "",
+            commit=str(outcome.get("commit", "")),
+            runtime_version=str(outcome.get("runtime_version", "")),
+            log_tail=str(outcome.get("log_tail", "")),
+        )
+
 
 @dataclass
 class SandboxHandle:

@@ -152,16 +152,7 @@ class LocalProvider(SandboxProvider):
             await asyncio.to_thread(shutil.rmtree, root)
         self._prepare_dirs(root)
         try:
-            with (root / "build.log").open("ab") as log_file:
-                process = await asyncio.create_subprocess_exec(
-                    *self._command(root, spec, module="sandbox.runtime.build"),
-                    cwd=root,
-                    env=self._environment(root, spec),
-                    stdin=asyncio.subprocess.DEVNULL,
-                    stdout=log_file,
-                    stderr=log_file,
-                    start_new_session=True,
-                )
+            process = await self._launch(root, spec, module="sandbox.runtime.build", log_name="build.log")
             try:
                 await asyncio.wait_for(process.wait(), timeout_s)
             except TimeoutError:
@@ -310,7 +301,7 @@ class LocalProvider(SandboxProvider):
             **({"SANDBOX_OPENCODE_PLUGIN_TEMPLATE": str(self._plugin_template)} if self._plugin_template else {}),
         }
 
-    def _command(self, root: Path, spec: SandboxSpec, *, module: str = "sandbox.runtime.supervisor") -> list[str]:
+    def _command(self, root: Path, spec: SandboxSpec, *, module: str) -> list[str]:
         runtime = [self._python, "-m", module]
         if not self._isolate:
             return runtime
@@ -371,10 +362,18 @@ class LocalProvider(SandboxProvider):
         if not self._isolate:
             log.warning("%s (sandbox %s)", UNISOLATED_WARNING, spec.sandbox_id)
             handle.warnings.append(UNISOLATED_WARNING)
-        with (root / "supervisor.log").open("ab") as log_file:
+        process = await self._launch(root, spec, module="sandbox.runtime.supervisor", log_name="supervisor.log")
+        self._processes[spec.sandbox_id] = process
+        self._by_session[spec.session_id] = handle
+        handle.provider_id = str(process.pid)
+        return handle
+
+    async def _launch(self, root: Path, spec: SandboxSpec, *, module: str, log_name: str) -> asyncio.subprocess.Process:
+        """Start ``module`` of the sandbox runtime in ``root`` (isolated when possible), logging to a file."""
+        with (root / log_name).open("ab") as log_file:
             try:
-                process = await asyncio.create_subprocess_exec(
-                    *self._command(root, spec),
+                return await asyncio.create_subprocess_exec(
+                    *self._command(root, spec, module=module),
                     cwd=root,
                     env=self._environment(root, spec),
                     stdin=asyncio.subprocess.DEVNULL,
@@ -384,10 +383,6 @@ class LocalProvider(SandboxProvider):
                 )
             except OSError as exc:
                 raise ProviderError(f"cannot start sandbox {spec.sandbox_id}: {exc}") from exc
-        self._processes[spec.sandbox_id] = process
-        self._by_session[spec.session_id] = handle
-        handle.provider_id = str(process.pid)
-        return handle
 
     @staticmethod
     def _signal(pids: list[int], sig: signal.Signals) -> None:

@@ -130,15 +130,8 @@ class ModalProvider(SandboxProvider):
                 outcome = {}
             if code != 0 or not outcome.get("ok"):
                 tail = outcome.get("log_tail") or f"the build exited with {code} and wrote no result"
-                return BuildResult(ok=False, commit=str(outcome.get("commit", "")), log_tail=str(tail))
-            ref = await self._snapshot(sandbox, IMAGE_TTL_S)
-            return BuildResult(
-                ok=True,
-                ref=ref,
-                commit=str(outcome["commit"]),
-                runtime_version=str(outcome.get("runtime_version", "")),
-                log_tail=str(outcome.get("log_tail", "")),
-            )
+                return BuildResult.from_outcome({**outcome, "ok": False, "log_tail": tail})
+            return BuildResult.from_outcome(outcome, ref=await self._snapshot(sandbox, IMAGE_TTL_S))
         except self._sdk.exception.Error as exc:
             return BuildResult(ok=False, log_tail=f"Modal: {exc}")
         finally:
