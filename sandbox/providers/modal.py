@@ -41,6 +41,7 @@ SNAPSHOT_TTL_S = 7 * 24 * 3600
 # image; three days bridges a quiet weekend without paying for stale images for a month (the default).
 IMAGE_TTL_S = 3 * 24 * 3600
 SNAPSHOT_TIMEOUT_S = 120
+DIFF_TIMEOUT_S = 20
 RUNTIME = ("python", "-m", "sandbox.runtime.supervisor")
 
 
@@ -67,6 +68,7 @@ class ModalProvider(SandboxProvider):
         self._app: Any = None
         self._image: Any = None
         self._sandboxes: dict[str, Any] = {}  # by provider id
+        self._by_session: dict[str, str] = {}  # session id → provider id of its current sandbox
 
     # --- interface -----------------------------------------------------------------------------
     async def spawn(self, spec: SandboxSpec) -> SandboxHandle:
@@ -84,6 +86,8 @@ class ModalProvider(SandboxProvider):
 
     async def stop(self, handle: SandboxHandle) -> None:
         sandbox = self._sandboxes.pop(handle.provider_id, None)
+        if self._by_session.get(handle.session_id) == handle.provider_id:
+            del self._by_session[handle.session_id]
         try:
             sandbox = sandbox or await self._sdk.Sandbox.from_id.aio(handle.provider_id)
             await sandbox.terminate.aio()
@@ -100,6 +104,7 @@ class ModalProvider(SandboxProvider):
 
     async def close(self) -> None:
         self._sandboxes.clear()  # they outlive this server and reconnect to the next one
+        self._by_session.clear()
 
     async def build_image(self, spec: SandboxSpec, *, timeout_s: float) -> BuildResult:
         """A throwaway sandbox clones and runs setup.sh (``sandbox.runtime.build``); its filesystem
@@ -141,7 +146,21 @@ class ModalProvider(SandboxProvider):
                 log.warning("terminating build sandbox: %s", exc)
 
     async def diff(self, session_id: str, base_branch: str) -> str | None:
-        return None  # read through the sandbox only when it runs; the Changes panel says it cannot
+        """The session's changes, read inside its running sandbox (None when it is not running)."""
+        provider_id = self._by_session.get(session_id)
+        if provider_id is None or base_branch.startswith("-"):
+            return None
+        try:
+            sandbox = await self._sandbox(provider_id)
+            process = await sandbox.exec.aio(
+                "git", "-C", f"{SANDBOX_ROOT}/workspace", "diff", "--no-color", "--stat", "--patch",
+                f"origin/{base_branch}", timeout=DIFF_TIMEOUT_S,
+            )  # fmt: skip
+            if await process.wait.aio() != 0:
+                return None
+            return str(await process.stdout.read.aio())
+        except (ProviderError, self._sdk.exception.Error):
+            return None
 
     # --- internals -----------------------------------------------------------------------------
     @staticmethod
@@ -197,6 +216,7 @@ class ModalProvider(SandboxProvider):
         except self._sdk.exception.Error as exc:
             raise ProviderError(f"cannot start a Modal sandbox: {exc}") from exc
         self._sandboxes[sandbox.object_id] = sandbox
+        self._by_session[spec.session_id] = sandbox.object_id
         return SandboxHandle(
             provider=self.name, sandbox_id=spec.sandbox_id, session_id=spec.session_id, provider_id=sandbox.object_id
         )

@@ -93,6 +93,8 @@ class FakeSandbox:
             self.execs.append((cmd, kw))
             if cmd[:1] == ("cat",):
                 return FakeProcess(0, json.dumps(sdk.build_outcome))
+            if cmd[:1] == ("git",):
+                return FakeProcess(0, sdk.diff_text)
             return FakeProcess(sdk.build_exit_code, "")
 
         self.snapshot_filesystem = _Aio(snapshot_filesystem)
@@ -110,6 +112,7 @@ class FakeModal:
         self.fail_create = False
         self.fail_snapshot = False
         self.build_exit_code = 0
+        self.diff_text = " README.md | 1 +\n+hello\n"
         self.build_outcome: dict[str, Any] = {"ok": True, "commit": "c0ffee", "runtime_version": "0.1.0"}
         self.exception = SimpleNamespace(Error=Error)
         sdk = self

@@ -88,6 +88,19 @@ async def test_status_stop_and_errors_translated() -> None:
     assert modal.capabilities.outlives_server  # the control plane keeps them across restarts
 
 
+async def test_the_changes_panel_reads_the_diff_inside_the_running_sandbox() -> None:
+    sdk = FakeModal()
+    modal = provider(sdk)
+    assert await modal.diff("s1", "main") is None  # no sandbox yet
+    handle = await modal.spawn(spec())
+    assert await modal.diff("s1", "main") == sdk.diff_text
+    command, kw = sdk.created[0].execs[-1]
+    assert command[-1] == "origin/main" and command[:3] == ("git", "-C", "/sandbox/workspace") and kw["timeout"] == 20
+    assert await modal.diff("s1", "--output=/etc/x") is None  # never an option in git's argument list
+    await modal.stop(handle)
+    assert await modal.diff("s1", "main") is None
+
+
 async def test_an_image_build_snapshots_a_successful_build_and_always_terminates() -> None:
     sdk = FakeModal()
     modal = provider(sdk)
