@@ -82,6 +82,23 @@ def image_usable(image: Image | None) -> bool:
     )
 
 
+def newest_ready_image(engine: sa.Engine, repository_id: int, branch: str, provider: str) -> Image | None:
+    """The newest ready image of a repository's branch built by this provider (the spawn plan's
+    candidate, and what a prebuild compares the branch tip with)."""
+    with session_scope(engine) as db:
+        return db.exec(
+            select(Image)
+            .where(
+                Image.repository_id == repository_id,
+                Image.branch == branch,
+                Image.status == ImageStatus.READY,
+                Image.provider == provider,
+            )
+            .order_by(col(Image.built_at).desc())
+            .limit(1)
+        ).first()
+
+
 def plan_spawn(session: Session, newest_image: Image | None) -> SpawnPlan:
     """Pure: the session's own snapshot > the newest usable image > fresh."""
     if session.snapshot_ref:
@@ -142,18 +159,7 @@ class Lifecycle:
             await self._spawn(session)
 
     def _newest_image(self, session: Session) -> Image | None:
-        with session_scope(self._engine) as db:
-            return db.exec(
-                select(Image)
-                .where(
-                    Image.repository_id == session.repository_id,
-                    Image.branch == session.base_branch,
-                    Image.status == ImageStatus.READY,
-                    Image.provider == self.provider.name,
-                )
-                .order_by(col(Image.built_at).desc())
-                .limit(1)
-            ).first()
+        return newest_ready_image(self._engine, session.repository_id, session.base_branch, self.provider.name)
 
     def _spec(self, session: Session, sandbox_id: str, token: str, tool_token: str, plan: SpawnPlan) -> SandboxSpec:
         s = self._settings

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from inspect_app.control import leases, tokens
-from inspect_app.control.lifecycle import image_usable
+from inspect_app.control.lifecycle import image_usable, newest_ready_image
 from inspect_app.db import session_scope
 from inspect_app.errors import InspectError
 from inspect_app.models import Image, ImageStatus, Repository, Sandbox, Session, utcnow
@@ -136,18 +136,7 @@ class Prebuilder:
 
     # --- reads ---------------------------------------------------------------------------------
     def newest_ready(self, repository_id: int, branch: str) -> Image | None:
-        with session_scope(self._engine) as db:
-            return db.exec(
-                select(Image)
-                .where(
-                    Image.repository_id == repository_id,
-                    Image.branch == branch,
-                    Image.status == ImageStatus.READY,
-                    Image.provider == self._provider.name,
-                )
-                .order_by(col(Image.built_at).desc())
-                .limit(1)
-            ).first()
+        return newest_ready_image(self._engine, repository_id, branch, self._provider.name)
 
     def _branch_tip(self, repo: Repository) -> str:
         if repo.kind == "github":
