@@ -29,7 +29,7 @@ from bots.slack import views
 from bots.slack.classifier import Classifier
 from bots.slack.routing import Candidate, Decision, by_rules
 from inspect_app.control import repositories, sessions, slack, webhooks
-from inspect_app.control.events import session_channel
+from inspect_app.control.events import session_channel, tool_detail
 from inspect_app.control.plane import ControlPlane, artifacts
 from inspect_app.errors import InspectError
 from inspect_app.models import User
@@ -42,8 +42,7 @@ MENTION = re.compile(r"<@[A-Z0-9]+>")
 
 
 def _tool_line(data: dict[str, Any]) -> str:
-    args = data.get("args") or {}
-    detail = args.get("command") or args.get("filePath") or args.get("title") or ""
+    detail = tool_detail(data.get("args") or {})
     icon = {"completed": ":white_check_mark:", "error": ":x:"}.get(str(data.get("status")), ":gear:")
     return f"{icon} {data.get('tool', 'tool')} {str(detail)[:80]}".rstrip()
 
@@ -101,26 +100,27 @@ class SlackBot:
         channel, text = str(event.get("channel", "")), str(event.get("text", ""))
         thread_ts = str(event.get("thread_ts") or event.get("ts") or "")
         kind = event.get("type")
+        if kind not in ("app_mention", "message"):
+            return
+        existing = await asyncio.to_thread(slack.thread_session, self._engine, channel, thread_ts)
         if kind == "message" and event.get("channel_type") != "im":
             # a plain reply counts only inside a session's thread; a mention there comes as app_mention too
-            if not event.get("thread_ts") or (self.bot_user_id and f"<@{self.bot_user_id}>" in text):
+            mentioned = self.bot_user_id and f"<@{self.bot_user_id}>" in text
+            if not event.get("thread_ts") or mentioned or existing is None:
                 return
-            if await asyncio.to_thread(slack.thread_session, self._engine, channel, thread_ts) is None:
-                return
-        elif kind not in ("app_mention", "message"):
-            return
         request = MENTION.sub("", text).strip()
         if not request:
             await self._say(channel, thread_ts, "Tell me what to change, e.g. “fix the typo on the pricing page”.")
             return
         try:
-            await self._route(envelope, event, channel, thread_ts, request)
+            await self._route(envelope, event, channel, thread_ts, request, existing)
         except InspectError as exc:
             await self._post(channel, thread_ts, f"Could not do that: {exc.message}", views.error(exc.message))
 
-    async def _route(self, envelope: dict, event: dict, channel: str, thread_ts: str, request: str) -> None:
+    async def _route(
+        self, envelope: dict, event: dict, channel: str, thread_ts: str, request: str, existing: str | None
+    ) -> None:
         person = await self._person(str(event["user"]))
-        existing = await asyncio.to_thread(slack.thread_session, self._engine, channel, thread_ts)
         if existing:
             await self._prompt(existing, person, request, channel, thread_ts)
             return
@@ -239,27 +239,19 @@ class SlackBot:
         try:
             while time.monotonic() < deadline:
                 first = await subscription.get(1.0)
-                for raw in ([first] if first else []) + subscription.drain_nowait():
-                    for event in _flatten(json.loads(raw)):
-                        if event.get("message_id") != message_id:
-                            continue
-                        if event.get("type") == "tool_call":
-                            data = event.get("data", {})
-                            lines[str(data.get("call_id"))] = _tool_line(data)
-                        elif event.get("type") == "prompt_started":
-                            lines.setdefault("_started", ":arrow_forward: Started")
-                        elif event.get("type") == "execution_complete":
-                            await self._finish(
-                                session_id,
-                                message_id,
-                                event.get("data", {}),
-                                channel,
-                                thread_ts,
-                                working_ts,
-                                repo,
-                                list(lines.values()),
-                            )
-                            return
+                batch = [json.loads(raw) for raw in ([first] if first else []) + subscription.drain_nowait()]
+                for event in batch:
+                    kind, data = event.get("type"), event.get("data", {})
+                    if event.get("message_id") != message_id:
+                        continue
+                    if kind == "tool_call":
+                        lines[str(data.get("call_id"))] = _tool_line(data)
+                    elif kind == "prompt_started":
+                        lines.setdefault("_started", ":arrow_forward: Started")
+                    elif kind == "execution_complete":
+                        done = (channel, thread_ts, working_ts, repo, list(lines.values()))
+                        await self._finish(session_id, message_id, data, *done)
+                        return
                 text = "\n".join(lines.values())
                 if working_ts and text != shown and time.monotonic() - last_update >= UPDATE_EVERY_S:
                     shown, last_update = text, time.monotonic()
@@ -320,7 +312,3 @@ class SlackBot:
 
     async def _say(self, channel: str, thread_ts: str, text: str) -> None:
         await self._post(channel, thread_ts, text, [{"type": "section", "text": {"type": "mrkdwn", "text": text}}])
-
-
-def _flatten(event: dict[str, Any]) -> list[dict[str, Any]]:
-    return list(event.get("events", [])) if event.get("type") == "batch" else [event]

@@ -283,3 +283,11 @@ class EventStore:
         with DBSession(self._engine) as db:
             rows = db.exec(select(Event).where(Event.session_id == session_id, col(Event.key).in_(keys))).all()
         return [StoredEvent.of(r) for r in rows]
+
+
+def tool_detail(args: dict[str, Any]) -> str:
+    """What a tool call was about, in one line (the timeline's cards, Slack's progress lines)."""
+    for key in ("command", "filePath", "path", "pattern", "url", "description"):
+        if args.get(key):
+            return str(args[key])[:300]
+    return ", ".join(f"{k}={v}" for k, v in list(args.items())[:3])[:300]

@@ -199,10 +199,7 @@ class SessionPageState(AppState):
         completed: list[str] = []
         for event in events:
             kind = event.get("type")
-            if kind == "batch":
-                changed, done = self._apply(event.get("events", []))
-                queue_changed, completed = queue_changed or changed, completed + done
-            elif kind == "token":
+            if kind == "token":
                 if event.get("message_id") != self.live_message:
                     self.live_message, self.live_done, self.live_tail = event.get("message_id") or "", "", ""
                 done, tail = settle(self.live_done, self.live_tail + str(event.get("data", {}).get("text", "")))
@@ -392,8 +389,6 @@ def _answers(session_id: str, message_ids: list[str]) -> list[dict[str, Any]]:
 
 
 def _newest_seq(event: dict[str, Any]) -> int:
-    if event.get("type") == "batch":
-        return max((_newest_seq(e) for e in event.get("events", [])), default=0)
     seq = event.get("seq")
     return seq if isinstance(seq, int) else 0
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from inspect_app.control.events import tool_detail
+
 MAX_OUTPUT = 4000
 
 
@@ -27,13 +29,6 @@ class TimelineItem:
 def _author(event: dict[str, Any]) -> str:
     author = event.get("data", {}).get("author") or {}
     return str(author.get("name") or "")
-
-
-def _tool_detail(tool: str, args: dict[str, Any]) -> str:
-    for key in ("command", "filePath", "path", "pattern", "url", "description"):
-        if args.get(key):
-            return str(args[key])[:300]
-    return ", ".join(f"{k}={v}" for k, v in list(args.items())[:3])[:300]
 
 
 def element_label(element: dict[str, Any]) -> str:
@@ -77,7 +72,7 @@ def _item_for(event: dict[str, Any]) -> TimelineItem | None:
             seq=seq,
             tool=tool,
             status=status,
-            detail=_tool_detail(tool, data.get("args") or {}),
+            detail=tool_detail(data.get("args") or {}),
             output=str(data.get("output", ""))[:MAX_OUTPUT],
             color=color,
         )
