@@ -16,7 +16,9 @@ so every client shows it live.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,8 +33,9 @@ from inspect_app.control.crypto import Cipher
 from inspect_app.control.plane import ControlPlane
 from inspect_app.db import session_scope
 from inspect_app.errors import Conflict, Forbidden, InspectError, NotFound
-from inspect_app.models import Artifact, Identity, Repository, User, utcnow
+from inspect_app.models import Artifact, Identity, Repository, Session, User, utcnow
 from inspect_app.scm.github_app import GitHubApp, GitHubError, PullRequestInfo
+from sandbox.protocol import PushCommand
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +103,7 @@ class Pulls:
             )
             meta = {"branch": session.branch, "base": session.base_branch, "commit": commit}
         else:
-            result, meta = await self._open_on_github(session.id, repo, author, session, title, body, draft)
+            result, meta = await self._open_on_github(session, repo, author, title, body, draft)
             meta["commit"] = commit
         await self._record(session.id, result, meta)
         return result
@@ -111,8 +114,6 @@ class Pulls:
             raise Conflict("the sandbox is not connected; try again in a moment", code="sandbox_not_ready")
         waiter: asyncio.Future[tuple[bool, str]] = asyncio.get_running_loop().create_future()
         link.push_waiters.setdefault(branch, []).append(waiter)
-        from sandbox.protocol import PushCommand  # the bridge's vocabulary, typed once
-
         try:
             if not await link.send(PushCommand(branch=branch)):
                 raise Conflict("the sandbox did not take the push command", code="sandbox_not_ready")
@@ -128,10 +129,9 @@ class Pulls:
         return detail
 
     async def _open_on_github(
-        self, session_id: str, repo: Repository, author: User, session: Any, title: str, body: str, draft: bool
+        self, session: Session, repo: Repository, author: User, title: str, body: str, draft: bool
     ) -> tuple[PullResult, dict[str, Any]]:
         owner, name = repo.github_owner or "", repo.github_name or ""
-        earlier = await asyncio.to_thread(_pr_number, self._engine, session_id)
         request = {
             "owner": owner,
             "name": name,
@@ -140,24 +140,22 @@ class Pulls:
             "title": title,
             "body": _with_footer(body, author),
             "draft": draft,
-            "number": earlier,
+            "number": await asyncio.to_thread(_pr_number, self._engine, session.id),
         }
-        user_token = await asyncio.to_thread(self._user_token, author.id or 0)
-        attempts: list[tuple[str, str | None]] = [("user", user_token)] if user_token else []
-        attempts.append(("app", None))
-        problems: list[str] = []
-        for opened_as, token in attempts:
-            if self._github is None:
-                problems.append("no GitHub App is configured")
-                break
+        # the person's own token first (nobody approves their own agent's work), then the App's
+        attempts: list[tuple[str, Callable[..., PullRequestInfo]]] = []
+        problems = [] if self._github else ["no GitHub App is configured"]
+        if self._github is not None:
+            user_token = await asyncio.to_thread(self._user_token, author.id or 0)
+            if user_token:
+                attempts.append(("user", functools.partial(self._github.open_or_update_pull, user_token)))
+            attempts.append(("app", self._github.installation_pull))
+        for opened_as, open_pull in attempts:
             try:
-                if token:
-                    pr = await asyncio.to_thread(self._github.open_or_update_pull, token, **request)  # type: ignore[arg-type]
-                else:
-                    pr = await asyncio.to_thread(self._github.installation_pull, **request)
+                pr = await asyncio.to_thread(open_pull, **request)
             except GitHubError as exc:
                 problems.append(f"as {opened_as}: {exc.message}")
-                log.warning("pull request for session %s %s", session_id, exc.message)
+                log.warning("pull request for session %s %s", session.id, exc.message)
                 continue
             return _pr_result(pr, opened_as), {"number": pr.number, "opened_as": opened_as, "draft": pr.draft}
         compare = f"{self._web}/{owner}/{name}/compare/{quote(session.base_branch)}...{quote(session.branch)}?expand=1"
