@@ -19,6 +19,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlmodel import col, select
@@ -244,7 +245,7 @@ class ImageSummary:
     commit: str
     runtime_version: str
     duration_s: float | None
-    built_at: str
+    built_at: datetime | None
     log_tail: str
 
 
@@ -263,7 +264,7 @@ def latest_images(engine: sa.Engine) -> dict[int, ImageSummary]:
                 commit=row.commit_sha,
                 runtime_version=row.runtime_version,
                 duration_s=row.duration_s,
-                built_at=row.built_at.isoformat() if row.built_at else "",
+                built_at=row.built_at,
                 log_tail=row.log_tail,
             )
     return latest

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from datetime import datetime
 
 import reflex as rx
 
@@ -38,7 +37,7 @@ def _image_line(summary: prebuild.ImageSummary | None) -> tuple[str, str, str]:
     if summary.duration_s:
         parts.append(f"{summary.duration_s:.1f} s")
     if summary.built_at:
-        parts.append(relative_time(datetime.fromisoformat(summary.built_at)))
+        parts.append(relative_time(summary.built_at))
     return " · ".join(parts), summary.status, summary.log_tail
 
 
