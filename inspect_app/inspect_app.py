@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 import reflex as rx
+from reflex.event import EventType
 
 from inspect_app import services
 from inspect_app.api.app import build_api
@@ -20,6 +21,7 @@ from inspect_app.ui.pages.session import session_page
 from inspect_app.ui.session_state import SessionPageState
 from inspect_app.ui.sessions_list import SessionListState
 from inspect_app.ui.settings_page import SettingsState, settings_page
+from inspect_app.ui.state import AppState
 from inspect_app.ui.stats_page import StatsState, stats_page
 
 if TYPE_CHECKING:
@@ -65,41 +67,19 @@ async def start_slack() -> SocketModeRunner | None:
 
 
 app.register_lifespan_task(control_plane)
-app.add_page(
-    home,
-    route=routes.HOME,
-    title="Inspect",
-    on_load=[SessionListState.load_identity, SessionListState.load, NewSessionState.load_repos],
-)
-app.add_page(
-    session_page,
-    route=routes.SESSION,
-    title="Session · Inspect",
-    on_load=[SessionPageState.load_identity, SessionListState.load, SessionPageState.open],
-)
-app.add_page(
-    extension_home,
-    route=routes.EXTENSION,
-    title="Inspect",
-    on_load=[SessionListState.load_identity, SessionListState.load, NewSessionState.load_repos],
-)
-app.add_page(
-    extension_session,
-    route=routes.EXTENSION_SESSION,
-    title="Session · Inspect",
-    on_load=[SessionPageState.load_identity, SessionPageState.open],
-)
-app.add_page(
-    settings_page,
-    route=routes.SETTINGS,
-    title="Settings · Inspect",
-    on_load=[SettingsState.load_identity, SessionListState.load, SettingsState.load],
-)
-app.add_page(
-    stats_page,
-    route=routes.STATS,
-    title="Stats · Inspect",
-    on_load=[StatsState.load_identity, SessionListState.load, StatsState.load],
-)
+
+
+def page(component: Callable[[], rx.Component], route: str, title: str, *loads: EventType) -> None:
+    """A page that knows who is looking first (identity), then loads what it shows."""
+    app.add_page(component, route=route, title=title, on_load=[AppState.load_identity, *loads])
+
+
+# every full page also fills the sidebar's session list; the extension's session view has none
+page(home, routes.HOME, "Inspect", SessionListState.load, NewSessionState.load_repos)
+page(session_page, routes.SESSION, "Session · Inspect", SessionListState.load, SessionPageState.open)
+page(extension_home, routes.EXTENSION, "Inspect", SessionListState.load, NewSessionState.load_repos)
+page(extension_session, routes.EXTENSION_SESSION, "Session · Inspect", SessionPageState.open)
+page(settings_page, routes.SETTINGS, "Settings · Inspect", SessionListState.load, SettingsState.load)
+page(stats_page, routes.STATS, "Stats · Inspect", SessionListState.load, StatsState.load)
 app.add_page(denied, route="/denied", title="Access denied · Inspect")
-app.add_page(login, route=routes.LOGIN, title="Sign in · Inspect", on_load=[SessionListState.load_identity])
+page(login, routes.LOGIN, "Sign in · Inspect")
