@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STOP_GRACE_S = 10.0
+COPY_TIMEOUT_S = 600.0
 SNAPSHOT_PARTS = ("workspace", "home", "state")
 UNISOLATED_WARNING = "bubblewrap (bwrap) is not usable here: this sandbox runs without isolation"
 
@@ -81,6 +82,23 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
+async def copy_tree(source: Path, target: Path) -> None:
+    """``cp -a``: a workspace with a virtualenv or node_modules is thousands of small files, which
+    cp copies about 4x faster than ``shutil.copytree`` (0.2 s against 0.75 s for 1,500 files here)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    process = await asyncio.create_subprocess_exec(
+        "cp", "-a", "--", str(source), str(target), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        _, stderr = await asyncio.wait_for(process.communicate(), COPY_TIMEOUT_S)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise ProviderError(f"copying {source.name} took over {COPY_TIMEOUT_S:.0f}s") from None
+    if process.returncode != 0:
+        raise ProviderError(f"cannot copy {source.name}: {stderr.decode(errors='replace').strip()[:300]}")
+
+
 def _is_local_path(url: str) -> Path | None:
     if url.startswith("file://"):
         url = url.removeprefix("file://")
@@ -113,6 +131,7 @@ class LocalProvider(SandboxProvider):
         self._base_path = base_path
         self._processes: dict[str, asyncio.subprocess.Process] = {}  # by sandbox id
         self._by_session: dict[str, SandboxHandle] = {}
+        self._chores: set[asyncio.Task[None]] = set()  # background deletions, awaited on close
 
     @property
     def isolated(self) -> bool:
@@ -131,7 +150,7 @@ class LocalProvider(SandboxProvider):
         if not source.is_dir():
             raise ProviderError(f"snapshot {snapshot_ref} does not exist")
         root = await self._claim(spec)
-        await asyncio.to_thread(shutil.copytree, source, root, symlinks=True)
+        await copy_tree(source, root)
         restored = SandboxSpec(**{**spec.__dict__, "boot_mode": "snapshot_restore"})
         return await self._start(root, restored)
 
@@ -140,7 +159,7 @@ class LocalProvider(SandboxProvider):
         if not (source / "workspace").is_dir():
             raise ProviderError(f"image {image_ref} does not exist")
         root = await self._claim(spec)
-        await asyncio.to_thread(shutil.copytree, source, root, symlinks=True)
+        await copy_tree(source, root)
         return await self._start(root, SandboxSpec(**{**spec.__dict__, "boot_mode": "image"}))
 
     async def build_image(self, spec: SandboxSpec, *, timeout_s: float) -> BuildResult:
@@ -163,12 +182,7 @@ class LocalProvider(SandboxProvider):
             if not outcome.get("ok"):
                 return BuildResult(ok=False, commit=str(outcome.get("commit", "")), log_tail=str(outcome["log_tail"]))
             ref = f"img_{secrets.token_hex(8)}"
-            await asyncio.to_thread(
-                shutil.copytree,
-                root / "workspace",
-                self._ref_dir(self._images, "img_", ref) / "workspace",
-                symlinks=True,
-            )
+            await copy_tree(root / "workspace", self._ref_dir(self._images, "img_", ref) / "workspace")
             return BuildResult(
                 ok=True,
                 ref=ref,
@@ -199,7 +213,10 @@ class LocalProvider(SandboxProvider):
             raise ProviderError(f"sandbox {handle.sandbox_id} has no workspace to snapshot")
         ref = f"snap_{secrets.token_hex(8)}"
         target = self._snapshot_dir(ref)
-        await asyncio.to_thread(self._copy_parts, root, target)
+        target.mkdir(parents=True)
+        for part in SNAPSHOT_PARTS:
+            if (root / part).exists():
+                await copy_tree(root / part, target / part)
         return ref
 
     async def stop(self, handle: SandboxHandle) -> None:
@@ -225,6 +242,11 @@ class LocalProvider(SandboxProvider):
 
     async def close(self) -> None:
         await asyncio.gather(*(self.stop(handle) for handle in list(self._by_session.values())))
+        await asyncio.gather(*self._chores, return_exceptions=True)
+
+    def _own(self, task: asyncio.Task[None]) -> None:
+        self._chores.add(task)
+        task.add_done_callback(self._chores.discard)
 
     async def diff(self, session_id: str, base_branch: str) -> str | None:
         """``git diff origin/<base>...`` plus uncommitted changes, read from the session's workspace."""
@@ -261,8 +283,10 @@ class LocalProvider(SandboxProvider):
         if running is not None and await self.status(running) == "running":
             raise ProviderError(f"session {spec.session_id} already has a running sandbox ({running.sandbox_id})")
         root = self.sandbox_dir(spec.session_id)
-        if root.exists():
-            await asyncio.to_thread(shutil.rmtree, root)
+        if root.exists():  # out of the way at once; deleting thousands of files need not delay the boot
+            trash = self._sandboxes / f".trash-{secrets.token_hex(6)}"
+            root.rename(trash)
+            self._own(asyncio.create_task(asyncio.to_thread(shutil.rmtree, trash, True)))
         return root
 
     def _snapshot_dir(self, ref: str) -> Path:
@@ -274,13 +298,6 @@ class LocalProvider(SandboxProvider):
             raise ProviderError(f"not a local {prefix.rstrip('_')} reference: {ref!r}")
         parent.mkdir(parents=True, exist_ok=True)
         return parent / ref
-
-    @staticmethod
-    def _copy_parts(root: Path, target: Path) -> None:
-        target.mkdir(parents=True)
-        for part in SNAPSHOT_PARTS:
-            if (root / part).exists():
-                shutil.copytree(root / part, target / part, symlinks=True)
 
     def _environment(self, root: Path, spec: SandboxSpec) -> dict[str, str]:
         home = root / "home"

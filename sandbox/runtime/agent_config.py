@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from sandbox.runtime import models_catalog
 from sandbox.runtime.config import RuntimeConfig
 
 PLUGIN_SOURCE = Path(__file__).with_name("opencode_plugin")
@@ -59,8 +60,21 @@ def opencode_config(config: RuntimeConfig) -> dict[str, Any]:
     return body
 
 
+def write_models(template: Path | None, providers: list[str], target: Path) -> dict[str, str]:
+    """The cut of the model catalogue for ``providers``, and the variable that points OpenCode at it.
+
+    Nothing when there is no catalogue beside the plugin template or no provider is pinned (then
+    OpenCode keeps its own, whole catalogue).
+    """
+    source = template / "models.json" if template else None
+    if source is None or not source.is_file() or not providers:
+        return {}
+    target.write_text(json.dumps(models_catalog.cut(json.loads(source.read_text()), providers)))
+    return {"OPENCODE_MODELS_PATH": str(target)}
+
+
 def prepare_agent(config: RuntimeConfig, *, base_env: Mapping[str, str], password: str, marker: Path) -> dict[str, str]:
-    """Write OpenCode's config dir (plugin, prepared package) and return its environment."""
+    """Write OpenCode's config dir (plugin, prepared package, model catalogue) and return its environment."""
     config_home = Path(base_env.get("XDG_CONFIG_HOME", str(config.root / "home" / ".config")))
     oc_dir = config_home / "opencode"
     (oc_dir / "plugin").mkdir(parents=True, exist_ok=True)
@@ -76,11 +90,14 @@ def prepare_agent(config: RuntimeConfig, *, base_env: Mapping[str, str], passwor
                 shutil.copy(template / name, oc_dir / name)
         if not (oc_dir / "node_modules").exists():
             (oc_dir / "node_modules").symlink_to(template / "node_modules")
+    body = opencode_config(config)
+    models = write_models(template, body.get("enabled_providers", []), config.state_dir / "models.json")
     return {
         **base_env,
         **OFFLINE_ENV,
+        **models,
         "OPENCODE_SERVER_PASSWORD": password,
-        "OPENCODE_CONFIG_CONTENT": json.dumps(opencode_config(config)),
+        "OPENCODE_CONFIG_CONTENT": json.dumps(body),
         "INSPECT_SYNC_MARKER": str(marker),
         "GIT_COMMITTER_NAME": config.committer_name,
         "GIT_COMMITTER_EMAIL": config.committer_email,

@@ -56,6 +56,9 @@ from sandbox.runtime.opencode import OpenCodeClient, OpenCodeError
 log = logging.getLogger("sandbox.supervisor")
 
 AGENT_HEALTH_TIMEOUT_S = 90.0
+# OpenCode accepts connections a few hundred ms before it serves them, and a request that arrives in
+# that gap is never answered: probe with short timeouts that grow (a loaded machine answers slowly).
+HEALTH_PROBE_TIMEOUTS_S = (0.2, 0.3, 0.5, 0.8, 1.2, 2.0)
 RESTART_BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 16.0)
 RESTART_WINDOW_S = 300.0
 OUTPUT_TAIL_LINES = 30
@@ -270,13 +273,7 @@ class Supervisor:
             raise BootFailed("agent_failed", f"cannot start OpenCode ({self.config.opencode_bin}): {exc}") from None
         finally:
             log_file.close()
-        deadline = time.monotonic() + AGENT_HEALTH_TIMEOUT_S
-        while not await self.client.healthy(timeout=1.0):
-            if self._process.returncode is not None or time.monotonic() > deadline:
-                reason = "exited" if self._process.returncode is not None else "did not become healthy"
-                log_tail = tail((self.config.state_dir / "opencode.log").read_text(errors="replace"))
-                raise BootFailed("agent_failed", f"OpenCode {reason}:\n{log_tail}")
-            await asyncio.sleep(0.2)
+        await self._wait_healthy()
         healthy_ms = self._elapsed_ms(since)
         try:
             await self.agent.open_session()
@@ -287,26 +284,45 @@ class Supervisor:
         self.agent.available.set()
         self.bridge.send(BootProgress(stage="agent", status="done", elapsed_ms=self._elapsed_ms(since)))
 
+    async def _wait_healthy(self) -> None:
+        assert self._process is not None
+        deadline = time.monotonic() + AGENT_HEALTH_TIMEOUT_S
+        step = 0
+        while True:
+            timeout = HEALTH_PROBE_TIMEOUTS_S[step]
+            probed = time.monotonic()
+            if await self.client.healthy(timeout=timeout):
+                return
+            if time.monotonic() - probed >= timeout * 0.9:  # unanswered, not refused: wait longer next time
+                step = min(step + 1, len(HEALTH_PROBE_TIMEOUTS_S) - 1)
+            if self._process.returncode is not None or time.monotonic() > deadline:
+                reason = "exited" if self._process.returncode is not None else "did not become healthy"
+                log_tail = tail((self.config.state_dir / "opencode.log").read_text(errors="replace"))
+                raise BootFailed("agent_failed", f"OpenCode {reason}:\n{log_tail}")
+            await asyncio.sleep(0.05)
+
+    async def _sync_and_start(self, *, setup: bool) -> None:
+        await self.sync_git()
+        if setup:
+            await self.run_script("setup.sh", stage="setup", timeout=self.config.setup_timeout_s, fatal=False)
+        else:
+            self.bridge.send(BootProgress(stage="setup", status="skipped"))
+        await self.run_script("start.sh", stage="start", timeout=self.config.start_timeout_s, fatal=True)
+
     async def boot(self) -> None:
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
         (self.config.state_dir / "sync-done").unlink(missing_ok=True)  # a snapshot may carry an old one
         mode = self.config.boot_mode
-        agent_started = False
         if mode in ("image", "snapshot_restore"):
-            # The checkout exists already: boot OpenCode while git syncs. The sync-gate plugin holds
-            # file changes until the sync is done.
-            await asyncio.gather(self.sync_git(), self.start_agent())
-            agent_started = True
-        else:
+            # The checkout exists already: boot OpenCode while git syncs and start.sh runs. The
+            # sync-gate plugin holds the agent's file changes until the sync is done.
+            await asyncio.gather(self._sync_and_start(setup=False), self.start_agent())
+        elif mode == "fresh":
+            await self._sync_and_start(setup=True)
+            await self.start_agent()
+        else:  # build: the checkout and its setup are the whole job
             await self.sync_git()
-        if mode in ("fresh", "build"):
             await self.run_script("setup.sh", stage="setup", timeout=self.config.setup_timeout_s, fatal=False)
-        else:
-            self.bridge.send(BootProgress(stage="setup", status="skipped"))
-        if mode != "build":
-            await self.run_script("start.sh", stage="start", timeout=self.config.start_timeout_s, fatal=True)
-            if not agent_started:
-                await self.start_agent()
         commit = await self.git.head()
         branch = await self.git.branch()
         self._ready = Ready(
