@@ -6,12 +6,14 @@ package index), as real projects do; a fresh boot pays for it, an image or snaps
 
 - fresh:    spawn → clone → setup.sh → start.sh → OpenCode → ``ready``
 - image:    start from the prebuilt image → fetch + reset to the tip → start.sh → OpenCode → ``ready``
+- pooled:   the same start when the warm pool holds a sandbox booted from that image (start.sh run,
+            OpenCode warm): claim it → fetch + reset to the tip → ``ready``
 - snapshot: restore the session's snapshot → ``ready``
 - warm:     the sandbox was started while the person typed (it is ready): from sending the prompt to
             the agent's first event, with a model that answers at once — what is left is the model.
 
 Run: ``.venv/bin/python benchmarks/session_start.py [--runs N]``. Prints a table, then one JSON
-object on the last line: ``{"fresh_s", "image_s", "snapshot_s", "warm_s"}`` (medians).
+object on the last line: ``{"fresh_s", "image_s", "pooled_s", "snapshot_s", "warm_s"}`` (medians).
 """
 
 from __future__ import annotations
@@ -26,13 +28,14 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from sandbox.protocol import Author, PromptCommand, ShutdownCommand, SnapshotCommand  # noqa: E402
 from sandbox.providers.base import SandboxSpec  # noqa: E402
-from sandbox.providers.local import LocalProvider  # noqa: E402
+from sandbox.providers.local import LocalProvider, _descendants  # noqa: E402
 from tests.fakes.control_plane import FakeControlPlane  # noqa: E402
 from tests.fakes.llm_server import FakeLLM, Turn  # noqa: E402
 from tests.integration.sandbox_harness import OPENCODE_BIN, PLUGIN_TEMPLATE, make_origin, make_spec  # noqa: E402
@@ -59,7 +62,7 @@ async def boot(provider: LocalProvider, origin: Path, llm: FakeLLM, mode: str, r
     control = await FakeControlPlane(token=token, sandbox_id=sandbox_id).start()
     spec = make_spec(origin, llm, control, sandbox_id=sandbox_id, token=token)
     started = time.monotonic()
-    if mode == "image":
+    if mode in ("image", "pooled"):
         handle = await provider.start_from_image(ref, spec)
     elif mode == "snapshot":
         handle = await provider.restore(ref, spec)
@@ -89,11 +92,37 @@ async def boot(provider: LocalProvider, origin: Path, llm: FakeLLM, mode: str, r
         await control.close()
 
 
+async def pool_ready(provider: LocalProvider, pool: tuple[str, str]) -> float:
+    """Until the pool holds a standby that finished booting (OpenCode warm); its memory then, in MB."""
+    await provider.pool.settled()
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while True:
+        for standby in provider.pool.standbys(pool):
+            if (standby.root / "state" / "standby-ready").exists():
+                return rss_mb([standby.process.pid, *_descendants(standby.process.pid)])
+        if time.monotonic() > deadline:
+            raise SystemExit("no pooled sandbox became ready")
+        await asyncio.sleep(0.05)
+
+
+def rss_mb(pids: list[int]) -> float:
+    """Resident memory of these processes (what an idle pooled sandbox costs)."""
+    total_kb = 0
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        total_kb += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+    return total_kb / 1024
+
+
 async def main(runs: int) -> dict[str, float]:
     work = Path(tempfile.mkdtemp(prefix="inspect-bench-start-"))
     origin = make_origin(work, {".inspect/setup.sh": SETUP, ".inspect/start.sh": "true\n"})
     provider = LocalProvider(data_dir=work / "data", opencode_bin=str(OPENCODE_BIN), plugin_template=PLUGIN_TEMPLATE)
-    results: dict[str, list[float]] = {"fresh": [], "image": [], "snapshot": [], "warm": []}
+    results: dict[str, list[float]] = {"fresh": [], "image": [], "pooled": [], "snapshot": [], "warm": []}
+    memory: list[float] = []
     with FakeLLM() as llm:
         build_spec = SandboxSpec(
             session_id="build-1", sandbox_id="build-1", repo_url=str(origin), branch="main", bridge_url="", token=""
@@ -101,20 +130,29 @@ async def main(runs: int) -> dict[str, float]:
         built = await provider.build_image(build_spec, timeout_s=600)
         if not built.ok:
             raise SystemExit(f"the image build failed:\n{built.log_tail}")
+        # every boot's spec is make_spec's: sessions like it (identity aside) share one pool
+        like_sessions = make_spec(origin, llm, SimpleNamespace(url=""), sandbox_id="", token="")  # type: ignore[arg-type]
         for _ in range(runs):
             fresh = await boot(provider, origin, llm, "fresh")
             results["fresh"].append(fresh.ready_s)
             results["warm"].append(fresh.warm_s)
             results["snapshot"].append((await boot(provider, origin, llm, "snapshot", fresh.snapshot_ref)).ready_s)
             results["image"].append((await boot(provider, origin, llm, "image", built.ref)).ready_s)
+            await provider.prewarm(built.ref, like_sessions, 1)
+            memory.append(await pool_ready(provider, (str(origin), "main")))
+            results["pooled"].append((await boot(provider, origin, llm, "pooled", built.ref)).ready_s)
+            await provider.prewarm(built.ref, like_sessions, 0)
+            await provider.pool.settled()  # no standby competes with the next run's cold starts
     await provider.close()
     medians = {f"{k}_s": round(statistics.median(v), 3) for k, v in results.items()}
+    medians["pooled_rss_mb"] = round(statistics.median(memory), 1)
     print(f"isolation: {'bubblewrap' if provider.isolated else 'none'}; runs: {runs}")
     print(f"{'start':<10}{'median s':>10}{'min s':>10}{'max s':>10}{'vs fresh':>10}")
     print("-" * 50)
     for kind, values in results.items():
         ratio = statistics.median(results["fresh"]) / statistics.median(values) if kind != "fresh" else 1.0
         print(f"{kind:<10}{statistics.median(values):>10.2f}{min(values):>10.2f}{max(values):>10.2f}{ratio:>9.1f}x")
+    print(f"an idle pooled sandbox holds {medians['pooled_rss_mb']:.0f} MB (resident, its whole process tree)")
     return medians
 
 

@@ -117,6 +117,7 @@ def build_services(settings: Settings) -> Services:
             heartbeat_timeout_s=settings.heartbeat_timeout_s,
             idle_timeout_s=settings.idle_timeout_s,
             execution_timeout_s=settings.execution_timeout_s,
+            warm_pool_size=settings.warm_pool_size,
         ),
         bridge_url=settings.sandbox_bridge_url,
         emit=emit,
@@ -152,6 +153,7 @@ def build_services(settings: Settings) -> Services:
         holder=holder,
         api_url=settings.sandbox_api_url,
         build_timeout_s=settings.build_timeout_s,
+        on_image=lifecycle.prewarm,
     )
     prebuilds = PrebuildScheduler(
         prebuilder=prebuilder, engine=engine, holder=holder, interval_min=settings.prebuild_interval_min

@@ -68,6 +68,13 @@ class Settings(BaseSettings):
         30, gt=0, description="Minutes between prebuild runs (repositories with prebuild on, when their branch moved)."
     )
     build_timeout_s: float = Field(1800, gt=0, description="Seconds one image build (clone + setup.sh) may take.")
+    warm_pool_size: int = Field(
+        1,
+        ge=0,
+        le=16,
+        description="Sandboxes kept booted from each repository's prebuilt image, so a new session starts at once "
+        "(local provider with bubblewrap; each holds an idle OpenCode, ~250 MB). 0 turns the pool off.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
 
     # --- local single-user mode ----------------------------------------------------------------

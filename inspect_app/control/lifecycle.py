@@ -1,6 +1,8 @@
 """Sandbox lifecycle: the spawn decision, spawning, snapshots, stopping, watchdogs and the breaker.
 
-Spawn decision: restore the session's snapshot > start from the newest ready image > fresh.
+Spawn decision: restore the session's snapshot > start from the newest ready image > fresh. A
+provider with a warm pool hands an image start a sandbox it booted from that image beforehand
+(``prewarm``: kept filled for each repository with a ready image).
 Watchdogs (``sweep``): a sandbox not ready within ``spawn_timeout_s`` fails; one silent for
 ``heartbeat_timeout_s`` goes stale; a prompt processing longer than ``execution_timeout_s`` is
 stopped; a session idle for ``idle_timeout_s`` is snapshotted and stopped. The breaker: after
@@ -11,6 +13,7 @@ reason and is not respawned until a person asks (a new prompt or a retry).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -51,6 +54,7 @@ class LifecycleConfig:
     breaker_failures: int = 3
     breaker_window_s: float = 300.0
     sweep_interval_s: float = 5.0
+    warm_pool_size: int = 0
 
 
 @dataclass(frozen=True)
@@ -161,36 +165,62 @@ class Lifecycle:
     def _newest_image(self, session: Session) -> Image | None:
         return newest_ready_image(self._engine, session.repository_id, session.base_branch, self.provider.name)
 
-    def _spec(self, session: Session, sandbox_id: str, token: str, tool_token: str, plan: SpawnPlan) -> SandboxSpec:
+    def _shared_spec(self, repo: Repository, branch: str, model: str) -> SandboxSpec:
+        """What every session of ``repo`` on ``branch`` with ``model`` gets (no identity yet)."""
         s = self._settings
-        with session_scope(self._engine) as db:
-            repo = db.get(Repository, session.repository_id)
-            assert repo is not None
         keys = {
             k: v.get_secret_value()
             for k, v in (("ANTHROPIC_API_KEY", s.anthropic_api_key), ("OPENAI_API_KEY", s.openai_api_key))
             if v.get_secret_value()
         }
         return SandboxSpec(
-            session_id=session.id,
-            sandbox_id=sandbox_id,
+            session_id="",
+            sandbox_id="",
             repo_url=repo.url,
-            branch=session.base_branch,
-            work_branch=session.branch,
-            bridge_url=f"{self._bridge_url}?session={session.id}",
-            token=token,
-            tool_token=tool_token,
+            branch=branch,
+            bridge_url="",
+            token="",
             api_url=s.sandbox_api_url,
             committer_name=s.git_committer_name,
             committer_email=s.git_committer_email,
-            boot_mode=plan.mode,  # type: ignore[arg-type]
-            model=session.model or instance.default_model(self._engine, s.resolved_default_model),
+            model=model or instance.default_model(self._engine, s.resolved_default_model),
             llm_base_url=s.llm_base_url,
             llm_api_key=s.llm_api_key.get_secret_value(),
             llm_model=s.llm_model,
             provider_keys=keys,
             secrets=secrets.for_sandbox(self._engine, self._cipher, repo.id or 0),
         )
+
+    def _spec(self, session: Session, sandbox_id: str, token: str, tool_token: str, plan: SpawnPlan) -> SandboxSpec:
+        with session_scope(self._engine) as db:
+            repo = db.get(Repository, session.repository_id)
+            assert repo is not None
+        return dataclasses.replace(
+            self._shared_spec(repo, session.base_branch, session.model),
+            session_id=session.id,
+            sandbox_id=sandbox_id,
+            work_branch=session.branch,
+            bridge_url=f"{self._bridge_url}?session={session.id}",
+            token=token,
+            tool_token=tool_token,
+            boot_mode=plan.mode,
+        )
+
+    async def prewarm(self, repository_id: int) -> None:
+        """Keep the provider's warm pool for this repository filled from its newest ready image, with
+        today's settings and secrets (a change of either replaces the pooled sandboxes)."""
+        with session_scope(self._engine) as db:
+            repo = db.get(Repository, repository_id)
+        if repo is None:
+            return
+        image = newest_ready_image(self._engine, repository_id, repo.default_branch, self.provider.name)
+        if image is None or not image_usable(image):
+            return
+        template = self._shared_spec(repo, repo.default_branch, "")
+        try:
+            await self.provider.prewarm(image.provider_ref or "", template, self.config.warm_pool_size)
+        except ProviderError as exc:
+            log.warning("warm pool for repository %s: %s", repository_id, exc)
 
     async def _spawn(self, session: Session) -> None:
         plan = plan_spawn(session, self._newest_image(session))
@@ -220,6 +250,8 @@ class Lifecycle:
         sandboxes.set_status(self._engine, row.id, SandboxStatus.SPAWNING, provider_id=handle.provider_id)
         for warning in handle.warnings:
             await self._emit(session.id, "warning", {"message": warning})
+        if plan.mode == "image":  # refill the pool, with today's settings (they may have changed since)
+            await self.prewarm(session.repository_id)
 
     async def fail(self, session_id: str, sandbox_id: str, reason: str) -> None:
         """A sandbox failed to boot (or died): record why, stop it, and let the breaker decide."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -57,6 +58,7 @@ class Prebuilder:
         api_url: str,
         build_timeout_s: float = 1800.0,
         setup_timeout_s: float = 600.0,
+        on_image: Callable[[int], Awaitable[None]] | None = None,
     ) -> None:
         self._engine = engine
         self._provider = provider
@@ -65,6 +67,7 @@ class Prebuilder:
         self._api_url = api_url
         self._build_timeout_s = build_timeout_s
         self._setup_timeout_s = setup_timeout_s
+        self._on_image = on_image  # a repository has a ready image (new or unchanged): warm its pool
 
     # --- the scheduled run ---------------------------------------------------------------------
     async def run_all(self) -> list[BuildOutcome]:
@@ -83,9 +86,12 @@ class Prebuilder:
         if not await asyncio.to_thread(leases.acquire, self._engine, lease, self._holder, self._build_timeout_s + 120):
             return BuildOutcome(repository_id, "busy", detail="a build of this repository is already running")
         try:
-            return await self._build(repository_id, force=force)
+            outcome = await self._build(repository_id, force=force)
         finally:
             await asyncio.to_thread(leases.release, self._engine, lease, self._holder)
+        if self._on_image is not None and outcome.status in ("built", "skipped"):
+            await self._on_image(repository_id)
+        return outcome
 
     async def _build(self, repository_id: int, *, force: bool) -> BuildOutcome:
         with session_scope(self._engine) as db:

@@ -8,11 +8,14 @@ it is ever read here.
 from __future__ import annotations
 
 import abc
+import dataclasses
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-BootMode = Literal["fresh", "snapshot_restore", "image", "build"]
+BootMode = Literal["fresh", "snapshot_restore", "image", "build", "standby"]
 SandboxState = Literal["running", "exited", "unknown"]
 
 
@@ -73,11 +76,54 @@ class SandboxSpec:
             "SANDBOX_SETUP_TIMEOUT_S": str(self.setup_timeout_s),
             "SANDBOX_START_TIMEOUT_S": str(self.start_timeout_s),
             "SANDBOX_HEARTBEAT_S": str(self.heartbeat_s),
-            # Not SANDBOX_: the agent's tools and git (credential helper) need these two.
+            # The runtime hands it to the agent's tools and git as a file (a pooled sandbox gets it
+            # only when claimed, long after OpenCode started).
+            "SANDBOX_TOOL_TOKEN": self.tool_token,
+            # Not SANDBOX_: the agent's tools and git (credential helper) need it.
             "INSPECT_API_URL": self.api_url,
-            "INSPECT_TOOL_TOKEN": self.tool_token,
         }
         return {k: v for k, v in env.items() if v != ""}
+
+    def without_identity(self, boot_mode: BootMode) -> SandboxSpec:
+        """This spec as any session like it would have it: what a pooled sandbox starts with."""
+        return dataclasses.replace(self, boot_mode=boot_mode, **dict.fromkeys(self.claim(), ""))
+
+    def claim(self) -> dict[str, str]:
+        """What makes a sandbox this session's: handed to a pooled sandbox when it is claimed."""
+        return {
+            "sandbox_id": self.sandbox_id,
+            "session_id": self.session_id,
+            "bridge_url": self.bridge_url,
+            "token": self.token,
+            "tool_token": self.tool_token,
+            "work_branch": self.work_branch,
+        }
+
+
+# The variables ``SandboxSpec.claim`` carries; everything else in the environment is shared by
+# every session a pooled sandbox could serve.
+IDENTITY_VARIABLES = frozenset(
+    {
+        "SANDBOX_ID",
+        "SANDBOX_SESSION_ID",
+        "SANDBOX_BRIDGE_URL",
+        "SANDBOX_TOKEN",
+        "SANDBOX_TOOL_TOKEN",
+        "SANDBOX_WORK_BRANCH",
+        "SANDBOX_BOOT_MODE",
+    }
+)
+
+
+def pool_key(image_ref: str, spec: SandboxSpec) -> str:
+    """Which pooled sandboxes can serve ``spec``: same image, same environment but for identity.
+
+    A changed secret, provider key, model or timeout makes a new key, so a sandbox started with
+    the old values is never handed out (the pool refills with the new ones).
+    """
+    shared = {k: v for k, v in spec.environment().items() if k not in IDENTITY_VARIABLES}
+    digest = hashlib.sha256(json.dumps([image_ref, sorted(shared.items())]).encode()).hexdigest()
+    return digest[:24]
 
 
 @dataclass(frozen=True)
@@ -139,6 +185,10 @@ class SandboxProvider(abc.ABC):
     async def start_from_image(self, image_ref: str, spec: SandboxSpec) -> SandboxHandle:
         """A sandbox booted from a prebuilt image (``image`` mode: fetch + reset, no setup.sh)."""
         raise ProviderError(f"the {self.name} provider cannot start from images")
+
+    async def prewarm(self, image_ref: str, spec: SandboxSpec, count: int) -> None:  # noqa: B027 - optional
+        """Keep ``count`` sandboxes booted from ``image_ref`` for sessions like ``spec`` (its identity
+        is ignored), so that ``start_from_image`` can hand one out at once; 0 empties the pool."""
 
     async def delete_image(self, image_ref: str) -> None:  # noqa: B027 - optional: nothing to free by default
         """Forget an image no session needs any more (cleanup)."""

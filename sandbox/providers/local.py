@@ -9,12 +9,18 @@ invisible except this sandbox's own directory (and a local origin repository, wh
 clone from and push to), its own pid namespace, dying with its parent. Without bwrap the sandbox runs
 unisolated, and the handle carries a warning for the session.
 
+Inside bubblewrap every sandbox sees its directory at one path, ``<data dir>/sandbox``: OpenCode
+keys its conversations by directory, and a fixed path lets a pooled sandbox (booted before its
+session existed, under ``sandboxes/.standby-<id>/``) become the session's — its directory is moved
+to the session's name on the host — and still be restorable from a snapshot later.
+
 Snapshot = a copy of the workspace and agent state under ``<data dir>/snapshots/<ref>/``;
 restore = a new sandbox started from that copy. Stop ends the whole process tree.
 
 Image = a prepared workspace under ``<data dir>/images/<ref>/`` (cloned, setup.sh run), built by
 ``sandbox.runtime.build`` in a throwaway ``<data dir>/builds/<id>/``; a session started from it
-fetches and resets to the branch tip and skips setup.sh.
+fetches and resets to the branch tip and skips setup.sh. With a warm pool (``prewarm``, isolated
+sandboxes only) a session is handed a standby booted from the image instead (``warm_pool.py``).
 """
 
 from __future__ import annotations
@@ -40,14 +46,18 @@ from sandbox.providers.base import (
     SandboxSpec,
     SandboxState,
 )
+from sandbox.providers.warm_pool import Standby, Want, WarmPool
 
 log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SUPERVISOR = "sandbox.runtime.supervisor"
 STOP_GRACE_S = 10.0
 COPY_TIMEOUT_S = 600.0
 SNAPSHOT_PARTS = ("workspace", "home", "state")
 UNISOLATED_WARNING = "bubblewrap (bwrap) is not usable here: this sandbox runs without isolation"
+# Not snapshotted: the tool token dies with its sandbox, and a restored one gets a new one.
+UNSNAPSHOTTED = ("state/tool-token",)
 
 
 def bwrap_works() -> bool:
@@ -132,6 +142,8 @@ class LocalProvider(SandboxProvider):
         self._processes: dict[str, asyncio.subprocess.Process] = {}  # by sandbox id
         self._by_session: dict[str, SandboxHandle] = {}
         self._chores: set[asyncio.Task[None]] = set()  # background deletions, awaited on close
+        self.pool = WarmPool(launch=self._launch_standby, discard=self._discard_standby)
+        self._swept = False
 
     @property
     def isolated(self) -> bool:
@@ -159,8 +171,47 @@ class LocalProvider(SandboxProvider):
         if not (source / "workspace").is_dir():
             raise ProviderError(f"image {image_ref} does not exist")
         root = await self._claim(spec)
+        standby = self.pool.take(image_ref, spec)
+        if standby is not None:
+            return self._hand_over(standby, root, spec)
         await copy_tree(source, root)
         return await self._start(root, SandboxSpec(**{**spec.__dict__, "boot_mode": "image"}))
+
+    async def prewarm(self, image_ref: str, spec: SandboxSpec, count: int) -> None:
+        if count and not self._isolate:
+            log.info("no warm pool: pooled sandboxes need bubblewrap (one path for every sandbox)")
+            count = 0
+        if not self._swept:  # standbys of an earlier server died with it: their directories go
+            self._swept = True
+            for leftover in self._sandboxes.glob(".standby-*") if self._sandboxes.exists() else []:
+                self._own(asyncio.create_task(asyncio.to_thread(shutil.rmtree, leftover, True)))
+        self.pool.want(image_ref, spec, count)
+
+    async def _launch_standby(self, want: Want) -> Standby:
+        source = self._ref_dir(self._images, "img_", want.image_ref)
+        if not (source / "workspace").is_dir():
+            raise ProviderError(f"image {want.image_ref} does not exist")
+        root = self._sandboxes / f".standby-{secrets.token_hex(6)}"
+        await copy_tree(source, root)
+        self._prepare_dirs(root)
+        process = await self._launch(root, want.template, module=SUPERVISOR, log_name="supervisor.log")
+        return Standby(key=want.key, root=root, process=process)
+
+    async def _discard_standby(self, standby: Standby) -> None:
+        await self._terminate(standby.process, standby.root.name)
+        self._own(asyncio.create_task(asyncio.to_thread(shutil.rmtree, standby.root, True)))
+
+    def _hand_over(self, standby: Standby, root: Path, spec: SandboxSpec) -> SandboxHandle:
+        """The standby becomes the session's sandbox: its directory takes the session's name (the
+        sandbox inside sees no change) and it reads who it is from its claim."""
+        standby.root.rename(root)
+        state = root / "state"
+        pending = state / ".claim.json"
+        fd = os.open(pending, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the tokens
+        with os.fdopen(fd, "w") as out:
+            json.dump(spec.claim(), out)
+        pending.rename(state / "claim.json")  # atomically: the sandbox never reads half a claim
+        return self._register(spec, standby.process)
 
     async def build_image(self, spec: SandboxSpec, *, timeout_s: float) -> BuildResult:
         """Run the build runtime to completion in a throwaway directory; keep its workspace as the image."""
@@ -217,19 +268,26 @@ class LocalProvider(SandboxProvider):
         for part in SNAPSHOT_PARTS:
             if (root / part).exists():
                 await copy_tree(root / part, target / part)
+        for name in UNSNAPSHOTTED:
+            (target / name).unlink(missing_ok=True)
         return ref
 
     async def stop(self, handle: SandboxHandle) -> None:
         process = self._processes.pop(handle.sandbox_id, None)
         self._by_session.pop(handle.session_id, None)
-        if process is None or process.returncode is not None:
+        if process is not None:
+            await self._terminate(process, handle.sandbox_id)
+
+    async def _terminate(self, process: asyncio.subprocess.Process, name: str) -> None:
+        """SIGTERM to the whole tree, SIGKILL to what is left after the grace period."""
+        if process.returncode is not None:
             return
         tree = [process.pid, *_descendants(process.pid)]
         self._signal(tree, signal.SIGTERM)
         try:
             await asyncio.wait_for(process.wait(), STOP_GRACE_S)
         except TimeoutError:
-            log.warning("sandbox %s ignored SIGTERM; killing", handle.sandbox_id)
+            log.warning("sandbox %s ignored SIGTERM; killing", name)
         self._signal([process.pid, *tree, *_descendants(process.pid)], signal.SIGKILL)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(process.wait(), 5)
@@ -241,6 +299,7 @@ class LocalProvider(SandboxProvider):
         return "running" if process.returncode is None else "exited"
 
     async def close(self) -> None:
+        await self.pool.close()
         await asyncio.gather(*(self.stop(handle) for handle in list(self._by_session.values())))
         await asyncio.gather(*self._chores, return_exceptions=True)
 
@@ -299,7 +358,16 @@ class LocalProvider(SandboxProvider):
         parent.mkdir(parents=True, exist_ok=True)
         return parent / ref
 
+    def _inside(self, root: Path) -> Path:
+        """Where the sandbox sees its directory: one path for all when isolated (see the docstring)."""
+        return self._data_dir / "sandbox" if self._isolate else root
+
+    def inner_root(self, session_id: str) -> Path:
+        """The session's sandbox directory as the sandbox (and so the agent) sees it."""
+        return self._inside(self.sandbox_dir(session_id))
+
     def _environment(self, root: Path, spec: SandboxSpec) -> dict[str, str]:
+        root = self._inside(root)
         home = root / "home"
         return {
             **spec.environment(),
@@ -340,7 +408,7 @@ class LocalProvider(SandboxProvider):
             str(self._data_dir),  # hide every other sandbox, the database, the keys
             "--bind",
             str(root),
-            str(root),
+            str(self._inside(root)),
         ]
         for dotenv in {PROJECT_ROOT / ".env", Path.cwd() / ".env"}:
             if dotenv.is_file():  # the server's .env holds its secrets: mask it
@@ -357,7 +425,7 @@ class LocalProvider(SandboxProvider):
             "--die-with-parent",
             "--new-session",
             "--chdir",
-            str(root),
+            str(self._inside(root)),
             "--",
             *runtime,
         ]
@@ -369,20 +437,22 @@ class LocalProvider(SandboxProvider):
 
     async def _start(self, root: Path, spec: SandboxSpec) -> SandboxHandle:
         self._prepare_dirs(root)
+        if not self._isolate:
+            log.warning("%s (sandbox %s)", UNISOLATED_WARNING, spec.sandbox_id)
+        process = await self._launch(root, spec, module=SUPERVISOR, log_name="supervisor.log")
+        return self._register(spec, process)
+
+    def _register(self, spec: SandboxSpec, process: asyncio.subprocess.Process) -> SandboxHandle:
         handle = SandboxHandle(
             provider=self.name,
             sandbox_id=spec.sandbox_id,
             session_id=spec.session_id,
-            provider_id="",
+            provider_id=str(process.pid),
             isolated=self._isolate,
+            warnings=[] if self._isolate else [UNISOLATED_WARNING],
         )
-        if not self._isolate:
-            log.warning("%s (sandbox %s)", UNISOLATED_WARNING, spec.sandbox_id)
-            handle.warnings.append(UNISOLATED_WARNING)
-        process = await self._launch(root, spec, module="sandbox.runtime.supervisor", log_name="supervisor.log")
         self._processes[spec.sandbox_id] = process
         self._by_session[spec.session_id] = handle
-        handle.provider_id = str(process.pid)
         return handle
 
     async def _launch(self, root: Path, spec: SandboxSpec, *, module: str, log_name: str) -> asyncio.subprocess.Process:

@@ -90,6 +90,11 @@ class Bridge:
         self._outbox.append(message)
         self._wakeup.set()
 
+    def identify(self, *, url: str, token: str, sandbox_id: str) -> None:
+        """Who this sandbox is, learned late by a pooled sandbox (before ``run``; the outbox stays)."""
+        self._url = url
+        self._headers = {"Authorization": f"Bearer {token}", "X-Sandbox-ID": sandbox_id}
+
     @property
     def unacknowledged(self) -> int:
         return len(self._acks)

@@ -6,12 +6,16 @@ this module is the only place in the runtime that reads it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-BOOT_MODES = ("fresh", "snapshot_restore", "image", "build")
+# standby: booted from an image for no session yet (a warm pool); it becomes an ``image`` boot
+# when the provider claims it for a session (see ``RuntimeConfig.claimed``).
+BOOT_MODES = ("fresh", "snapshot_restore", "image", "build", "standby")
+CLAIM_FIELDS = ("sandbox_id", "session_id", "bridge_url", "token", "tool_token", "work_branch")
 RUNTIME_VERSION = "0.1.0"
 
 
@@ -25,6 +29,7 @@ class RuntimeConfig:
     session_id: str
     bridge_url: str
     token: str
+    tool_token: str
     repo_url: str
     branch: str
     work_branch: str
@@ -50,6 +55,22 @@ class RuntimeConfig:
     def state_dir(self) -> Path:
         return self.root / "state"
 
+    @property
+    def tool_token_file(self) -> Path:
+        return self.state_dir / "tool-token"
+
+    def claimed(self, claim: Mapping[str, object]) -> RuntimeConfig:
+        """This standby configuration made a session's sandbox (an ``image`` boot)."""
+        if self.boot_mode != "standby":
+            raise RuntimeConfigError("only a standby sandbox can be claimed")
+        values = {name: claim.get(name, "") for name in CLAIM_FIELDS}
+        if not all(isinstance(v, str) for v in values.values()):
+            raise RuntimeConfigError("claim fields must be strings")
+        missing = [name for name in ("sandbox_id", "session_id", "bridge_url", "token") if not values[name]]
+        if missing:
+            raise RuntimeConfigError(f"the claim lacks {', '.join(missing)}")
+        return dataclasses.replace(self, boot_mode="image", **values)  # type: ignore[arg-type]
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RuntimeConfig:
         env = os.environ if env is None else env
@@ -64,11 +85,16 @@ class RuntimeConfig:
         if mode not in BOOT_MODES:
             raise RuntimeConfigError(f"SANDBOX_BOOT_MODE must be one of {', '.join(BOOT_MODES)}")
         template = env.get("SANDBOX_OPENCODE_PLUGIN_TEMPLATE", "")
+
+        def identity(name: str) -> str:  # a standby learns who it is when claimed
+            return env.get(name, "") if mode == "standby" else need(name)
+
         return cls(
-            sandbox_id=need("SANDBOX_ID"),
-            session_id=need("SANDBOX_SESSION_ID"),
-            bridge_url=need("SANDBOX_BRIDGE_URL"),
-            token=need("SANDBOX_TOKEN"),
+            sandbox_id=identity("SANDBOX_ID"),
+            session_id=identity("SANDBOX_SESSION_ID"),
+            bridge_url=identity("SANDBOX_BRIDGE_URL"),
+            token=identity("SANDBOX_TOKEN"),
+            tool_token=env.get("SANDBOX_TOOL_TOKEN", ""),
             repo_url=need("SANDBOX_REPO_URL"),
             branch=env.get("SANDBOX_BRANCH", "main"),
             work_branch=env.get("SANDBOX_WORK_BRANCH", ""),

@@ -3,7 +3,8 @@
 Git runs it as ``<python> git_credential.py get`` (configured through GIT_CONFIG_* variables by the
 supervisor, so every git in the sandbox — the runtime's and the agent's — uses it). It posts the
 protocol, host and path git asks about to ``$INSPECT_API_URL/api/sandbox/git-credentials`` with the
-sandbox's tool token and prints what comes back. Nothing is stored: ``store`` and ``erase`` do
+sandbox's tool token (read from ``$INSPECT_TOOL_TOKEN_FILE`` at each call: a pooled sandbox gets it
+only when a session claims it) and prints what comes back. Nothing is stored: ``store`` and ``erase`` do
 nothing, and the token lives only in git's memory for one operation.
 
 Standard library only: git runs it as a plain script.
@@ -16,6 +17,7 @@ import os
 import sys
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 TIMEOUT_S = 20
 
@@ -32,10 +34,18 @@ def parse(text: str) -> dict[str, str]:
     return fields
 
 
+def tool_token() -> str:
+    path = os.environ.get("INSPECT_TOOL_TOKEN_FILE", "")
+    try:
+        return Path(path).read_text().strip() if path else ""
+    except OSError:
+        return ""
+
+
 def main(argv: list[str]) -> int:
     if len(argv) < 2 or argv[1] != "get":
         return 0  # store / erase: nothing is kept
-    api, token = os.environ.get("INSPECT_API_URL", ""), os.environ.get("INSPECT_TOOL_TOKEN", "")
+    api, token = os.environ.get("INSPECT_API_URL", ""), tool_token()
     if not api or not token:
         return 0  # git goes on without credentials (and fails if the remote needs them)
     asked = parse(sys.stdin.read())

@@ -10,6 +10,11 @@ runtime: it builds the bridge, the OpenCode client and the agent runner, then
 4. starts ``opencode serve`` on a free loopback port, waits for its health, opens the agent session;
 5. sends ``ready`` and serves commands until told to shut down, refused, or orphaned.
 
+A ``standby`` sandbox (the local provider's warm pool) runs steps 3-4 on an image's checkout for
+no session yet, then waits for the provider to write ``state/claim.json`` (who it is now: sandbox
+id, tokens, bridge URL, work branch); it then syncs git to the branch tip, connects and says
+``ready`` as an ``image`` boot — what is left of a boot once OpenCode is already warm.
+
 A crashed OpenCode is restarted with bounded backoff; too many crashes end the sandbox with an error.
 """
 
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import secrets
@@ -56,6 +62,7 @@ from sandbox.runtime.opencode import OpenCodeClient, OpenCodeError
 log = logging.getLogger("sandbox.supervisor")
 
 AGENT_HEALTH_TIMEOUT_S = 90.0
+CLAIM_POLL_S = 0.02
 # OpenCode accepts connections a few hundred ms before it serves them, and a request that arrives in
 # that gap is never answered: probe with short timeouts that grow (a loaded machine answers slowly).
 HEALTH_PROBE_TIMEOUTS_S = (0.2, 0.3, 0.5, 0.8, 1.2, 2.0)
@@ -89,6 +96,7 @@ class Supervisor:
         self.started = time.monotonic()
         base_env = {k: v for k, v in os.environ.items() if not k.startswith(PRIVATE_PREFIXES)}
         base_env.update(credential_helper_env(sys.executable))
+        base_env["INSPECT_TOOL_TOKEN_FILE"] = str(config.tool_token_file)
         self.git = Git(
             config.workspace,
             env={
@@ -101,6 +109,9 @@ class Supervisor:
         self._password = secrets.token_urlsafe(24)
         self._port = free_port()
         self.client = OpenCodeClient(base_url=f"http://127.0.0.1:{self._port}", password=self._password)
+        self._identified = asyncio.Event()  # the bridge knows where to connect, and as whom
+        if config.boot_mode != "standby":
+            self._identified.set()
         self.bridge = Bridge(
             url=config.bridge_url,
             token=config.token,
@@ -113,7 +124,7 @@ class Supervisor:
         self.agent = AgentRunner(
             client=self.client,
             git=self.git,
-            emit=self.bridge.send,
+            emit=self._emit,
             state_dir=config.state_dir,
             default_model=config.model,
         )
@@ -132,6 +143,9 @@ class Supervisor:
         }
 
     # --- bridge callbacks ----------------------------------------------------------------------
+    def _emit(self, message: Any) -> None:
+        self.bridge.send(message)
+
     async def ready_message(self) -> Ready | None:
         return self._ready
 
@@ -307,13 +321,51 @@ class Supervisor:
             await self.run_script("setup.sh", stage="setup", timeout=self.config.setup_timeout_s, fatal=False)
         else:
             self.bridge.send(BootProgress(stage="setup", status="skipped"))
+        await self._start_script()
+
+    async def _start_script(self) -> None:
         await self.run_script("start.sh", stage="start", timeout=self.config.start_timeout_s, fatal=True)
+
+    def _write_tool_token(self) -> None:
+        path = self.config.tool_token_file
+        path.unlink(missing_ok=True)
+        if self.config.tool_token:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(self.config.tool_token)
+
+    async def _wait_for_claim(self) -> None:
+        """Stand by until the provider hands this sandbox to a session; then become its sandbox."""
+        (self.config.state_dir / "standby-ready").touch()
+        claim_file = self.config.state_dir / "claim.json"
+        while not claim_file.exists():
+            await asyncio.sleep(CLAIM_POLL_S)
+        try:
+            claim = json.loads(claim_file.read_text())
+            self.config = self.config.claimed(claim if isinstance(claim, dict) else {})
+        except (ValueError, RuntimeConfigError) as exc:
+            raise BootFailed("claim_failed", f"unusable claim: {exc}") from None
+        finally:
+            claim_file.unlink(missing_ok=True)  # it holds tokens: snapshots must not carry it
+            (self.config.state_dir / "standby-ready").unlink(missing_ok=True)
+        self._write_tool_token()
+        self.bridge.identify(url=self.config.bridge_url, token=self.config.token, sandbox_id=self.config.sandbox_id)
+        self._identified.set()
+        log.info("claimed for session %s as sandbox %s", self.config.session_id, self.config.sandbox_id)
 
     async def boot(self) -> None:
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
         (self.config.state_dir / "sync-done").unlink(missing_ok=True)  # a snapshot may carry an old one
+        self._write_tool_token()
         mode = self.config.boot_mode
-        if mode in ("image", "snapshot_restore"):
+        if mode == "standby":
+            # No sync yet (a private repository needs the session's tool token): the claim syncs.
+            self.bridge.send(BootProgress(stage="setup", status="skipped"))
+            await asyncio.gather(self._start_script(), self.start_agent())
+            await self._wait_for_claim()
+            await self.sync_git()
+            mode = self.config.boot_mode
+        elif mode in ("image", "snapshot_restore"):
             # The checkout exists already: boot OpenCode while git syncs and start.sh runs. The
             # sync-gate plugin holds the agent's file changes until the sync is done.
             await asyncio.gather(self._sync_and_start(setup=False), self.start_agent())
@@ -370,6 +422,7 @@ class Supervisor:
         self._shutdown.set()
 
     async def _run_bridge(self) -> None:
+        await self._identified.wait()
         try:
             await self.bridge.run()
         except BridgeRefused as exc:
@@ -395,7 +448,8 @@ class Supervisor:
             except BootFailed as exc:
                 log.error("boot failed: %s", exc.message)
                 self.bridge.send(SandboxError(code=exc.code, message=exc.message))
-                await self._drain(30)
+                if self._identified.is_set():  # a standby that failed has nobody to tell
+                    await self._drain(30)
                 return 1
             background += [
                 asyncio.create_task(self.agent.run_prompts()),

@@ -68,6 +68,11 @@ class LocalSandbox:
         return self.provider.sandbox_dir(self.spec.session_id)
 
     @property
+    def inner_root(self) -> Path:
+        """``root`` as the agent sees it (paths in scripted tool calls)."""
+        return self.provider.inner_root(self.spec.session_id)
+
+    @property
     def workspace(self) -> Path:
         return self.root / "workspace"
 

@@ -53,12 +53,16 @@ async def test_prompt_runs_commits_as_author_and_streams_in_order(
         ready = await sb.control.wait_type("ready", timeout=90)
         assert ready.boot_mode == "fresh" and ready.branch == "inspect/sess-1" and len(ready.commit) == 40
         llm.add(
-            Turn(tool_calls=[ToolCall("write", {"filePath": str(sb.workspace / "hello.txt"), "content": "hello\n"})]),
+            Turn(
+                tool_calls=[
+                    ToolCall("write", {"filePath": f"{sb.inner_root}/workspace/hello.txt", "content": "hello\n"})
+                ]
+            ),
             Turn(
                 tool_calls=[
                     bash(
-                        f"env | sort > {sb.root}/state/env-dump.txt; "
-                        f"cat {data_dir}/secret.key > {sb.root}/state/secret-read.txt 2>&1; "
+                        f"env | sort > {sb.inner_root}/state/env-dump.txt; "
+                        f"cat {data_dir}/secret.key > {sb.inner_root}/state/secret-read.txt 2>&1; "
                         "git add hello.txt && git commit -qm 'Add hello'"
                     )
                 ]
@@ -239,8 +243,8 @@ async def test_file_changes_wait_for_git_sync(tmp_path: Path) -> None:
         marker = sb.root / "state" / "sync-done"
         marker.unlink()  # as if a sync were still running
         llm.add(
-            Turn(tool_calls=[ToolCall("read", {"filePath": str(sb.workspace / "README.md")})]),
-            Turn(tool_calls=[ToolCall("write", {"filePath": str(sb.workspace / "late.txt"), "content": "x\n"})]),
+            Turn(tool_calls=[ToolCall("read", {"filePath": f"{sb.inner_root}/workspace/README.md"})]),
+            Turn(tool_calls=[ToolCall("write", {"filePath": f"{sb.inner_root}/workspace/late.txt", "content": "x\n"})]),
             Turn(text="Wrote it."),
         )
         await sb.control.send(prompt("m1", "Read, then write"))

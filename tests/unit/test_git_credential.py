@@ -47,6 +47,13 @@ def control_plane() -> Iterator[tuple[str, list[dict]]]:
     server.server_close()
 
 
+@pytest.fixture
+def token_file(tmp_path: Path) -> str:
+    path = tmp_path / "tool-token"
+    path.write_text("sbt_good\n")
+    return str(path)
+
+
 def helper(action: str, stdin: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(HELPER), action], input=stdin, env=env, capture_output=True, text=True, timeout=30
@@ -61,10 +68,10 @@ def test_parse_reads_git_fields_up_to_the_blank_line() -> None:
     }
 
 
-def test_get_answers_with_what_the_control_plane_gives(control_plane: tuple[str, list[dict]]) -> None:
+def test_get_answers_with_what_the_control_plane_gives(control_plane: tuple[str, list[dict]], token_file: str) -> None:
     url, seen = control_plane
     ask = "protocol=https\nhost=git.example\npath=acme/widgets.git\n\n"
-    result = helper("get", ask, INSPECT_API_URL=url, INSPECT_TOOL_TOKEN="sbt_good")
+    result = helper("get", ask, INSPECT_API_URL=url, INSPECT_TOOL_TOKEN_FILE=token_file)
     assert result.returncode == 0 and result.stdout == "username=x-access-token\npassword=ghs_short\n"
     assert seen[-1] == {
         "auth": "Bearer sbt_good",
@@ -74,13 +81,22 @@ def test_get_answers_with_what_the_control_plane_gives(control_plane: tuple[str,
     }
 
 
-def test_a_refusal_prints_nothing_for_git_and_a_reason_for_people(control_plane: tuple[str, list[dict]]) -> None:
-    url, _ = control_plane
-    result = helper("get", "protocol=https\nhost=elsewhere\n\n", INSPECT_API_URL=url, INSPECT_TOOL_TOKEN="sbt_good")
+def test_a_refusal_prints_nothing_for_git_and_a_reason_for_people(
+    control_plane: tuple[str, list[dict]], token_file: str
+) -> None:
+    url, seen = control_plane
+    result = helper(
+        "get", "protocol=https\nhost=elsewhere\n\n", INSPECT_API_URL=url, INSPECT_TOOL_TOKEN_FILE=token_file
+    )
     assert result.returncode == 0 and result.stdout == ""
     assert "not for you" in result.stderr
     nothing = helper("store", "protocol=https\nhost=git.example\npassword=p\n\n", INSPECT_API_URL=url)
     assert nothing.stdout == "" and nothing.returncode == 0  # store/erase keep nothing
+    asked = len(seen)
+    unclaimed = helper(
+        "get", "protocol=https\nhost=git.example\n\n", INSPECT_API_URL=url, INSPECT_TOOL_TOKEN_FILE="/nope"
+    )
+    assert unclaimed.returncode == 0 and unclaimed.stdout == "" and len(seen) == asked  # no token yet: not asked
 
 
 def test_every_git_in_the_sandbox_uses_only_this_helper() -> None:

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
-from sandbox.providers.base import SandboxSpec
+from sandbox.providers.base import SandboxSpec, pool_key
 from sandbox.providers.local import LocalProvider
 from sandbox.runtime.agent_config import opencode_config
 from sandbox.runtime.config import RuntimeConfig, RuntimeConfigError
@@ -56,3 +57,37 @@ def test_opencode_config_is_explicit_and_offline(tmp_path: Path) -> None:
     assert body["provider"]["llm"]["options"]["baseURL"] == "http://127.0.0.1:9/v1"
     assert body["autoupdate"] is False and body["share"] == "disabled" and body["lsp"] is False
     assert body["tools"]["question"] is False and body["permission"] == "allow"
+
+
+def test_the_pool_key_ignores_identity_and_notices_everything_else() -> None:
+    base = spec(secrets={"NPM_TOKEN": "a"}, model="llm/m", work_branch="inspect/s1", tool_token="sbt_1")
+    other_session = dataclasses.replace(
+        base, session_id="s2", sandbox_id="b2", token="sbx_2", tool_token="sbt_2", work_branch="inspect/s2"
+    )
+    assert (
+        pool_key("img_1", base)
+        == pool_key("img_1", other_session)
+        == pool_key("img_1", base.without_identity("standby"))
+    )
+    assert pool_key("img_2", base) != pool_key("img_1", base)  # a new image
+    for changed in ({"secrets": {"NPM_TOKEN": "b"}}, {"model": "llm/n"}, {"provider_keys": {"ANTHROPIC_API_KEY": "k"}}):
+        assert pool_key("img_1", dataclasses.replace(base, **changed)) != pool_key("img_1", base), changed
+
+
+def test_a_standby_needs_no_identity_and_a_claim_gives_it_one(tmp_path: Path) -> None:
+    standby_env = {**spec().without_identity("standby").environment(), "SANDBOX_ROOT": str(tmp_path)}
+    assert not {"SANDBOX_ID", "SANDBOX_TOKEN", "SANDBOX_TOOL_TOKEN", "SANDBOX_BRIDGE_URL"} & set(standby_env)
+    standby = RuntimeConfig.from_env(standby_env)
+    assert (standby.boot_mode, standby.sandbox_id, standby.token) == ("standby", "", "")
+
+    claim = spec(tool_token="sbt_9", work_branch="inspect/s1").claim()
+    claimed = standby.claimed(claim)
+    assert claimed.boot_mode == "image" and claimed.tool_token == "sbt_9" and claimed.work_branch == "inspect/s1"
+    assert (claimed.sandbox_id, claimed.session_id, claimed.token) == ("b1", "s1", "sbx_t")
+    assert claimed.repo_url == standby.repo_url and claimed.root == standby.root
+    with pytest.raises(RuntimeConfigError, match="lacks token"):
+        standby.claimed({**claim, "token": ""})
+    with pytest.raises(RuntimeConfigError, match="strings"):
+        standby.claimed({**claim, "sandbox_id": 7})
+    with pytest.raises(RuntimeConfigError, match="only a standby"):
+        claimed.claimed(claim)

@@ -1,6 +1,7 @@
 // Inspect: the agent's create-pull-request tool. The control plane pushes the session branch and
 // opens (or updates) the pull request as the person who prompted; this tool holds no GitHub token,
 // only the sandbox's tool token, which is good for this session's pushes and pull requests.
+import { readFile } from "node:fs/promises";
 import { tool } from "@opencode-ai/plugin";
 
 const TIMEOUT_MS = 180000;
@@ -16,7 +17,9 @@ export default tool({
   },
   async execute(args) {
     const api = process.env.INSPECT_API_URL;
-    const token = process.env.INSPECT_TOOL_TOKEN;
+    // A file, read at each call: a pooled sandbox's token arrives when a session claims it.
+    const file = process.env.INSPECT_TOOL_TOKEN_FILE;
+    const token = file ? (await readFile(file, "utf8").catch(() => "")).trim() : "";
     if (!api || !token) return "Pull requests are not available in this sandbox.";
     const response = await fetch(`${api}/api/sandbox/pull-request`, {
       method: "POST",

@@ -1,0 +1,120 @@
+"""A warm pool: sandboxes booted from a prebuilt image before anyone asks for them.
+
+A standby is a whole sandbox — start.sh run, OpenCode up and warm — that belongs to no session
+yet; the provider hands one over by telling it who it is now (``SandboxSpec.claim``). What remains
+of the boot is a git fetch to the branch tip and the bridge's handshake.
+
+One pool per repository branch, for one key (``pool_key``: the image and every variable sessions
+share). Asking again with another key — a new image, a changed secret, provider key or model —
+retires the old standbys and fills the pool anew, so a standby never serves a session it was not
+started for. This module keeps the books; launching and discarding belong to the provider.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sandbox.providers.base import ProviderError, SandboxSpec, pool_key
+
+log = logging.getLogger(__name__)
+
+Pool = tuple[str, str]  # (repository url, branch)
+
+
+@dataclass
+class Standby:
+    key: str
+    root: Path
+    process: asyncio.subprocess.Process
+
+    @property
+    def alive(self) -> bool:
+        return self.process.returncode is None
+
+
+@dataclass(frozen=True)
+class Want:
+    key: str
+    image_ref: str
+    template: SandboxSpec  # a standby's spec: the sessions' shared environment, no identity
+    count: int
+
+
+Launch = Callable[[Want], Awaitable[Standby]]
+Discard = Callable[[Standby], Awaitable[None]]
+
+
+class WarmPool:
+    def __init__(self, *, launch: Launch, discard: Discard) -> None:
+        self._launch = launch
+        self._discard = discard
+        self._wants: dict[Pool, Want] = {}
+        self._standbys: dict[Pool, list[Standby]] = {}
+        self._locks: dict[Pool, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def want(self, image_ref: str, spec: SandboxSpec, count: int) -> None:
+        """Keep ``count`` standbys for sessions like ``spec`` (filled in the background)."""
+        pool = (spec.repo_url, spec.branch)
+        template = spec.without_identity("standby")
+        self._wants[pool] = Want(pool_key(image_ref, spec), image_ref, template, count)
+        self._background(self._settle(pool))
+
+    def take(self, image_ref: str, spec: SandboxSpec) -> Standby | None:
+        """A live standby started for exactly this image and environment, or None."""
+        pool = (spec.repo_url, spec.branch)
+        key = pool_key(image_ref, spec)
+        for standby in self._standbys.get(pool, []):
+            if standby.key == key and standby.alive:
+                self._standbys[pool].remove(standby)
+                self._background(self._settle(pool))  # refill
+                return standby
+        return None
+
+    def standbys(self, pool: Pool) -> list[Standby]:
+        return [s for s in self._standbys.get(pool, []) if s.alive]
+
+    def roots(self) -> set[Path]:
+        return {s.root for standbys in self._standbys.values() for s in standbys}
+
+    async def settled(self) -> None:
+        """Wait for every pending fill and retirement (tests, benchmarks, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        standbys = [s for pool in self._standbys.values() for s in pool]
+        self._standbys.clear()
+        self._wants.clear()
+        await asyncio.gather(*(self._discard(s) for s in standbys), return_exceptions=True)
+
+    async def _settle(self, pool: Pool) -> None:
+        async with self._locks.setdefault(pool, asyncio.Lock()):
+            want = self._wants.get(pool)
+            standbys = self._standbys.setdefault(pool, [])
+            wanted = want.count if want else 0
+            stale = [s for s in standbys if not s.alive or want is None or s.key != want.key]
+            excess = [s for s in standbys if s not in stale][wanted:]
+            for standby in (*stale, *excess):
+                standbys.remove(standby)
+            for standby in (*stale, *excess):
+                await self._discard(standby)
+            while want is not None and len(standbys) < wanted:
+                try:
+                    standbys.append(await self._launch(want))
+                except ProviderError as exc:
+                    log.warning("warm pool for %s@%s: %s", pool[0], pool[1], exc)
+                    return
+
+    def _background(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

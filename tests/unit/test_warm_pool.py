@@ -1,0 +1,97 @@
+"""The warm pool's books: fill, hand out, refill, retire — with launches that only record."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from sandbox.providers.base import ProviderError, SandboxSpec
+from sandbox.providers.warm_pool import Standby, Want, WarmPool
+
+SPEC = SandboxSpec(session_id="", sandbox_id="", repo_url="/srv/app.git", branch="main", bridge_url="", token="")
+POOL = ("/srv/app.git", "main")
+
+
+class Books:
+    def __init__(self) -> None:
+        self.launched: list[Standby] = []
+        self.discarded: list[Standby] = []
+        self.failing = False
+
+    async def launch(self, want: Want) -> Standby:
+        if self.failing:
+            raise ProviderError("image gone")
+        assert want.template.boot_mode == "standby" and want.template.token == ""
+        standby = Standby(
+            key=want.key, root=Path(f"/pool/{len(self.launched)}"), process=SimpleNamespace(returncode=None)
+        )  # type: ignore[arg-type]
+        self.launched.append(standby)
+        return standby
+
+    async def discard(self, standby: Standby) -> None:
+        self.discarded.append(standby)
+
+
+@pytest.fixture
+def books() -> Books:
+    return Books()
+
+
+@pytest.fixture
+def pool(books: Books) -> WarmPool:
+    return WarmPool(launch=books.launch, discard=books.discard)
+
+
+def session(**changes: object) -> SandboxSpec:
+    return dataclasses.replace(SPEC, session_id="s1", sandbox_id="b1", token="sbx_1", **changes)  # type: ignore[arg-type]
+
+
+async def test_fills_hands_out_and_refills(pool: WarmPool, books: Books) -> None:
+    pool.want("img_1", SPEC, 2)
+    await pool.settled()
+    assert len(pool.standbys(POOL)) == 2
+    taken = pool.take("img_1", session())
+    assert taken is books.launched[0]
+    await pool.settled()
+    assert len(books.launched) == 3 and taken not in pool.standbys(POOL) and len(pool.standbys(POOL)) == 2
+
+
+async def test_hands_out_nothing_to_another_image_or_environment_and_skips_the_dead(
+    pool: WarmPool, books: Books
+) -> None:
+    pool.want("img_1", SPEC, 1)
+    await pool.settled()
+    assert pool.take("img_2", session()) is None
+    assert pool.take("img_1", session(secrets={"K": "v"})) is None
+    books.launched[0].process.returncode = 1  # type: ignore[misc]  # it died while pooled
+    assert pool.take("img_1", session()) is None
+    pool.want("img_1", SPEC, 1)
+    await pool.settled()
+    assert books.discarded == [books.launched[0]] and len(pool.standbys(POOL)) == 1
+
+
+async def test_new_settings_retire_the_pool_and_zero_empties_it(pool: WarmPool, books: Books) -> None:
+    pool.want("img_1", SPEC, 2)
+    await pool.settled()
+    pool.want("img_2", SPEC, 1)  # a new image
+    await pool.settled()
+    assert books.discarded == books.launched[:2] and [s.key for s in pool.standbys(POOL)] == [books.launched[2].key]
+    pool.want("img_2", SPEC, 0)
+    await pool.settled()
+    assert pool.standbys(POOL) == [] and len(books.discarded) == 3
+
+
+async def test_a_failing_launch_leaves_the_pool_short_not_broken(pool: WarmPool, books: Books) -> None:
+    books.failing = True
+    pool.want("img_1", SPEC, 2)
+    await pool.settled()
+    assert pool.standbys(POOL) == [] and pool.take("img_1", session()) is None
+    books.failing = False
+    pool.want("img_1", SPEC, 2)
+    await pool.settled()
+    assert len(pool.standbys(POOL)) == 2
+    await pool.close()
+    assert len(books.discarded) == 2 and pool.standbys(POOL) == []
