@@ -14,6 +14,7 @@ import httpx
 import pytest
 import websockets
 
+from sandbox.providers.local import bwrap_works
 from tests.fakes.llm_server import MODEL, FakeLLM, Turn
 from tests.integration.sandbox_harness import git, make_origin, require_opencode
 from tests.integration.stream_client import Client, bash
@@ -180,6 +181,60 @@ async def test_websocket_rejects_bad_subscribe_and_survives_bad_messages(server:
         assert len(errors) == 3
         await client.send({"type": "presence"})
         await client.wait(lambda m: m["type"] == "presence" and m["event"] == "here", "presence")
+
+
+async def _until(check: Any, what: str, timeout: float = 120) -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not (found := await asyncio.to_thread(check)):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.2)
+    return found
+
+
+def _pooled(server: RunningServer) -> list[Path]:
+    """The warm pool's sandboxes that finished booting (OpenCode warm, waiting for a session)."""
+    return sorted(p.parent.parent for p in (server.data_dir / "sandboxes").glob(".standby-*/state/standby-ready"))
+
+
+async def test_a_new_session_is_handed_a_sandbox_from_the_warm_pool(
+    server: RunningServer, llm: FakeLLM, tmp_path: Path
+) -> None:
+    origin = make_origin(tmp_path, {".inspect/start.sh": "echo started >> .start-runs\n"})
+    with api(server, server.token) as http:
+        repo_id = http.post("/api/repositories", json={"url": str(origin)}).json()["id"]
+        assert http.post(f"/api/repositories/{repo_id}/rebuild").status_code == 202
+
+        def image_ready() -> bool:
+            image = http.get(f"/api/repositories/{repo_id}/image").json()["image"]
+            return bool(image) and image["status"] == "ready"
+
+        await _until(image_ready, "the image")
+    if not bwrap_works():
+        pytest.skip("no bubblewrap here: no warm pool")
+    [pooled] = await _until(lambda: _pooled(server), "a pooled sandbox")
+
+    with api(server, server.token) as http:
+        sid = http.post("/api/sessions", json={"repository_id": repo_id}).json()["id"]
+    async with Client(server, sid, server.token) as client:
+        # a pooled start can be over before the subscription: read the history the snapshot brings too
+        history = client.received[0]["events"]
+
+        def seen() -> list[dict[str, Any]]:
+            return history + client.received
+
+        await _until(lambda: any(_status(m, "ready") for m in seen()), "ready", 60)
+        [spawning] = [m for m in seen() if _status(m, "spawning")]
+        assert spawning["data"]["boot_mode"] == "image"
+        root = server.data_dir / "sandboxes" / sid
+        assert not pooled.exists() and f"claimed for session {sid}" in (root / "supervisor.log").read_text()
+        assert (root / "workspace" / ".start-runs").read_text() == "started\n"  # while pooled, not again
+        llm.add(Turn(tool_calls=[bash("git branch --show-current")]), Turn(text="On the session branch."))
+        await client.send({"type": "prompt", "content": "Which branch?"})
+        done = await client.wait(lambda m: m["type"] == "execution_complete", "completion", 90)
+        assert done["data"]["success"]
+    refill = await _until(lambda: _pooled(server), "the pool to refill")
+    assert pooled not in refill
 
 
 def _session_setup(server: RunningServer, origin: Path) -> str:
