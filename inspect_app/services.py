@@ -73,6 +73,8 @@ def build_provider(settings: Settings) -> SandboxProvider:
         plugin_template=TOOLS / "opencode-plugin" if (TOOLS / "opencode-plugin").exists() else None,
         python=str(Path(PROJECT_ROOT / ".venv" / "bin" / "python")) if (PROJECT_ROOT / ".venv").exists() else "python3",
         isolate=isolate,
+        park_capacity=settings.parked_sandboxes,
+        park_ttl_s=settings.park_ttl_s,
     )
 
 

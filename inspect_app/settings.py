@@ -75,6 +75,14 @@ class Settings(BaseSettings):
         description="Sandboxes kept booted from each repository's prebuilt image, so a new session starts at once "
         "(local provider with bubblewrap; each holds an idle OpenCode, ~250 MB). 0 turns the pool off.",
     )
+    parked_sandboxes: int = Field(
+        2,
+        ge=0,
+        le=64,
+        description="Idle sessions' sandboxes kept running after their idle snapshot (local provider), so a "
+        "follow-up resumes at once instead of restoring the copy; the longest parked goes first. 0: stop them.",
+    )
+    park_ttl_s: float = Field(1800, gt=0, description="Seconds a parked sandbox is kept before it is stopped.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
 
     # --- local single-user mode ----------------------------------------------------------------

@@ -76,6 +76,13 @@ class ShutdownCommand(_Message):
     type: Literal["shutdown"] = "shutdown"
 
 
+class ParkCommand(_Message):
+    """Idle stop where the provider keeps the sandbox warm: drop this bridge and wait to be claimed
+    again (the same session's next sandbox, resumed from the snapshot just taken)."""
+
+    type: Literal["park"] = "park"
+
+
 class ControlError(_Message):
     """The control plane's answer to a sandbox message it could not parse."""
 
@@ -85,7 +92,14 @@ class ControlError(_Message):
 
 
 ControlMessage = Annotated[
-    PromptCommand | StopCommand | SnapshotCommand | PushCommand | AckCommand | ShutdownCommand | ControlError,
+    PromptCommand
+    | StopCommand
+    | SnapshotCommand
+    | PushCommand
+    | AckCommand
+    | ShutdownCommand
+    | ParkCommand
+    | ControlError,
     Field(discriminator="type"),
 ]
 

@@ -275,6 +275,17 @@ class Lifecycle:
         sandboxes.set_status(self._engine, sandbox_id, status, error=reason)
         await self._stop_handle(sandbox_id)
 
+    async def park(self, sandbox_id: str, snapshot_ref: str) -> bool:
+        """Ask the provider to keep an idle sandbox warm for its snapshot's restore (False: stop it)."""
+        handle = self.handles.get(sandbox_id)
+        if handle is None:
+            return False
+        try:
+            return await asyncio.wait_for(self.provider.park(handle, snapshot_ref), 30)
+        except (ProviderError, TimeoutError) as exc:
+            log.warning("parking sandbox %s: %s", sandbox_id, exc)
+            return False
+
     async def snapshot(self, session_id: str, sandbox_id: str) -> str | None:
         handle = self.handles.get(sandbox_id)
         if handle is None or not self.provider.capabilities.snapshots:

@@ -29,6 +29,7 @@ from inspect_app.errors import Conflict
 from inspect_app.models import Artifact, Message, MessageStatus, SandboxStatus, Session, SessionStatus, User
 from sandbox.protocol import (
     Author,
+    ParkCommand,
     PromptCommand,
     ShutdownCommand,
     SnapshotCommand,
@@ -262,14 +263,16 @@ class ControlPlane:
         return await self.lifecycle.snapshot(session_id, link.sandbox_id)
 
     async def sleep(self, session_id: str, reason: str) -> None:
-        """Idle: snapshot, then stop the sandbox; the next prompt restores it."""
+        """Idle: snapshot, then stop the sandbox (or park it, where the provider keeps it warm for a
+        while); the next prompt restores it."""
         link = self.links.get(session_id)
         row = sandboxes.current(self.engine, session_id)
         if row is None:
             return
         if link is not None:
-            await self.snapshot(session_id)
-            await link.send(ShutdownCommand())
+            ref = await self.snapshot(session_id)
+            parked = bool(ref) and await self.lifecycle.park(row.id, ref or "")
+            await link.send(ParkCommand() if parked else ShutdownCommand())
         await self.lifecycle.stop(session_id, row.id)
         self.links.pop(session_id, None)
         sessions_ctl.set_status(self.engine, session_id, SessionStatus.STOPPED, reason)

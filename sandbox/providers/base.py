@@ -186,6 +186,11 @@ class SandboxProvider(abc.ABC):
         """A sandbox booted from a prebuilt image (``image`` mode: fetch + reset, no setup.sh)."""
         raise ProviderError(f"the {self.name} provider cannot start from images")
 
+    async def park(self, handle: SandboxHandle, snapshot_ref: str) -> bool:
+        """Keep an idle, just-snapshotted sandbox warm instead of stopping it, so that ``restore`` of
+        ``snapshot_ref`` can resume it at once. False: not kept (the caller stops it as usual)."""
+        return False
+
     async def prewarm(self, image_ref: str, spec: SandboxSpec, count: int) -> None:  # noqa: B027 - optional
         """Keep ``count`` sandboxes booted from ``image_ref`` for sessions like ``spec`` (its identity
         is ignored), so that ``start_from_image`` can hand one out at once; 0 empties the pool."""

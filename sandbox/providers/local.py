@@ -46,7 +46,7 @@ from sandbox.providers.base import (
     SandboxSpec,
     SandboxState,
 )
-from sandbox.providers.warm_pool import Standby, Want, WarmPool
+from sandbox.providers.warm_pool import ParkingLot, Standby, Want, WarmPool
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,8 @@ class LocalProvider(SandboxProvider):
         python: str = sys.executable,
         isolate: bool | None = None,
         base_path: str = "/usr/local/bin:/usr/bin:/bin",
+        park_capacity: int = 0,
+        park_ttl_s: float = 1800.0,
     ) -> None:
         self._data_dir = data_dir.resolve()
         self._sandboxes = self._data_dir / "sandboxes"
@@ -143,6 +145,7 @@ class LocalProvider(SandboxProvider):
         self._by_session: dict[str, SandboxHandle] = {}
         self._chores: set[asyncio.Task[None]] = set()  # background deletions, awaited on close
         self.pool = WarmPool(launch=self._launch_standby, discard=self._discard_standby)
+        self.parking = ParkingLot(capacity=park_capacity, ttl_s=park_ttl_s, discard=self._discard_parked)
         self._swept = False
 
     @property
@@ -158,6 +161,11 @@ class LocalProvider(SandboxProvider):
         return await self._start(root, spec)
 
     async def restore(self, snapshot_ref: str, spec: SandboxSpec) -> SandboxHandle:
+        parked = self.parking.take(snapshot_ref, spec.session_id)
+        if parked is not None:  # still running since it was snapshotted: resume it
+            await self._ensure_free(spec)
+            self._write_claim(self.sandbox_dir(spec.session_id), spec)
+            return self._register(spec, parked)
         source = self._snapshot_dir(snapshot_ref)
         if not source.is_dir():
             raise ProviderError(f"snapshot {snapshot_ref} does not exist")
@@ -205,13 +213,28 @@ class LocalProvider(SandboxProvider):
         """The standby becomes the session's sandbox: its directory takes the session's name (the
         sandbox inside sees no change) and it reads who it is from its claim."""
         standby.root.rename(root)
+        self._write_claim(root, spec)
+        return self._register(spec, standby.process)
+
+    @staticmethod
+    def _write_claim(root: Path, spec: SandboxSpec) -> None:
         state = root / "state"
         pending = state / ".claim.json"
         fd = os.open(pending, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the tokens
         with os.fdopen(fd, "w") as out:
             json.dump(spec.claim(), out)
         pending.rename(state / "claim.json")  # atomically: the sandbox never reads half a claim
-        return self._register(spec, standby.process)
+
+    async def park(self, handle: SandboxHandle, snapshot_ref: str) -> bool:
+        process = self._processes.get(handle.sandbox_id)
+        if process is None or not self.parking.park(snapshot_ref, handle.session_id, process):
+            return False
+        self._processes.pop(handle.sandbox_id, None)  # stop() no longer reaches it
+        self._by_session.pop(handle.session_id, None)
+        return True
+
+    async def _discard_parked(self, process: asyncio.subprocess.Process) -> None:
+        await self._terminate(process, f"parked:{process.pid}")
 
     async def build_image(self, spec: SandboxSpec, *, timeout_s: float) -> BuildResult:
         """Run the build runtime to completion in a throwaway directory; keep its workspace as the image."""
@@ -300,6 +323,7 @@ class LocalProvider(SandboxProvider):
 
     async def close(self) -> None:
         await self.pool.close()
+        await self.parking.close()
         await asyncio.gather(*(self.stop(handle) for handle in list(self._by_session.values())))
         await asyncio.gather(*self._chores, return_exceptions=True)
 
@@ -336,11 +360,15 @@ class LocalProvider(SandboxProvider):
         return None if process is None else process.returncode
 
     # --- internals -----------------------------------------------------------------------------
-    async def _claim(self, spec: SandboxSpec) -> Path:
-        """The session's directory, emptied; refused while another sandbox of the session runs."""
+    async def _ensure_free(self, spec: SandboxSpec) -> None:
         running = self._by_session.get(spec.session_id)
         if running is not None and await self.status(running) == "running":
             raise ProviderError(f"session {spec.session_id} already has a running sandbox ({running.sandbox_id})")
+
+    async def _claim(self, spec: SandboxSpec) -> Path:
+        """The session's directory, emptied; refused while another sandbox of the session runs."""
+        await self._ensure_free(spec)
+        self.parking.leave(spec.session_id)
         root = self.sandbox_dir(spec.session_id)
         if root.exists():  # out of the way at once; deleting thousands of files need not delay the boot
             trash = self._sandboxes / f".trash-{secrets.token_hex(6)}"

@@ -1,4 +1,4 @@
-"""A warm pool: sandboxes booted from a prebuilt image before anyone asks for them.
+"""Warm sandboxes: a pool booted from a prebuilt image before anyone asks, and parked ones.
 
 A standby is a whole sandbox — start.sh run, OpenCode up and warm — that belongs to no session
 yet; the provider hands one over by telling it who it is now (``SandboxSpec.claim``). What remains
@@ -8,12 +8,17 @@ One pool per repository branch, for one key (``pool_key``: the image and every v
 share). Asking again with another key — a new image, a changed secret, provider key or model —
 retires the old standbys and fills the pool anew, so a standby never serves a session it was not
 started for. This module keeps the books; launching and discarding belong to the provider.
+
+Parked: an idle session's sandbox, just snapshotted, kept running instead of stopped (a bounded
+number, for a bounded time). Restoring that snapshot resumes it — same process, same OpenCode —
+instead of booting a copy; past the time or the number it is stopped and a restore boots the copy.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,5 +121,76 @@ class WarmPool:
 
     def _background(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+@dataclass
+class Parked:
+    session_id: str
+    process: asyncio.subprocess.Process
+    since: float
+
+
+class ParkingLot:
+    def __init__(
+        self, *, capacity: int, ttl_s: float, discard: Callable[[asyncio.subprocess.Process], Awaitable[None]]
+    ) -> None:
+        self._capacity = capacity
+        self._ttl_s = ttl_s
+        self._discard = discard
+        self._parked: dict[str, Parked] = {}  # by snapshot ref
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def park(self, snapshot_ref: str, session_id: str, process: asyncio.subprocess.Process) -> bool:
+        """Keep ``process`` for a restore of ``snapshot_ref``; False when parking is off."""
+        if self._capacity <= 0 or process.returncode is not None:
+            return False
+        self._parked[snapshot_ref] = Parked(session_id, process, time.monotonic())
+        while len(self._parked) > self._capacity:  # the longest parked makes room
+            oldest = min(self._parked, key=lambda ref: self._parked[ref].since)
+            self._release(oldest)
+        self._background(self._expire(snapshot_ref, process))
+        return True
+
+    def take(self, snapshot_ref: str, session_id: str) -> asyncio.subprocess.Process | None:
+        parked = self._parked.get(snapshot_ref)
+        if parked is None or parked.session_id != session_id:
+            return None
+        del self._parked[snapshot_ref]
+        return parked.process if parked.process.returncode is None else None
+
+    def leave(self, session_id: str) -> None:
+        """Stop what is parked for this session (its directory is about to be replaced)."""
+        for ref in [r for r, p in self._parked.items() if p.session_id == session_id]:
+            self._release(ref)
+
+    def refs(self) -> list[str]:
+        return [ref for ref, p in self._parked.items() if p.process.returncode is None]
+
+    async def settled(self) -> None:
+        pending = [t for t in self._tasks if t.get_name() == "discard"]
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        processes = [p.process for p in self._parked.values()]
+        self._parked.clear()
+        await asyncio.gather(*(self._discard(p) for p in processes), return_exceptions=True)
+
+    async def _expire(self, snapshot_ref: str, process: asyncio.subprocess.Process) -> None:
+        await asyncio.sleep(self._ttl_s)
+        parked = self._parked.get(snapshot_ref)
+        if parked is not None and parked.process is process:
+            self._release(snapshot_ref)
+
+    def _release(self, snapshot_ref: str) -> None:
+        parked = self._parked.pop(snapshot_ref)
+        self._background(self._discard(parked.process), name="discard")
+
+    def _background(self, coro: Coroutine[Any, Any, None], name: str = "timer") -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -59,17 +59,18 @@ class RuntimeConfig:
     def tool_token_file(self) -> Path:
         return self.state_dir / "tool-token"
 
-    def claimed(self, claim: Mapping[str, object]) -> RuntimeConfig:
-        """This standby configuration made a session's sandbox (an ``image`` boot)."""
-        if self.boot_mode != "standby":
-            raise RuntimeConfigError("only a standby sandbox can be claimed")
+    def claimed(self, claim: Mapping[str, object], *, boot_mode: str = "image") -> RuntimeConfig:
+        """This configuration made a session's sandbox: a standby's (an ``image`` boot) or a parked
+        sandbox's (``snapshot_restore``: the same session, resumed)."""
         values = {name: claim.get(name, "") for name in CLAIM_FIELDS}
         if not all(isinstance(v, str) for v in values.values()):
             raise RuntimeConfigError("claim fields must be strings")
         missing = [name for name in ("sandbox_id", "session_id", "bridge_url", "token") if not values[name]]
         if missing:
             raise RuntimeConfigError(f"the claim lacks {', '.join(missing)}")
-        return dataclasses.replace(self, boot_mode="image", **values)  # type: ignore[arg-type]
+        if self.session_id and values["session_id"] != self.session_id:
+            raise RuntimeConfigError("a parked sandbox resumes only for its own session")
+        return dataclasses.replace(self, boot_mode=boot_mode, **values)  # type: ignore[arg-type]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RuntimeConfig:

@@ -40,6 +40,7 @@ from sandbox.protocol import (
     ControlMessage,
     GitSync,
     Heartbeat,
+    ParkCommand,
     PromptCommand,
     PushCommand,
     PushComplete,
@@ -112,15 +113,8 @@ class Supervisor:
         self._identified = asyncio.Event()  # the bridge knows where to connect, and as whom
         if config.boot_mode != "standby":
             self._identified.set()
-        self.bridge = Bridge(
-            url=config.bridge_url,
-            token=config.token,
-            sandbox_id=config.sandbox_id,
-            on_command=self.handle,
-            ready=self.ready_message,
-            status=self.status,
-            heartbeat_s=config.heartbeat_s,
-        )
+        self.bridge = self._new_bridge()
+        self._bridge_task: asyncio.Task[None] | None = None
         self.agent = AgentRunner(
             client=self.client,
             git=self.git,
@@ -139,8 +133,20 @@ class Supervisor:
             PushCommand: self._on_push,
             SnapshotCommand: self._on_snapshot,
             ShutdownCommand: self._on_shutdown,
+            ParkCommand: self._on_park,
             ControlError: self._on_control_error,
         }
+
+    def _new_bridge(self) -> Bridge:
+        return Bridge(
+            url=self.config.bridge_url,
+            token=self.config.token,
+            sandbox_id=self.config.sandbox_id,
+            on_command=self.handle,
+            ready=self.ready_message,
+            status=self.status,
+            heartbeat_s=self.config.heartbeat_s,
+        )
 
     # --- bridge callbacks ----------------------------------------------------------------------
     def _emit(self, message: Any) -> None:
@@ -188,6 +194,33 @@ class Supervisor:
 
     async def _on_shutdown(self, _command: ShutdownCommand) -> None:
         self._shutdown.set()
+
+    async def _on_park(self, _command: ParkCommand) -> None:
+        self._spawn(self._park())
+
+    async def _park(self) -> None:
+        """Leave the session's bridge (a fresh one, unidentified, takes its place: nothing of this
+        sandbox's stream reaches the next) and wait, OpenCode warm, to be claimed again."""
+        await self.agent.wait_idle(120)
+        self._ready = None
+        self._identified.clear()
+        old_bridge, old_task = self.bridge, self._bridge_task
+        self.bridge = self._new_bridge()
+        self._bridge_task = asyncio.create_task(self._run_bridge())
+        if old_task is not None:
+            old_task.cancel()
+            await asyncio.gather(old_task, return_exceptions=True)
+        await old_bridge.close()
+        log.info("parked; waiting to be claimed")
+        try:
+            await self._await_claim("parked", boot_mode="snapshot_restore")
+        except BootFailed as exc:
+            log.error("%s; shutting down", exc.message)
+            self._exit_code = 1
+            self._shutdown.set()
+            return
+        self._ready = await self._build_ready("snapshot_restore")
+        self._identify()
 
     async def _on_control_error(self, command: ControlError) -> None:
         log.warning("control plane reported: %s: %s", command.code, command.message)
@@ -334,24 +367,28 @@ class Supervisor:
             with os.fdopen(fd, "w") as out:
                 out.write(self.config.tool_token)
 
-    async def _wait_for_claim(self) -> None:
-        """Stand by until the provider hands this sandbox to a session; then become its sandbox."""
-        (self.config.state_dir / "standby-ready").touch()
+    async def _await_claim(self, marker: str, *, boot_mode: str) -> None:
+        """Wait (``state/<marker>`` says so) until the provider hands this sandbox to a session, then
+        take on the identity its claim gives."""
+        waiting = self.config.state_dir / marker
+        waiting.touch()
         claim_file = self.config.state_dir / "claim.json"
         while not claim_file.exists():
             await asyncio.sleep(CLAIM_POLL_S)
         try:
             claim = json.loads(claim_file.read_text())
-            self.config = self.config.claimed(claim if isinstance(claim, dict) else {})
+            self.config = self.config.claimed(claim if isinstance(claim, dict) else {}, boot_mode=boot_mode)
         except (ValueError, RuntimeConfigError) as exc:
             raise BootFailed("claim_failed", f"unusable claim: {exc}") from None
         finally:
             claim_file.unlink(missing_ok=True)  # it holds tokens: snapshots must not carry it
-            (self.config.state_dir / "standby-ready").unlink(missing_ok=True)
+            waiting.unlink(missing_ok=True)
         self._write_tool_token()
+        log.info("claimed for session %s as sandbox %s", self.config.session_id, self.config.sandbox_id)
+
+    def _identify(self) -> None:
         self.bridge.identify(url=self.config.bridge_url, token=self.config.token, sandbox_id=self.config.sandbox_id)
         self._identified.set()
-        log.info("claimed for session %s as sandbox %s", self.config.session_id, self.config.sandbox_id)
 
     async def boot(self) -> None:
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
@@ -362,7 +399,8 @@ class Supervisor:
             # No sync yet (a private repository needs the session's tool token): the claim syncs.
             self.bridge.send(BootProgress(stage="setup", status="skipped"))
             await asyncio.gather(self._start_script(), self.start_agent())
-            await self._wait_for_claim()
+            await self._await_claim("standby-ready", boot_mode="image")
+            self._identify()
             await self.sync_git()
             mode = self.config.boot_mode
         elif mode in ("image", "snapshot_restore"):
@@ -375,14 +413,15 @@ class Supervisor:
         else:  # build: the checkout and its setup are the whole job
             await self.sync_git()
             await self.run_script("setup.sh", stage="setup", timeout=self.config.setup_timeout_s, fatal=False)
-        commit = await self.git.head()
-        branch = await self.git.branch()
-        self._ready = Ready(
+        self._ready = await self._build_ready(mode)
+
+    async def _build_ready(self, mode: str) -> Ready:
+        return Ready(
             runtime_version=RUNTIME_VERSION,
             sandbox_id=self.config.sandbox_id,
             boot_mode=mode,
-            branch=branch,
-            commit=commit,
+            branch=await self.git.branch(),
+            commit=await self.git.head(),
             agent_session_id=self.agent.agent_session_id,
         )
 
@@ -434,7 +473,8 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._shutdown.set)
-        background = [asyncio.create_task(self._run_bridge()), asyncio.create_task(self._watch_parent())]
+        self._bridge_task = asyncio.create_task(self._run_bridge())
+        background = [asyncio.create_task(self._watch_parent())]
         try:
             boot = asyncio.create_task(self.boot())
             stop = asyncio.create_task(self._shutdown.wait())
@@ -462,9 +502,9 @@ class Supervisor:
             await self._drain(5)
             return self._exit_code
         finally:
-            for task in [*background, *self._tasks]:
+            for task in [*background, *self._tasks, self._bridge_task]:
                 task.cancel()
-            await asyncio.gather(*background, *self._tasks, return_exceptions=True)
+            await asyncio.gather(*background, *self._tasks, self._bridge_task, return_exceptions=True)
             await self.agent.close()
             await self._stop_agent()
             await self.bridge.close()

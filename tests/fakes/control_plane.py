@@ -111,6 +111,10 @@ class FakeControlPlane:
             raw = command
         await self._ws.send(raw)
 
+    @property
+    def connected(self) -> bool:
+        return self._ws is not None
+
     async def wait_connected(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         while self._ws is None:

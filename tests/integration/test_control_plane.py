@@ -281,6 +281,9 @@ async def test_idle_sandbox_is_snapshotted_stopped_and_restored(
         await client.send({"type": "prompt", "content": "Is the file still there?"})
         spawning = await client.wait(lambda m: _status(m, "spawning") and m["seq"] > stopped["seq"], "respawn", 60)
         assert spawning["data"]["boot_mode"] == "snapshot_restore"
+        await client.wait(lambda m: _status(m, "ready") and m["seq"] > spawning["seq"], "ready again", 60)
+        log = (quick_server.data_dir / "sandboxes" / sid / "supervisor.log").read_text()
+        assert "parked; waiting to be claimed" in log and f"claimed for session {sid}" in log  # resumed, not copied
         done = await client.wait(
             lambda m: m["type"] == "execution_complete" and m["seq"] > spawning["seq"], "second completion", 120
         )

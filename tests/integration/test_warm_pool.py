@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from sandbox.protocol import Author, PromptCommand, ShutdownCommand, SnapshotCommand
+from sandbox.protocol import Author, ParkCommand, PromptCommand, ShutdownCommand, SnapshotCommand
 from sandbox.providers.base import SandboxSpec
 from sandbox.providers.local import LocalProvider
 from tests.fakes.llm_server import FakeLLM, ToolCall, Turn
@@ -156,3 +156,67 @@ async def test_only_sessions_like_the_pool_get_it_and_new_settings_retire_it(
     await provider.prewarm(image, other, 0)
     await provider.pool.settled()
     assert provider.pool.standbys(pool_of(origin)) == []
+
+
+async def test_an_idle_sandbox_parks_and_its_restore_resumes_it(tmp_path: Path) -> None:
+    origin = make_origin(tmp_path)
+    llm = FakeLLM()
+    data = tmp_path / "data"
+    provider = LocalProvider(
+        data_dir=data, opencode_bin=str(OPENCODE_BIN), plugin_template=PLUGIN_TEMPLATE, park_capacity=1, park_ttl_s=60
+    )
+    async with local_sandbox(data, origin, llm, provider=provider) as sb:
+        first = await sb.control.wait_type("ready", timeout=90)
+        llm.add(Turn(tool_calls=[ToolCall("bash", {"command": "echo kept > kept.txt", "description": "keep"})]))
+        llm.add(Turn(text="Kept."))
+        await sb.control.send(PromptCommand(message_id="m1", content="Keep a file", author=ADA))
+        assert (await sb.control.wait_type("execution_complete", message_id="m1", timeout=60)).success
+        await sb.control.send(SnapshotCommand())
+        await sb.control.wait_type("snapshot_ready", timeout=30)
+        ref = await provider.snapshot(sb.handle)
+        assert await provider.park(sb.handle, ref)
+        await sb.control.send(ParkCommand())
+        deadline = time.monotonic() + 10
+        while sb.control.connected and time.monotonic() < deadline:  # it leaves this session's bridge
+            await asyncio.sleep(0.05)
+        assert not sb.control.connected
+        parked_pid = int(sb.handle.provider_id)
+        assert await provider.status(sb.handle) == "unknown"  # stop() no longer reaches it
+    assert process_alive(parked_pid) and provider.parking.refs() == [ref]  # the harness's stop left it running
+
+    started = time.monotonic()
+    async with local_sandbox(data, origin, llm, restore_from=ref, provider=provider) as resumed:
+        ready = await resumed.control.wait_type("ready", timeout=30)
+        print(f"parked sandbox resumed in {time.monotonic() - started:.2f}s")
+        assert resumed.handle.provider_id == str(parked_pid)  # the same process, not a copy
+        assert ready.boot_mode == "snapshot_restore" and ready.sandbox_id == resumed.spec.sandbox_id
+        assert ready.agent_session_id == first.agent_session_id and ready.commit == first.commit
+        llm.add(Turn(tool_calls=[ToolCall("bash", {"command": "cat kept.txt", "description": "look"})]))
+        llm.add(Turn(text="Still there."))
+        await resumed.control.send(PromptCommand(message_id="m2", content="Still there?", author=ADA))
+        assert (await resumed.control.wait_type("execution_complete", message_id="m2", timeout=60)).success
+        outputs = [m.output for m in resumed.control.of_type("tool_call") if m.status == "completed"]
+        assert any("kept" in (o or "") for o in outputs)
+        assert provider.parking.refs() == []
+    await provider.close()
+    assert not process_alive(parked_pid)
+
+
+async def test_parking_is_bounded_and_off_means_stop(tmp_path: Path) -> None:
+    origin = make_origin(tmp_path)
+    data = tmp_path / "data"
+    provider = LocalProvider(
+        data_dir=data, opencode_bin=str(OPENCODE_BIN), plugin_template=PLUGIN_TEMPLATE, park_capacity=1, park_ttl_s=3
+    )
+    off = LocalProvider(data_dir=tmp_path / "off", opencode_bin=str(OPENCODE_BIN), park_capacity=0)
+    async with local_sandbox(data, origin, FakeLLM(), provider=provider) as sb:
+        await sb.control.wait_type("ready", timeout=90)
+        assert not await off.park(sb.handle, "snap_x")  # not its sandbox, and parking is off there
+        assert await provider.park(sb.handle, "snap_a")
+        pid = int(sb.handle.provider_id)
+    deadline = time.monotonic() + 20  # the time limit (3 s) stops it
+    while process_alive(pid) and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    assert not process_alive(pid) and provider.parking.refs() == []
+    await provider.close()
+    await off.close()

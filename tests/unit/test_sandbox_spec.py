@@ -89,5 +89,7 @@ def test_a_standby_needs_no_identity_and_a_claim_gives_it_one(tmp_path: Path) ->
         standby.claimed({**claim, "token": ""})
     with pytest.raises(RuntimeConfigError, match="strings"):
         standby.claimed({**claim, "sandbox_id": 7})
-    with pytest.raises(RuntimeConfigError, match="only a standby"):
-        claimed.claimed(claim)
+    with pytest.raises(RuntimeConfigError, match="its own session"):
+        claimed.claimed({**claim, "session_id": "s2"}, boot_mode="snapshot_restore")
+    resumed = claimed.claimed({**claim, "token": "sbx_next"}, boot_mode="snapshot_restore")
+    assert (resumed.boot_mode, resumed.token, resumed.session_id) == ("snapshot_restore", "sbx_next", "s1")

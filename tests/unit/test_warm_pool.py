@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from sandbox.providers.base import ProviderError, SandboxSpec
-from sandbox.providers.warm_pool import Standby, Want, WarmPool
+from sandbox.providers.warm_pool import ParkingLot, Standby, Want, WarmPool
 
 SPEC = SandboxSpec(session_id="", sandbox_id="", repo_url="/srv/app.git", branch="main", bridge_url="", token="")
 POOL = ("/srv/app.git", "main")
@@ -95,3 +95,24 @@ async def test_a_failing_launch_leaves_the_pool_short_not_broken(pool: WarmPool,
     assert len(pool.standbys(POOL)) == 2
     await pool.close()
     assert len(books.discarded) == 2 and pool.standbys(POOL) == []
+
+
+async def test_parking_keeps_the_newest_few_for_their_own_session() -> None:
+    stopped: list[object] = []
+
+    async def discard(process: object) -> None:
+        stopped.append(process)
+
+    lot = ParkingLot(capacity=2, ttl_s=60, discard=discard)  # type: ignore[arg-type]
+    a, b, c = (SimpleNamespace(returncode=None) for _ in range(3))
+    assert lot.park("snap_a", "s1", a) and lot.park("snap_b", "s2", b)  # type: ignore[arg-type]
+    assert lot.park("snap_c", "s3", c)  # type: ignore[arg-type]  # the longest parked (a) makes room
+    await lot.settled()
+    assert stopped == [a] and sorted(lot.refs()) == ["snap_b", "snap_c"]
+    assert lot.take("snap_b", "s9") is None  # another session's restore never resumes it
+    assert lot.take("snap_b", "s2") is b and lot.take("snap_b", "s2") is None
+    lot.leave("s3")  # its directory is about to be replaced
+    await lot.settled()
+    assert stopped == [a, c] and lot.refs() == []
+    assert not ParkingLot(capacity=0, ttl_s=60, discard=discard).park("snap_d", "s4", a)  # type: ignore[arg-type]
+    await lot.close()
