@@ -9,11 +9,13 @@ package index), as real projects do; a fresh boot pays for it, an image or snaps
 - pooled:   the same start when the warm pool holds a sandbox booted from that image (start.sh run,
             OpenCode warm): claim it → fetch + reset to the tip → ``ready``
 - snapshot: restore the session's snapshot → ``ready``
+- parked:   the same restore when its sandbox was parked at the idle stop (kept running): claim it
+            → ``ready``
 - warm:     the sandbox was started while the person typed (it is ready): from sending the prompt to
             the agent's first event, with a model that answers at once — what is left is the model.
 
 Run: ``.venv/bin/python benchmarks/session_start.py [--runs N]``. Prints a table, then one JSON
-object on the last line: ``{"fresh_s", "image_s", "pooled_s", "snapshot_s", "warm_s"}`` (medians).
+object on the last line: ``{"fresh_s", "image_s", "pooled_s", "snapshot_s", "parked_s", "warm_s"}`` (medians).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from types import SimpleNamespace
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sandbox.protocol import Author, PromptCommand, ShutdownCommand, SnapshotCommand  # noqa: E402
+from sandbox.protocol import Author, ParkCommand, PromptCommand, ShutdownCommand, SnapshotCommand  # noqa: E402
 from sandbox.providers.base import SandboxSpec  # noqa: E402
 from sandbox.providers.local import LocalProvider, _descendants  # noqa: E402
 from tests.fakes.control_plane import FakeControlPlane  # noqa: E402
@@ -52,7 +54,7 @@ READY_TIMEOUT_S = 300
 class Boot:
     ready_s: float
     warm_s: float = 0.0  # fresh boots only: prompt → first agent event once ready
-    snapshot_ref: str = ""  # fresh boots only: the snapshot taken after that prompt
+    snapshot_ref: str = ""  # fresh and snapshot boots: the snapshot taken before it stopped (or parked)
 
 
 async def boot(provider: LocalProvider, origin: Path, llm: FakeLLM, mode: str, ref: str = "") -> Boot:
@@ -64,7 +66,7 @@ async def boot(provider: LocalProvider, origin: Path, llm: FakeLLM, mode: str, r
     started = time.monotonic()
     if mode in ("image", "pooled"):
         handle = await provider.start_from_image(ref, spec)
-    elif mode == "snapshot":
+    elif mode in ("snapshot", "parked"):
         handle = await provider.restore(ref, spec)
     else:
         handle = await provider.spawn(spec)
@@ -82,14 +84,27 @@ async def boot(provider: LocalProvider, origin: Path, llm: FakeLLM, mode: str, r
             )
             result.warm_s = time.monotonic() - sent
             await control.wait_type("execution_complete", message_id="m1", timeout=60)
+        if mode in ("fresh", "snapshot"):
             await control.send(SnapshotCommand())
             await control.wait_type("snapshot_ready", timeout=60)
             result.snapshot_ref = await provider.snapshot(handle)
+        if mode == "snapshot" and await provider.park(handle, result.snapshot_ref):
+            await control.send(ParkCommand())  # an idle stop that keeps it: the parked case resumes it
+            await until_exists(provider.sandbox_dir(spec.session_id) / "state" / "parked")
+            return result
         await control.send(ShutdownCommand())
         return result
     finally:
         await provider.stop(handle)
         await control.close()
+
+
+async def until_exists(path: Path) -> None:
+    deadline = time.monotonic() + 60
+    while not await asyncio.to_thread(path.exists):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{path} never appeared")
+        await asyncio.sleep(0.02)
 
 
 async def pool_ready(provider: LocalProvider, pool: tuple[str, str]) -> float:
@@ -120,8 +135,10 @@ def rss_mb(pids: list[int]) -> float:
 async def main(runs: int) -> dict[str, float]:
     work = Path(tempfile.mkdtemp(prefix="inspect-bench-start-"))
     origin = make_origin(work, {".inspect/setup.sh": SETUP, ".inspect/start.sh": "true\n"})
-    provider = LocalProvider(data_dir=work / "data", opencode_bin=str(OPENCODE_BIN), plugin_template=PLUGIN_TEMPLATE)
-    results: dict[str, list[float]] = {"fresh": [], "image": [], "pooled": [], "snapshot": [], "warm": []}
+    provider = LocalProvider(
+        data_dir=work / "data", opencode_bin=str(OPENCODE_BIN), plugin_template=PLUGIN_TEMPLATE, park_capacity=1
+    )
+    results: dict[str, list[float]] = {"fresh": [], "image": [], "pooled": [], "snapshot": [], "parked": [], "warm": []}
     memory: list[float] = []
     with FakeLLM() as llm:
         build_spec = SandboxSpec(
@@ -136,7 +153,9 @@ async def main(runs: int) -> dict[str, float]:
             fresh = await boot(provider, origin, llm, "fresh")
             results["fresh"].append(fresh.ready_s)
             results["warm"].append(fresh.warm_s)
-            results["snapshot"].append((await boot(provider, origin, llm, "snapshot", fresh.snapshot_ref)).ready_s)
+            restored = await boot(provider, origin, llm, "snapshot", fresh.snapshot_ref)
+            results["snapshot"].append(restored.ready_s)
+            results["parked"].append((await boot(provider, origin, llm, "parked", restored.snapshot_ref)).ready_s)
             results["image"].append((await boot(provider, origin, llm, "image", built.ref)).ready_s)
             await provider.prewarm(built.ref, like_sessions, 1)
             memory.append(await pool_ready(provider, (str(origin), "main")))

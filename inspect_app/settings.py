@@ -73,7 +73,7 @@ class Settings(BaseSettings):
         ge=0,
         le=16,
         description="Sandboxes kept booted from each repository's prebuilt image, so a new session starts at once "
-        "(local provider with bubblewrap; each holds an idle OpenCode, ~250 MB). 0 turns the pool off.",
+        "(local provider with bubblewrap; each holds an idle OpenCode, ~430 MB resident). 0 turns the pool off.",
     )
     parked_sandboxes: int = Field(
         2,
