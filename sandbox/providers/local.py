@@ -186,14 +186,13 @@ class LocalProvider(SandboxProvider):
         return await self._start(root, SandboxSpec(**{**spec.__dict__, "boot_mode": "image"}))
 
     async def prewarm(self, image_ref: str, spec: SandboxSpec, count: int) -> None:
-        if count and not self._isolate:
-            log.info("no warm pool: pooled sandboxes need bubblewrap (one path for every sandbox)")
-            count = 0
         if not self._swept:  # standbys of an earlier server died with it: their directories go
             self._swept = True
+            if count and not self._isolate:
+                log.warning("no warm pool: pooled sandboxes need bubblewrap (one path for every sandbox)")
             for leftover in self._sandboxes.glob(".standby-*") if self._sandboxes.exists() else []:
                 self._own(asyncio.create_task(asyncio.to_thread(shutil.rmtree, leftover, True)))
-        self.pool.want(image_ref, spec, count)
+        self.pool.want(image_ref, spec, count if self._isolate else 0)
 
     async def _launch_standby(self, want: Want) -> Standby:
         source = self._ref_dir(self._images, "img_", want.image_ref)

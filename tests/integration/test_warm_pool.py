@@ -117,7 +117,7 @@ async def test_a_session_gets_the_pooled_sandbox_then_the_pool_refills(
         await sb.control.send(SnapshotCommand())
         await sb.control.wait_type("snapshot_ready", timeout=30)
         ref = await provider.snapshot(sb.handle)
-        assert not (provider._snapshot_dir(ref) / "state" / "tool-token").exists()
+        assert not (tmp_path / "data" / "snapshots" / ref / "state" / "tool-token").exists()
         await sb.control.send(ShutdownCommand())
         await asyncio.sleep(0.5)
     async with local_sandbox(tmp_path / "data", origin, llm, restore_from=ref, provider=provider) as restored:
