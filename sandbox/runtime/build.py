@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from sandbox.runtime.config import RUNTIME_VERSION
-from sandbox.runtime.gitops import Git, GitError, credential_helper_env, run
+from sandbox.runtime.gitops import Git, GitError, credential_helper_env, run, write_tool_token
 
 TAIL_LINES = 40
 
@@ -29,11 +29,15 @@ def _tail(text: str) -> str:
     return "\n".join(text.rstrip().splitlines()[-TAIL_LINES:])
 
 
-async def build(root: Path, repo_url: str, branch: str, setup_timeout_s: float) -> dict[str, object]:
+async def build(
+    root: Path, repo_url: str, branch: str, setup_timeout_s: float, tool_token: str = ""
+) -> dict[str, object]:
     workspace, state = root / "workspace", root / "state"
     state.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SANDBOX_")}
-    env.update(credential_helper_env(sys.executable))
+    token_file = state / "tool-token"
+    write_tool_token(token_file, tool_token)  # a private repository's clone needs it
+    env.update(credential_helper_env(sys.executable, token_file))
     git = Git(workspace, env=env)
     started = time.monotonic()
     if workspace.exists():
@@ -76,6 +80,7 @@ def main() -> int:
             os.environ["SANDBOX_REPO_URL"],
             os.environ.get("SANDBOX_BRANCH", "main"),
             float(os.environ.get("SANDBOX_SETUP_TIMEOUT_S", "600")),
+            os.environ.get("SANDBOX_TOOL_TOKEN", ""),
         )
     )
     (root / "state").mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@ supervisor, so every git in the sandbox — the runtime's and the agent's — us
 protocol, host and path git asks about to ``$INSPECT_API_URL/api/sandbox/git-credentials`` with the
 sandbox's tool token (read from ``$INSPECT_TOOL_TOKEN_FILE`` at each call: a pooled sandbox gets it
 only when a session claims it) and prints what comes back. Nothing is stored: ``store`` and ``erase`` do
-nothing, and the token lives only in git's memory for one operation.
+nothing: the token the control plane hands out lives only in git's memory for one operation.
 
 Standard library only: git runs it as a plain script.
 """

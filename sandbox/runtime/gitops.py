@@ -102,9 +102,11 @@ class Git:
         return await self.head()
 
 
-def credential_helper_env(python: str) -> dict[str, str]:
+def credential_helper_env(python: str, token_file: Path) -> dict[str, str]:
     """Git configuration (as environment) that makes every git in the sandbox ask the control plane
-    for credentials: the helper list is reset first, so no other helper stores what it gets."""
+    for credentials: the helper list is reset first, so no other helper stores what it gets. The
+    helper (and the agent's create-pull-request tool) read the sandbox's tool token from
+    ``token_file`` at each use (see ``write_tool_token``)."""
     helper = Path(__file__).with_name("git_credential.py")
     return {
         "GIT_CONFIG_COUNT": "3",
@@ -114,4 +116,18 @@ def credential_helper_env(python: str) -> dict[str, str]:
         "GIT_CONFIG_VALUE_1": f'!"{python}" "{helper}"',
         "GIT_CONFIG_KEY_2": "credential.useHttpPath",
         "GIT_CONFIG_VALUE_2": "true",
+        "INSPECT_TOOL_TOKEN_FILE": str(token_file),
     }
+
+
+def write_tool_token(token_file: Path, token: str) -> None:
+    """Put the sandbox's tool token where its tools read it (owner-only; swapped in atomically so a
+    git running meanwhile reads the old token or the new one, never none). No token: no file."""
+    if not token:
+        token_file.unlink(missing_ok=True)
+        return
+    pending = token_file.with_name(f".{token_file.name}.new")
+    fd = os.open(pending, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(token)
+    pending.replace(token_file)

@@ -57,7 +57,7 @@ from sandbox.runtime.agent import AgentRunner
 from sandbox.runtime.agent_config import prepare_agent
 from sandbox.runtime.bridge import Bridge, BridgeRefused
 from sandbox.runtime.config import RUNTIME_VERSION, RuntimeConfig, RuntimeConfigError
-from sandbox.runtime.gitops import Git, GitError, credential_helper_env
+from sandbox.runtime.gitops import Git, GitError, credential_helper_env, write_tool_token
 from sandbox.runtime.opencode import OpenCodeClient, OpenCodeError
 
 log = logging.getLogger("sandbox.supervisor")
@@ -96,8 +96,7 @@ class Supervisor:
         self.config = config
         self.started = time.monotonic()
         base_env = {k: v for k, v in os.environ.items() if not k.startswith(PRIVATE_PREFIXES)}
-        base_env.update(credential_helper_env(sys.executable))
-        base_env["INSPECT_TOOL_TOKEN_FILE"] = str(config.tool_token_file)
+        base_env.update(credential_helper_env(sys.executable, config.tool_token_file))
         self.git = Git(
             config.workspace,
             env={
@@ -360,12 +359,7 @@ class Supervisor:
         await self.run_script("start.sh", stage="start", timeout=self.config.start_timeout_s, fatal=True)
 
     def _write_tool_token(self) -> None:
-        path = self.config.tool_token_file
-        path.unlink(missing_ok=True)
-        if self.config.tool_token:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as out:
-                out.write(self.config.tool_token)
+        write_tool_token(self.config.tool_token_file, self.config.tool_token)
 
     async def _await_claim(self, marker: str, *, boot_mode: str) -> None:
         """Wait (``state/<marker>`` says so) until the provider hands this sandbox to a session, then

@@ -100,7 +100,8 @@ def test_a_refusal_prints_nothing_for_git_and_a_reason_for_people(
 
 
 def test_every_git_in_the_sandbox_uses_only_this_helper() -> None:
-    env = credential_helper_env("/usr/bin/python3")
+    env = credential_helper_env("/usr/bin/python3", Path("/sandbox/state/tool-token"))
+    assert env["INSPECT_TOOL_TOKEN_FILE"] == "/sandbox/state/tool-token"
     pairs = [(env[f"GIT_CONFIG_KEY_{i}"], env[f"GIT_CONFIG_VALUE_{i}"]) for i in range(int(env["GIT_CONFIG_COUNT"]))]
     assert pairs[0] == ("credential.helper", "")  # resets any helper configured elsewhere (e.g. "store")
     assert pairs[1][0] == "credential.helper" and str(HELPER) in pairs[1][1]
