@@ -214,11 +214,11 @@ class Lifecycle:
         if repo is None:
             return
         image = newest_ready_image(self._engine, repository_id, repo.default_branch, self.provider.name)
-        if image is None or not image_usable(image):
-            return
+        usable = image is not None and image_usable(image)
         template = self._shared_spec(repo, repo.default_branch, "")
-        try:
-            await self.provider.prewarm(image.provider_ref or "", template, self.config.warm_pool_size)
+        try:  # no usable image (any more): the pool empties
+            ref, count = (image.provider_ref or "", self.config.warm_pool_size) if usable and image else ("", 0)
+            await self.provider.prewarm(ref, template, count)
         except ProviderError as exc:
             log.warning("warm pool for repository %s: %s", repository_id, exc)
 
@@ -240,7 +240,7 @@ class Lifecycle:
                     handle = await self.provider.start_from_image(plan.image_ref, spec)
                 except ProviderError as exc:  # e.g. cleaned up meanwhile: a fresh start still works
                     await self._emit(session.id, "warning", {"message": f"prebuilt image unusable ({exc}); fresh"})
-                    handle = await self.provider.spawn(SandboxSpec(**{**spec.__dict__, "boot_mode": "fresh"}))
+                    handle = await self.provider.spawn(dataclasses.replace(spec, boot_mode="fresh"))
             else:
                 handle = await self.provider.spawn(spec)
         except ProviderError as exc:
@@ -281,10 +281,13 @@ class Lifecycle:
         if handle is None:
             return False
         try:
-            return await asyncio.wait_for(self.provider.park(handle, snapshot_ref), 30)
-        except (ProviderError, TimeoutError) as exc:
+            return await self.provider.park(handle, snapshot_ref)
+        except ProviderError as exc:
             log.warning("parking sandbox %s: %s", sandbox_id, exc)
             return False
+
+    async def unpark(self, snapshot_ref: str) -> None:
+        await self.provider.unpark(snapshot_ref)
 
     async def snapshot(self, session_id: str, sandbox_id: str) -> str | None:
         handle = self.handles.get(sandbox_id)

@@ -272,7 +272,9 @@ class ControlPlane:
         if link is not None:
             ref = await self.snapshot(session_id)
             parked = bool(ref) and await self.lifecycle.park(row.id, ref or "")
-            await link.send(ParkCommand() if parked else ShutdownCommand())
+            told = await link.send(ParkCommand() if parked else ShutdownCommand())
+            if parked and not told:  # it would wait for a claim it cannot take: stop it instead
+                await self.lifecycle.unpark(ref or "")
         await self.lifecycle.stop(session_id, row.id)
         self.links.pop(session_id, None)
         sessions_ctl.set_status(self.engine, session_id, SessionStatus.STOPPED, reason)

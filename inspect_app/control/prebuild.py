@@ -67,7 +67,7 @@ class Prebuilder:
         self._api_url = api_url
         self._build_timeout_s = build_timeout_s
         self._setup_timeout_s = setup_timeout_s
-        self._on_image = on_image  # a repository has a ready image (new or unchanged): warm its pool
+        self._on_image = on_image  # after each build or check: warm the pool of the newest ready image
 
     # --- the scheduled run ---------------------------------------------------------------------
     async def run_all(self) -> list[BuildOutcome]:
@@ -89,7 +89,7 @@ class Prebuilder:
             outcome = await self._build(repository_id, force=force)
         finally:
             await asyncio.to_thread(leases.release, self._engine, lease, self._holder)
-        if self._on_image is not None and outcome.status in ("built", "skipped"):
+        if self._on_image is not None and outcome.status != "busy":
             await self._on_image(repository_id)
         return outcome
 

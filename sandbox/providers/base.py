@@ -191,6 +191,9 @@ class SandboxProvider(abc.ABC):
         ``snapshot_ref`` can resume it at once. False: not kept (the caller stops it as usual)."""
         return False
 
+    async def unpark(self, snapshot_ref: str) -> None:  # noqa: B027 - only where ``park`` keeps sandboxes
+        """The parked sandbox never learnt it was parked (the command did not arrive): stop it."""
+
     async def prewarm(self, image_ref: str, spec: SandboxSpec, count: int) -> None:  # noqa: B027 - optional
         """Keep ``count`` sandboxes booted from ``image_ref`` for sessions like ``spec`` (its identity
         is ignored), so that ``start_from_image`` can hand one out at once; 0 empties the pool."""

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -45,6 +46,7 @@ from sandbox.providers.base import (
     SandboxProvider,
     SandboxSpec,
     SandboxState,
+    pool_key,
 )
 from sandbox.providers.warm_pool import ParkingLot, Standby, Want, WarmPool
 
@@ -101,10 +103,13 @@ async def copy_tree(source: Path, target: Path) -> None:
     )
     try:
         _, stderr = await asyncio.wait_for(process.communicate(), COPY_TIMEOUT_S)
-    except TimeoutError:
-        process.kill()
+    except BaseException as exc:  # timed out or cancelled: no cp goes on copying behind our back
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
         await process.wait()
-        raise ProviderError(f"copying {source.name} took over {COPY_TIMEOUT_S:.0f}s") from None
+        if isinstance(exc, TimeoutError):
+            raise ProviderError(f"copying {source.name} took over {COPY_TIMEOUT_S:.0f}s") from None
+        raise
     if process.returncode != 0:
         raise ProviderError(f"cannot copy {source.name}: {stderr.decode(errors='replace').strip()[:300]}")
 
@@ -147,6 +152,8 @@ class LocalProvider(SandboxProvider):
         self.pool = WarmPool(launch=self._launch_standby, discard=self._discard_standby)
         self.parking = ParkingLot(capacity=park_capacity, ttl_s=park_ttl_s, discard=self._discard_parked)
         self._swept = False
+        self._said_unpooled = False
+        self._keys: dict[str, str] = {}  # sandbox id → the environment it runs with (parking compares)
 
     @property
     def isolated(self) -> bool:
@@ -161,9 +168,9 @@ class LocalProvider(SandboxProvider):
         return await self._start(root, spec)
 
     async def restore(self, snapshot_ref: str, spec: SandboxSpec) -> SandboxHandle:
-        parked = self.parking.take(snapshot_ref, spec.session_id)
-        if parked is not None:  # still running since it was snapshotted: resume it
-            await self._ensure_free(spec)
+        await self._ensure_free(spec)
+        parked = await self.parking.take(snapshot_ref, spec.session_id, pool_key("", spec))
+        if parked is not None:  # still running since it was snapshotted, with this environment: resume it
             self._write_claim(self.sandbox_dir(spec.session_id), spec)
             return self._register(spec, parked)
         source = self._snapshot_dir(snapshot_ref)
@@ -171,8 +178,7 @@ class LocalProvider(SandboxProvider):
             raise ProviderError(f"snapshot {snapshot_ref} does not exist")
         root = await self._claim(spec)
         await copy_tree(source, root)
-        restored = SandboxSpec(**{**spec.__dict__, "boot_mode": "snapshot_restore"})
-        return await self._start(root, restored)
+        return await self._start(root, dataclasses.replace(spec, boot_mode="snapshot_restore"))
 
     async def start_from_image(self, image_ref: str, spec: SandboxSpec) -> SandboxHandle:
         source = self._ref_dir(self._images, "img_", image_ref)
@@ -181,18 +187,24 @@ class LocalProvider(SandboxProvider):
         root = await self._claim(spec)
         standby = self.pool.take(image_ref, spec)
         if standby is not None:
-            return self._hand_over(standby, root, spec)
+            return await self._hand_over(standby, root, spec)
         await copy_tree(source, root)
-        return await self._start(root, SandboxSpec(**{**spec.__dict__, "boot_mode": "image"}))
+        return await self._start(root, dataclasses.replace(spec, boot_mode="image"))
 
     async def prewarm(self, image_ref: str, spec: SandboxSpec, count: int) -> None:
-        if not self._swept:  # standbys of an earlier server died with it: their directories go
-            self._swept = True
-            if count and not self._isolate:
-                log.warning("no warm pool: pooled sandboxes need bubblewrap (one path for every sandbox)")
-            for leftover in self._sandboxes.glob(".standby-*") if self._sandboxes.exists() else []:
-                self._own(asyncio.create_task(asyncio.to_thread(shutil.rmtree, leftover, True)))
+        if count and not self._isolate and not self._said_unpooled:
+            self._said_unpooled = True
+            log.warning("no warm pool: pooled sandboxes need bubblewrap (one path for every sandbox)")
+        self._sweep_leftovers()
         self.pool.want(image_ref, spec, count if self._isolate else 0)
+
+    def _sweep_leftovers(self) -> None:
+        """Once: standby and trash directories of an earlier server (its sandboxes died with it)."""
+        if self._swept or not self._sandboxes.exists():
+            return
+        self._swept = True
+        for leftover in [*self._sandboxes.glob(".standby-*"), *self._sandboxes.glob(".trash-*")]:
+            self._own(asyncio.create_task(asyncio.to_thread(shutil.rmtree, leftover, True)))
 
     async def _launch_standby(self, want: Want) -> Standby:
         source = self._ref_dir(self._images, "img_", want.image_ref)
@@ -208,10 +220,14 @@ class LocalProvider(SandboxProvider):
         await self._terminate(standby.process, standby.root.name)
         self._own(asyncio.create_task(asyncio.to_thread(shutil.rmtree, standby.root, True)))
 
-    def _hand_over(self, standby: Standby, root: Path, spec: SandboxSpec) -> SandboxHandle:
+    async def _hand_over(self, standby: Standby, root: Path, spec: SandboxSpec) -> SandboxHandle:
         """The standby becomes the session's sandbox: its directory takes the session's name (the
         sandbox inside sees no change) and it reads who it is from its claim."""
-        standby.root.rename(root)
+        try:
+            standby.root.rename(root)
+        except OSError as exc:
+            await self._discard_standby(standby)
+            raise ProviderError(f"cannot hand over a pooled sandbox: {exc}") from exc
         self._write_claim(root, spec)
         return self._register(spec, standby.process)
 
@@ -226,11 +242,16 @@ class LocalProvider(SandboxProvider):
 
     async def park(self, handle: SandboxHandle, snapshot_ref: str) -> bool:
         process = self._processes.get(handle.sandbox_id)
-        if process is None or not self.parking.park(snapshot_ref, handle.session_id, process):
+        key = self._keys.get(handle.sandbox_id, "")
+        if process is None or not self.parking.park(snapshot_ref, handle.session_id, key, process):
             return False
         self._processes.pop(handle.sandbox_id, None)  # stop() no longer reaches it
         self._by_session.pop(handle.session_id, None)
+        self._keys.pop(handle.sandbox_id, None)
         return True
+
+    async def unpark(self, snapshot_ref: str) -> None:
+        self.parking.release(snapshot_ref)
 
     async def _discard_parked(self, process: asyncio.subprocess.Process) -> None:
         await self._terminate(process, f"parked:{process.pid}")
@@ -295,6 +316,7 @@ class LocalProvider(SandboxProvider):
         return ref
 
     async def stop(self, handle: SandboxHandle) -> None:
+        self._keys.pop(handle.sandbox_id, None)
         process = self._processes.pop(handle.sandbox_id, None)
         self._by_session.pop(handle.session_id, None)
         if process is not None:
@@ -367,7 +389,7 @@ class LocalProvider(SandboxProvider):
     async def _claim(self, spec: SandboxSpec) -> Path:
         """The session's directory, emptied; refused while another sandbox of the session runs."""
         await self._ensure_free(spec)
-        self.parking.leave(spec.session_id)
+        await self.parking.leave(spec.session_id)
         root = self.sandbox_dir(spec.session_id)
         if root.exists():  # out of the way at once; deleting thousands of files need not delay the boot
             trash = self._sandboxes / f".trash-{secrets.token_hex(6)}"
@@ -480,6 +502,7 @@ class LocalProvider(SandboxProvider):
         )
         self._processes[spec.sandbox_id] = process
         self._by_session[spec.session_id] = handle
+        self._keys[spec.sandbox_id] = pool_key("", spec)
         return handle
 
     async def _launch(self, root: Path, spec: SandboxSpec, *, module: str, log_name: str) -> asyncio.subprocess.Process:

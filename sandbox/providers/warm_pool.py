@@ -41,6 +41,12 @@ class Standby:
     def alive(self) -> bool:
         return self.process.returncode is None
 
+    @property
+    def ready(self) -> bool:
+        """Booted (start.sh done, OpenCode warm) and waiting: the runtime's marker says so. One still
+        booting is not handed out: a failure before its claim would reach nobody."""
+        return self.alive and (self.root / "state" / "standby-ready").exists()
+
 
 @dataclass(frozen=True)
 class Want:
@@ -71,11 +77,11 @@ class WarmPool:
         self._background(self._settle(pool))
 
     def take(self, image_ref: str, spec: SandboxSpec) -> Standby | None:
-        """A live standby started for exactly this image and environment, or None."""
+        """A booted standby started for exactly this image and environment, or None."""
         pool = (spec.repo_url, spec.branch)
         key = pool_key(image_ref, spec)
         for standby in self._standbys.get(pool, []):
-            if standby.key == key and standby.alive:
+            if standby.key == key and standby.ready:
                 self._standbys[pool].remove(standby)
                 self._background(self._settle(pool))  # refill
                 return standby
@@ -93,12 +99,11 @@ class WarmPool:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        """Stop every standby, including those a fill is launching right now (none is left behind)."""
+        self._wants.clear()
+        await self.settled()
         standbys = [s for pool in self._standbys.values() for s in pool]
         self._standbys.clear()
-        self._wants.clear()
         await asyncio.gather(*(self._discard(s) for s in standbys), return_exceptions=True)
 
     async def _settle(self, pool: Pool) -> None:
@@ -128,6 +133,7 @@ class WarmPool:
 @dataclass
 class Parked:
     session_id: str
+    key: str  # the environment it runs with (``pool_key``): a restore with another one boots anew
     process: asyncio.subprocess.Process
     since: float
 
@@ -140,57 +146,65 @@ class ParkingLot:
         self._ttl_s = ttl_s
         self._discard = discard
         self._parked: dict[str, Parked] = {}  # by snapshot ref
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._timers: set[asyncio.Task[None]] = set()
+        self._stopping: set[asyncio.Task[None]] = set()
 
-    def park(self, snapshot_ref: str, session_id: str, process: asyncio.subprocess.Process) -> bool:
+    def park(self, snapshot_ref: str, session_id: str, key: str, process: asyncio.subprocess.Process) -> bool:
         """Keep ``process`` for a restore of ``snapshot_ref``; False when parking is off."""
         if self._capacity <= 0 or process.returncode is not None:
             return False
-        self._parked[snapshot_ref] = Parked(session_id, process, time.monotonic())
+        self._parked[snapshot_ref] = Parked(session_id, key, process, time.monotonic())
         while len(self._parked) > self._capacity:  # the longest parked makes room
-            oldest = min(self._parked, key=lambda ref: self._parked[ref].since)
-            self._release(oldest)
-        self._background(self._expire(snapshot_ref, process))
+            self.release(min(self._parked, key=lambda ref: self._parked[ref].since))
+        self._own(self._timers, self._expire(snapshot_ref, process))
         return True
 
-    def take(self, snapshot_ref: str, session_id: str) -> asyncio.subprocess.Process | None:
+    async def take(self, snapshot_ref: str, session_id: str, key: str) -> asyncio.subprocess.Process | None:
+        """The sandbox parked for this session's snapshot, if it runs with the environment the
+        restore asks for (a secret or setting changed since: it is stopped and None returned)."""
         parked = self._parked.get(snapshot_ref)
         if parked is None or parked.session_id != session_id:
             return None
+        if parked.key != key or parked.process.returncode is not None:
+            await self.leave(session_id)
+            return None
         del self._parked[snapshot_ref]
-        return parked.process if parked.process.returncode is None else None
+        return parked.process
 
-    def leave(self, session_id: str) -> None:
-        """Stop what is parked for this session (its directory is about to be replaced)."""
+    def release(self, snapshot_ref: str) -> None:
+        """Stop what is parked for this snapshot (in the background)."""
+        parked = self._parked.pop(snapshot_ref, None)
+        if parked is not None:
+            self._own(self._stopping, self._discard(parked.process))
+
+    async def leave(self, session_id: str) -> None:
+        """Stop what is parked for this session, and wait for it (its directory is about to be reused)."""
         for ref in [r for r, p in self._parked.items() if p.session_id == session_id]:
-            self._release(ref)
+            self.release(ref)
+        await self.settled()
 
     def refs(self) -> list[str]:
         return [ref for ref, p in self._parked.items() if p.process.returncode is None]
 
     async def settled(self) -> None:
-        pending = [t for t in self._tasks if t.get_name() == "discard"]
-        await asyncio.gather(*pending, return_exceptions=True)
+        await asyncio.gather(*list(self._stopping), return_exceptions=True)
 
     async def close(self) -> None:
-        for task in list(self._tasks):
+        for task in list(self._timers):
             task.cancel()
-        await asyncio.gather(*list(self._tasks), return_exceptions=True)
-        processes = [p.process for p in self._parked.values()]
-        self._parked.clear()
-        await asyncio.gather(*(self._discard(p) for p in processes), return_exceptions=True)
+        for ref in list(self._parked):
+            self.release(ref)
+        await asyncio.gather(*list(self._timers), return_exceptions=True)
+        await self.settled()
 
     async def _expire(self, snapshot_ref: str, process: asyncio.subprocess.Process) -> None:
         await asyncio.sleep(self._ttl_s)
         parked = self._parked.get(snapshot_ref)
         if parked is not None and parked.process is process:
-            self._release(snapshot_ref)
+            self.release(snapshot_ref)
 
-    def _release(self, snapshot_ref: str) -> None:
-        parked = self._parked.pop(snapshot_ref)
-        self._background(self._discard(parked.process), name="discard")
-
-    def _background(self, coro: Coroutine[Any, Any, None], name: str = "timer") -> None:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    @staticmethod
+    def _own(tasks: set[asyncio.Task[None]], coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)

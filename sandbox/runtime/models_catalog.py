@@ -79,6 +79,7 @@ def main(argv: list[str]) -> int:
     try:
         catalog = extract(Path(argv[0]))
     except (CatalogError, OSError, subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
+        Path(argv[1]).unlink(missing_ok=True)  # an older OpenCode's catalogue must not stay behind
         print(f"models_catalog: {exc}; sandboxes will use OpenCode's own catalogue (slower boots)", file=sys.stderr)
         return 0  # not fatal: a missing cut costs boot time, nothing else
     Path(argv[1]).write_text(json.dumps(catalog))

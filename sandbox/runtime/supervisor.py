@@ -85,6 +85,19 @@ def tail(text: str, lines: int = OUTPUT_TAIL_LINES) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
+async def all_or_nothing(*steps: Awaitable[None]) -> None:
+    """Run boot steps side by side; when one fails, the others are cancelled (a half-started OpenCode
+    is then stopped with the rest), and the failure is raised."""
+    tasks = [asyncio.ensure_future(step) for step in steps]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -200,25 +213,25 @@ class Supervisor:
     async def _park(self) -> None:
         """Leave the session's bridge (a fresh one, unidentified, takes its place: nothing of this
         sandbox's stream reaches the next) and wait, OpenCode warm, to be claimed again."""
-        await self.agent.wait_idle(120)
-        self._ready = None
-        self._identified.clear()
-        old_bridge, old_task = self.bridge, self._bridge_task
-        self.bridge = self._new_bridge()
-        self._bridge_task = asyncio.create_task(self._run_bridge())
-        if old_task is not None:
-            old_task.cancel()
-            await asyncio.gather(old_task, return_exceptions=True)
-        await old_bridge.close()
-        log.info("parked; waiting to be claimed")
         try:
+            await self.agent.wait_idle(120)
+            self._ready = None
+            self._identified.clear()
+            old_bridge, old_task = self.bridge, self._bridge_task
+            self.bridge = self._new_bridge()
+            self._bridge_task = asyncio.create_task(self._run_bridge())
+            if old_task is not None:
+                old_task.cancel()
+                await asyncio.gather(old_task, return_exceptions=True)
+            await old_bridge.close()
+            log.info("parked; waiting to be claimed")
             await self._await_claim("parked", boot_mode="snapshot_restore")
-        except BootFailed as exc:
-            log.error("%s; shutting down", exc.message)
+            self._ready = await self._build_ready("snapshot_restore")
+        except Exception:  # nobody can be told any more: end, and the provider sees the exit
+            log.exception("parking failed; shutting down")
             self._exit_code = 1
             self._shutdown.set()
             return
-        self._ready = await self._build_ready("snapshot_restore")
         self._identify()
 
     async def _on_control_error(self, command: ControlError) -> None:
@@ -227,7 +240,12 @@ class Supervisor:
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task failed", exc_info=task.exception())
 
     # --- boot ----------------------------------------------------------------------------------
     def _elapsed_ms(self, since: float) -> int:
@@ -372,7 +390,7 @@ class Supervisor:
         try:
             claim = json.loads(claim_file.read_text())
             self.config = self.config.claimed(claim if isinstance(claim, dict) else {}, boot_mode=boot_mode)
-        except (ValueError, RuntimeConfigError) as exc:
+        except (OSError, ValueError, RuntimeConfigError) as exc:
             raise BootFailed("claim_failed", f"unusable claim: {exc}") from None
         finally:
             claim_file.unlink(missing_ok=True)  # it holds tokens: snapshots must not carry it
@@ -392,15 +410,17 @@ class Supervisor:
         if mode == "standby":
             # No sync yet (a private repository needs the session's tool token): the claim syncs.
             self.bridge.send(BootProgress(stage="setup", status="skipped"))
-            await asyncio.gather(self._start_script(), self.start_agent())
+            await all_or_nothing(self._start_script(), self.start_agent())
             await self._await_claim("standby-ready", boot_mode="image")
             self._identify()
+            if self._process is None or self._process.returncode is not None:  # died while waiting
+                await self.start_agent()
             await self.sync_git()
             mode = self.config.boot_mode
         elif mode in ("image", "snapshot_restore"):
             # The checkout exists already: boot OpenCode while git syncs and start.sh runs. The
             # sync-gate plugin holds the agent's file changes until the sync is done.
-            await asyncio.gather(self._sync_and_start(setup=False), self.start_agent())
+            await all_or_nothing(self._sync_and_start(setup=False), self.start_agent())
         elif mode == "fresh":
             await self._sync_and_start(setup=True)
             await self.start_agent()

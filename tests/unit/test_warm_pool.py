@@ -16,18 +16,22 @@ POOL = ("/srv/app.git", "main")
 
 
 class Books:
-    def __init__(self) -> None:
+    def __init__(self, where: Path) -> None:
+        self.where = where
         self.launched: list[Standby] = []
         self.discarded: list[Standby] = []
         self.failing = False
+        self.booting = False  # launched standbys have not finished booting
 
     async def launch(self, want: Want) -> Standby:
         if self.failing:
             raise ProviderError("image gone")
         assert want.template.boot_mode == "standby" and want.template.token == ""
-        standby = Standby(
-            key=want.key, root=Path(f"/pool/{len(self.launched)}"), process=SimpleNamespace(returncode=None)
-        )  # type: ignore[arg-type]
+        root = self.where / str(len(self.launched))
+        (root / "state").mkdir(parents=True)
+        if not self.booting:
+            (root / "state" / "standby-ready").touch()  # what the runtime writes once OpenCode is warm
+        standby = Standby(key=want.key, root=root, process=SimpleNamespace(returncode=None))  # type: ignore[arg-type]
         self.launched.append(standby)
         return standby
 
@@ -36,8 +40,8 @@ class Books:
 
 
 @pytest.fixture
-def books() -> Books:
-    return Books()
+def books(tmp_path: Path) -> Books:
+    return Books(tmp_path)
 
 
 @pytest.fixture
@@ -73,6 +77,15 @@ async def test_hands_out_nothing_to_another_image_or_environment_and_skips_the_d
     assert books.discarded == [books.launched[0]] and len(pool.standbys(POOL)) == 1
 
 
+async def test_a_standby_still_booting_is_not_handed_out(pool: WarmPool, books: Books) -> None:
+    books.booting = True
+    pool.want("img_1", SPEC, 1)
+    await pool.settled()
+    assert pool.take("img_1", session()) is None  # a failure before its claim would reach nobody
+    (books.launched[0].root / "state" / "standby-ready").touch()
+    assert pool.take("img_1", session()) is books.launched[0]
+
+
 async def test_new_settings_retire_the_pool_and_zero_empties_it(pool: WarmPool, books: Books) -> None:
     pool.want("img_1", SPEC, 2)
     await pool.settled()
@@ -97,22 +110,24 @@ async def test_a_failing_launch_leaves_the_pool_short_not_broken(pool: WarmPool,
     assert len(books.discarded) == 2 and pool.standbys(POOL) == []
 
 
-async def test_parking_keeps_the_newest_few_for_their_own_session() -> None:
+async def test_parking_keeps_the_newest_few_for_their_own_session_and_environment() -> None:
     stopped: list[object] = []
 
     async def discard(process: object) -> None:
         stopped.append(process)
 
     lot = ParkingLot(capacity=2, ttl_s=60, discard=discard)  # type: ignore[arg-type]
-    a, b, c = (SimpleNamespace(returncode=None) for _ in range(3))
-    assert lot.park("snap_a", "s1", a) and lot.park("snap_b", "s2", b)  # type: ignore[arg-type]
-    assert lot.park("snap_c", "s3", c)  # type: ignore[arg-type]  # the longest parked (a) makes room
+    a, b, c, d = (SimpleNamespace(returncode=None) for _ in range(4))
+    assert lot.park("snap_a", "s1", "k", a) and lot.park("snap_b", "s2", "k", b)  # type: ignore[arg-type]
+    assert lot.park("snap_c", "s3", "k", c)  # type: ignore[arg-type]  # the longest parked (a) makes room
     await lot.settled()
     assert stopped == [a] and sorted(lot.refs()) == ["snap_b", "snap_c"]
-    assert lot.take("snap_b", "s9") is None  # another session's restore never resumes it
-    assert lot.take("snap_b", "s2") is b and lot.take("snap_b", "s2") is None
-    lot.leave("s3")  # its directory is about to be replaced
-    await lot.settled()
+    assert await lot.take("snap_b", "s9", "k") is None  # another session's restore never resumes it
+    assert await lot.take("snap_b", "s2", "k") is b and await lot.take("snap_b", "s2", "k") is None
+    assert await lot.take("snap_c", "s3", "rotated") is None  # its secrets changed since: stopped
     assert stopped == [a, c] and lot.refs() == []
-    assert not ParkingLot(capacity=0, ttl_s=60, discard=discard).park("snap_d", "s4", a)  # type: ignore[arg-type]
+    assert lot.park("snap_d", "s4", "k", d)  # type: ignore[arg-type]
+    await lot.leave("s4")  # its directory is about to be reused: stopped, and waited for
+    assert stopped == [a, c, d]
+    assert not ParkingLot(capacity=0, ttl_s=60, discard=discard).park("snap_e", "s5", "k", a)  # type: ignore[arg-type]
     await lot.close()
