@@ -15,7 +15,8 @@ package index), as real projects do; a fresh boot pays for it, an image or snaps
             the agent's first event, with a model that answers at once — what is left is the model.
 
 Run: ``.venv/bin/python benchmarks/session_start.py [--runs N]``. Prints a table, then one JSON
-object on the last line: ``{"fresh_s", "image_s", "pooled_s", "snapshot_s", "parked_s", "warm_s"}`` (medians).
+object on the last line: ``{"fresh_s", "image_s", "snapshot_s", "warm_s", "image_pooled_s", "snapshot_parked_s", "pooled_rss_mb"}``
+(medians; ``image_s`` and ``snapshot_s`` are the cold starts, without a pooled or parked sandbox).
 """
 
 from __future__ import annotations
@@ -163,7 +164,8 @@ async def main(runs: int) -> dict[str, float]:
             await provider.prewarm(built.ref, like_sessions, 0)
             await provider.pool.settled()  # no standby competes with the next run's cold starts
     await provider.close()
-    medians = {f"{k}_s": round(statistics.median(v), 3) for k, v in results.items()}
+    names = {"pooled": "image_pooled_s", "parked": "snapshot_parked_s"}
+    medians = {names.get(k, f"{k}_s"): round(statistics.median(v), 3) for k, v in results.items()}
     medians["pooled_rss_mb"] = round(statistics.median(memory), 1)
     print(f"isolation: {'bubblewrap' if provider.isolated else 'none'}; runs: {runs}")
     print(f"{'start':<10}{'median s':>10}{'min s':>10}{'max s':>10}{'vs fresh':>10}")
