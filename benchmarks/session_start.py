@@ -15,8 +15,9 @@ package index), as real projects do; a fresh boot pays for it, an image or snaps
             the agent's first event, with a model that answers at once — what is left is the model.
 
 Run: ``.venv/bin/python benchmarks/session_start.py [--runs N]``. Prints a table, then one JSON
-object on the last line: ``{"fresh_s", "image_s", "snapshot_s", "warm_s", "image_pooled_s", "snapshot_parked_s", "pooled_rss_mb"}``
-(medians; ``image_s`` and ``snapshot_s`` are the cold starts, without a pooled or parked sandbox).
+object on the last line: ``{"fresh_s", "image_s", "snapshot_s", "warm_s", "image_pooled_s",
+"snapshot_parked_s", "pooled_rss_mb"}`` (medians; ``image_s`` and ``snapshot_s`` are the cold
+starts, without a pooled or parked sandbox).
 """
 
 from __future__ import annotations
