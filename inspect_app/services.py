@@ -75,6 +75,7 @@ def build_provider(settings: Settings) -> SandboxProvider:
         isolate=isolate,
         park_capacity=settings.parked_sandboxes,
         park_ttl_s=settings.park_ttl_s,
+        pool_limit=settings.warm_pool_limit,
     )
 
 

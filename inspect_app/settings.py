@@ -75,6 +75,9 @@ class Settings(BaseSettings):
         description="Sandboxes kept booted from each repository's prebuilt image, so a new session starts at once "
         "(local provider with bubblewrap; each holds an idle OpenCode, ~430 MB resident). 0 turns the pool off.",
     )
+    warm_pool_limit: int = Field(
+        4, ge=0, le=64, description="Pooled sandboxes kept at most, over all repositories (those in use refill first)."
+    )
     parked_sandboxes: int = Field(
         2,
         ge=0,

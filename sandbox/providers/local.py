@@ -135,6 +135,7 @@ class LocalProvider(SandboxProvider):
         base_path: str = "/usr/local/bin:/usr/bin:/bin",
         park_capacity: int = 0,
         park_ttl_s: float = 1800.0,
+        pool_limit: int = 4,
     ) -> None:
         self._data_dir = data_dir.resolve()
         self._sandboxes = self._data_dir / "sandboxes"
@@ -149,7 +150,7 @@ class LocalProvider(SandboxProvider):
         self._processes: dict[str, asyncio.subprocess.Process] = {}  # by sandbox id
         self._by_session: dict[str, SandboxHandle] = {}
         self._chores: set[asyncio.Task[None]] = set()  # background deletions, awaited on close
-        self.pool = WarmPool(launch=self._launch_standby, discard=self._discard_standby)
+        self.pool = WarmPool(launch=self._launch_standby, discard=self._discard_standby, limit=pool_limit)
         self.parking = ParkingLot(capacity=park_capacity, ttl_s=park_ttl_s, discard=self._discard_parked)
         self._swept = False
         self._said_unpooled = False

@@ -61,9 +61,14 @@ Discard = Callable[[Standby], Awaitable[None]]
 
 
 class WarmPool:
-    def __init__(self, *, launch: Launch, discard: Discard) -> None:
+    def __init__(self, *, launch: Launch, discard: Discard, limit: int = 4) -> None:
         self._launch = launch
         self._discard = discard
+        # At most this many standbys over all pools (each is a whole idle sandbox). Past it pools
+        # stay short; a pool a session just took from refills at once (the take freed a place),
+        # so the repositories in use keep theirs.
+        self._limit = limit
+        self._launching = asyncio.Lock()  # the limit is checked and a launch counted as one step
         self._wants: dict[Pool, Want] = {}
         self._standbys: dict[Pool, list[Standby]] = {}
         self._locks: dict[Pool, asyncio.Lock] = {}
@@ -118,11 +123,18 @@ class WarmPool:
             for standby in (*stale, *excess):
                 await self._discard(standby)
             while want is not None and len(standbys) < wanted:
-                try:
-                    standbys.append(await self._launch(want))
-                except ProviderError as exc:
-                    log.warning("warm pool for %s@%s: %s", pool[0], pool[1], exc)
-                    return
+                async with self._launching:
+                    if self._total() >= self._limit:
+                        log.info("warm pool for %s@%s stays short: %d pooled sandboxes in all", *pool, self._limit)
+                        return
+                    try:
+                        standbys.append(await self._launch(want))
+                    except ProviderError as exc:
+                        log.warning("warm pool for %s@%s: %s", pool[0], pool[1], exc)
+                        return
+
+    def _total(self) -> int:
+        return sum(len(standbys) for standbys in self._standbys.values())
 
     def _background(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)

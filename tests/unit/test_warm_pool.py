@@ -131,3 +131,19 @@ async def test_parking_keeps_the_newest_few_for_their_own_session_and_environmen
     assert stopped == [a, c, d]
     assert not ParkingLot(capacity=0, ttl_s=60, discard=discard).park("snap_e", "s5", "k", a)  # type: ignore[arg-type]
     await lot.close()
+
+
+async def test_pools_stay_within_the_limit_over_all_repositories(books: Books) -> None:
+    pool = WarmPool(launch=books.launch, discard=books.discard, limit=3)
+    other = dataclasses.replace(SPEC, repo_url="/srv/lib.git")
+    pool.want("img_1", SPEC, 2)
+    pool.want("img_9", other, 2)
+    await pool.settled()
+    app, lib = pool.standbys(POOL), pool.standbys(("/srv/lib.git", "main"))
+    assert len(app) + len(lib) == 3 == len(books.launched)  # one pool stays short
+    short = SPEC if len(app) == 1 else other
+    taken = pool.take("img_1" if short is SPEC else "img_9", dataclasses.replace(short, session_id="s1"))
+    assert taken is not None
+    await pool.settled()
+    assert len(books.launched) == 4 and len(pool.standbys(POOL)) + len(pool.standbys(("/srv/lib.git", "main"))) == 3
+    await pool.close()
