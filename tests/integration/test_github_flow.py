@@ -9,6 +9,7 @@ git smart HTTP through ``git http-backend``).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -288,3 +289,35 @@ def test_in_the_browser_github_repositories_and_the_merged_pull_request(
         screenshot(browser, "session-pr-merged")
     finally:
         browser.quit()
+
+
+async def test_a_private_repository_is_prebuilt_with_brokered_credentials(
+    world: tuple[FakeGitHub, FakeLLM, RunningServer, str],
+) -> None:
+    """The image build clones through git's credential helper: its tool token, traded at the real
+    control plane for an installation token (the loopback GitHub answers 401 to anything else)."""
+    github, _, server, _ = world
+    http = api(server, sign_in(server))
+    repos = {r["name"]: r["id"] for r in (await http.get("/api/repositories")).json()}
+    repo_id = (
+        repos.get("acme/widgets")
+        or (await http.post("/api/repositories", json={"github": "acme/widgets"})).json()["id"]
+    )
+    asked = len(github.git_requests)
+    assert (await http.post(f"/api/repositories/{repo_id}/rebuild")).status_code == 202
+    image: dict = {}
+    for _ in range(300):
+        image = (await http.get(f"/api/repositories/{repo_id}/image")).json()["image"] or {}
+        if image.get("status") in ("ready", "failed"):
+            break
+        await asyncio.sleep(0.5)
+    await http.aclose()
+    assert image.get("status") == "ready", image
+    assert any(user == "x-access-token" for _, user in github.git_requests[asked:])  # cloned as the App
+    engine = create_db_engine(server.database_url)
+    try:
+        with engine.connect() as db:
+            spent = db.execute(sa.text("SELECT tool_token_hash FROM images WHERE status = 'ready'")).scalars().all()
+    finally:
+        engine.dispose()
+    assert spent == [None]  # the build's token is spent with the build
