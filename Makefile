@@ -55,7 +55,7 @@ $(TOOLS)/.stamp: Makefile
 	npm install --prefix $(TOOLS)/opencode-plugin --no-audit --no-fund --loglevel=error @opencode-ai/plugin@$(OPENCODE_VERSION)
 	$(TOOLS)/node_modules/.bin/bun --version
 	$(TOOLS)/node_modules/.bin/opencode --version
-	python3 -m sandbox.runtime.models_catalog $(TOOLS)/node_modules/.bin/opencode $(TOOLS)/opencode-plugin/models.json
+	python3 -m sandbox.runtime.models_catalog $(TOOLS)/node_modules/.bin/opencode $(TOOLS)/opencode-plugin/models
 	touch $@
 
 clean:

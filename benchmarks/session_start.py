@@ -115,7 +115,7 @@ async def pool_ready(provider: LocalProvider, pool: tuple[str, str]) -> float:
     deadline = time.monotonic() + READY_TIMEOUT_S
     while True:
         for standby in provider.pool.standbys(pool):
-            if (standby.root / "state" / "standby-ready").exists():
+            if standby.ready:
                 return rss_mb([standby.process.pid, *_descendants(standby.process.pid)])
         if time.monotonic() > deadline:
             raise SystemExit("no pooled sandbox became ready")

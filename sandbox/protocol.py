@@ -37,6 +37,12 @@ class _Message(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+# --- provider → sandbox, outside the bridge ------------------------------------------------------
+# A pooled or parked sandbox learns whose it is from a claim file its provider writes
+# (``state/claim.json``): these fields of the session's spawn spec, as strings.
+CLAIM_FIELDS = ("sandbox_id", "session_id", "bridge_url", "token", "tool_token", "work_branch")
+
+
 # --- control plane → sandbox -------------------------------------------------------------------
 class Author(_Message):
     name: str = Field(min_length=1, max_length=200)

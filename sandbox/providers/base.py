@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from sandbox.protocol import CLAIM_FIELDS
+
 BootMode = Literal["fresh", "snapshot_restore", "image", "build", "standby"]
 SandboxState = Literal["running", "exited", "unknown"]
 
@@ -90,29 +92,7 @@ class SandboxSpec:
 
     def claim(self) -> dict[str, str]:
         """What makes a sandbox this session's: handed to a pooled sandbox when it is claimed."""
-        return {
-            "sandbox_id": self.sandbox_id,
-            "session_id": self.session_id,
-            "bridge_url": self.bridge_url,
-            "token": self.token,
-            "tool_token": self.tool_token,
-            "work_branch": self.work_branch,
-        }
-
-
-# The variables ``SandboxSpec.claim`` carries; everything else in the environment is shared by
-# every session a pooled sandbox could serve.
-IDENTITY_VARIABLES = frozenset(
-    {
-        "SANDBOX_ID",
-        "SANDBOX_SESSION_ID",
-        "SANDBOX_BRIDGE_URL",
-        "SANDBOX_TOKEN",
-        "SANDBOX_TOOL_TOKEN",
-        "SANDBOX_WORK_BRANCH",
-        "SANDBOX_BOOT_MODE",
-    }
-)
+        return {name: getattr(self, name) for name in CLAIM_FIELDS}
 
 
 def pool_key(image_ref: str, spec: SandboxSpec) -> str:
@@ -121,7 +101,7 @@ def pool_key(image_ref: str, spec: SandboxSpec) -> str:
     A changed secret, provider key, model or timeout makes a new key, so a sandbox started with
     the old values is never handed out (the pool refills with the new ones).
     """
-    shared = {k: v for k, v in spec.environment().items() if k not in IDENTITY_VARIABLES}
+    shared = spec.without_identity("standby").environment()
     digest = hashlib.sha256(json.dumps([image_ref, sorted(shared.items())]).encode()).hexdigest()
     return digest[:24]
 

@@ -49,6 +49,7 @@ from sandbox.providers.base import (
     pool_key,
 )
 from sandbox.providers.warm_pool import ParkingLot, Standby, Want, WarmPool
+from sandbox.runtime.gitops import write_private
 
 log = logging.getLogger(__name__)
 
@@ -182,9 +183,7 @@ class LocalProvider(SandboxProvider):
         return await self._start(root, dataclasses.replace(spec, boot_mode="snapshot_restore"))
 
     async def start_from_image(self, image_ref: str, spec: SandboxSpec) -> SandboxHandle:
-        source = self._ref_dir(self._images, "img_", image_ref)
-        if not (source / "workspace").is_dir():
-            raise ProviderError(f"image {image_ref} does not exist")
+        source = self._image_dir(image_ref)
         root = await self._claim(spec)
         standby = self.pool.take(image_ref, spec)
         if standby is not None:
@@ -205,12 +204,10 @@ class LocalProvider(SandboxProvider):
             return
         self._swept = True
         for leftover in [*self._sandboxes.glob(".standby-*"), *self._sandboxes.glob(".trash-*")]:
-            self._own(asyncio.create_task(asyncio.to_thread(shutil.rmtree, leftover, True)))
+            self._delete_later(leftover)
 
     async def _launch_standby(self, want: Want) -> Standby:
-        source = self._ref_dir(self._images, "img_", want.image_ref)
-        if not (source / "workspace").is_dir():
-            raise ProviderError(f"image {want.image_ref} does not exist")
+        source = self._image_dir(want.image_ref)
         root = self._sandboxes / f".standby-{secrets.token_hex(6)}"
         await copy_tree(source, root)
         self._prepare_dirs(root)
@@ -219,7 +216,7 @@ class LocalProvider(SandboxProvider):
 
     async def _discard_standby(self, standby: Standby) -> None:
         await self._terminate(standby.process, standby.root.name)
-        self._own(asyncio.create_task(asyncio.to_thread(shutil.rmtree, standby.root, True)))
+        self._delete_later(standby.root)
 
     async def _hand_over(self, standby: Standby, root: Path, spec: SandboxSpec) -> SandboxHandle:
         """The standby becomes the session's sandbox: its directory takes the session's name (the
@@ -234,21 +231,14 @@ class LocalProvider(SandboxProvider):
 
     @staticmethod
     def _write_claim(root: Path, spec: SandboxSpec) -> None:
-        state = root / "state"
-        pending = state / ".claim.json"
-        fd = os.open(pending, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the tokens
-        with os.fdopen(fd, "w") as out:
-            json.dump(spec.claim(), out)
-        pending.rename(state / "claim.json")  # atomically: the sandbox never reads half a claim
+        write_private(root / "state" / "claim.json", json.dumps(spec.claim()))  # it holds the tokens
 
     async def park(self, handle: SandboxHandle, snapshot_ref: str) -> bool:
         process = self._processes.get(handle.sandbox_id)
         key = self._keys.get(handle.sandbox_id, "")
         if process is None or not self.parking.park(snapshot_ref, handle.session_id, key, process):
             return False
-        self._processes.pop(handle.sandbox_id, None)  # stop() no longer reaches it
-        self._by_session.pop(handle.session_id, None)
-        self._keys.pop(handle.sandbox_id, None)
+        self._forget(handle)  # stop() no longer reaches it
         return True
 
     async def unpark(self, snapshot_ref: str) -> None:
@@ -275,16 +265,10 @@ class LocalProvider(SandboxProvider):
                 return BuildResult(ok=False, log_tail=f"the build did not finish within {timeout_s:.0f}s")
             outcome = self._read_outcome(root)
             if not outcome.get("ok"):
-                return BuildResult(ok=False, commit=str(outcome.get("commit", "")), log_tail=str(outcome["log_tail"]))
+                return BuildResult.from_outcome(outcome)
             ref = f"img_{secrets.token_hex(8)}"
             await copy_tree(root / "workspace", self._ref_dir(self._images, "img_", ref) / "workspace")
-            return BuildResult(
-                ok=True,
-                ref=ref,
-                commit=str(outcome["commit"]),
-                runtime_version=str(outcome.get("runtime_version", "")),
-                log_tail=str(outcome.get("log_tail", "")),
-            )
+            return BuildResult.from_outcome(outcome, ref=ref)
         finally:
             await asyncio.to_thread(shutil.rmtree, root, True)
 
@@ -317,9 +301,7 @@ class LocalProvider(SandboxProvider):
         return ref
 
     async def stop(self, handle: SandboxHandle) -> None:
-        self._keys.pop(handle.sandbox_id, None)
-        process = self._processes.pop(handle.sandbox_id, None)
-        self._by_session.pop(handle.session_id, None)
+        process = self._forget(handle)
         if process is not None:
             await self._terminate(process, handle.sandbox_id)
 
@@ -349,7 +331,9 @@ class LocalProvider(SandboxProvider):
         await asyncio.gather(*(self.stop(handle) for handle in list(self._by_session.values())))
         await asyncio.gather(*self._chores, return_exceptions=True)
 
-    def _own(self, task: asyncio.Task[None]) -> None:
+    def _delete_later(self, path: Path) -> None:
+        """Delete a directory in the background (thousands of files need not hold anyone up)."""
+        task = asyncio.create_task(asyncio.to_thread(shutil.rmtree, path, True))
         self._chores.add(task)
         task.add_done_callback(self._chores.discard)
 
@@ -395,8 +379,15 @@ class LocalProvider(SandboxProvider):
         if root.exists():  # out of the way at once; deleting thousands of files need not delay the boot
             trash = self._sandboxes / f".trash-{secrets.token_hex(6)}"
             root.rename(trash)
-            self._own(asyncio.create_task(asyncio.to_thread(shutil.rmtree, trash, True)))
+            self._delete_later(trash)
         return root
+
+    def _image_dir(self, ref: str) -> Path:
+        """A prebuilt image's directory; ProviderError when there is none (e.g. cleaned up)."""
+        source = self._ref_dir(self._images, "img_", ref)
+        if not (source / "workspace").is_dir():
+            raise ProviderError(f"image {ref} does not exist")
+        return source
 
     def _snapshot_dir(self, ref: str) -> Path:
         return self._ref_dir(self._snapshots, "snap_", ref)
@@ -491,6 +482,11 @@ class LocalProvider(SandboxProvider):
             log.warning("%s (sandbox %s)", UNISOLATED_WARNING, spec.sandbox_id)
         process = await self._launch(root, spec, module=SUPERVISOR, log_name="supervisor.log")
         return self._register(spec, process)
+
+    def _forget(self, handle: SandboxHandle) -> asyncio.subprocess.Process | None:
+        self._keys.pop(handle.sandbox_id, None)
+        self._by_session.pop(handle.session_id, None)
+        return self._processes.pop(handle.sandbox_id, None)
 
     def _register(self, spec: SandboxSpec, process: asyncio.subprocess.Process) -> SandboxHandle:
         handle = SandboxHandle(

@@ -17,6 +17,7 @@ no delete call, so cleanup here only forgets them.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from typing import Any
@@ -75,10 +76,10 @@ class ModalProvider(SandboxProvider):
         return await self._create(spec, self._base())
 
     async def restore(self, snapshot_ref: str, spec: SandboxSpec) -> SandboxHandle:
-        return await self._create(self._with_mode(spec, "snapshot_restore"), self._from_id(snapshot_ref))
+        return await self._create(dataclasses.replace(spec, boot_mode="snapshot_restore"), self._from_id(snapshot_ref))
 
     async def start_from_image(self, image_ref: str, spec: SandboxSpec) -> SandboxHandle:
-        return await self._create(self._with_mode(spec, "image"), self._from_id(image_ref))
+        return await self._create(dataclasses.replace(spec, boot_mode="image"), self._from_id(image_ref))
 
     async def snapshot(self, handle: SandboxHandle) -> str:
         sandbox = await self._sandbox(handle.provider_id)
@@ -109,7 +110,7 @@ class ModalProvider(SandboxProvider):
     async def build_image(self, spec: SandboxSpec, *, timeout_s: float) -> BuildResult:
         """A throwaway sandbox clones and runs setup.sh (``sandbox.runtime.build``); its filesystem
         becomes the image. It is terminated whatever happens."""
-        env = self._environment(self._with_mode(spec, "build"))
+        env = self._environment(spec)
         try:
             sandbox = await self._sdk.Sandbox.create.aio(
                 "sleep",
@@ -163,10 +164,6 @@ class ModalProvider(SandboxProvider):
             return None
 
     # --- internals -----------------------------------------------------------------------------
-    @staticmethod
-    def _with_mode(spec: SandboxSpec, mode: str) -> SandboxSpec:
-        return SandboxSpec(**{**spec.__dict__, "boot_mode": mode})
-
     def _base(self) -> Any:
         if self._image is None:
             self._image = modal_image(self._sdk)

@@ -66,10 +66,10 @@ def write_models(template: Path | None, providers: list[str], target: Path) -> d
     Nothing when there is no catalogue beside the plugin template or no provider is pinned (then
     OpenCode keeps its own, whole catalogue).
     """
-    source = template / "models.json" if template else None
-    if source is None or not source.is_file() or not providers:
+    source = template / "models" if template else None
+    if source is None or not source.is_dir() or not providers:
         return {}
-    target.write_text(json.dumps(models_catalog.cut(json.loads(source.read_text()), providers)))
+    target.write_text(json.dumps(models_catalog.cut(source, providers)))
     return {"OPENCODE_MODELS_PATH": str(target)}
 
 

@@ -64,8 +64,7 @@ class Bridge:
         backoff_initial_s: float = 0.25,
         backoff_max_s: float = 10.0,
     ) -> None:
-        self._url = url
-        self._headers = {"Authorization": f"Bearer {token}", "X-Sandbox-ID": sandbox_id}
+        self.identify(url=url, token=token, sandbox_id=sandbox_id)
         self._on_command = on_command
         self._ready = ready
         self._status = status

@@ -20,13 +20,9 @@ import time
 from pathlib import Path
 
 from sandbox.runtime.config import RUNTIME_VERSION
-from sandbox.runtime.gitops import Git, GitError, credential_helper_env, run, write_tool_token
+from sandbox.runtime.gitops import Git, GitError, credential_helper_env, run, tail, write_tool_token
 
 TAIL_LINES = 40
-
-
-def _tail(text: str) -> str:
-    return "\n".join(text.rstrip().splitlines()[-TAIL_LINES:])
 
 
 async def build(
@@ -46,13 +42,13 @@ async def build(
         await git.clone(repo_url, branch)
         commit = await git.head()
     except GitError as exc:
-        return {"ok": False, "stage": "clone", "log_tail": _tail(str(exc))}
+        return {"ok": False, "stage": "clone", "log_tail": tail(str(exc), TAIL_LINES)}
     setup = workspace / ".inspect" / "setup.sh"
     setup_status, log_tail = "skipped", ""
     if setup.exists():
         result = await run(["bash", str(setup)], cwd=workspace, env=env, timeout=setup_timeout_s)
         (state / "setup.log").write_text(result.output)
-        log_tail = _tail(result.output)
+        log_tail = tail(result.output, TAIL_LINES)
         if result.code != 0:
             reason = "timed out" if result.code == 124 else f"exited with {result.code}"
             return {

@@ -12,10 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from sandbox.protocol import CLAIM_FIELDS
+
 # standby: booted from an image for no session yet (a warm pool); it becomes an ``image`` boot
 # when the provider claims it for a session (see ``RuntimeConfig.claimed``).
 BOOT_MODES = ("fresh", "snapshot_restore", "image", "build", "standby")
-CLAIM_FIELDS = ("sandbox_id", "session_id", "bridge_url", "token", "tool_token", "work_branch")
+
 RUNTIME_VERSION = "0.1.0"
 
 

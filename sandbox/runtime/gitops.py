@@ -21,6 +21,11 @@ def valid_branch(name: str) -> bool:
     return bool(_BRANCH_RE.match(name)) and not name.startswith("-")
 
 
+def tail(text: str, lines: int = 30) -> str:
+    """The last ``lines`` lines of a command's output (what an error message or a log view shows)."""
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
 @dataclass(frozen=True)
 class CommandResult:
     code: int
@@ -120,14 +125,19 @@ def credential_helper_env(python: str, token_file: Path) -> dict[str, str]:
     }
 
 
-def write_tool_token(token_file: Path, token: str) -> None:
-    """Put the sandbox's tool token where its tools read it (owner-only; swapped in atomically so a
-    git running meanwhile reads the old token or the new one, never none). No token: no file."""
-    if not token:
-        token_file.unlink(missing_ok=True)
-        return
-    pending = token_file.with_name(f".{token_file.name}.new")
+def write_private(path: Path, text: str) -> None:
+    """Write an owner-only file atomically: a reader meanwhile sees the old content or the new, never
+    half of it (tool tokens, claims)."""
+    pending = path.with_name(f".{path.name}.new")
     fd = os.open(pending, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
-        out.write(token)
-    pending.replace(token_file)
+        out.write(text)
+    pending.replace(path)
+
+
+def write_tool_token(token_file: Path, token: str) -> None:
+    """Put the sandbox's tool token where its tools read it. No token: no file."""
+    if token:
+        write_private(token_file, token)
+    else:
+        token_file.unlink(missing_ok=True)

@@ -4,8 +4,8 @@ Runs INSIDE the sandbox and imports nothing from ``inspect_app``. The compositio
 runtime: it builds the bridge, the OpenCode client and the agent runner, then
 
 1. connects the bridge (boot progress streams while booting);
-2. syncs git by boot mode: fresh/build clone, image fetches and resets, snapshot_restore keeps it;
-3. runs ``.inspect/setup.sh`` (fresh and build boots; failure is a warning) and ``.inspect/start.sh``
+2. syncs git by boot mode: fresh clones, image fetches and resets, snapshot_restore keeps it;
+3. runs ``.inspect/setup.sh`` (fresh boots; failure is a warning) and ``.inspect/start.sh``
    (every boot; failure is fatal: an ``error`` and no ``ready``);
 4. starts ``opencode serve`` on a free loopback port, waits for its health, opens the agent session;
 5. sends ``ready`` and serves commands until told to shut down, refused, or orphaned.
@@ -57,7 +57,7 @@ from sandbox.runtime.agent import AgentRunner
 from sandbox.runtime.agent_config import prepare_agent
 from sandbox.runtime.bridge import Bridge, BridgeRefused
 from sandbox.runtime.config import RUNTIME_VERSION, RuntimeConfig, RuntimeConfigError
-from sandbox.runtime.gitops import Git, GitError, credential_helper_env, write_tool_token
+from sandbox.runtime.gitops import Git, GitError, credential_helper_env, tail, write_tool_token
 from sandbox.runtime.opencode import OpenCodeClient, OpenCodeError
 
 log = logging.getLogger("sandbox.supervisor")
@@ -69,7 +69,6 @@ CLAIM_POLL_S = 0.02
 HEALTH_PROBE_TIMEOUTS_S = (0.2, 0.3, 0.5, 0.8, 1.2, 2.0)
 RESTART_BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 16.0)
 RESTART_WINDOW_S = 300.0
-OUTPUT_TAIL_LINES = 30
 # Variables of the runtime that OpenCode (and so the agent's shell) must not see.
 PRIVATE_PREFIXES = ("SANDBOX_",)
 
@@ -79,10 +78,6 @@ class BootFailed(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-
-
-def tail(text: str, lines: int = OUTPUT_TAIL_LINES) -> str:
-    return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
 async def all_or_nothing(*steps: Awaitable[None]) -> None:
@@ -256,13 +251,13 @@ class Supervisor:
         mode = self.config.boot_mode
         self.bridge.send(GitSync(status="started", detail=mode))
         try:
-            if mode in ("fresh", "build"):
+            if mode == "fresh":
                 if self.config.workspace.exists():
                     shutil.rmtree(self.config.workspace)
                 await self.git.clone(self.config.repo_url, self.config.branch)
             elif mode == "image":
                 await self.git.fetch_reset(self.config.branch)
-            if self.config.work_branch and mode != "build":
+            if self.config.work_branch:
                 await self.git.checkout_work_branch(self.config.work_branch)
         except GitError as exc:
             self.bridge.send(GitSync(status="failed", detail=str(exc), elapsed_ms=self._elapsed_ms(since)))
@@ -424,9 +419,8 @@ class Supervisor:
         elif mode == "fresh":
             await self._sync_and_start(setup=True)
             await self.start_agent()
-        else:  # build: the checkout and its setup are the whole job
-            await self.sync_git()
-            await self.run_script("setup.sh", stage="setup", timeout=self.config.setup_timeout_s, fatal=False)
+        else:  # image builds run ``sandbox.runtime.build``, not the supervisor
+            raise BootFailed("bad_boot_mode", f"the supervisor does not boot {mode!r} sandboxes")
         self._ready = await self._build_ready(mode)
 
     async def _build_ready(self, mode: str) -> Ready:

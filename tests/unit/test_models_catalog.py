@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.runtime.agent_config import write_models
-from sandbox.runtime.models_catalog import CatalogError, cut, extract, object_literal
+from sandbox.runtime.models_catalog import CatalogError, cut, extract, object_literal, split
 
 ROOT = Path(__file__).resolve().parents[2]
 # Shaped like the minified literal in OpenCode's binary: unquoted keys, !0/!1, braces and quotes in strings.
@@ -42,9 +42,10 @@ def test_extract_turns_the_embedded_literal_into_models_dev_json(tmp_path: Path)
         extract(fake_binary(tmp_path, b"{openai:{}}"))
 
 
-def test_cut_keeps_only_the_enabled_providers_and_skips_unknown_ones() -> None:
+def test_cut_keeps_only_the_enabled_providers_and_skips_unknown_ones(tmp_path: Path) -> None:
     catalog = {"anthropic": {"models": {"c": {}}}, "openai": {"models": {}}, "groq": {"models": {}}}
-    kept = cut(catalog, ["openai", "llm", "anthropic"])
+    split(catalog, tmp_path / "models")
+    kept = cut(tmp_path / "models", ["openai", "llm", "anthropic", "../models/groq"])
     assert kept == {"anthropic": catalog["anthropic"], "openai": catalog["openai"]}
 
 
@@ -53,16 +54,16 @@ def test_a_sandbox_points_opencode_at_its_cut_or_at_nothing(tmp_path: Path) -> N
     template.mkdir()
     target = tmp_path / "models.json"
     assert write_models(template, ["anthropic"], target) == {}  # no catalogue: OpenCode's own
-    (template / "models.json").write_text(json.dumps({"anthropic": {"models": {"c": {}}}, "openai": {"models": {}}}))
+    split({"anthropic": {"models": {"c": {}}}, "openai": {"models": {}}}, template / "models")
     assert write_models(template, [], target) == {}  # no pinned provider: nothing to cut to
     assert write_models(template, ["anthropic", "llm"], target) == {"OPENCODE_MODELS_PATH": str(target)}
     assert json.loads(target.read_text()) == {"anthropic": {"models": {"c": {}}}}
 
 
 def test_make_deps_extracted_the_pinned_binarys_catalogue() -> None:
-    path = ROOT / ".tools" / "opencode-plugin" / "models.json"
-    if not path.exists():
+    directory = ROOT / ".tools" / "opencode-plugin" / "models"
+    if not directory.is_dir():
         pytest.skip("run `make deps`")
-    catalog = json.loads(path.read_text())
+    catalog = cut(directory, ["anthropic", "openai", "openrouter"])
     assert {"anthropic", "openai", "openrouter"} <= set(catalog)
     assert any(model.startswith("claude-") for model in catalog["anthropic"]["models"])
