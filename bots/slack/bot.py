@@ -30,6 +30,7 @@ from bots.slack.classifier import Classifier
 from bots.slack.routing import Candidate, Decision, by_rules
 from inspect_app.control import repositories, sessions, slack, webhooks
 from inspect_app.control.events import session_channel, tool_detail
+from inspect_app.control.hub import Subscription
 from inspect_app.control.plane import ControlPlane, artifacts
 from inspect_app.errors import InspectError
 from inspect_app.models import User
@@ -86,28 +87,28 @@ class SlackBot:
     async def handle_event(self, envelope: dict[str, Any]) -> None:
         event = envelope.get("event") or {}
         event_id = str(envelope.get("event_id") or "")
-        if not event_id or not await asyncio.to_thread(
-            webhooks.first_delivery, self._engine, f"slack:{event_id}", "slack"
-        ):
-            return  # a retry of something handled already
+        kind = event.get("type")
         if (
-            event.get("bot_id")
+            not event_id
+            or kind not in ("app_mention", "message")
+            or event.get("bot_id")
             or event.get("subtype")
             or not event.get("user")
             or event.get("user") == self.bot_user_id
         ):
-            return  # bots (us included), edits, joins: not requests
+            return  # bots (us included), edits, joins, other events: not requests
         channel, text = str(event.get("channel", "")), str(event.get("text", ""))
         thread_ts = str(event.get("thread_ts") or event.get("ts") or "")
-        kind = event.get("type")
-        if kind not in ("app_mention", "message"):
+        # a plain channel message counts only as a reply in a session's thread (a mention there comes
+        # as app_mention too); decided before any database work: the bot hears every message
+        in_channel = kind == "message" and event.get("channel_type") != "im"
+        if in_channel and (not event.get("thread_ts") or (self.bot_user_id and f"<@{self.bot_user_id}>" in text)):
             return
+        if not await asyncio.to_thread(webhooks.first_delivery, self._engine, f"slack:{event_id}", "slack"):
+            return  # a retry of something handled already
         existing = await asyncio.to_thread(slack.thread_session, self._engine, channel, thread_ts)
-        if kind == "message" and event.get("channel_type") != "im":
-            # a plain reply counts only inside a session's thread; a mention there comes as app_mention too
-            mentioned = self.bot_user_id and f"<@{self.bot_user_id}>" in text
-            if not event.get("thread_ts") or mentioned or existing is None:
-                return
+        if in_channel and existing is None:
+            return
         request = MENTION.sub("", text).strip()
         if not request:
             await self._say(channel, thread_ts, "Tell me what to change, e.g. “fix the typo on the pricing page”.")
@@ -217,23 +218,38 @@ class SlackBot:
 
     async def _prompt(self, session_id: str, person: User, request: str, channel: str, thread_ts: str) -> None:
         await self._plane.join(session_id, person)
-        queued = await self._plane.submit_prompt(session_id=session_id, user=person, content=request, source="slack")
-        repo = await asyncio.to_thread(self._repository_name, session_id)
-        url = f"{self._public_url}/sessions/{session_id}"
-        status = ["Queued behind the running prompt…"] if queued.position > 0 else []
-        posted = await self._post(channel, thread_ts, f"Working on it in {repo}", views.working(repo, url, status))
-        self.spawn(self._watch(session_id, queued.message.id, channel, thread_ts, posted, repo))
+        # subscribed before the prompt exists: the hub replays nothing, and a warm sandbox can finish
+        # a short prompt before a Slack round trip is over
+        subscription = await self._plane.hub.subscribe(session_channel(session_id))
+        try:
+            queued = await self._plane.submit_prompt(
+                session_id=session_id, user=person, content=request, source="slack"
+            )
+            repo = await asyncio.to_thread(self._repository_name, session_id)
+            url = f"{self._public_url}/sessions/{session_id}"
+            status = ["Queued behind the running prompt…"] if queued.position > 0 else []
+            posted = await self._post(channel, thread_ts, f"Working on it in {repo}", views.working(repo, url, status))
+        except BaseException:
+            subscription.close()
+            raise
+        self.spawn(self._watch(subscription, session_id, queued.message.id, channel, thread_ts, posted, repo))
 
     def _repository_name(self, session_id: str) -> str:
         session = sessions.get(self._engine, session_id)
         return repositories.get(self._engine, session.repository_id).name
 
     async def _watch(
-        self, session_id: str, message_id: str, channel: str, thread_ts: str, working_ts: str, repo: str
+        self,
+        subscription: Subscription,
+        session_id: str,
+        message_id: str,
+        channel: str,
+        thread_ts: str,
+        working_ts: str,
+        repo: str,
     ) -> None:
         """Follow one prompt on the hub: progress into the working message, then the result."""
         url = f"{self._public_url}/sessions/{session_id}"
-        subscription = await self._plane.hub.subscribe(session_channel(session_id))
         lines: dict[str, str] = {}
         shown, last_update, deadline = "", 0.0, time.monotonic() + WATCH_LIMIT_S
         try:
