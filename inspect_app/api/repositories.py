@@ -90,7 +90,7 @@ async def rebuild(repository_id: int, services: ServicesDep, _user: CurrentUser)
 async def latest_image(repository_id: int, services: ServicesDep, _user: CurrentUser) -> dict[str, object]:
     """The repository's newest prebuilt image: status (building, ready, failed, stale), commit, log tail."""
     await asyncio.to_thread(repositories.get, services.engine, repository_id)
-    found = (await asyncio.to_thread(prebuild.latest_images, services.engine)).get(repository_id)
+    found = (await asyncio.to_thread(prebuild.latest_images, services.engine, repository_id)).get(repository_id)
     return {"image": found.__dict__ if found else None}
 
 

@@ -87,6 +87,8 @@ class Prebuilder:
             return BuildOutcome(repository_id, "busy", detail="a build of this repository is already running")
         try:
             outcome = await self._build(repository_id, force=force)
+            if outcome.status in ("built", "failed") and outcome.image_id is not None:
+                await self._drop_older(outcome)
         finally:
             await asyncio.to_thread(leases.release, self._engine, lease, self._holder)
         if self._on_image is not None and outcome.status != "busy":
@@ -138,7 +140,6 @@ class Prebuilder:
         )
         if not result.ok:
             return BuildOutcome(repository_id, "failed", image_id, result.log_tail[-500:])
-        await self._drop_older(repository_id, repo.default_branch, keep=image_id)
         return BuildOutcome(repository_id, "built", image_id, f"{result.commit[:10]} in {duration:.1f}s")
 
     # --- reads ---------------------------------------------------------------------------------
@@ -195,15 +196,23 @@ class Prebuilder:
         return self._new_image(repo, status=ImageStatus.FAILED, log_tail=reason[-LOG_TAIL_CHARS:], built_at=utcnow())
 
     # --- cleanup -------------------------------------------------------------------------------
-    async def _drop_older(self, repository_id: int, branch: str, *, keep: int) -> None:
+    async def _drop_older(self, outcome: BuildOutcome) -> None:
+        """A new image replaces every older one of its repository (ready, stale or failed); a failed
+        build only the older failures (a ready image stays usable, and Settings shows the newest row)."""
+        replaced = [ImageStatus.FAILED]
+        if outcome.status == "built":
+            replaced += [ImageStatus.READY, ImageStatus.STALE]
         with session_scope(self._engine) as db:
+            newest = db.get(Image, outcome.image_id)
+            if newest is None:
+                return
             older = db.exec(
                 select(Image).where(
-                    Image.repository_id == repository_id,
-                    Image.branch == branch,
+                    Image.repository_id == outcome.repository_id,
+                    Image.branch == newest.branch,
                     Image.provider == self._provider.name,
-                    Image.id != keep,
-                    col(Image.status).in_([ImageStatus.READY, ImageStatus.STALE]),
+                    Image.id != newest.id,
+                    col(Image.status).in_(replaced),
                 )
             ).all()
             refs = [(i.id, i.provider_ref) for i in older]
@@ -255,14 +264,15 @@ class ImageSummary:
     log_tail: str
 
 
-def latest_images(engine: sa.Engine) -> dict[int, ImageSummary]:
+def latest_images(engine: sa.Engine, repository_id: int | None = None) -> dict[int, ImageSummary]:
     """Each repository's newest image (any status), for Settings: what is ready, building or broken."""
+    newest = select(sa.func.max(Image.id)).group_by(Image.repository_id)
+    if repository_id is not None:
+        newest = newest.where(Image.repository_id == repository_id)
     with session_scope(engine) as db:
-        rows = db.exec(select(Image).order_by(col(Image.created_at).desc(), col(Image.id).desc())).all()
-    latest: dict[int, ImageSummary] = {}
-    for row in rows:
-        if row.repository_id not in latest:
-            latest[row.repository_id] = ImageSummary(
+        rows = db.exec(select(Image).where(col(Image.id).in_(newest))).all()
+        return {
+            row.repository_id: ImageSummary(
                 id=row.id or 0,
                 repository_id=row.repository_id,
                 branch=row.branch,
@@ -273,7 +283,8 @@ def latest_images(engine: sa.Engine) -> dict[int, ImageSummary]:
                 built_at=row.built_at,
                 log_tail=row.log_tail,
             )
-    return latest
+            for row in rows
+        }
 
 
 class PrebuildScheduler:

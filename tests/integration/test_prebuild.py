@@ -91,6 +91,8 @@ async def test_a_failing_setup_is_recorded_with_its_log_and_publishes_nothing(
     assert image.status == ImageStatus.FAILED and not image.provider_ref
     assert "exited with 7" in image.log_tail and "npm ERR! missing lockfile" in image.log_tail
     assert not list((tmp_path / "data" / "images").glob("img_*"))
+    [again] = await prebuilder(sqlite_engine, provider).run_all()  # the next run fails the same way
+    assert again.status == "failed" and [i.id for i in images(sqlite_engine)] == [again.image_id]  # one row kept
 
 
 async def test_two_workers_sharing_a_database_build_once(engine: sa.Engine, tmp_path: Path) -> None:
