@@ -18,6 +18,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeGuard
 
 import sqlalchemy as sa
 from sqlmodel import col, select
@@ -76,7 +77,7 @@ def _version(text: str) -> tuple[int, ...]:
         return ()
 
 
-def image_usable(image: Image | None) -> bool:
+def image_usable(image: Image | None) -> TypeGuard[Image]:
     """A ready image, with something to start from, built by a runtime at least the floor."""
     return (
         image is not None
@@ -107,7 +108,7 @@ def plan_spawn(session: Session, newest_image: Image | None) -> SpawnPlan:
     """Pure: the session's own snapshot > the newest usable image > fresh."""
     if session.snapshot_ref:
         return SpawnPlan("snapshot_restore", snapshot_ref=session.snapshot_ref)
-    if newest_image is not None and image_usable(newest_image):
+    if image_usable(newest_image):
         return SpawnPlan("image", image_ref=newest_image.provider_ref)
     return SpawnPlan("fresh")
 
@@ -165,6 +166,9 @@ class Lifecycle:
     def _newest_image(self, session: Session) -> Image | None:
         return newest_ready_image(self._engine, session.repository_id, session.base_branch, self.provider.name)
 
+    def _default_model(self) -> str:
+        return instance.default_model(self._engine, self._settings.resolved_default_model)
+
     def _shared_spec(self, repo: Repository, branch: str, model: str) -> SandboxSpec:
         """What every session of ``repo`` on ``branch`` with ``model`` gets (no identity yet)."""
         s = self._settings
@@ -183,7 +187,7 @@ class Lifecycle:
             api_url=s.sandbox_api_url,
             committer_name=s.git_committer_name,
             committer_email=s.git_committer_email,
-            model=model or instance.default_model(self._engine, s.resolved_default_model),
+            model=model or self._default_model(),
             llm_base_url=s.llm_base_url,
             llm_api_key=s.llm_api_key.get_secret_value(),
             llm_model=s.llm_model,
@@ -214,16 +218,22 @@ class Lifecycle:
         if repo is None:
             return
         image = newest_ready_image(self._engine, repository_id, repo.default_branch, self.provider.name)
-        usable = image is not None and image_usable(image)
-        template = self._shared_spec(repo, repo.default_branch, "")
-        try:  # no usable image (any more): the pool empties
-            ref, count = (image.provider_ref or "", self.config.warm_pool_size) if usable and image else ("", 0)
-            await self.provider.prewarm(ref, template, count)
+        await self._prewarm(image, self._shared_spec(repo, repo.default_branch, ""))
+
+    async def _prewarm(self, image: Image | None, like: SandboxSpec) -> None:
+        """Pool sandboxes for sessions ``like`` this one (its identity aside) from ``image``; none
+        when the image is not usable (any more): the pool empties."""
+        try:
+            if image_usable(image):
+                await self.provider.prewarm(image.provider_ref or "", like, self.config.warm_pool_size)
+            else:
+                await self.provider.prewarm("", like, 0)
         except ProviderError as exc:
-            log.warning("warm pool for repository %s: %s", repository_id, exc)
+            log.warning("warm pool for %s: %s", like.repo_url, exc)
 
     async def _spawn(self, session: Session) -> None:
-        plan = plan_spawn(session, self._newest_image(session))
+        newest_image = self._newest_image(session)
+        plan = plan_spawn(session, newest_image)
         row, token, tool_token = sandboxes.create(
             self._engine, session_id=session.id, provider=self.provider.name, boot_mode=plan.mode
         )
@@ -251,7 +261,7 @@ class Lifecycle:
         for warning in handle.warnings:
             await self._emit(session.id, "warning", {"message": warning})
         if plan.mode == "image":  # refill the pool, with today's settings (they may have changed since)
-            await self.prewarm(session.repository_id)
+            await self._prewarm(newest_image, dataclasses.replace(spec, model=self._default_model()))
 
     async def fail(self, session_id: str, sandbox_id: str, reason: str) -> None:
         """A sandbox failed to boot (or died): record why, stop it, and let the breaker decide."""

@@ -106,7 +106,7 @@ class Prebuilder:
             image_id = await asyncio.to_thread(self._record_failure, repo, exc.message)
             return BuildOutcome(repository_id, "failed", image_id, exc.message)
         newest = await asyncio.to_thread(self.newest_ready, repository_id, repo.default_branch)
-        if not force and newest is not None and newest.commit_sha == tip and image_usable(newest):
+        if not force and image_usable(newest) and newest.commit_sha == tip:
             return BuildOutcome(repository_id, "skipped", newest.id, f"{repo.default_branch} is still at {tip[:10]}")
         image_id, tool_token = await asyncio.to_thread(self._start_row, repo)
         spec = SandboxSpec(
