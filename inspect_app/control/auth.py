@@ -68,11 +68,26 @@ def sign_in(engine: sa.Engine, cipher: Cipher, profile: GitHubProfile, access_to
             user.name, user.email, user.login = profile.name or profile.login, profile.email, profile.login
             user.avatar_url, user.commit_email = profile.avatar_url, profile.commit_email
         identity.login = profile.login
-        identity.token_ciphertext = cipher.encrypt(access_token, associated=f"github:{profile.id}")
+        identity.token_ciphertext = cipher.encrypt(access_token, associated=_token_binding(str(profile.id)))
         identity.updated_at = user.last_seen_at = utcnow()
         db.flush()
         db.refresh(user)
     return user, users.issue_api_token(engine, user.id or 0, name=SESSION_TOKEN_NAME)
+
+
+def _token_binding(github_user_id: str) -> str:
+    """What a stored GitHub token is encrypted to: it decrypts only as this GitHub user's."""
+    return f"github:{github_user_id}"
+
+
+def github_token(engine: sa.Engine, cipher: Cipher, user_id: int) -> str | None:
+    """The person's GitHub OAuth token, stored at sign-in (None: they never signed in with GitHub)."""
+    with session_scope(engine) as db:
+        identity = db.exec(select(Identity).where(Identity.user_id == user_id, Identity.provider == "github")).first()
+        if identity is None or not identity.token_ciphertext:
+            return None
+        blob, github_id = identity.token_ciphertext, identity.provider_user_id
+    return cipher.decrypt(blob, associated=_token_binding(github_id))
 
 
 def user_for_session(engine: sa.Engine, token: str) -> User:

@@ -27,13 +27,13 @@ from urllib.parse import quote, urlparse
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from inspect_app.control import prompts, repositories
+from inspect_app.control import auth, prompts, repositories
 from inspect_app.control import sessions as sessions_ctl
 from inspect_app.control.crypto import Cipher
 from inspect_app.control.plane import ControlPlane
 from inspect_app.db import session_scope
 from inspect_app.errors import Conflict, Forbidden, InspectError, NotFound
-from inspect_app.models import Artifact, Identity, Repository, Session, User, utcnow
+from inspect_app.models import Artifact, Repository, Session, User, utcnow
 from inspect_app.scm.github_app import GitHubApp, GitHubError, PullRequestInfo
 from sandbox.protocol import PushCommand
 
@@ -144,9 +144,11 @@ class Pulls:
         }
         # the person's own token first (nobody approves their own agent's work), then the App's
         attempts: list[tuple[str, Callable[..., PullRequestInfo]]] = []
-        problems = [] if self._github else ["no GitHub App is configured"]
-        if self._github is not None:
-            user_token = await asyncio.to_thread(self._user_token, author.id or 0)
+        problems: list[str] = []
+        if self._github is None:
+            problems.append("no GitHub App is configured")
+        else:
+            user_token = await asyncio.to_thread(auth.github_token, self._engine, self._cipher, author.id or 0)
             if user_token:
                 attempts.append(("user", functools.partial(self._github.open_or_update_pull, user_token)))
             attempts.append(("app", self._github.installation_pull))
@@ -167,16 +169,6 @@ class Pulls:
             "branch": session.branch,
             "base": session.base_branch,
         }
-
-    def _user_token(self, user_id: int) -> str | None:
-        with session_scope(self._engine) as db:
-            identity = db.exec(
-                select(Identity).where(Identity.user_id == user_id, Identity.provider == "github")
-            ).first()
-            if identity is None or not identity.token_ciphertext:
-                return None
-            blob = identity.token_ciphertext
-        return self._cipher.decrypt(blob, associated=f"github:{identity.provider_user_id}")
 
     async def _record(self, session_id: str, result: PullResult, meta: dict[str, Any]) -> None:
         data = await asyncio.to_thread(_store_artifact, self._engine, session_id, result, meta)

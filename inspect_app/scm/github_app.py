@@ -175,8 +175,8 @@ class GitHubApp:
             if existing is None:
                 existing = next(iter(repo.get_pulls(state="open", head=f"{owner}:{head}")), None)
             if existing is not None:
-                existing.edit(title=title, body=body)
-                return _pr_info(repo.get_pull(existing.number))
+                existing.edit(title=title, body=body)  # PyGithub updates the object from the answer
+                return _pr_info(existing)
             return _pr_info(repo.create_pull(base=base, head=head, title=title, body=body, draft=draft))
         except _FAILURES as exc:
             raise _translate(f"open a pull request on {owner}/{name}", exc) from exc
