@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlmodel import func, select
 
-from inspect_app.control import instance
+from inspect_app.control import instance, users
 from inspect_app.db import session_scope
 from inspect_app.errors import NotFound
 from inspect_app.models import Repository, SlackThread, User
@@ -43,13 +43,9 @@ def associate_channel(engine: sa.Engine, channel: str, repository_id: int) -> No
 
 def person(engine: sa.Engine, *, email: str, name: str) -> User:
     """The Inspect user with this email (their GitHub identity, if any, comes along), else a new one."""
-    with session_scope(engine) as db:
-        if email:
+    if email:
+        with session_scope(engine) as db:
             found = db.exec(select(User).where(func.lower(User.email) == email.lower())).first()
-            if found is not None:
-                return found
-        user = User(name=name or "Slack user", email=email)
-        db.add(user)
-        db.flush()
-        db.refresh(user)
-        return user
+        if found is not None:
+            return found
+    return users.create_user(engine, name=name or "Slack user", email=email)
