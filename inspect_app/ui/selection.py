@@ -48,8 +48,11 @@ class SelectionState(AppState):
     """What the extension picked, until the next prompt takes it."""
 
     selection: str = ""  # the cleaned selection, JSON
-    selection_label: str = ""
     selection_error: str = ""
+
+    @rx.var
+    def selection_label(self) -> str:
+        return element_label(json.loads(self.selection)) if self.selection else ""
 
     @rx.event
     def set_selection(self, raw: str) -> None:
@@ -57,16 +60,16 @@ class SelectionState(AppState):
         if cleaned is None:
             self.selection_error = "That selection could not be read; pick the element again."
             return
-        self.selection, self.selection_label, self.selection_error = json.dumps(cleaned), element_label(cleaned), ""
+        self.selection, self.selection_error = json.dumps(cleaned), ""
 
     @rx.event
     def clear_selection(self) -> None:
-        self.selection, self.selection_label = "", ""
+        self.selection = ""
 
     def take(self) -> dict[str, Any] | None:
         """The context for the prompt being sent (and forget it)."""
         if not self.selection:
             return None
         context = {"element": json.loads(self.selection)}
-        self.selection, self.selection_label = "", ""
+        self.selection = ""
         return context

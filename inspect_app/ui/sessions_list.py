@@ -63,12 +63,12 @@ class SessionListState(AppState):
     @rx.event
     async def set_scope(self, value: str | list[str]) -> None:
         self.mine = value == "mine"
-        await self.load()
+        await self._refresh()
 
     @rx.event
     async def set_search(self, value: str) -> None:
         self.search = value
-        await self.load()
+        await self._refresh()
 
     @rx.event
     async def load(self) -> Any:
@@ -78,29 +78,39 @@ class SessionListState(AppState):
             return SessionListState.watch
         return None
 
-    async def _refresh(self) -> None:
-        engine = services.current().engine
+    def _query(self) -> dict[str, Any]:
+        return {
+            "limit": 50,
+            "search": self.search,
+            "viewer_id": self.user_id or None,
+            "creator_id": self.user_id if self.mine else None,
+        }
+
+    @staticmethod
+    async def _fetch(query: dict[str, Any]) -> list[SessionRow] | str:
+        """The rows, or what to tell the person (never holds the tab's state: it queries the database)."""
         try:
-            summaries = await asyncio.to_thread(
-                sessions.list_sessions,
-                engine,
-                limit=50,
-                search=self.search,
-                viewer_id=self.user_id or None,
-                creator_id=self.user_id if self.mine else None,
-            )
+            summaries = await asyncio.to_thread(sessions.list_sessions, services.current().engine, **query)
         except Exception as exc:  # noqa: BLE001 - shown to the person, not swallowed
-            self.error = f"Could not load sessions: {exc.__class__.__name__}"
+            return f"Could not load sessions: {exc.__class__.__name__}"
+        return [_row(s) for s in summaries]
+
+    def _apply(self, fetched: list[SessionRow] | str) -> None:
+        if isinstance(fetched, str):
+            self.error = fetched
             return
-        rows = [_row(s) for s in summaries]
-        if rows != self.rows:  # an unchanged list is not re-sent to the browser
-            self.rows = rows
+        if fetched != self.rows:  # an unchanged list is not re-sent to the browser
+            self.rows = fetched
         self.error = ""
         self.loaded = True
 
+    async def _refresh(self) -> None:
+        self._apply(await self._fetch(self._query()))
+
     @rx.event(background=True)
     async def watch(self) -> None:
-        """Refresh the list every few seconds while this tab is open (one loop per tab)."""
+        """Refresh the list every few seconds while this tab is open (one loop per tab). The query
+        runs outside ``async with self``: the tab's other events (its live stream) need not wait."""
         async with self:
             client = self.router.session.client_token
         try:
@@ -109,7 +119,10 @@ class SessionListState(AppState):
                 if not connected(client):
                     return
                 async with self:
-                    await self._refresh()
+                    query = self._query()
+                fetched = await self._fetch(query)
+                async with self:
+                    self._apply(fetched)
         finally:
             async with self:
                 self._watching = False

@@ -82,7 +82,7 @@ class SettingsState(AppState):
     secrets: list[SecretRow] = []
     tokens: list[TokenRow] = []
     default_model: str = ""
-    configured_model: str = ""  # from the environment; what "Reset" goes back to
+    configured_model: str = ""  # from the environment: shown beside the default set here
     github_app: bool = False  # a GitHub App is configured: its repositories can be added
     github_repos: list[GitHubRow] = []
     github_loaded: bool = False

@@ -96,10 +96,6 @@ class FakeGitHub:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self._server.server_address[1]}"
-
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()

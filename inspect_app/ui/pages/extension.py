@@ -12,7 +12,7 @@ import reflex as rx
 
 from inspect_app.ui import routes
 from inspect_app.ui.new_session import new_session
-from inspect_app.ui.pages.session import composer, queued, timeline_item
+from inspect_app.ui.pages.session import composer, conversation
 from inspect_app.ui.selection import SelectionState
 from inspect_app.ui.session_state import SessionPageState as S
 from inspect_app.ui.sessions_list import SessionListState, SessionRow, status_badge
@@ -122,12 +122,7 @@ def extension_session() -> rx.Component:
             align="center",
         ),
         rx.cond(S.boot != "", rx.text(S.boot, size="1", color_scheme="amber")),
-        rx.vstack(rx.foreach(S.items, timeline_item), width="100%", spacing="2", id="timeline"),
-        rx.cond(
-            S.live_message != "",
-            rx.box(rx.markdown(S.live_done), rx.markdown(S.live_tail), id="live-answer", width="100%"),
-        ),
-        rx.cond(S.queue.length() > 0, rx.vstack(rx.foreach(S.queue, queued), width="100%", id="queue")),  # type: ignore[attr-defined]
+        *conversation(spacing="2"),
         selection_bar(),
         composer(),
         padding="0.75rem",

@@ -268,6 +268,19 @@ SCROLLING = """
 """
 
 
+def conversation(spacing: str) -> list[rx.Component]:
+    """The timeline, the answer streaming in and the queue: the session page's and the extension
+    panel's (the scrolling script and the tests know these ids)."""
+    return [
+        rx.vstack(rx.foreach(S.items, timeline_item), width="100%", spacing=spacing, id="timeline"),
+        rx.cond(
+            S.live_message != "",
+            rx.box(rx.markdown(S.live_done), rx.markdown(S.live_tail), id="live-answer", width="100%", opacity="0.9"),
+        ),
+        rx.cond(S.queue.length() > 0, rx.vstack(rx.foreach(S.queue, queued), width="100%", id="queue")),  # type: ignore[attr-defined]
+    ]
+
+
 def session_page() -> rx.Component:
     return page_frame(
         rx.cond(
@@ -280,18 +293,7 @@ def session_page() -> rx.Component:
                     S.has_older,
                     rx.button("Show earlier", variant="ghost", size="1", on_click=S.load_older, id="load-older"),
                 ),
-                rx.vstack(rx.foreach(S.items, timeline_item), width="100%", spacing="3", id="timeline"),
-                rx.cond(
-                    S.live_message != "",
-                    rx.box(
-                        rx.markdown(S.live_done),
-                        rx.markdown(S.live_tail),
-                        id="live-answer",
-                        width="100%",
-                        opacity="0.9",
-                    ),
-                ),
-                rx.cond(S.queue.length() > 0, rx.vstack(rx.foreach(S.queue, queued), width="100%", id="queue")),  # type: ignore[attr-defined]
+                *conversation(spacing="3"),
                 composer(),
                 changes(),
                 rx.script(SCROLLING),
