@@ -60,13 +60,13 @@ def screenshot(driver: webdriver.Chrome, name: str) -> None:
     driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
 
 
-def new_browser(tmp_path_factory: pytest.TempPathFactory) -> webdriver.Chrome:
+def new_browser(tmp_path_factory: pytest.TempPathFactory, extension: Path | None = None) -> webdriver.Chrome:
     if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
         message = "headless Chromium and chromedriver are needed (apt-get install chromium chromium-driver)"
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
-    return start_chromium(tmp_path_factory.mktemp("chromium-profile"))
+    return start_chromium(tmp_path_factory.mktemp("chromium-profile"), extension=extension)
 
 
 @pytest.fixture(scope="session")

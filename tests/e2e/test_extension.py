@@ -23,9 +23,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.browser import start_chromium
-from tests.conftest import IN_CI
-from tests.e2e.conftest import EXTENSION_DIR, EXTENSION_ID, SCREENSHOTS, choose_repository, text_of
+from tests.e2e.conftest import EXTENSION_DIR, EXTENSION_ID, SCREENSHOTS, choose_repository, new_browser, text_of
 from tests.integration.sandbox_harness import make_origin
 from tests.servers import ROOT, RunningServer
 
@@ -63,9 +61,7 @@ class _Quiet(SimpleHTTPRequestHandler):
 
 @pytest.fixture
 def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
-    if not shutil.which("chromium"):
-        (pytest.fail if IN_CI else pytest.skip)("headless Chromium is needed (apt-get install chromium)")
-    driver = start_chromium(tmp_path_factory.mktemp("chromium-ext"), extension=EXTENSION_DIR)
+    driver = new_browser(tmp_path_factory, extension=EXTENSION_DIR)
     yield driver
     driver.quit()
 

@@ -16,7 +16,7 @@ import websockets
 
 from sandbox.providers.local import bwrap_works
 from tests.fakes.llm_server import MODEL, FakeLLM, Turn
-from tests.integration.sandbox_harness import git, make_origin, require_opencode
+from tests.integration.sandbox_harness import git, make_origin, require_opencode, until
 from tests.integration.stream_client import Client, bash
 from tests.servers import RunningServer, start_server
 
@@ -183,15 +183,6 @@ async def test_websocket_rejects_bad_subscribe_and_survives_bad_messages(server:
         await client.wait(lambda m: m["type"] == "presence" and m["event"] == "here", "presence")
 
 
-async def _until(check: Any, what: str, timeout: float = 120) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not (found := await asyncio.to_thread(check)):
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.2)
-    return found
-
-
 def _pooled(server: RunningServer) -> list[Path]:
     """The warm pool's sandboxes that finished booting (OpenCode warm, waiting for a session)."""
     return sorted(p.parent.parent for p in (server.data_dir / "sandboxes").glob(".standby-*/state/standby-ready"))
@@ -209,10 +200,10 @@ async def test_a_new_session_is_handed_a_sandbox_from_the_warm_pool(
             image = http.get(f"/api/repositories/{repo_id}/image").json()["image"]
             return bool(image) and image["status"] == "ready"
 
-        await _until(image_ready, "the image")
+        await until(image_ready, "the image")
     if not bwrap_works():
         pytest.skip("no bubblewrap here: no warm pool")
-    [pooled] = await _until(lambda: _pooled(server), "a pooled sandbox")
+    [pooled] = await until(lambda: _pooled(server), "a pooled sandbox")
 
     with api(server, server.token) as http:
         sid = http.post("/api/sessions", json={"repository_id": repo_id}).json()["id"]
@@ -223,7 +214,7 @@ async def test_a_new_session_is_handed_a_sandbox_from_the_warm_pool(
         def seen() -> list[dict[str, Any]]:
             return history + client.received
 
-        await _until(lambda: any(_status(m, "ready") for m in seen()), "ready", 60)
+        await until(lambda: any(_status(m, "ready") for m in seen()), "ready", 60)
         [spawning] = [m for m in seen() if _status(m, "spawning")]
         assert spawning["data"]["boot_mode"] == "image"
         root = server.data_dir / "sandboxes" / sid
@@ -233,7 +224,7 @@ async def test_a_new_session_is_handed_a_sandbox_from_the_warm_pool(
         await client.send({"type": "prompt", "content": "Which branch?"})
         done = await client.wait(lambda m: m["type"] == "execution_complete", "completion", 90)
         assert done["data"]["success"]
-    refill = await _until(lambda: _pooled(server), "the pool to refill")
+    refill = await until(lambda: _pooled(server), "the pool to refill")
     assert pooled not in refill
 
 

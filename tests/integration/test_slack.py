@@ -20,7 +20,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from tests.e2e.conftest import new_browser
 from tests.fakes.llm_server import MODEL, FakeLLM, Turn
 from tests.fakes.slack import FakeSlack, signed_headers
-from tests.integration.sandbox_harness import make_origin, require_opencode
+from tests.integration.sandbox_harness import make_origin, require_opencode, until
 from tests.integration.stream_client import bash
 from tests.servers import RunningServer, start_server
 
@@ -81,16 +81,6 @@ async def deliver(server: RunningServer, payload: dict, *, secret: str = SECRET,
         return await client.post(f"{server.url}/api/slack/events", content=body, headers=headers)
 
 
-async def wait_for(check: Any, what: str, timeout: float = 120) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        await asyncio.sleep(0.2)
-    raise TimeoutError(f"no {what}")
-
-
 def in_thread(slack: FakeSlack, thread_ts: str, needle: str) -> list[dict]:
     return [m for m in slack.posted() if m.get("thread_ts") == thread_ts and needle in json.dumps(m)]
 
@@ -124,9 +114,9 @@ async def test_a_mention_starts_a_session_on_the_right_repository_and_the_thread
     response = await deliver(server, mention)
     assert response.status_code == 200 and time.monotonic() - started < 3  # acknowledged within Slack's 3 s
 
-    working = await wait_for(lambda: in_thread(slack, "100.1", "Working on it"), "working message")
+    working = await until(lambda: in_thread(slack, "100.1", "Working on it"), "working message")
     assert "widgets" in json.dumps(working[0]["blocks"]) and "/sessions/" in json.dumps(working[0]["blocks"])
-    done = await wait_for(lambda: in_thread(slack, "100.1", "completed"), "completion message", 180)
+    done = await until(lambda: in_thread(slack, "100.1", "completed"), "completion message", 180)
     blocks = json.dumps(done[0]["blocks"])
     assert "Made the widgets *blue*." in blocks  # the answer, in Slack's mrkdwn
     assert "completed" in blocks and "widgets" in blocks and "/sessions/" in blocks  # context line + View session
@@ -152,7 +142,7 @@ async def test_a_mention_starts_a_session_on_the_right_repository_and_the_thread
         "Ev2", type="message", user="U2", text="make them bold too", channel="C1", ts="100.5", thread_ts="100.1"
     )
     assert (await deliver(server, reply)).status_code == 200
-    await wait_for(lambda: in_thread(slack, "100.1", "Also bold now."), "the follow-up's answer", 180)
+    await until(lambda: in_thread(slack, "100.1", "Also bold now."), "the follow-up's answer", 180)
     history = events_of(server, session["id"])
     prompts = [(e["data"]["content"], e["data"]["author"]["name"]) for e in history if e["type"] == "prompt"]
     assert prompts == [("make the buttons blue", "Ada Lovelace"), ("make them bold too", "Grace (Slack)")]
@@ -183,7 +173,7 @@ async def test_an_ambiguous_request_gets_a_picker_and_the_choice_starts_the_sess
         server,
         event("Ev10", type="app_mention", user="U1", text="<@UBOT> the thing is broken", channel="C2", ts="200.1"),
     )
-    [picker] = await wait_for(lambda: in_thread(slack, "200.1", "inspect_pick_repo"), "the picker")
+    [picker] = await until(lambda: in_thread(slack, "200.1", "inspect_pick_repo"), "the picker")
     buttons = json.dumps(picker["blocks"])
     assert buttons.index("gadgets") < buttons.index("widgets")  # the best guess first
     assert not [s for s in sessions_of(server) if s["source"] == "slack" and s["repository"] == "gadgets"]
@@ -201,7 +191,7 @@ async def test_an_ambiguous_request_gets_a_picker_and_the_choice_starts_the_sess
     headers = {"content-type": "application/x-www-form-urlencoded", **signed_headers(SECRET, body)}
     async with httpx.AsyncClient() as client:
         assert (await client.post(f"{server.url}/api/slack/events", content=body, headers=headers)).status_code == 200
-    await wait_for(lambda: in_thread(slack, "200.1", "Fixed the gadget."), "the answer after picking", 180)
+    await until(lambda: in_thread(slack, "200.1", "Fixed the gadget."), "the answer after picking", 180)
     chosen = [s for s in sessions_of(server) if s["source"] == "slack" and s["repository"] == "gadgets"]
     assert len(chosen) == 1
 
@@ -220,7 +210,7 @@ async def test_the_same_flow_over_socket_mode(world: tuple[FakeSlack, FakeLLM, R
     slack.say("C1", "300.1", "<@UBOT> check the tools", "U1")
     payload = event("Ev20", type="app_mention", user="U1", text="<@UBOT> check the tools", channel="C1", ts="300.1")
     await slack.push("env-1", "events_api", payload)
-    await wait_for(lambda: "env-1" in slack.acks, "the envelope's acknowledgement", 10)
-    await wait_for(lambda: in_thread(slack, "300.1", "Working on it"), "working message over Socket Mode")
-    await wait_for(lambda: in_thread(slack, "300.1", "Gadgets checked over the socket."), "the answer", 180)
+    await until(lambda: "env-1" in slack.acks, "the envelope's acknowledgement", 10)
+    await until(lambda: in_thread(slack, "300.1", "Working on it"), "working message over Socket Mode")
+    await until(lambda: in_thread(slack, "300.1", "Gadgets checked over the socket."), "the answer", 180)
     assert len([s for s in sessions_of(server) if s["source"] == "slack" and s["repository"] == "gadgets"]) == 2

@@ -23,6 +23,7 @@ from tests.integration.sandbox_harness import (
     make_spec,
     process_alive,
     require_opencode,
+    until,
 )
 from tests.integration.test_prebuild import add_commit
 
@@ -64,15 +65,11 @@ def like_sessions(origin: Path, llm: FakeLLM, **changes: object) -> SandboxSpec:
     return dataclasses.replace(spec, **changes)  # type: ignore[arg-type]
 
 
-async def standby_ready(provider: LocalProvider, timeout: float = 120) -> Path:
+async def standby_ready(provider: LocalProvider, origin: Path) -> Path:
+    """The root of a pooled sandbox that finished booting (OpenCode warm)."""
     await provider.pool.settled()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for root in provider.pool.roots():
-            if (root / "state" / "standby-ready").exists():
-                return root
-        await asyncio.sleep(0.05)
-    raise AssertionError("no pooled sandbox finished booting")
+    booted = await until(lambda: [s.root for s in provider.pool.standbys(pool_of(origin)) if s.ready], "a standby")
+    return booted[0]
 
 
 async def test_a_session_gets_the_pooled_sandbox_then_the_pool_refills(
@@ -81,7 +78,7 @@ async def test_a_session_gets_the_pooled_sandbox_then_the_pool_refills(
     provider, origin, image = built
     llm = FakeLLM()
     await provider.prewarm(image, like_sessions(origin, llm), 1)
-    standby = await standby_ready(provider)
+    standby = await standby_ready(provider, origin)
     [pooled] = provider.pool.standbys(pool_of(origin))
     newest = add_commit(origin, tmp_path, "After the pool filled")  # the standby is one commit behind
 
@@ -110,7 +107,7 @@ async def test_a_session_gets_the_pooled_sandbox_then_the_pool_refills(
         assert any("After the pool filled" in (o or "") for o in outputs), outputs
 
         # the pool refilled behind the claim, with a new sandbox
-        refill = await standby_ready(provider)
+        refill = await standby_ready(provider, origin)
         assert refill != standby and len(provider.pool.standbys(pool_of(origin))) == 1
 
         # a snapshot of the once-pooled sandbox restores with its conversation (one path for all)
@@ -131,7 +128,7 @@ async def test_only_sessions_like_the_pool_get_it_and_new_settings_retire_it(
     provider, origin, image = built
     llm = FakeLLM()
     await provider.prewarm(image, like_sessions(origin, llm), 1)
-    old = await standby_ready(provider)
+    old = await standby_ready(provider, origin)
     [old_standby] = provider.pool.standbys(pool_of(origin))
 
     # a session with another secret than the pool was started with boots on its own
@@ -141,12 +138,10 @@ async def test_only_sessions_like_the_pool_get_it_and_new_settings_retire_it(
 
     # once the settings say so, the pool is replaced: the old standby stops and its directory goes
     await provider.prewarm(image, other, 1)
-    new = await standby_ready(provider)
+    new = await standby_ready(provider, origin)
     assert new != old and not process_alive(old_standby.process.pid)
     await provider.pool.settled()
-    deadline = time.monotonic() + 10
-    while old.exists() and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
+    await until(lambda: not old.exists(), "the old standby's directory to go", 10)
     assert not old.exists()
     [new_standby] = provider.pool.standbys(pool_of(origin))
     env = await asyncio.to_thread(Path(f"/proc/{new_standby.process.pid}/environ").read_bytes)
@@ -176,9 +171,7 @@ async def test_an_idle_sandbox_parks_and_its_restore_resumes_it(tmp_path: Path) 
         ref = await provider.snapshot(sb.handle)
         assert await provider.park(sb.handle, ref)
         await sb.control.send(ParkCommand())
-        deadline = time.monotonic() + 10
-        while sb.control.connected and time.monotonic() < deadline:  # it leaves this session's bridge
-            await asyncio.sleep(0.05)
+        await until(lambda: not sb.control.connected, "it to leave this session's bridge", 10)
         assert not sb.control.connected
         parked_pid = int(sb.handle.provider_id)
         assert await provider.status(sb.handle) == "unknown"  # stop() no longer reaches it
@@ -214,9 +207,7 @@ async def test_parking_is_bounded_and_off_means_stop(tmp_path: Path) -> None:
         assert not await off.park(sb.handle, "snap_x")  # not its sandbox, and parking is off there
         assert await provider.park(sb.handle, "snap_a")
         pid = int(sb.handle.provider_id)
-    deadline = time.monotonic() + 20  # the time limit (3 s) stops it
-    while process_alive(pid) and time.monotonic() < deadline:
-        await asyncio.sleep(0.2)
+    await until(lambda: not process_alive(pid), "the time limit (3 s) to stop it", 20)
     assert not process_alive(pid) and provider.parking.refs() == []
     await provider.close()
     await off.close()
