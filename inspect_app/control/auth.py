@@ -6,6 +6,8 @@ organisation membership, or by a verified email domain.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import sqlalchemy as sa
 from sqlmodel import select
 
@@ -14,8 +16,10 @@ from inspect_app.control.crypto import Cipher
 from inspect_app.db import session_scope
 from inspect_app.errors import Forbidden, Unauthorized
 from inspect_app.models import ApiToken, Identity, User, utcnow
-from inspect_app.scm.github_oauth import GitHubProfile
 from inspect_app.settings import Settings
+
+if TYPE_CHECKING:  # only a type here: the CLI imports this module and must not load Authlib
+    from inspect_app.scm.github_oauth import GitHubProfile
 
 SESSION_COOKIE = "inspect_session"
 SESSION_TOKEN_NAME = "web-session"  # noqa: S105 - a label, not a secret
