@@ -2,6 +2,8 @@
 
 create-user --name N --email E     create a user and print a new personal API token
 create-token --email E             print a new API token for an existing user
+grant (--email E | --login L)      make a user an admin (secrets, provider keys, settings, repositories)
+revoke (--email E | --login L)     make an admin an ordinary user again (prompts and their own tokens)
 """
 
 from __future__ import annotations
@@ -11,12 +13,12 @@ import sys
 
 from sqlmodel import select
 
-from inspect_app.control import users
+from inspect_app.control import roles, users
 from inspect_app.db import check_connection, session_scope, upgrade
 from inspect_app.errors import InspectError
 from inspect_app.models import User
 from inspect_app.services import build_services
-from inspect_app.settings import load_settings
+from inspect_app.settings import Settings, load_settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,6 +31,11 @@ def _parser() -> argparse.ArgumentParser:
     token = commands.add_parser("create-token", help="print a new API token for an existing user")
     token.add_argument("--email", required=True)
     token.add_argument("--name", default="cli", help="a label for the token")
+    for name, verb in (("grant", "make a user an admin"), ("revoke", "take a user's admin role away")):
+        role = commands.add_parser(name, help=verb)
+        who = role.add_mutually_exclusive_group(required=True)
+        who.add_argument("--email")
+        who.add_argument("--login", help="GitHub login")
     return parser
 
 
@@ -42,6 +49,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "create-user":
             user = users.create_user(services.engine, name=args.name, email=args.email, login=args.login)
             print(users.issue_api_token(services.engine, user.id or 0, name="cli"))
+        elif args.command in ("grant", "revoke"):
+            admin = args.command == "grant"
+            user = roles.set_admin(services.engine, admin=admin, email=args.email or "", login=args.login or "")
+            print(f"{user.name} <{user.email}> is {'now an admin' if admin else 'no longer an admin'}")
+            note = "" if admin else _granted_again(settings, user)
+            if note:
+                print(f"inspect admin: note: {note}", file=sys.stderr)
         else:
             with session_scope(services.engine) as db:
                 user = db.exec(select(User).where(User.email == args.email).order_by(User.id)).first()
@@ -52,6 +66,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"inspect admin: {exc.message}", file=sys.stderr)
         return 2
     return 0
+
+
+def _granted_again(settings: Settings, user: User) -> str:
+    """Why a revoked admin would be an admin again (empty: they would not)."""
+    if user.login and user.login.lower() in settings.admin_logins:
+        return f"{user.login} is in INSPECT_ADMIN_USERS and is made an admin again at their next sign-in"
+    if user.is_local and not settings.oauth_enabled:
+        return "the local user is made an admin again at the next local-mode start"
+    return ""
 
 
 if __name__ == "__main__":

@@ -114,6 +114,11 @@ class Settings(BaseSettings):
     allowed_users: str = Field("", description="Comma-separated GitHub logins allowed to sign in.")
     allowed_orgs: str = Field("", description="Comma-separated GitHub orgs whose members may sign in.")
     allowed_email_domains: str = Field("", description="Comma-separated email domains allowed to sign in.")
+    admin_users: str = Field(
+        "",
+        description="Comma-separated GitHub logins made admins when they sign in (secrets, provider keys, "
+        "settings, repositories); they may sign in without being on an allowlist.",
+    )
 
     # --- Chrome extension -------------------------------------------------------------------------
     extension_origins: str = Field(
@@ -224,6 +229,11 @@ class Settings(BaseSettings):
         if self.llm_base_url:
             return f"llm/{self.llm_model or 'default'}"
         return "anthropic/claude-sonnet-4-5"
+
+    @property
+    def admin_logins(self) -> frozenset[str]:
+        """INSPECT_ADMIN_USERS, lower-cased (GitHub logins are case-insensitive)."""
+        return frozenset(login.strip().lower() for login in self.admin_users.split(",") if login.strip())
 
     @property
     def oauth_enabled(self) -> bool:

@@ -30,12 +30,14 @@ class ChannelRepository(BaseModel):
 
 @router.put("/api/slack/channels/{channel}", status_code=204)
 async def associate_channel(
-    channel: str, body: ChannelRepository, services: ServicesDep, _user: CurrentUser
+    channel: str, body: ChannelRepository, services: ServicesDep, user: CurrentUser
 ) -> Response:
     """Requests in this channel go to this repository (unless they name another one)."""
     if not channel.isalnum() or len(channel) > 32:
         raise InvalidInput("a Slack channel id looks like C0123ABCD", code="bad_channel")
-    await asyncio.to_thread(slack.associate_channel, services.engine, channel, body.repository_id)
+    await asyncio.to_thread(
+        slack.associate_channel, services.engine, channel, body.repository_id, actor_id=user.id or 0
+    )
     return Response(status_code=204)
 
 

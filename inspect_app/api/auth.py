@@ -41,7 +41,12 @@ async def github_callback(request: Request, services: ServicesDep) -> RedirectRe
     except (Forbidden, Unauthorized) as exc:
         return RedirectResponse(f"/denied?reason={quote(exc.message)}", status_code=303)
     _user, session_token = await asyncio.to_thread(
-        auth.sign_in, services.engine, services.cipher, profile, access_token
+        auth.sign_in,
+        services.engine,
+        services.cipher,
+        profile,
+        access_token,
+        admin_logins=services.settings.admin_logins,
     )
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(

@@ -15,8 +15,9 @@ class UserPublic(BaseModel):
     name: str
     email: str
     login: str | None
+    is_admin: bool  # manages secrets, provider keys, instance settings and repositories
 
 
 @router.get("/me", response_model=UserPublic)
 async def me(user: CurrentUser) -> UserPublic:
-    return UserPublic(id=user.id or 0, name=user.name, email=user.email, login=user.login)
+    return UserPublic(id=user.id or 0, name=user.name, email=user.email, login=user.login, is_admin=user.is_admin)

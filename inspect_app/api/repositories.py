@@ -1,4 +1,4 @@
-"""``/api/repositories``: register and list repositories; repository secrets."""
+"""``/api/repositories``: register and list repositories; repository secrets. Changes are admin-only (control/roles)."""
 
 from __future__ import annotations
 
@@ -25,26 +25,29 @@ def public(repo: Repository) -> RepositoryPublic:
 
 
 @router.post("/repositories", status_code=201, response_model=RepositoryPublic)
-async def register(body: RepositoryCreate, services: ServicesDep, _user: CurrentUser) -> RepositoryPublic:
+async def register(body: RepositoryCreate, services: ServicesDep, user: CurrentUser) -> RepositoryPublic:
     if body.github is not None:
         repo = await asyncio.to_thread(
             repositories.register_github,
             services.engine,
             services.github_app,
             body.github,
+            actor_id=user.id or 0,
             web_url=services.settings.github_web_url,
         )
     else:
         repo = await asyncio.to_thread(
-            repositories.register, services.engine, body.url or "", description=body.description
+            repositories.register, services.engine, body.url or "", actor_id=user.id or 0, description=body.description
         )
     return public(repo)
 
 
 @router.get("/github/repositories", response_model=list[GitHubRepositoryPublic])
-async def github_repositories(services: ServicesDep, _user: CurrentUser) -> list[GitHubRepositoryPublic]:
+async def github_repositories(services: ServicesDep, user: CurrentUser) -> list[GitHubRepositoryPublic]:
     """What the GitHub App's installations reach (empty without an App), to pick from."""
-    found = await asyncio.to_thread(repositories.github_choices, services.engine, services.github_app)
+    found = await asyncio.to_thread(
+        repositories.github_choices, services.engine, services.github_app, actor_id=user.id or 0
+    )
     return [
         GitHubRepositoryPublic(
             full_name=info.full_name,
@@ -59,10 +62,15 @@ async def github_repositories(services: ServicesDep, _user: CurrentUser) -> list
 
 @router.patch("/repositories/{repository_id}", response_model=RepositoryPublic)
 async def update(
-    repository_id: int, body: RepositoryUpdate, services: ServicesDep, _user: CurrentUser
+    repository_id: int, body: RepositoryUpdate, services: ServicesDep, user: CurrentUser
 ) -> RepositoryPublic:
     repo = await asyncio.to_thread(
-        repositories.describe, services.engine, repository_id, description=body.description, keywords=body.keywords
+        repositories.describe,
+        services.engine,
+        repository_id,
+        actor_id=user.id or 0,
+        description=body.description,
+        keywords=body.keywords,
     )
     return public(repo)
 
@@ -79,10 +87,9 @@ async def github_branches(owner: str, name: str, services: ServicesDep, _user: C
 
 
 @router.post("/repositories/{repository_id}/rebuild", status_code=202)
-async def rebuild(repository_id: int, services: ServicesDep, _user: CurrentUser) -> dict[str, str]:
+async def rebuild(repository_id: int, services: ServicesDep, user: CurrentUser) -> dict[str, str]:
     """Build the repository's image now, in the background (a build already running is not doubled)."""
-    await asyncio.to_thread(repositories.get, services.engine, repository_id)  # 404 for an unknown one
-    services.prebuilds.rebuild_now(repository_id)
+    await services.prebuilds.rebuild_now(repository_id, actor_id=user.id or 0)
     return {"status": "started"}
 
 
@@ -96,19 +103,27 @@ async def latest_image(repository_id: int, services: ServicesDep, _user: Current
 
 @router.put("/repositories/{repository_id}/secrets/{key}", status_code=204)
 async def put_repository_secret(
-    repository_id: int, key: str, body: SecretPut, services: ServicesDep, _user: CurrentUser
+    repository_id: int, key: str, body: SecretPut, services: ServicesDep, user: CurrentUser
 ) -> Response:
-    await asyncio.to_thread(secrets.put, services.engine, services.cipher, key, body.value, repository_id=repository_id)
+    await asyncio.to_thread(
+        secrets.put,
+        services.engine,
+        services.cipher,
+        key,
+        body.value,
+        actor_id=user.id or 0,
+        repository_id=repository_id,
+    )
     return Response(status_code=204)
 
 
 @router.put("/secrets/{key}", status_code=204)
-async def put_global_secret(key: str, body: SecretPut, services: ServicesDep, _user: CurrentUser) -> Response:
-    await asyncio.to_thread(secrets.put, services.engine, services.cipher, key, body.value)
+async def put_global_secret(key: str, body: SecretPut, services: ServicesDep, user: CurrentUser) -> Response:
+    await asyncio.to_thread(secrets.put, services.engine, services.cipher, key, body.value, actor_id=user.id or 0)
     return Response(status_code=204)
 
 
 @router.get("/secrets")
-async def list_secret_names(services: ServicesDep, _user: CurrentUser) -> dict[str, list[str]]:
+async def list_secret_names(services: ServicesDep, user: CurrentUser) -> dict[str, list[str]]:
     """Names only: secret values are write-only."""
-    return {"names": await asyncio.to_thread(secrets.names, services.engine)}
+    return {"names": await asyncio.to_thread(secrets.names, services.engine, actor_id=user.id or 0)}

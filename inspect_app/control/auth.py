@@ -32,12 +32,14 @@ def _split(value: str) -> set[str]:
 def check_allowed(settings: Settings, profile: GitHubProfile) -> None:
     """Raise Forbidden (with the reason a person can act on) unless an allowlist admits them."""
     logins, orgs, domains = (
-        _split(settings.allowed_users),
+        _split(settings.allowed_users) | settings.admin_logins,  # an admin needs no second listing
         _split(settings.allowed_orgs),
         _split(settings.allowed_email_domains),
     )
     if not (logins or orgs or domains):
-        raise Forbidden("sign-in is closed: no INSPECT_ALLOWED_USERS, _ORGS or _EMAIL_DOMAINS is configured")
+        raise Forbidden(
+            "sign-in is closed: no INSPECT_ALLOWED_USERS, _ORGS, _EMAIL_DOMAINS or INSPECT_ADMIN_USERS is configured"
+        )
     if profile.login.lower() in logins:
         return
     if orgs & {o.lower() for o in profile.orgs}:
@@ -48,8 +50,18 @@ def check_allowed(settings: Settings, profile: GitHubProfile) -> None:
     raise Forbidden(f"{profile.login} is not on this instance's allowlist (users, organisations or email domains)")
 
 
-def sign_in(engine: sa.Engine, cipher: Cipher, profile: GitHubProfile, access_token: str) -> tuple[User, str]:
-    """Create or update the user and identity (token encrypted); return the user and a browser session token."""
+def sign_in(
+    engine: sa.Engine,
+    cipher: Cipher,
+    profile: GitHubProfile,
+    access_token: str,
+    *,
+    admin_logins: frozenset[str] = frozenset(),
+) -> tuple[User, str]:
+    """Create or update the user and identity (token encrypted); return the user and a browser session token.
+
+    A login in ``admin_logins`` (INSPECT_ADMIN_USERS) is made an admin; nobody is demoted here (that is
+    ``admin revoke``'s job, so a grant from the command survives the next sign-in)."""
     with session_scope(engine) as db:
         identity = db.exec(
             select(Identity).where(Identity.provider == "github", Identity.provider_user_id == str(profile.id))
@@ -72,6 +84,8 @@ def sign_in(engine: sa.Engine, cipher: Cipher, profile: GitHubProfile, access_to
             user.name, user.email, user.login = profile.name or profile.login, profile.email, profile.login
             user.avatar_url, user.commit_email = profile.avatar_url, profile.commit_email
         identity.login = profile.login
+        if profile.login.lower() in admin_logins:
+            user.is_admin = True
         identity.token_ciphertext = cipher.encrypt(access_token, associated=_token_binding(str(profile.id)))
         identity.updated_at = user.last_seen_at = utcnow()
         db.flush()

@@ -1,4 +1,4 @@
-"""Instance-wide settings changed at run time (Settings page), falling back to the configuration."""
+"""Instance-wide settings changed at run time (Settings page, admins only), falling back to the configuration."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import re
 
 import sqlalchemy as sa
 
+from inspect_app.control import roles
 from inspect_app.db import session_scope
 from inspect_app.errors import InvalidInput
 from inspect_app.models import InstanceSetting, utcnow
@@ -34,7 +35,8 @@ def default_model(engine: sa.Engine, configured: str) -> str:
     return get(engine, DEFAULT_MODEL) or configured
 
 
-def set_default_model(engine: sa.Engine, model: str) -> str:
+def set_default_model(engine: sa.Engine, model: str, *, actor_id: int) -> str:
+    roles.require_admin(engine, actor_id, "change the default model")
     model = model.strip()
     if not valid_model(model):
         raise InvalidInput("a model is written provider/model, e.g. anthropic/claude-sonnet-4-5", code="bad_model")

@@ -25,7 +25,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from inspect_app.control import leases, tokens
+from inspect_app.control import leases, repositories, roles, tokens
 from inspect_app.control.lifecycle import image_usable, newest_ready_image
 from inspect_app.db import session_scope
 from inspect_app.errors import InspectError
@@ -329,8 +329,9 @@ class PrebuildScheduler:
             log.exception("prebuild run failed")
             return []
 
-    def rebuild_now(self, repository_id: int) -> None:
-        """Settings' "Rebuild now": in the background (the person is not kept waiting)."""
+    async def rebuild_now(self, repository_id: int, *, actor_id: int) -> None:
+        """Settings' "Rebuild now" (admins only): checked now, built in the background (nobody is kept waiting)."""
+        await asyncio.to_thread(_check_rebuild, self._engine, repository_id, actor_id)
         task = asyncio.get_running_loop().create_task(self._prebuilder.build(repository_id, force=True))
         self._manual.add(task)
         task.add_done_callback(self._manual.discard)
@@ -341,3 +342,8 @@ class PrebuildScheduler:
         for task in list(self._manual):
             task.cancel()
         await asyncio.gather(*self._manual, return_exceptions=True)
+
+
+def _check_rebuild(engine: sa.Engine, repository_id: int, actor_id: int) -> None:
+    roles.require_admin(engine, actor_id, "rebuild images")
+    repositories.get(engine, repository_id)  # NotFound for an unknown repository

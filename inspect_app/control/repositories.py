@@ -1,4 +1,8 @@
-"""Repositories sessions run on. Local git mode: a path or git URL checked with ``git ls-remote``."""
+"""Repositories sessions run on. Local git mode: a path or git URL checked with ``git ls-remote``.
+
+Everyone lists them and starts sessions on them; only admins register, describe or prebuild them
+(``roles``), since a registered repository gets the instance's secrets in its sandboxes.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from inspect_app.control import roles
 from inspect_app.db import session_scope
 from inspect_app.errors import Conflict, InvalidInput, NotFound
 from inspect_app.models import Repository
@@ -31,7 +36,8 @@ def normalize(url: str) -> str:
     return url
 
 
-def register(engine: sa.Engine, url: str, *, description: str = "") -> Repository:
+def register(engine: sa.Engine, url: str, *, actor_id: int, description: str = "") -> Repository:
+    roles.require_admin(engine, actor_id, "register repositories")
     url = normalize(url)
     with session_scope(engine) as db:
         if db.exec(select(Repository).where(Repository.url == url)).first() is not None:
@@ -52,9 +58,12 @@ def _insert(engine: sa.Engine, repo: Repository) -> Repository:
         return repo
 
 
-def register_github(engine: sa.Engine, app: GitHubApp | None, full_name: str, *, web_url: str) -> Repository:
+def register_github(
+    engine: sa.Engine, app: GitHubApp | None, full_name: str, *, actor_id: int, web_url: str
+) -> Repository:
     """A repository the GitHub App can reach (checked with GitHub). Its URL is the clone URL without
     credentials: sandboxes get short-lived ones from the control plane when git asks."""
+    roles.require_admin(engine, actor_id, "register repositories")
     owner, _, name = full_name.strip().partition("/")
     if not (_GITHUB_NAME.match(owner) and _GITHUB_NAME.match(name)):
         raise InvalidInput(f"{full_name!r} is not a GitHub repository name (owner/name)", code="bad_name")
@@ -94,8 +103,9 @@ def github_branches(app: GitHubApp | None, owner: str, name: str) -> list[str]:
         raise NotFound(f"{owner}/{name}: {exc.message}") from exc
 
 
-def github_choices(engine: sa.Engine, app: GitHubApp | None) -> list[tuple[RepoInfo, bool]]:
-    """The repositories the App reaches, each with whether it is registered here already."""
+def github_choices(engine: sa.Engine, app: GitHubApp | None, *, actor_id: int) -> list[tuple[RepoInfo, bool]]:
+    """The repositories the App reaches, each with whether it is registered here already (to register one)."""
+    roles.require_admin(engine, actor_id, "register repositories")
     if app is None:
         return []
     registered = {(r.github_owner or "").lower() + "/" + (r.github_name or "").lower() for r in list_all(engine)}
@@ -119,9 +129,10 @@ MAX_KEYWORDS = 20
 
 
 def describe(
-    engine: sa.Engine, repository_id: int, *, description: str | None, keywords: list[str] | None
+    engine: sa.Engine, repository_id: int, *, actor_id: int, description: str | None, keywords: list[str] | None
 ) -> Repository:
     """What the Slack bot routes by: a description (for the classifier) and keywords/aliases (rules)."""
+    roles.require_admin(engine, actor_id, "change repositories")
     with session_scope(engine) as db:
         repo = db.get(Repository, repository_id)
         if repo is None:
@@ -136,7 +147,8 @@ def describe(
         return repo
 
 
-def set_prebuild(engine: sa.Engine, repository_id: int, enabled: bool) -> Repository:
+def set_prebuild(engine: sa.Engine, repository_id: int, enabled: bool, *, actor_id: int) -> Repository:
+    roles.require_admin(engine, actor_id, "change repositories")
     with session_scope(engine) as db:
         repo = db.get(Repository, repository_id)
         if repo is None:

@@ -1,4 +1,8 @@
-"""Secrets: AES-256-GCM at rest, write-only through the API, read only to build a sandbox spec."""
+"""Secrets: AES-256-GCM at rest, write-only through the API, read only to build a sandbox spec.
+
+Only admins see their names or change them (``roles``): a secret reaches every sandbox of its scope,
+and so every prompt's agent there.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import re
 import sqlalchemy as sa
 from sqlmodel import select
 
+from inspect_app.control import roles
 from inspect_app.control.crypto import Cipher
 from inspect_app.db import session_scope
 from inspect_app.errors import InvalidInput, NotFound
@@ -30,7 +35,10 @@ def _associated(repository_id: int | None, key: str) -> str:
     return f"{repository_id or 'global'}:{key}"
 
 
-def put(engine: sa.Engine, cipher: Cipher, key: str, value: str, *, repository_id: int | None = None) -> None:
+def put(
+    engine: sa.Engine, cipher: Cipher, key: str, value: str, *, actor_id: int, repository_id: int | None = None
+) -> None:
+    roles.require_admin(engine, actor_id, "change secrets and provider keys")
     _check(key, value)
     blob = cipher.encrypt(value, associated=_associated(repository_id, key))
     with session_scope(engine) as db:
@@ -44,7 +52,8 @@ def put(engine: sa.Engine, cipher: Cipher, key: str, value: str, *, repository_i
             row.updated_at = utcnow()
 
 
-def delete(engine: sa.Engine, key: str, *, repository_id: int | None = None) -> None:
+def delete(engine: sa.Engine, key: str, *, actor_id: int, repository_id: int | None = None) -> None:
+    roles.require_admin(engine, actor_id, "change secrets and provider keys")
     with session_scope(engine) as db:
         row = db.exec(select(Secret).where(Secret.key == key, Secret.repository_id == repository_id)).first()
         if row is None:
@@ -52,13 +61,15 @@ def delete(engine: sa.Engine, key: str, *, repository_id: int | None = None) -> 
         db.delete(row)
 
 
-def names(engine: sa.Engine, *, repository_id: int | None = None) -> list[str]:
+def names(engine: sa.Engine, *, actor_id: int, repository_id: int | None = None) -> list[str]:
+    roles.require_admin(engine, actor_id, "list secrets")
     with session_scope(engine) as db:
         return sorted(db.exec(select(Secret.key).where(Secret.repository_id == repository_id)).all())
 
 
-def listing(engine: sa.Engine) -> list[tuple[str, str, int | None]]:
+def listing(engine: sa.Engine, *, actor_id: int) -> list[tuple[str, str, int | None]]:
     """Every secret's (name, scope label, repository id): global ones first, never a value."""
+    roles.require_admin(engine, actor_id, "list secrets")
     with session_scope(engine) as db:
         rows = db.exec(
             select(Secret.key, Repository.name, Secret.repository_id)

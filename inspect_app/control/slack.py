@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlmodel import func, select
 
-from inspect_app.control import instance, users
+from inspect_app.control import instance, roles, users
 from inspect_app.db import session_scope
 from inspect_app.errors import NotFound
 from inspect_app.models import Repository, SlackThread, User
@@ -34,7 +34,8 @@ def channel_repository(engine: sa.Engine, channel: str) -> int | None:
     return int(value) if value and value.isdigit() else None
 
 
-def associate_channel(engine: sa.Engine, channel: str, repository_id: int) -> None:
+def associate_channel(engine: sa.Engine, channel: str, repository_id: int, *, actor_id: int) -> None:
+    roles.require_admin(engine, actor_id, "route Slack channels")
     with session_scope(engine) as db:
         if db.get(Repository, repository_id) is None:
             raise NotFound(f"no repository {repository_id}")

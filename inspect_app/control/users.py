@@ -75,7 +75,7 @@ def local_user(engine: sa.Engine) -> User | None:
 
 
 def ensure_local_user(engine: sa.Engine, *, name: str, email: str, data_dir: Path) -> User:
-    """Local single-user mode: one local user, and its API token in DATA_DIR/local-token (0600).
+    """Local single-user mode: one local user, an admin, and its API token in DATA_DIR/local-token (0600).
 
     The token is created once; if the file was deleted, a fresh token replaces it.
     """
@@ -86,6 +86,7 @@ def ensure_local_user(engine: sa.Engine, *, name: str, email: str, data_dir: Pat
             db.add(user)
         else:
             user.name, user.email = name, email
+        user.is_admin = True  # the person running a local instance manages it
         db.flush()
         db.refresh(user)
     token_path = data_dir / LOCAL_TOKEN_FILE

@@ -1,4 +1,8 @@
-"""Settings: repositories (add, prebuild), secrets (write-only), the default model, API tokens."""
+"""Settings: repositories (add, prebuild), secrets (write-only), the default model, API tokens.
+
+Everyone manages their own API tokens here; the rest is for admins (``control/roles``): the page hides
+it from others, and the control functions the handlers call refuse them anyway.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import dataclasses
 import reflex as rx
 
 from inspect_app import services
-from inspect_app.control import instance, prebuild, repositories, secrets, users
+from inspect_app.control import instance, prebuild, repositories, roles, secrets, users
 from inspect_app.errors import InspectError
 from inspect_app.ui.formatting import relative_time
 from inspect_app.ui.layout import page_frame
@@ -87,10 +91,27 @@ class SettingsState(AppState):
     github_repos: list[GitHubRow] = []
     github_loaded: bool = False
     new_token: str = ""  # shown once, right after creation
+    is_admin: bool = False  # shows the admin-only sections (control/roles checks every change anyway)
     message: str = ""
     error: str = ""
 
     def _load(self) -> None:
+        engine = services.current().engine
+        self.tokens = [
+            TokenRow(
+                str(t.id),
+                t.name or "token",
+                t.prefix + "…",
+                relative_time(t.created_at),
+                "revoked" if t.revoked_at else "active",
+            )
+            for t in users.list_api_tokens(engine, self.user_id)
+        ]
+        self.is_admin = roles.is_admin(engine, self.user_id)
+        if self.is_admin:
+            self._load_admin()
+
+    def _load_admin(self) -> None:
         engine = services.current().engine
         latest = prebuild.latest_images(engine)
         self.repos = [
@@ -105,16 +126,9 @@ class SettingsState(AppState):
             )
             for r in repositories.list_all(engine)
         ]
-        self.secrets = [SecretRow(key, scope, str(repo_id or "")) for key, scope, repo_id in secrets.listing(engine)]
-        self.tokens = [
-            TokenRow(
-                str(t.id),
-                t.name or "token",
-                t.prefix + "…",
-                relative_time(t.created_at),
-                "revoked" if t.revoked_at else "active",
-            )
-            for t in users.list_api_tokens(engine, self.user_id)
+        self.secrets = [
+            SecretRow(key, scope, str(repo_id or ""))
+            for key, scope, repo_id in secrets.listing(engine, actor_id=self.user_id)
         ]
         self.configured_model = services.current().settings.resolved_default_model
         self.github_app = services.current().github_app is not None
@@ -137,13 +151,19 @@ class SettingsState(AppState):
     async def save_keywords(self, repo_id: str, value: str) -> None:
         words = [w for w in value.split(",") if w.strip()]
         await self._do(
-            lambda: repositories.describe(services.current().engine, int(repo_id), description=None, keywords=words),
+            lambda: repositories.describe(
+                services.current().engine, int(repo_id), actor_id=self.user_id, description=None, keywords=words
+            ),
             "Keywords saved",
         )
 
     @rx.event
     async def rebuild(self, repo_id: str) -> None:
-        services.current().prebuilds.rebuild_now(int(repo_id))
+        try:
+            await services.current().prebuilds.rebuild_now(int(repo_id), actor_id=self.user_id)
+        except InspectError as exc:
+            self.error, self.message = exc.message, ""
+            return
         self.error, self.message = "", "Building the image in the background; reload to see how it went."
         await asyncio.to_thread(self._load)
 
@@ -151,7 +171,7 @@ class SettingsState(AppState):
     async def load_github(self) -> None:
         s = services.current()
         try:
-            found = await asyncio.to_thread(repositories.github_choices, s.engine, s.github_app)
+            found = await asyncio.to_thread(repositories.github_choices, s.engine, s.github_app, actor_id=self.user_id)
         except InspectError as exc:
             self.error, self.message = exc.message, ""
             return
@@ -162,7 +182,9 @@ class SettingsState(AppState):
     async def add_github_repo(self, full_name: str) -> None:
         s = services.current()
         await self._do(
-            lambda: repositories.register_github(s.engine, s.github_app, full_name, web_url=s.settings.github_web_url),
+            lambda: repositories.register_github(
+                s.engine, s.github_app, full_name, actor_id=self.user_id, web_url=s.settings.github_web_url
+            ),
             f"Added {full_name}",
         )
         await self.load_github()
@@ -170,12 +192,15 @@ class SettingsState(AppState):
     @rx.event
     async def add_repo(self, form: dict) -> None:
         url = str(form.get("url", ""))
-        await self._do(lambda: repositories.register(services.current().engine, url), f"Added {url}")
+        await self._do(
+            lambda: repositories.register(services.current().engine, url, actor_id=self.user_id), f"Added {url}"
+        )
 
     @rx.event
     async def toggle_prebuild(self, repo_id: str, enabled: bool) -> None:
         await self._do(
-            lambda: repositories.set_prebuild(services.current().engine, int(repo_id), enabled), "Prebuild updated"
+            lambda: repositories.set_prebuild(services.current().engine, int(repo_id), enabled, actor_id=self.user_id),
+            "Prebuild updated",
         )
 
     @rx.event
@@ -185,13 +210,19 @@ class SettingsState(AppState):
         repo_id = None if scope == "global" else int(scope)
         s = services.current()
         await self._do(
-            lambda: secrets.put(s.engine, s.cipher, key, value, repository_id=repo_id), f"Saved secret {key}"
+            lambda: secrets.put(s.engine, s.cipher, key, value, actor_id=self.user_id, repository_id=repo_id),
+            f"Saved secret {key}",
         )
 
     @rx.event
     async def delete_secret(self, key: str, repo_id: str) -> None:
         await self._do(
-            lambda: secrets.delete(services.current().engine, key, repository_id=int(repo_id) if repo_id else None),
+            lambda: secrets.delete(
+                services.current().engine,
+                key,
+                actor_id=self.user_id,
+                repository_id=int(repo_id) if repo_id else None,
+            ),
             f"Deleted secret {key}",
         )
 
@@ -199,7 +230,8 @@ class SettingsState(AppState):
     async def save_model(self, form: dict) -> None:
         model = str(form.get("model", ""))
         await self._do(
-            lambda: instance.set_default_model(services.current().engine, model), "New sessions use this model"
+            lambda: instance.set_default_model(services.current().engine, model, actor_id=self.user_id),
+            "New sessions use this model",
         )
 
     @rx.event
@@ -212,7 +244,9 @@ class SettingsState(AppState):
             self.error, self.message = "Paste the key first.", ""
             return
         s = services.current()
-        await self._do(lambda: secrets.put(s.engine, s.cipher, name, value.strip()), f"Saved {name}")
+        await self._do(
+            lambda: secrets.put(s.engine, s.cipher, name, value.strip(), actor_id=self.user_id), f"Saved {name}"
+        )
 
     @rx.event
     async def create_token(self, form: dict) -> None:
@@ -356,12 +390,10 @@ def token_row(row: TokenRow) -> rx.Component:
     )
 
 
-def settings_page() -> rx.Component:
+def admin_sections() -> rx.Component:
+    """Repositories, secrets and models: shown to admins only."""
     s = SettingsState
-    return page_frame(
-        rx.heading("Settings", size="7"),
-        rx.cond(s.error != "", rx.callout(s.error, icon="triangle_alert", color_scheme="red", id="settings-error")),
-        rx.cond(s.message != "", rx.callout(s.message, icon="check", color_scheme="green")),
+    return rx.fragment(
         section(
             "Repositories",
             rx.vstack(rx.foreach(s.repos, repo_row), width="100%", id="repo-list"),
@@ -440,6 +472,25 @@ def settings_page() -> rx.Component:
             ),
             rx.text(
                 "Provider keys are kept as encrypted secrets and reach sandboxes only.", size="1", color_scheme="gray"
+            ),
+        ),
+    )
+
+
+def settings_page() -> rx.Component:
+    s = SettingsState
+    return page_frame(
+        rx.heading("Settings", size="7"),
+        rx.cond(s.error != "", rx.callout(s.error, icon="triangle_alert", color_scheme="red", id="settings-error")),
+        rx.cond(s.message != "", rx.callout(s.message, icon="check", color_scheme="green")),
+        rx.cond(
+            s.is_admin,
+            admin_sections(),
+            rx.callout(
+                "Repositories, secrets, provider keys and the default model are managed by an admin.",
+                icon="info",
+                color_scheme="gray",
+                id="settings-not-admin",
             ),
         ),
         section(

@@ -50,9 +50,10 @@ async def test_two_people_share_one_session_stream(server: RunningServer, llm: F
     ada = server.create_user("Ada Lovelace", "ada@example.com")
     grace = server.create_user("Grace Hopper", "grace@example.com")
     origin = make_origin(tmp_path)
-    with api(server, ada) as http:
-        repo = http.post("/api/repositories", json={"url": str(origin)})
+    with api(server, server.token) as admin:  # registering a repository is for admins (the local user)
+        repo = admin.post("/api/repositories", json={"url": str(origin)})
         assert repo.status_code == 201, repo.text
+    with api(server, ada) as http:
         created = http.post("/api/sessions", json={"repository_id": repo.json()["id"]})
         assert created.status_code == 201, created.text
         session_id = created.json()["id"]

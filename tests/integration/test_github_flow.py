@@ -60,6 +60,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FakeGitHub
             INSPECT_GITHUB_WEB_URL=github.url,
             INSPECT_GITHUB_API_URL=github.url,
             INSPECT_ALLOWED_USERS="ada",
+            INSPECT_ADMIN_USERS="ada",  # she registers the repository
             INSPECT_GIT_COMMITTER_NAME=COMMITTER[0],
             INSPECT_GIT_COMMITTER_EMAIL=COMMITTER[1],
             INSPECT_LLM_BASE_URL=llm.base_url,

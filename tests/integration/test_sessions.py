@@ -9,7 +9,7 @@ from inspect_app.control import instance, sessions
 from inspect_app.control.events import EventStore
 from inspect_app.control.hub import InProcessHub
 from inspect_app.db import session_scope
-from inspect_app.errors import InvalidInput
+from inspect_app.errors import Forbidden, InvalidInput
 from inspect_app.models import Artifact, Repository, User
 
 
@@ -62,14 +62,20 @@ def test_the_newest_pull_request_state_is_listed(engine: sa.Engine, people: tupl
 
 
 def test_default_model_is_chosen_at_run_time_and_validated(engine: sa.Engine, people: tuple[int, int, int]) -> None:
+    repo, ada, grace = people
+    with session_scope(engine) as db:
+        admin = db.get(User, ada)
+        assert admin is not None
+        admin.is_admin = True
     assert instance.default_model(engine, "llm/default") == "llm/default"
     with pytest.raises(InvalidInput):
-        instance.set_default_model(engine, "no-slash")
+        instance.set_default_model(engine, "no-slash", actor_id=ada)
     with pytest.raises(InvalidInput):
-        instance.set_default_model(engine, "a/b; rm -rf /")
-    instance.set_default_model(engine, " anthropic/claude-sonnet-4-5 ")
-    instance.set_default_model(engine, "openai/gpt-5")  # changed again: one row, newest value
+        instance.set_default_model(engine, "a/b; rm -rf /", actor_id=ada)
+    instance.set_default_model(engine, " anthropic/claude-sonnet-4-5 ", actor_id=ada)
+    instance.set_default_model(engine, "openai/gpt-5", actor_id=ada)  # changed again: one row, newest value
+    with pytest.raises(Forbidden):
+        instance.set_default_model(engine, "openai/gpt-4", actor_id=grace)  # not an admin
     assert instance.default_model(engine, "llm/default") == "openai/gpt-5"
-    repo, ada, _ = people
     with pytest.raises(InvalidInput):
         sessions.create(engine, repository_id=repo, creator_id=ada, model="bad model")
