@@ -76,6 +76,7 @@ def build_provider(settings: Settings) -> SandboxProvider:
         park_capacity=settings.parked_sandboxes,
         park_ttl_s=settings.park_ttl_s,
         pool_limit=settings.warm_pool_limit,
+        uid_range=(settings.sandbox_uid_base, settings.sandbox_uid_count),
     )
 
 

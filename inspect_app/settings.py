@@ -55,8 +55,14 @@ class Settings(BaseSettings):
     modal_cpu: float = Field(2.0, gt=0, description="CPU cores per Modal sandbox.")
     modal_memory_mb: int = Field(4096, gt=0, description="Memory per Modal sandbox, in MiB.")
     sandbox_isolation: Literal["auto", "bwrap", "none"] = Field(
-        "auto", description="Local sandboxes: bubblewrap when it works (auto), always (bwrap), or never (none)."
+        "auto",
+        description="Local sandboxes: confined with bubblewrap (auto, bwrap: they refuse to start without it), "
+        "or none: unconfined, with the server's own rights (dangerous; shown in the UI and /api/health).",
     )
+    sandbox_uid_base: int = Field(
+        200_000, ge=1000, description="First host uid local sandboxes run as when the server is root (one each)."
+    )
+    sandbox_uid_count: int = Field(1000, ge=1, description="How many host uids, from the base, sandboxes may take.")
     opencode_bin: str = Field("", description="The OpenCode binary for local sandboxes. Default: the project's .tools.")
     idle_timeout_s: float = Field(
         600, gt=0, description="Seconds without activity before a sandbox is snapshotted and stopped."

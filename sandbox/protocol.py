@@ -41,6 +41,9 @@ class _Message(BaseModel):
 # A pooled or parked sandbox learns whose it is from a claim file its provider writes
 # (``state/claim.json``): these fields of the session's spawn spec, as strings.
 CLAIM_FIELDS = ("sandbox_id", "session_id", "bridge_url", "token", "tool_token", "work_branch")
+# A local origin is read-only to its sandbox: a push there writes the branch as a bundle at this path
+# of the sandbox's directory instead, and the provider fetches it into the origin (``deliver_branch``).
+OUTBOX_BUNDLE = "state/outbox.bundle"
 
 
 # --- control plane → sandbox -------------------------------------------------------------------

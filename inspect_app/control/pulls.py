@@ -36,6 +36,7 @@ from inspect_app.errors import Conflict, Forbidden, InspectError, NotFound
 from inspect_app.models import Artifact, Repository, Session, User, utcnow
 from inspect_app.scm.github_app import GitHubApp, GitHubError, PullRequestInfo
 from sandbox.protocol import PushCommand
+from sandbox.providers.base import ProviderError
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,10 @@ class Pulls:
         author = self._plane.user(running.author_id if running else session.creator_id)
         commit = await self._push(session.id, session.branch)
         if repo.kind != "github":
+            try:  # the sandbox may not write the person's repository: it bundled the branch for us
+                await self._plane.lifecycle.provider.deliver_branch(session.id, session.branch, repo.url)
+            except ProviderError as exc:
+                raise Conflict(f"git push failed: {exc}", code="push_failed") from None
             result = PullResult(
                 kind="branch",
                 url="",

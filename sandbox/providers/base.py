@@ -184,6 +184,11 @@ class SandboxProvider(abc.ABC):
     async def delete_snapshot(self, snapshot_ref: str) -> None:  # noqa: B027 - optional, as above
         """Forget a snapshot no session needs any more (cleanup)."""
 
+    async def deliver_branch(self, session_id: str, branch: str, origin: str) -> None:
+        """Bring ``branch``, which the session's sandbox wrote as a bundle (``OUTBOX_BUNDLE``) because
+        its local ``origin`` is read-only to it, into that origin."""
+        raise ProviderError(f"the {self.name} provider cannot push to a local repository")
+
     async def diff(self, session_id: str, base_branch: str) -> str | None:
         """The session's changes against its base branch, if this provider can read them cheaply."""
         return None

@@ -36,8 +36,11 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
+from sandbox.protocol import OUTBOX_BUNDLE
+from sandbox.providers import hostfs
 from sandbox.providers.base import (
     BuildResult,
     Capabilities,
@@ -48,29 +51,37 @@ from sandbox.providers.base import (
     SandboxState,
     pool_key,
 )
+from sandbox.providers.confine import ALWAYS_HIDDEN, Jail, UidRange, UidsExhausted, user_entries
 from sandbox.providers.warm_pool import ParkingLot, Standby, Want, WarmPool
-from sandbox.runtime.gitops import write_private
+from sandbox.runtime.environment import ENV_FD_VARIABLE
+from sandbox.runtime.gitops import run, tail, valid_branch
 
 log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SUPERVISOR = "sandbox.runtime.supervisor"
 STOP_GRACE_S = 10.0
+DIFF_TIMEOUT_S = 20.0
+MAX_BUNDLE_BYTES = 2 << 30
 COPY_TIMEOUT_S = 600.0
 SNAPSHOT_PARTS = ("workspace", "home", "state")
-UNISOLATED_WARNING = "bubblewrap (bwrap) is not usable here: this sandbox runs without isolation"
+UNISOLATED_WARNING = "INSPECT_SANDBOX_ISOLATION=none: this sandbox runs unconfined, with the server's own rights"
+NO_BWRAP = (
+    "local sandboxes need bubblewrap, which is not usable here: install it (apt-get install bubblewrap), "
+    "or set INSPECT_SANDBOX_ISOLATION=none to run them unconfined (the agent then has the server's rights)"
+)
 # Not snapshotted: the tool token dies with its sandbox, and a restored one gets a new one.
 UNSNAPSHOTTED = ("state/tool-token",)
 
 
-def bwrap_works() -> bool:
-    """Whether bubblewrap can create the namespaces we use, on this machine, now."""
-    bwrap = shutil.which("bwrap")
-    if not bwrap:
+def bwrap_works(uid: int | None = None) -> bool:
+    """Whether the confinement we use (``confine.Jail``) works on this machine, now; as ``uid``
+    when the server is root."""
+    if not shutil.which("bwrap") or (uid is not None and not shutil.which("setpriv")):
         return False
-    probe = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid", "--", "true"]
+    probe = Jail(root=Path("/"), inside=Path("/tmp/probe"), uid=uid, hide=(), show=())  # noqa: S108 - in its tmpfs
     try:
-        return subprocess.run(probe, capture_output=True, timeout=10, check=False).returncode == 0
+        return subprocess.run(probe.command(["true"]), capture_output=True, timeout=10, check=False).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
 
@@ -137,6 +148,7 @@ class LocalProvider(SandboxProvider):
         park_capacity: int = 0,
         park_ttl_s: float = 1800.0,
         pool_limit: int = 4,
+        uid_range: tuple[int, int] = (200_000, 1000),
     ) -> None:
         self._data_dir = data_dir.resolve()
         self._sandboxes = self._data_dir / "sandboxes"
@@ -146,7 +158,14 @@ class LocalProvider(SandboxProvider):
         self._opencode_bin = opencode_bin
         self._plugin_template = plugin_template
         self._python = python
-        self._isolate = bwrap_works() if isolate is None else isolate
+        as_root = os.geteuid() == 0
+        # isolate None ("auto") and True both need bubblewrap: without it sandboxes refuse to start;
+        # only an explicit False (INSPECT_SANDBOX_ISOLATION=none) runs them unconfined.
+        self._isolate = isolate is not False
+        self._uids = UidRange(*uid_range) if self._isolate and as_root else None
+        works = not self._isolate or bwrap_works(uid_range[0] if as_root else None)
+        self._refusal = "" if works else NO_BWRAP
+        self._held: dict[int, tuple[asyncio.subprocess.Process, int]] = {}  # pid → (process, its uid)
         self._base_path = base_path
         self._processes: dict[str, asyncio.subprocess.Process] = {}  # by sandbox id
         self._by_session: dict[str, SandboxHandle] = {}
@@ -159,7 +178,13 @@ class LocalProvider(SandboxProvider):
 
     @property
     def isolated(self) -> bool:
-        return self._isolate
+        """Whether sandboxes run confined (False: unconfined by choice, or refused for want of bwrap)."""
+        return self._isolate and not self._refusal
+
+    @property
+    def refusal(self) -> str:
+        """Why no sandbox can start here (bubblewrap is needed and not usable), or empty."""
+        return self._refusal
 
     def sandbox_dir(self, session_id: str) -> Path:
         return self._sandboxes / session_id
@@ -192,11 +217,11 @@ class LocalProvider(SandboxProvider):
         return await self._start(root, dataclasses.replace(spec, boot_mode="image"))
 
     async def prewarm(self, image_ref: str, spec: SandboxSpec, count: int) -> None:
-        if count and not self._isolate and not self._said_unpooled:
+        if count and not self.isolated and not self._said_unpooled:
             self._said_unpooled = True
             log.warning("no warm pool: pooled sandboxes need bubblewrap (one path for every sandbox)")
         self._sweep_leftovers()
-        self.pool.want(image_ref, spec, count if self._isolate else 0)
+        self.pool.want(image_ref, spec, count if self.isolated else 0)
 
     def _sweep_leftovers(self) -> None:
         """Once: standby and trash directories of an earlier server (its sandboxes died with it)."""
@@ -231,7 +256,9 @@ class LocalProvider(SandboxProvider):
 
     @staticmethod
     def _write_claim(root: Path, spec: SandboxSpec) -> None:
-        write_private(root / "state" / "claim.json", json.dumps(spec.claim()))  # it holds the tokens
+        """Tell a running sandbox who it is now (it holds the tokens): readable by its uid alone."""
+        owner = root.stat().st_uid if os.geteuid() == 0 else None
+        hostfs.write_private(root, "state/claim.json", json.dumps(spec.claim()), owner=owner)
 
     async def park(self, handle: SandboxHandle, snapshot_ref: str) -> bool:
         process = self._processes.get(handle.sandbox_id)
@@ -274,10 +301,16 @@ class LocalProvider(SandboxProvider):
 
     @staticmethod
     def _read_outcome(root: Path) -> dict:
-        path = root / "state" / "build.json"
-        if path.exists():
-            return json.loads(path.read_text())
-        log_text = (root / "build.log").read_text(errors="replace") if (root / "build.log").exists() else ""
+        """The build's result, read without following anything the build (the repository's setup.sh)
+        may have planted there."""
+        try:
+            written = hostfs.read_text(root, "state/build.json")
+            outcome = json.loads(written) if written is not None else None
+            if isinstance(outcome, dict):
+                return outcome
+            log_text = hostfs.read_text(root, "build.log", limit=64 * 1024) or ""
+        except (hostfs.UnsafePath, ValueError) as exc:
+            return {"ok": False, "log_tail": f"the build left an unreadable result ({exc})"}
         return {"ok": False, "log_tail": "\n".join(log_text.splitlines()[-40:]) or "the build wrote no result"}
 
     async def delete_image(self, image_ref: str) -> None:
@@ -337,29 +370,50 @@ class LocalProvider(SandboxProvider):
         self._chores.add(task)
         task.add_done_callback(self._chores.discard)
 
+    async def deliver_branch(self, session_id: str, branch: str, origin: str) -> None:
+        """Fetch the bundled branch into the local origin. Git runs in the origin — the person's own
+        repository, with its own configuration — and reads the bundle as data: nothing the agent
+        wrote is run, and nothing in the sandbox's directory is followed (the bundle is copied out)."""
+        path = _is_local_path(origin)
+        if path is None or not path.is_dir() or not valid_branch(branch):
+            raise ProviderError(f"cannot deliver {branch!r} to {origin!r}")
+        with tempfile.TemporaryDirectory(prefix="inspect-outbox-") as scratch:
+            bundle = Path(scratch) / "branch.bundle"
+            try:
+                await asyncio.to_thread(
+                    hostfs.copy_out, self.sandbox_dir(session_id), OUTBOX_BUNDLE, bundle, limit=MAX_BUNDLE_BYTES
+                )
+            except OSError as exc:
+                raise ProviderError(f"the sandbox left no branch to deliver ({exc})") from None
+            args = ["git", "-c", "transfer.fsckObjects=true", "fetch", "--no-tags", "--no-write-fetch-head"]
+            result = await run([*args, str(bundle), f"HEAD:refs/heads/{branch}"], cwd=path, env=self._host_git_env())
+        if result.code != 0:
+            raise ProviderError(tail(result.output, 5))
+
     async def diff(self, session_id: str, base_branch: str) -> str | None:
-        """``git diff origin/<base>...`` plus uncommitted changes, read from the session's workspace."""
-        workspace = self.sandbox_dir(session_id) / "workspace"
-        if not (workspace / ".git").exists():
+        """``git diff origin/<base>`` (committed and uncommitted changes), read INSIDE the sandbox's
+        confinement, as its uid: the workspace's git configuration is the agent's (``diff.external``,
+        ``core.fsmonitor``, textconv and filter drivers would run), so the host never runs git there."""
+        root = self.sandbox_dir(session_id)
+        if not valid_branch(base_branch) or not (root / "workspace" / ".git").is_dir():
             return None
-        env = {"PATH": self._base_path, "GIT_TERMINAL_PROMPT": "0", "HOME": str(workspace)}
-        args = [
-            "git",
-            "-c",
-            f"safe.directory={workspace}",
-            "diff",
-            "--no-color",
-            "--stat",
-            "--patch",
-            f"origin/{base_branch}",
-        ]
-        try:
-            result = await asyncio.to_thread(
-                subprocess.run, args, cwd=workspace, env=env, capture_output=True, text=True, timeout=20, check=False
-            )
-        except subprocess.TimeoutExpired:
+        workspace = self._inside(root) / "workspace"
+        program = ["git", "-C", str(workspace), "-c", f"safe.directory={workspace}", "diff", "--no-color"]
+        program += ["--no-ext-diff", "--no-textconv", "--stat", "--patch", f"origin/{base_branch}", "--"]
+        env = {"PATH": self._base_path, "HOME": str(self._inside(root) / "home"), "GIT_TERMINAL_PROMPT": "0"}
+        if self.isolated:
+            owner = root.stat().st_uid if self._uids is not None else None
+            if owner is not None and not self._uids.first <= owner < self._uids.first + self._uids.count:  # type: ignore[union-attr]
+                return None  # not a sandbox's directory (never run as someone else)
+            jail = dataclasses.replace(self._jail(root, None, owner), env=env)
+            program, env = jail.command(program), {"PATH": self._base_path}
+        elif self._refusal:
             return None
-        return result.stdout if result.returncode == 0 else None
+        result = await run(program, cwd=root, env=env, timeout=DIFF_TIMEOUT_S)
+        return result.output if result.code == 0 else None
+
+    def _host_git_env(self) -> dict[str, str]:
+        return {"PATH": self._base_path, "HOME": os.environ.get("HOME", "/"), "GIT_TERMINAL_PROMPT": "0"}
 
     def exit_code(self, handle: SandboxHandle) -> int | None:
         process = self._processes.get(handle.sandbox_id)
@@ -407,11 +461,11 @@ class LocalProvider(SandboxProvider):
         """The session's sandbox directory as the sandbox (and so the agent) sees it."""
         return self._inside(self.sandbox_dir(session_id))
 
-    def _environment(self, root: Path, spec: SandboxSpec) -> dict[str, str]:
+    def _public_environment(self, root: Path) -> dict[str, str]:
+        """What the runtime starts with: paths and locale, nothing secret (bwrap's argv shows it)."""
         root = self._inside(root)
         home = root / "home"
         return {
-            **spec.environment(),
             "PATH": self._base_path,
             "HOME": str(home),
             "XDG_CONFIG_HOME": str(home / ".config"),
@@ -427,49 +481,36 @@ class LocalProvider(SandboxProvider):
             **({"SANDBOX_OPENCODE_PLUGIN_TEMPLATE": str(self._plugin_template)} if self._plugin_template else {}),
         }
 
-    def _command(self, root: Path, spec: SandboxSpec, *, module: str) -> list[str]:
-        runtime = [self._python, "-m", module]
-        if not self._isolate:
-            return runtime
-        binds = [
-            "--ro-bind",
-            "/",
-            "/",
-            "--dev",
-            "/dev",
-            "--proc",
-            "/proc",
-            "--tmpfs",
-            "/tmp",  # noqa: S108 - a private tmpfs
-            # the code and tools may live under /tmp (a CI checkout): bring them back, read-only
-            "--ro-bind",
-            str(PROJECT_ROOT),
-            str(PROJECT_ROOT),
-            "--tmpfs",
-            str(self._data_dir),  # hide every other sandbox, the database, the keys
-            "--bind",
-            str(root),
-            str(self._inside(root)),
+    def _environment(self, root: Path, spec: SandboxSpec) -> dict[str, str]:
+        """Everything the runtime sees: the public variables, then the spec's (secrets, tokens)."""
+        return {**self._public_environment(root), **spec.environment()}
+
+    def _jail(self, root: Path, spec: SandboxSpec | None, uid: int | None) -> Jail:
+        """What this sandbox may see (see ``confine.py``): its directory, the runtime's code and
+        tools read-only, a local origin read-only; not the data dir, the checkout or any home."""
+        opencode = Path(self._opencode_bin)
+        python = Path(self._python)
+        show = [
+            PROJECT_ROOT / "sandbox",
+            Path(sys.prefix),
+            Path(sys.base_prefix).resolve(),
+            python.parent.parent,
+            python.resolve().parent.parent,
+            opencode.parent.parent,  # .tools/node_modules (the link and what it points to)
+            opencode.resolve().parent.parent,
+            *([self._plugin_template] if self._plugin_template is not None else []),
         ]
-        for dotenv in {PROJECT_ROOT / ".env", Path.cwd() / ".env"}:
-            if dotenv.is_file():  # the server's .env holds its secrets: mask it
-                binds += ["--ro-bind", "/dev/null", str(dotenv)]
-        if self._plugin_template and self._plugin_template.exists():
-            binds += ["--ro-bind", str(self._plugin_template), str(self._plugin_template)]
-        origin = _is_local_path(spec.repo_url)
-        if origin is not None and origin.exists():
-            binds += ["--bind", str(origin), str(origin)]  # local git mode: clone from and push to it
-        return [
-            "bwrap",
-            *binds,
-            "--unshare-pid",
-            "--die-with-parent",
-            "--new-session",
-            "--chdir",
-            str(self._inside(root)),
-            "--",
-            *runtime,
-        ]
+        origin = _is_local_path(spec.repo_url) if spec is not None else None
+        return Jail(
+            root=root,
+            inside=self._inside(root),
+            uid=uid,
+            hide=(*ALWAYS_HIDDEN, PROJECT_ROOT, self._data_dir),
+            show=tuple(p for p in show if p.is_absolute() and p.exists() and p != Path("/")),
+            readonly=(origin,) if origin is not None and origin.exists() else (),
+            mask=tuple(p for p in {Path.cwd() / ".env"} if p.is_file()),  # the server's .env, if visible
+            env=self._public_environment(root),
+        )
 
     @staticmethod
     def _prepare_dirs(root: Path) -> None:
@@ -503,23 +544,103 @@ class LocalProvider(SandboxProvider):
         return handle
 
     async def _launch(self, root: Path, spec: SandboxSpec, *, module: str, log_name: str) -> asyncio.subprocess.Process:
-        """Start ``module`` of the sandbox runtime in ``root`` (isolated when possible), logging to a file."""
-        with (root / log_name).open("ab") as log_file:
-            try:
-                return await asyncio.create_subprocess_exec(
-                    *self._command(root, spec, module=module),
-                    cwd=root,
-                    env=self._environment(root, spec),
-                    stdin=asyncio.subprocess.DEVNULL,
-                    stdout=log_file,
-                    stderr=log_file,
-                    start_new_session=True,
-                )
-            except OSError as exc:
-                raise ProviderError(f"cannot start sandbox {spec.sandbox_id}: {exc}") from exc
+        """Start ``module`` of the sandbox runtime in ``root``, confined, its output to a log file.
+
+        The spec's variables (secrets, tokens) travel in a memfd the runtime reads and closes
+        (``sandbox/runtime/environment.py``): nothing secret in any host process's argv or environ.
+        """
+        if self._refusal:
+            raise ProviderError(self._refusal)
+        uid = self._take_uid()
+        fds: list[int] = []
+        try:
+            if uid is not None:
+                await _give(root, uid)
+            fds.append(_memfd("sandbox-env", json.dumps(spec.environment())))
+            public = {**self._public_environment(root), ENV_FD_VARIABLE: str(fds[0])}
+            program = [self._python, "-m", module]
+            if self._isolate:
+                passwd_fd = group_fd = None
+                if uid is not None:
+                    passwd, group = user_entries(_read("/etc/passwd"), _read("/etc/group"), uid, Path(public["HOME"]))
+                    passwd_fd, group_fd = _memfd("passwd", passwd), _memfd("group", group)
+                    fds += [passwd_fd, group_fd]
+                jail = dataclasses.replace(self._jail(root, spec, uid), env=public)
+                args, env = jail.command(program, passwd_fd=passwd_fd, group_fd=group_fd), {"PATH": self._base_path}
+            else:
+                args, env = program, public
+            log_fd = hostfs.open_log(root, log_name)
+            fds.append(log_fd)
+            process = await asyncio.create_subprocess_exec(
+                *args,
+                cwd=root,
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log_fd,
+                stderr=log_fd,
+                start_new_session=True,
+                pass_fds=fds[:-1],
+            )
+        except (OSError, ProviderError) as exc:
+            if uid is not None:
+                self._uids.give_back(uid)  # type: ignore[union-attr] - a uid implies the range
+            if isinstance(exc, ProviderError):
+                raise
+            raise ProviderError(f"cannot start sandbox {spec.sandbox_id}: {exc}") from exc
+        finally:
+            for fd in fds:
+                os.close(fd)
+        if uid is not None:
+            self._held[process.pid] = (process, uid)
+        return process
+
+    def _take_uid(self) -> int | None:
+        """A free host uid for a new sandbox (root only); those of ended sandboxes are free again."""
+        if self._uids is None:
+            return None
+        for pid, (process, uid) in list(self._held.items()):
+            if process.returncode is not None:
+                del self._held[pid]
+                self._uids.give_back(uid)
+        try:
+            return self._uids.take()
+        except UidsExhausted as exc:
+            raise ProviderError(f"{exc}: raise INSPECT_SANDBOX_UID_COUNT or stop some sessions") from None
 
     @staticmethod
     def _signal(pids: list[int], sig: signal.Signals) -> None:
         for pid in pids:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, sig)
+
+
+def _memfd(name: str, text: str) -> int:
+    """An anonymous in-memory file holding ``text``, positioned at its start (for a child to read)."""
+    fd = os.memfd_create(name)  # close-on-exec: a child gets it only through pass_fds
+    os.write(fd, text.encode())
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+async def _give(root: Path, uid: int) -> None:
+    """Make ``root`` the sandbox uid's alone: its files (copied from an image or snapshot, made by the
+    server) change owner, links themselves and never what they point to (``-h``); no one else may enter."""
+    process = await asyncio.create_subprocess_exec(
+        "chown", "-R", "-h", f"{uid}:{uid}", "--", str(root), stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        _, stderr = await asyncio.wait_for(process.communicate(), COPY_TIMEOUT_S)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise ProviderError(f"giving {root.name} to its sandbox took over {COPY_TIMEOUT_S:.0f}s") from None
+    if process.returncode != 0:
+        raise ProviderError(f"cannot give {root.name} to its sandbox: {stderr.decode(errors='replace').strip()[:300]}")
+    os.chmod(root, 0o700)  # noqa: PTH101 - one syscall, after the chown

@@ -17,8 +17,10 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
+from sandbox.runtime import environment
 from sandbox.runtime.config import RUNTIME_VERSION
 from sandbox.runtime.gitops import Git, GitError, credential_helper_env, run, tail, write_tool_token
 
@@ -26,11 +28,17 @@ TAIL_LINES = 40
 
 
 async def build(
-    root: Path, repo_url: str, branch: str, setup_timeout_s: float, tool_token: str = ""
+    root: Path,
+    repo_url: str,
+    branch: str,
+    setup_timeout_s: float,
+    tool_token: str = "",
+    *,
+    environ: Mapping[str, str] | None = None,
 ) -> dict[str, object]:
     workspace, state = root / "workspace", root / "state"
     state.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SANDBOX_")}
+    env = {k: v for k, v in (os.environ if environ is None else environ).items() if not k.startswith("SANDBOX_")}
     token_file = state / "tool-token"
     write_tool_token(token_file, tool_token)  # a private repository's clone needs it
     env.update(credential_helper_env(sys.executable, token_file))
@@ -39,6 +47,7 @@ async def build(
     if workspace.exists():
         shutil.rmtree(workspace)
     try:
+        await git.trust_local_origin(repo_url)
         await git.clone(repo_url, branch)
         commit = await git.head()
     except GitError as exc:
@@ -69,14 +78,17 @@ async def build(
 
 
 def main() -> int:
-    root = Path(os.environ["SANDBOX_ROOT"])
+    environment.make_undumpable()
+    env = environment.load()
+    root = Path(env["SANDBOX_ROOT"])
     outcome = asyncio.run(
         build(
             root,
-            os.environ["SANDBOX_REPO_URL"],
-            os.environ.get("SANDBOX_BRANCH", "main"),
-            float(os.environ.get("SANDBOX_SETUP_TIMEOUT_S", "600")),
-            os.environ.get("SANDBOX_TOOL_TOKEN", ""),
+            env["SANDBOX_REPO_URL"],
+            env.get("SANDBOX_BRANCH", "main"),
+            float(env.get("SANDBOX_SETUP_TIMEOUT_S", "600")),
+            env.get("SANDBOX_TOOL_TOKEN", ""),
+            environ=env,
         )
     )
     (root / "state").mkdir(parents=True, exist_ok=True)

@@ -97,6 +97,22 @@ class Git:
         await self._git("config", "user.name", name)
         await self._git("config", "user.email", email)
 
+    async def trust_local_origin(self, url: str) -> None:
+        """A local origin is the person's repository, owned by them, not by the sandbox's uid: git
+        refuses such a repository unless trusted in the global config (``-c`` does not reach the
+        upload-pack it starts). The sandbox reads it only: it is bound read-only."""
+        path = local_path(url)
+        if path is not None:
+            await self._git("config", "--global", "--replace-all", "safe.directory", path, cwd=Path("/"))
+
+    async def bundle(self, target: Path) -> str:
+        """Write HEAD as a git bundle (a plain file the control plane fetches from, running nothing of
+        ours): how a branch reaches a local origin, which the sandbox may not write to."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(target)  # noqa: PTH108 - one syscall
+        await self._git("bundle", "create", str(target), "HEAD")
+        return await self.head()
+
     async def push(self, remote: str, branch: str, *, force: bool = False) -> str:
         """Push HEAD to ``branch`` on ``remote``. Credentials, when the remote needs them, come from the
         control plane through the credential helper (``git_credential.py``), never from argv or a file."""
@@ -105,6 +121,12 @@ class Git:
         args = ["push", *(["--force-with-lease"] if force else []), remote, f"HEAD:refs/heads/{branch}"]
         await self._git(*args)
         return await self.head()
+
+
+def local_path(url: str) -> str | None:
+    """The filesystem path of a local repository URL (``/path`` or ``file:///path``), else None."""
+    path = url.removeprefix("file://")
+    return path if path.startswith("/") else None
 
 
 def credential_helper_env(python: str, token_file: Path) -> dict[str, str]:

@@ -31,10 +31,11 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from sandbox.protocol import (
+    OUTBOX_BUNDLE,
     BootProgress,
     ControlError,
     ControlMessage,
@@ -53,11 +54,12 @@ from sandbox.protocol import (
     StopCommand,
     Warning,
 )
+from sandbox.runtime import environment
 from sandbox.runtime.agent import AgentRunner
 from sandbox.runtime.agent_config import prepare_agent
 from sandbox.runtime.bridge import Bridge, BridgeRefused
 from sandbox.runtime.config import RUNTIME_VERSION, RuntimeConfig, RuntimeConfigError
-from sandbox.runtime.gitops import Git, GitError, credential_helper_env, tail, write_tool_token
+from sandbox.runtime.gitops import Git, GitError, credential_helper_env, local_path, tail, write_tool_token
 from sandbox.runtime.opencode import OpenCodeClient, OpenCodeError
 
 log = logging.getLogger("sandbox.supervisor")
@@ -100,10 +102,11 @@ def free_port() -> int:
 
 
 class Supervisor:
-    def __init__(self, config: RuntimeConfig) -> None:
+    def __init__(self, config: RuntimeConfig, *, environ: Mapping[str, str] | None = None) -> None:
         self.config = config
         self.started = time.monotonic()
-        base_env = {k: v for k, v in os.environ.items() if not k.startswith(PRIVATE_PREFIXES)}
+        source = os.environ if environ is None else environ
+        base_env = {k: v for k, v in source.items() if not k.startswith(PRIVATE_PREFIXES)}
         base_env.update(credential_helper_env(sys.executable, config.tool_token_file))
         self.git = Git(
             config.workspace,
@@ -182,7 +185,10 @@ class Supervisor:
     async def _on_push(self, command: PushCommand) -> None:
         async def push() -> None:
             try:
-                commit = await self.git.push(command.remote, command.branch, force=command.force)
+                if command.remote == "origin" and local_path(self.config.repo_url) is not None:
+                    commit = await self.git.bundle(self.config.root / OUTBOX_BUNDLE)
+                else:
+                    commit = await self.git.push(command.remote, command.branch, force=command.force)
                 self.bridge.send(PushComplete(branch=command.branch, commit=commit))
             except GitError as exc:
                 self.bridge.send(PushError(branch=command.branch, error=str(exc)))
@@ -251,6 +257,7 @@ class Supervisor:
         mode = self.config.boot_mode
         self.bridge.send(GitSync(status="started", detail=mode))
         try:
+            await self.git.trust_local_origin(self.config.repo_url)
             if mode == "fresh":
                 if self.config.workspace.exists():
                     shutil.rmtree(self.config.workspace)
@@ -540,12 +547,14 @@ class Supervisor:
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    environment.make_undumpable()  # before anything secret is in memory
     try:
-        config = RuntimeConfig.from_env()
-    except RuntimeConfigError as exc:
+        env = environment.load()
+        config = RuntimeConfig.from_env(env)
+    except (RuntimeConfigError, environment.PrivateEnvironmentError) as exc:
         print(f"sandbox: configuration error: {exc}", file=sys.stderr)
         return 2
-    return asyncio.run(Supervisor(config).run())
+    return asyncio.run(Supervisor(config, environ=env).run())
 
 
 if __name__ == "__main__":

@@ -35,8 +35,15 @@ def require_opencode() -> None:
 
 def git(*args: str, cwd: Path) -> str:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(cwd), "GIT_CONFIG_NOSYSTEM": "1"}
+    # the test reads what the sandbox wrote: another uid's repository (safe here: the test's own)
     return subprocess.run(
-        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True, timeout=30
+        ["git", "-c", "safe.directory=*", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
     ).stdout
 
 
