@@ -10,6 +10,7 @@ import logging
 import os
 from dataclasses import dataclass
 
+from inspect_app import files
 from inspect_app.control import users
 from inspect_app.db import check_connection, migration_status, upgrade
 from inspect_app.errors import ConfigError
@@ -36,9 +37,11 @@ def check_settings(settings: Settings) -> None:
     if settings.oauth_enabled and not settings.github_client_secret.get_secret_value():
         raise ConfigError("INSPECT_GITHUB_CLIENT_SECRET: required when INSPECT_GITHUB_CLIENT_ID is set")
     try:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        files.tighten(settings.data_dir)  # 0700, its files 0600: the database and keys are the server's alone
     except OSError as exc:
-        raise ConfigError(f"INSPECT_DATA_DIR: cannot create {settings.data_dir}: {exc.strerror}") from None
+        raise ConfigError(
+            f"INSPECT_DATA_DIR: cannot create or make private {settings.data_dir}: {exc.strerror}"
+        ) from None
     if not os.access(settings.data_dir, os.W_OK):
         raise ConfigError(f"INSPECT_DATA_DIR: {settings.data_dir} is not writable")
 

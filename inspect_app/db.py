@@ -18,6 +18,7 @@ from alembic.script import ScriptDirectory
 from sqlmodel import Session as DBSession
 
 from inspect_app.errors import ConfigError
+from inspect_app.files import private_dir, private_file
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONNECT_TIMEOUT_S = 5
@@ -28,7 +29,9 @@ def create_db_engine(url: str) -> sa.Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            if not Path(path).parent.exists():
+                private_dir(Path(path).parent)
+            private_file(Path(path))  # created 0600 before SQLite creates it 0644 (its WAL follows suit)
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine

@@ -20,6 +20,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from inspect_app.errors import ConfigError
+from inspect_app.files import private_dir
 
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 
@@ -270,7 +271,7 @@ class Settings(BaseSettings):
                 return decode_key(path.read_text().strip())
             except ValueError as exc:
                 raise ConfigError(f"{path}: {exc}") from exc
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
         key = secrets.token_bytes(32)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:

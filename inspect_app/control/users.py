@@ -12,6 +12,7 @@ from sqlmodel import select
 from inspect_app.control import tokens
 from inspect_app.db import session_scope
 from inspect_app.errors import InvalidInput, Unauthorized
+from inspect_app.files import private_dir
 from inspect_app.models import ApiToken, User, utcnow
 
 TOUCH_EVERY = timedelta(seconds=60)
@@ -97,7 +98,7 @@ def ensure_local_user(engine: sa.Engine, *, name: str, email: str, data_dir: Pat
         except Unauthorized:
             token_path.unlink()
     token = issue_api_token(engine, user.id, name="local")  # type: ignore[arg-type]
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     fd = os.open(token_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(token + "\n")
