@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from slack_sdk.signature import SignatureVerifier
 
 from inspect_app.api.deps import CurrentUser, ServicesDep
+from inspect_app.api.schemas import RowId
 from inspect_app.control import slack
 from inspect_app.errors import InvalidInput, NotFound, Unauthorized
 
@@ -25,7 +26,7 @@ router = APIRouter(tags=["slack"])
 
 class ChannelRepository(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    repository_id: int
+    repository_id: RowId
 
 
 @router.put("/api/slack/channels/{channel}", status_code=204)

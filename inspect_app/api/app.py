@@ -13,6 +13,7 @@ from bots.slack import http as slack_http
 from inspect_app import __version__, services
 from inspect_app.api import auth, github, health, me, repositories, sandbox_tools, sandbox_ws, sessions, ws
 from inspect_app.api.errors import install_error_handlers
+from inspect_app.api.limits import RequestLimits
 
 
 class LazySessionMiddleware:
@@ -44,6 +45,7 @@ def build_api() -> FastAPI:
     )
     install_error_handlers(api)
     api.add_middleware(LazySessionMiddleware)
+    api.add_middleware(RequestLimits, per_path={"/api/github/webhook": github.MAX_BODY})  # outermost
     api.include_router(auth.router)
     api.include_router(health.router, prefix="/api", tags=["health"])
     api.include_router(me.router, prefix="/api", tags=["users"])

@@ -10,6 +10,7 @@ from inspect_app.api.deps import CurrentUser, ServicesDep
 from inspect_app.api.schemas import (
     GitHubRepositoryPublic,
     RepositoryCreate,
+    RepositoryId,
     RepositoryPublic,
     RepositoryUpdate,
     SecretPut,
@@ -62,7 +63,7 @@ async def github_repositories(services: ServicesDep, user: CurrentUser) -> list[
 
 @router.patch("/repositories/{repository_id}", response_model=RepositoryPublic)
 async def update(
-    repository_id: int, body: RepositoryUpdate, services: ServicesDep, user: CurrentUser
+    repository_id: RepositoryId, body: RepositoryUpdate, services: ServicesDep, user: CurrentUser
 ) -> RepositoryPublic:
     repo = await asyncio.to_thread(
         repositories.describe,
@@ -87,14 +88,14 @@ async def github_branches(owner: str, name: str, services: ServicesDep, _user: C
 
 
 @router.post("/repositories/{repository_id}/rebuild", status_code=202)
-async def rebuild(repository_id: int, services: ServicesDep, user: CurrentUser) -> dict[str, str]:
+async def rebuild(repository_id: RepositoryId, services: ServicesDep, user: CurrentUser) -> dict[str, str]:
     """Build the repository's image now, in the background (a build already running is not doubled)."""
     await services.prebuilds.rebuild_now(repository_id, actor_id=user.id or 0)
     return {"status": "started"}
 
 
 @router.get("/repositories/{repository_id}/image")
-async def latest_image(repository_id: int, services: ServicesDep, _user: CurrentUser) -> dict[str, object]:
+async def latest_image(repository_id: RepositoryId, services: ServicesDep, _user: CurrentUser) -> dict[str, object]:
     """The repository's newest prebuilt image: status (building, ready, failed, stale), commit, log tail."""
     await asyncio.to_thread(repositories.get, services.engine, repository_id)
     found = (await asyncio.to_thread(prebuild.latest_images, services.engine, repository_id)).get(repository_id)
@@ -103,7 +104,7 @@ async def latest_image(repository_id: int, services: ServicesDep, _user: Current
 
 @router.put("/repositories/{repository_id}/secrets/{key}", status_code=204)
 async def put_repository_secret(
-    repository_id: int, key: str, body: SecretPut, services: ServicesDep, user: CurrentUser
+    repository_id: RepositoryId, key: str, body: SecretPut, services: ServicesDep, user: CurrentUser
 ) -> Response:
     await asyncio.to_thread(
         secrets.put,

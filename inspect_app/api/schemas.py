@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from fastapi import Path, Query
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from inspect_app.control.prompts import MAX_CONTENT_CHARS
+from inspect_app.control.text import NUL_MESSAGE, has_nul
+
+# The largest id or cursor a database column holds (a signed BIGINT): beyond it the driver fails (500).
+MAX_BIGINT = 2**63 - 1
+RowId = Annotated[int, Field(ge=1, le=MAX_BIGINT)]
+RepositoryId = Annotated[int, Path(ge=1, le=MAX_BIGINT)]
+Cursor = Annotated[int, Query(ge=0, le=MAX_BIGINT)]
 
 
 class _Body(BaseModel):
+    """A request body: no unknown fields, and no NUL character in any string (nested ones too)."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if has_nul(value):
+            raise ValueError(NUL_MESSAGE)
+        return value
 
 
 class RepositoryCreate(_Body):
@@ -52,7 +70,7 @@ class RepositoryPublic(BaseModel):
 
 
 class SessionCreate(_Body):
-    repository_id: int
+    repository_id: RowId
     branch: str | None = Field(default=None, max_length=255)
     model: str | None = Field(default=None, max_length=200)
     title: str | None = Field(default=None, max_length=300)
@@ -66,6 +84,18 @@ class PromptCreate(_Body):
     content: str = Field(min_length=1, max_length=MAX_CONTENT_CHARS)
     client_request_id: str | None = Field(default=None, min_length=1, max_length=100)
     context: dict[str, Any] | None = None
+
+
+class PromptPublic(BaseModel):
+    id: str
+    session_id: str
+    author_id: int
+    content: str
+    context: dict[str, Any]
+    source: str
+    status: str
+    error: str
+    created_at: datetime
 
 
 class PromptAccepted(BaseModel):

@@ -8,8 +8,16 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from inspect_app.api.deps import CurrentUser, PlaneDep, ServicesDep
-from inspect_app.api.schemas import EventsPage, PromptAccepted, PromptCreate, SessionCreate, SessionUpdate
-from inspect_app.control import sessions
+from inspect_app.api.schemas import (
+    Cursor,
+    EventsPage,
+    PromptAccepted,
+    PromptCreate,
+    PromptPublic,
+    SessionCreate,
+    SessionUpdate,
+)
+from inspect_app.control import prompts, sessions
 from inspect_app.control.plane import session_public
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
@@ -39,7 +47,7 @@ async def list_sessions(
     status: str | None = Query(default=None, max_length=16),
     archived: bool = False,
     limit: int = Query(default=50, ge=1, le=100),
-    offset: int = Query(default=0, ge=0),
+    offset: Cursor = 0,
 ) -> dict[str, Any]:
     rows = await asyncio.to_thread(
         sessions.list_sessions,
@@ -90,6 +98,13 @@ async def prompt(session_id: str, body: PromptCreate, plane: PlaneDep, user: Cur
     )
 
 
+@router.get("/{session_id}/prompts/{message_id}", response_model=PromptPublic)
+async def prompt_detail(session_id: str, message_id: str, services: ServicesDep, _user: CurrentUser) -> PromptPublic:
+    """One prompt with its context (its ``prompt`` event only says ``has_context``)."""
+    message = await asyncio.to_thread(prompts.get, services.engine, session_id, message_id)
+    return PromptPublic.model_validate(message, from_attributes=True)
+
+
 @router.delete("/{session_id}/prompts/{message_id}")
 async def cancel(session_id: str, message_id: str, plane: PlaneDep, user: CurrentUser) -> dict[str, str]:
     message = await plane.cancel_prompt(session_id=session_id, message_id=message_id, user=user)
@@ -115,7 +130,7 @@ async def events(
     services: ServicesDep,
     plane: PlaneDep,
     _user: CurrentUser,
-    after: int = Query(default=0, ge=0),
+    after: Cursor = 0,
     limit: int = Query(default=100, ge=1, le=500),
 ) -> EventsPage:
     await asyncio.to_thread(sessions.get, services.engine, session_id)

@@ -1,7 +1,8 @@
 """``/api/sessions/{id}/ws``: the live session stream for non-browser clients.
 
 Send ``{"type": "subscribe", "token": <API token or client token>}`` first; receive ``snapshot`` (the session, its
-queue and the last page of events), then every live event, either alone or, when several are
+queue and the last page of events; a ``prompt`` event with ``has_context`` has its context at
+``GET /api/sessions/{id}/prompts/{message_id}``), then every live event, either alone or, when several are
 ready at once, in a ``{"type": "batch", "events": [...]}`` frame (in order). Then send ``prompt``, ``stop``,
 ``typing`` or ``presence``. Bad input gets ``{"type": "error", "error": {...}}``; the socket stays.
 """
@@ -18,7 +19,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
 from inspect_app import services as services_module
-from inspect_app.api.schemas import PromptCreate
+from inspect_app.api.schemas import MAX_BIGINT, PromptCreate
 from inspect_app.control import sessions, users
 from inspect_app.control.events import session_channel
 from inspect_app.control.plane import ControlPlane, author_of
@@ -62,7 +63,7 @@ async def _authenticate(websocket: WebSocket, session_id: str) -> tuple[User, in
         await websocket.close(CLOSE_UNAUTHORIZED if exc.status == 401 else 4404)
         return None
     after = first.get("after")
-    return user, after if isinstance(after, int) and after >= 0 else -1
+    return user, after if isinstance(after, int) and 0 <= after <= MAX_BIGINT else -1
 
 
 @router.websocket("/api/sessions/{session_id}/ws")

@@ -170,7 +170,7 @@ class ControlPlane:
             self._users[user.id or 0] = user
             data = {"content": content, "author": author, "source": source, "position": queued.position}
             if context:
-                data["context"] = context
+                data["has_context"] = True  # kept once, on the message (prompts.contexts reads it)
             if queued.started and link is not None:
                 # warm sandbox: deliver first, on the request's path; record it right after
                 await self._deliver(session_id, link, queued.message)

@@ -2,10 +2,15 @@
 
 The database enforces "at most one processing per session" (a partial unique index), so two
 dispatchers racing (two workers) cannot both start a prompt.
+
+A prompt's ``context`` (e.g. a page element picked with the extension) is capped by its serialized
+size and stored once, on the message: the ``prompt`` event only says ``has_context``, and readers
+fetch it with ``contexts`` (the timeline) or ``get`` (the API).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,11 +18,13 @@ import sqlalchemy as sa
 from sqlmodel import Session as DBSession
 from sqlmodel import col, func, select
 
+from inspect_app.control.text import refuse_nul
 from inspect_app.db import session_scope
 from inspect_app.errors import Conflict, InvalidInput, NotFound
 from inspect_app.models import Message, MessageStatus, Session, User, utcnow
 
 MAX_CONTENT_CHARS = 64_000
+MAX_CONTEXT_BYTES = 64 * 1024  # serialized (compact JSON, UTF-8): a picked element is a few KiB
 MAX_PENDING = 10
 MAX_REQUEST_ID = 100
 
@@ -73,6 +80,9 @@ def enqueue(
         )
     if client_request_id is not None and not 0 < len(client_request_id) <= MAX_REQUEST_ID:
         raise InvalidInput(f"client_request_id must be 1-{MAX_REQUEST_ID} characters")
+    refuse_nul("content", content)
+    refuse_nul("client_request_id", client_request_id)
+    check_context(context)
     with session_scope(engine) as db:
         session = db.get(Session, session_id)
         if session is None:
@@ -119,6 +129,57 @@ def enqueue(
             ).one()
             return Enqueued(existing, created=False, position=_position(db, existing))
         return Enqueued(message, created=True, position=int(ahead), started=started)
+
+
+def check_context(context: dict[str, Any] | None) -> None:
+    """Refuse a context over ``MAX_CONTEXT_BYTES`` serialized, not JSON, or holding a NUL."""
+    if not context:
+        return
+    try:
+        size = len(json.dumps(context, separators=(",", ":"), ensure_ascii=False).encode())
+    except (TypeError, ValueError, RecursionError):
+        raise InvalidInput("the context must be JSON (objects, lists, strings, numbers)", code="bad_context") from None
+    if size > MAX_CONTEXT_BYTES:
+        raise InvalidInput(
+            f"the context is {size} bytes as JSON; the limit is {MAX_CONTEXT_BYTES}", code="context_too_large"
+        )
+    refuse_nul("context", context)
+
+
+def get(engine: sa.Engine, session_id: str, message_id: str) -> Message:
+    """One prompt of a session, with its context."""
+    with session_scope(engine) as db:
+        message = db.get(Message, message_id)
+        if message is None or message.session_id != session_id:
+            raise NotFound(f"no prompt {message_id} in this session")
+        return message
+
+
+def contexts(engine: sa.Engine, message_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The non-empty contexts of these prompts, by message id (what their ``prompt`` events refer to)."""
+    if not message_ids:
+        return {}
+    with session_scope(engine) as db:
+        rows = db.exec(select(Message.id, Message.context).where(col(Message.id).in_(message_ids))).all()
+    return {message_id: context for message_id, context in rows if context}
+
+
+def attach_contexts(engine: sa.Engine, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """These events, with each ``prompt`` event that ``has_context`` given its context (for display)."""
+    wanted = [
+        str(e.get("message_id"))
+        for e in events
+        if e.get("type") == "prompt" and e.get("message_id") and (e.get("data") or {}).get("has_context")
+    ]
+    found = contexts(engine, wanted)
+    if not found:
+        return events
+    return [
+        {**e, "data": {**e["data"], "context": found[e["message_id"]]}}
+        if e.get("type") == "prompt" and e.get("message_id") in found
+        else e
+        for e in events
+    ]
 
 
 def cancel(engine: sa.Engine, *, session_id: str, message_id: str) -> Message:

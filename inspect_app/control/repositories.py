@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from inspect_app.control import roles
+from inspect_app.control.text import refuse_nul
 from inspect_app.db import session_scope
 from inspect_app.errors import Conflict, InvalidInput, NotFound
 from inspect_app.models import Repository
@@ -23,6 +24,7 @@ _URL_RE = re.compile(r"^(https?|ssh|git|file)://[^\s]+$|^[\w.-]+@[\w.-]+:[^\s]+$
 
 
 def normalize(url: str) -> str:
+    refuse_nul("url", url)  # Path() and git's argv would fail on it (a 500)
     url = url.strip()
     if not url:
         raise InvalidInput("give a repository path or git URL", code="empty_url")

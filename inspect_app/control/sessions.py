@@ -11,6 +11,7 @@ from sqlmodel import col, select
 
 from inspect_app.control import instance, tokens
 from inspect_app.control.names import valid_branch
+from inspect_app.control.text import refuse_nul
 from inspect_app.db import session_scope
 from inspect_app.errors import InvalidInput, NotFound, Unauthorized
 from inspect_app.models import Artifact, Participant, Repository, Session, User, utcnow
@@ -119,6 +120,7 @@ def create(
 ) -> Session:
     if len(title) > MAX_TITLE:
         raise InvalidInput(f"a title is at most {MAX_TITLE} characters")
+    refuse_nul("title", title)
     if model and not instance.valid_model(model):
         raise InvalidInput(f"{model!r} is not a model; write provider/model", code="bad_model")
     with session_scope(engine) as db:
@@ -161,6 +163,7 @@ def rename(engine: sa.Engine, session_id: str, title: str) -> Session:
     title = title.strip()
     if not title or len(title) > MAX_TITLE:
         raise InvalidInput(f"a title is 1-{MAX_TITLE} characters")
+    refuse_nul("title", title)
     with session_scope(engine) as db:
         session = _require(db, session_id)
         session.title = title

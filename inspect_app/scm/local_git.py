@@ -1,14 +1,34 @@
 """Git remotes read from the control plane (local git mode): ``git ls-remote`` with an argument
-list, a bounded time and no prompts; failures become ``InvalidInput`` with the reason git gave."""
+list, a bounded time and no prompts.
+
+A failure becomes one generic ``InvalidInput``: git's own words ("Connection refused", "Could not
+resolve host", an HTTP status) would let whoever registers a URL probe hosts and ports the server
+can reach, so they go to the log (credentials in the URL masked) and not to the caller.
+"""
 
 from __future__ import annotations
 
+import logging
 import re
 import subprocess
 
 from inspect_app.errors import InvalidInput
 
+log = logging.getLogger(__name__)
+
 LS_REMOTE_TIMEOUT_S = 20
+_USERINFO = re.compile(r"(://)[^/@\s]+@")
+
+
+def _masked(text: str) -> str:
+    return _USERINFO.sub(r"\1***@", text)
+
+
+def _unreadable(url: str) -> InvalidInput:
+    return InvalidInput(
+        f"{url} cannot be read as a git repository: check the path or URL, and that the server can reach it",
+        code="not_a_repository",
+    )
 
 
 def ls_remote(url: str, *patterns: str, symref: bool = False) -> str:
@@ -22,10 +42,11 @@ def ls_remote(url: str, *patterns: str, symref: bool = False) -> str:
             env={"PATH": "/usr/bin:/bin", "GIT_TERMINAL_PROMPT": "0"},
         )
     except subprocess.TimeoutExpired:
-        raise InvalidInput(f"{url}: no answer from git within {LS_REMOTE_TIMEOUT_S}s", code="unreachable") from None
+        log.info("git ls-remote %s: no answer within %ss", _masked(url), LS_REMOTE_TIMEOUT_S)
+        raise _unreadable(url) from None
     if result.returncode != 0:
-        reason = (result.stderr.strip().splitlines() or ["not a git repository"])[-1]
-        raise InvalidInput(f"{url}: {reason}", code="not_a_repository")
+        log.info("git ls-remote %s failed (%s): %s", _masked(url), result.returncode, _masked(result.stderr.strip()))
+        raise _unreadable(url)
     return result.stdout
 
 

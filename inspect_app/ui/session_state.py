@@ -58,7 +58,7 @@ def _load(session_id: str) -> dict[str, Any]:
     plane = services.current().plane
     snapshot = plane.session_snapshot(session_id)
     repo = repositories.get(plane.engine, snapshot["session"]["repository_id"])
-    events = [e.to_dict() for e in plane.recent_events(session_id, HISTORY)]
+    events = prompts.attach_contexts(plane.engine, [e.to_dict() for e in plane.recent_events(session_id, HISTORY)])
     return {"snapshot": snapshot, "repo": repo.name, "events": events}
 
 
@@ -168,6 +168,8 @@ class SessionPageState(AppState):
                 batch = [json.loads(p) for p in ([first] if first else []) + subscription.drain_nowait()]
                 if not connected(client):
                     return
+                if any(e.get("type") == "prompt" for e in batch):  # a picked element is kept on its message
+                    batch = await asyncio.to_thread(prompts.attach_contexts, plane.engine, batch)
                 read_seq = max([read_seq, *(_newest_seq(e) for e in batch)])
                 if read_seq > marked and user_id and time.monotonic() - read_at > MARK_READ_S:
                     read_at, marked = time.monotonic(), read_seq
@@ -294,7 +296,8 @@ class SessionPageState(AppState):
         plane = services.current().plane
         older = await asyncio.to_thread(plane.events.before, self.session_id, before=self.oldest_seq, limit=HISTORY)
         if older:
-            self.items = merge(merge([], [e.to_dict() for e in older]), []) + self.items
+            shown = await asyncio.to_thread(prompts.attach_contexts, plane.engine, [e.to_dict() for e in older])
+            self.items = merge(merge([], shown), []) + self.items
             self.oldest_seq = older[0].seq
         self.has_older = bool(older) and self.oldest_seq > 1
 

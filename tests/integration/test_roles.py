@@ -14,14 +14,13 @@ from sqlmodel import Session as DBSession
 from sqlmodel import func, select
 
 from inspect_app import services
-from inspect_app.api.app import build_api
-from inspect_app.boot import prepare
 from inspect_app.control import auth, instance, roles, secrets, users
 from inspect_app.control.crypto import Cipher
 from inspect_app.errors import Forbidden
 from inspect_app.models import InstanceSetting, Repository, Secret
 from inspect_app.scm.github_oauth import GitHubProfile
 from inspect_app.settings import Settings
+from tests.integration.local_api import bearer, local_instance
 from tests.integration.sandbox_harness import make_origin
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,17 +29,8 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 async def instance_for(tmp_path: Path) -> AsyncIterator[tuple[Settings, httpx.AsyncClient]]:
     """A local-mode instance (its local user is the admin) and a client of its API."""
-    settings = Settings(_env_file=None, data_dir=tmp_path / "data", local_user_name="Ada")  # type: ignore[call-arg]
-    services.install(prepare(settings).services)
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=build_api()), base_url="http://testserver")
-    yield settings, client
-    await client.aclose()
-    services.current().engine.dispose()
-    services.install(None)
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+    async with local_instance(tmp_path / "data") as running:
+        yield running.settings, running.client
 
 
 def counts(engine: sa.Engine) -> tuple[int, int, int]:
