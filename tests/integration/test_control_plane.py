@@ -138,6 +138,17 @@ def test_bad_input_gets_clear_errors_never_500(server: RunningServer, tmp_path: 
         error(http.post(f"/api/sessions/{sid}/stop"), 409, "not_running")
         error(http.get("/api/sessions/nope/events"), 404, "not_found")
         error(http.get(f"/api/sessions/{sid}/events", params={"limit": 0}), 422, "invalid_input")
+        error(http.get(f"/api/sessions/{sid}/events", params={"after": 2**64}), 422, "invalid_input")
+        assert "NUL" in error(http.post("/api/repositories", json={"url": f"{origin}\x00"}), 422)
+        error(http.get(f"/api/sessions/{sid}%00"), 422, "invalid_input")
+        chunked = http.post(  # no Content-Length: the server counts what arrives (just past 1 MiB)
+            f"/api/sessions/{sid}/prompts",
+            content=iter([b'{"content": "', *[b"x" * 65536] * 16]),
+            headers={"content-type": "application/json"},
+        )
+        error(chunked, 413, "too_large")
+        too_much = {"content": "hi", "context": {"html": "x" * 70_000}}
+        error(http.post(f"/api/sessions/{sid}/prompts", json=too_much), 422, "context_too_large")
         assert http.put("/api/secrets/NPM_TOKEN", json={"value": "s3cret"}).status_code == 204
         error(http.put("/api/secrets/NOT-A-NAME", json={"value": "x"}), 422, "bad_key")
         error(http.put("/api/secrets/SANDBOX_TOKEN", json={"value": "x"}), 422, "reserved_key")
