@@ -110,6 +110,8 @@ class SettingsState(AppState):
         self.is_admin = roles.is_admin(engine, self.user_id)
         if self.is_admin:
             self._load_admin()
+        else:  # e.g. revoked while this tab was open: keep nothing it may no longer see
+            self.repos, self.secrets, self.github_repos = [], [], []
 
     def _load_admin(self) -> None:
         engine = services.current().engine
