@@ -16,17 +16,17 @@ from inspect_app.control.crypto import Cipher
 from inspect_app.db import session_scope
 from inspect_app.errors import InvalidInput, NotFound
 from inspect_app.models import Repository, Secret, utcnow
+from sandbox.providers.base import refused_variable
 
 KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
 MAX_VALUE_BYTES = 64 * 1024
-RESERVED_PREFIXES = ("SANDBOX_", "INSPECT_", "OPENCODE_", "GIT_")
 
 
 def _check(key: str, value: str) -> None:
     if not KEY_RE.match(key):
         raise InvalidInput("a secret name is letters, digits and _, starting with a letter or _", code="bad_key")
-    if key.upper().startswith(RESERVED_PREFIXES) or key.upper() in {"PATH", "HOME"}:
-        raise InvalidInput(f"{key} is reserved for Inspect's own use", code="reserved_key")
+    if (reason := refused_variable(key)) is not None:
+        raise InvalidInput(reason, code="reserved_key")
     if len(value.encode()) > MAX_VALUE_BYTES:
         raise InvalidInput(f"a secret is at most {MAX_VALUE_BYTES} bytes", code="too_large")
 

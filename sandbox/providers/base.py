@@ -21,6 +21,28 @@ BootMode = Literal["fresh", "snapshot_restore", "image", "build", "standby"]
 SandboxState = Literal["running", "exited", "unknown"]
 
 
+# A secret becomes an environment variable of every process in its sandbox (and, unconfined, of the
+# host-side launcher): names that are loader or interpreter hooks would run code in all of them, and
+# the runtime's, the agent's and git's own names would change how they behave.
+_REFUSED_PREFIXES = ("LD_", "DYLD_", "GIT_", "PYTHON", "SANDBOX_", "INSPECT_", "OPENCODE_", "XDG_", "BASH_FUNC_")
+_REFUSED_NAMES = frozenset(
+    {
+        "BASH_ENV", "ENV", "PATH", "HOME", "SHELL", "IFS", "CDPATH", "SHELLOPTS", "BASHOPTS", "PS4",
+        "PROMPT_COMMAND", "ZDOTDIR", "NODE_OPTIONS", "NODE_PATH", "PERL5OPT", "PERL5LIB", "PERLLIB",
+        "RUBYOPT", "RUBYLIB", "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS", "GCONV_PATH",
+        "TMPDIR", "EDITOR", "VISUAL", "PAGER", "SSH_ASKPASS", "HOSTALIASES", "LOCPATH", "NLSPATH",
+    }
+)  # fmt: skip
+
+
+def refused_variable(name: str) -> str | None:
+    """Why ``name`` may not be a sandbox environment variable (a secret's name), or None."""
+    upper = name.upper()
+    if upper in _REFUSED_NAMES or upper.startswith(_REFUSED_PREFIXES):
+        return f"{name} is a loader, interpreter or tool hook, or Inspect's own: it cannot be a secret's name"
+    return None
+
+
 class ProviderError(RuntimeError):
     """A provider could not do what was asked (spawn, snapshot, restore, ...)."""
 
@@ -59,7 +81,7 @@ class SandboxSpec:
     def environment(self) -> dict[str, str]:
         """The variables the sandbox runtime needs, from this spec only."""
         env = {
-            **{k: v for k, v in self.secrets.items() if not k.startswith("SANDBOX_")},
+            **{k: v for k, v in self.secrets.items() if refused_variable(k) is None},  # stored before the rule
             **self.provider_keys,
             "SANDBOX_ID": self.sandbox_id,
             "SANDBOX_SESSION_ID": self.session_id,

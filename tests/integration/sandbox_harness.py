@@ -90,13 +90,22 @@ class LocalSandbox:
         return path.read_text(errors="replace")[-4000:] if path.exists() else ""
 
 
-def make_spec(origin: Path, llm: FakeLLM, control: FakeControlPlane, *, sandbox_id: str, token: str) -> SandboxSpec:
+def make_spec(
+    origin: Path,
+    llm: FakeLLM,
+    control: FakeControlPlane,
+    *,
+    sandbox_id: str,
+    token: str,
+    session_id: str = "sess-1",
+    secrets: dict[str, str] | None = None,
+) -> SandboxSpec:
     return SandboxSpec(
-        session_id="sess-1",
+        session_id=session_id,
         sandbox_id=sandbox_id,
         repo_url=str(origin),
         branch="main",
-        work_branch="inspect/sess-1",
+        work_branch=f"inspect/{session_id}",
         bridge_url=control.url,
         token=token,
         model=f"llm/{MODEL}",
@@ -104,6 +113,7 @@ def make_spec(origin: Path, llm: FakeLLM, control: FakeControlPlane, *, sandbox_
         llm_api_key="test-key",
         llm_model=MODEL,
         heartbeat_s=2,
+        secrets=secrets or {},
     )
 
 
@@ -116,6 +126,8 @@ async def local_sandbox(
     restore_from: str | None = None,
     image: str | None = None,
     provider: LocalProvider | None = None,
+    session_id: str = "sess-1",
+    env_secrets: dict[str, str] | None = None,
 ) -> AsyncIterator[LocalSandbox]:
     sandbox_id = f"sbx{secrets.token_hex(4)}"
     token = f"sbx_{secrets.token_urlsafe(16)}"
@@ -124,7 +136,9 @@ async def local_sandbox(
     provider = provider or LocalProvider(
         data_dir=data_dir, opencode_bin=str(OPENCODE_BIN), plugin_template=PLUGIN_TEMPLATE
     )
-    spec = make_spec(origin, llm, control, sandbox_id=sandbox_id, token=token)
+    spec = make_spec(
+        origin, llm, control, sandbox_id=sandbox_id, token=token, session_id=session_id, secrets=env_secrets
+    )
     if restore_from:
         handle = await provider.restore(restore_from, spec)
     elif image:
