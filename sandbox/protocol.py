@@ -23,6 +23,7 @@ PROTOCOL_VERSION = 1
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_REFUSED = 4403
 CLOSE_GONE = 4410  # the sandbox was stopped or replaced
+CLOSE_REPLACED = 4409  # a newer connection of the same sandbox took over: reconnect if still alive
 TERMINAL_CLOSE_CODES = frozenset({CLOSE_UNAUTHORIZED, CLOSE_REFUSED, CLOSE_GONE})
 TERMINAL_HTTP_STATUSES = frozenset({401, 403, 410})
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024

@@ -12,7 +12,15 @@ from inspect_app.control import sandboxes
 from inspect_app.control.plane import SandboxLink
 from inspect_app.control.sandbox_link import SandboxConnection
 from inspect_app.models import SandboxStatus
-from sandbox.protocol import CLOSE_GONE, CLOSE_UNAUTHORIZED, ControlError, ProtocolError, encode, parse_from_sandbox
+from sandbox.protocol import (
+    CLOSE_GONE,
+    CLOSE_REPLACED,
+    CLOSE_UNAUTHORIZED,
+    ControlError,
+    ProtocolError,
+    encode,
+    parse_from_sandbox,
+)
 
 router = APIRouter(tags=["sandbox"])
 log = logging.getLogger(__name__)
@@ -34,9 +42,13 @@ async def sandbox_socket(websocket: WebSocket) -> None:
         return
     if row.status == SandboxStatus.SPAWNING:
         await asyncio.to_thread(sandboxes.set_status, plane.engine, row.id, SandboxStatus.CONNECTED)
-    link = SandboxLink(session_id=session_id, sandbox_id=row.id, send_text=websocket.send_text)
+
+    async def replaced() -> None:
+        await websocket.close(CLOSE_REPLACED, "replaced by a newer connection")
+
+    link = SandboxLink(session_id=session_id, sandbox_id=row.id, send_text=websocket.send_text, close=replaced)
     connection = SandboxConnection(plane, link)
-    plane.links[session_id] = link
+    await plane.attach(link)
     try:
         while True:
             raw = await websocket.receive_text()

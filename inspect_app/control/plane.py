@@ -9,6 +9,7 @@ then ``dispatch`` sends the oldest pending prompt once the sandbox is ready and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -41,6 +42,10 @@ log = logging.getLogger(__name__)
 
 RESTART_REASON = "the server restarted while this prompt ran; send it again"
 SNAPSHOT_WAIT_S = 60.0
+# After a sandbox's socket closes: how long (and how often) to look whether its process is gone.
+EXIT_WATCH_S = 8.0
+EXIT_WATCH_EVERY_S = 0.25
+LIVE_SANDBOX = frozenset({SandboxStatus.SPAWNING, SandboxStatus.CONNECTED, SandboxStatus.READY})
 
 
 @dataclass
@@ -50,6 +55,7 @@ class SandboxLink:
     session_id: str
     sandbox_id: str
     send_text: Callable[[str], Awaitable[None]]
+    close: Callable[[], Awaitable[None]] | None = None  # ends this connection (a newer one replaced it)
     ready: bool = False
     snapshot_waiters: list[asyncio.Future[str]] = field(default_factory=list)
     push_waiters: dict[str, list[asyncio.Future[tuple[bool, str]]]] = field(default_factory=dict)  # by branch
@@ -339,6 +345,26 @@ class ControlPlane:
         await self.emit(session_id, "sandbox_status", {"status": status, "reason": reason})
         await self.after_failure(session_id)
 
+    async def watch_exit(self, session_id: str, sandbox_id: str) -> None:
+        """A sandbox's socket closed. If its process exited, its prompt cannot finish: fail it now
+        (the heartbeat watchdog would take minutes). If it lives, it reconnects: nothing to do."""
+        handle = self.lifecycle.handles.get(sandbox_id)
+        if handle is None:
+            return  # stopped here on purpose
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + EXIT_WATCH_S
+        while loop.time() < deadline:
+            link = self.links.get(session_id)
+            if link is not None and link.sandbox_id == sandbox_id:
+                return  # reconnected
+            row = await asyncio.to_thread(sandboxes.get, self.engine, sandbox_id)
+            if row is None or row.status not in LIVE_SANDBOX:
+                return  # stopped, replaced or already marked lost
+            if await self.lifecycle.provider.status(handle) == "exited":
+                await self._lost(session_id, sandbox_id, "the sandbox process exited", SandboxStatus.FAILED)
+                return
+            await asyncio.sleep(EXIT_WATCH_EVERY_S)
+
     async def after_failure(self, session_id: str) -> None:
         """Queued prompts get a new sandbox, unless the breaker says to wait for a person."""
         if prompts.has_pending(self.engine, session_id):
@@ -357,6 +383,16 @@ class ControlPlane:
         if message.id not in self._authors:
             self._authors[message.id] = author_of(self.user(message.author_id))
         return self._authors[message.id]
+
+    async def attach(self, link: SandboxLink) -> None:
+        """``link`` is its session's live link now. One per sandbox: an older connection still open is
+        closed (a live sandbox reconnects), so a second connection can never leave the session with a
+        link to nothing when it goes away."""
+        previous = self.links.get(link.session_id)
+        self.links[link.session_id] = link
+        if previous is not None and previous is not link and previous.close is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(previous.close(), 5)
 
     def author_for(self, message_id: str | None) -> dict[str, Any] | None:
         if message_id is None:

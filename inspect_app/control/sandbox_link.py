@@ -13,11 +13,13 @@ from pydantic import BaseModel
 from inspect_app.control import prompts, sandboxes
 from inspect_app.control import sessions as sessions_ctl
 from inspect_app.control.plane import RESTART_REASON, ControlPlane, SandboxLink, commit_author
+from inspect_app.errors import NotFound
 from inspect_app.models import SessionStatus
 from sandbox.protocol import (
     AckCommand,
     ArtifactEvent,
     BootProgress,
+    ControlError,
     ExecutionComplete,
     GitSync,
     Heartbeat,
@@ -47,6 +49,7 @@ class SandboxConnection:
         self.plane = plane
         self.link = link
         self._last_heartbeat_write = 0.0
+        self._owned: set[str] = set()  # prompt ids known to be this session's
         self._handlers: dict[type, Callable[[Any], Awaitable[None]]] = {
             Ready: self._ready,
             Heartbeat: self._heartbeat,
@@ -70,14 +73,33 @@ class SandboxConnection:
         return self.link.session_id
 
     async def handle(self, message: BaseModel) -> None:
-        await self._handlers[type(message)](message)
+        message_id = getattr(message, "message_id", None)
+        if message_id and not await self._owns(message_id):
+            # another session's prompt (or none at all): the sandbox speaks for its own session only
+            log.warning("sandbox %s sent %s for a prompt not of its session", self.link.sandbox_id, message.type)
+            await self.link.send(ControlError(code="not_your_prompt", message=f"no prompt {message_id} here"))
+        else:
+            await self._handlers[type(message)](message)
         ack_id = getattr(message, "ack_id", None)
-        if ack_id:
+        if ack_id:  # acknowledged either way: a refused message is not worth re-sending
             await self.link.send(AckCommand(ack_id=ack_id))
+
+    async def _owns(self, message_id: str) -> bool:
+        """Whether ``message_id`` is a prompt of this sandbox's session (remembered: tokens stream)."""
+        if message_id in self._owned:
+            return True
+        try:
+            await asyncio.to_thread(prompts.get, self.plane.engine, self.session_id, message_id)
+        except NotFound:
+            return False
+        self._owned.add(message_id)
+        return True
 
     async def closed(self) -> None:
         if self.plane.links.get(self.session_id) is self.link:
             del self.plane.links[self.session_id]
+            # a supervisor that died takes its socket with it: find out now, not at the heartbeat timeout
+            self.plane.spawn_task(self.plane.watch_exit(self.session_id, self.link.sandbox_id))
 
     # --- handlers ------------------------------------------------------------------------------
     def _data(self, message: BaseModel, *drop: str) -> dict[str, Any]:
@@ -111,7 +133,7 @@ class SandboxConnection:
         engine = self.plane.engine
         sandboxes.mark_ready(engine, self.link.sandbox_id, runtime_version=message.runtime_version)
         self.link.ready = True
-        self.plane.links[self.session_id] = self.link
+        await self.plane.attach(self.link)
         await self.plane.emit(
             self.session_id,
             "sandbox_status",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -14,7 +15,7 @@ import httpx
 import pytest
 import websockets
 
-from sandbox.providers.local import bwrap_works
+from sandbox.providers.local import _descendants, bwrap_works
 from tests.fakes.llm_server import MODEL, FakeLLM, Turn
 from tests.integration.sandbox_harness import git, make_origin, require_opencode, until
 from tests.integration.stream_client import Client, bash
@@ -382,3 +383,38 @@ async def test_killing_the_server_mid_prompt_loses_nothing(
         assert outcomes["Then this"]["success"] is True
     finally:
         second.stop()
+
+
+def _supervisor_of(session_id: str) -> int:
+    """The pid of the session's sandbox runtime (inside its bwrap, whose argv names its directory)."""
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if (
+            entry.name.isdigit()
+            and argv[0].endswith(b"bwrap")
+            and f"/sandboxes/{session_id}".encode() in b" ".join(argv)
+        ):
+            for pid in _descendants(int(entry.name)):
+                with contextlib.suppress(OSError):
+                    if b"sandbox.runtime.supervisor" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                        return pid
+    raise LookupError(f"no supervisor for {session_id}")
+
+
+async def test_a_killed_supervisor_fails_its_prompt_within_seconds(
+    server: RunningServer, llm: FakeLLM, tmp_path: Path
+) -> None:
+    sid = _session_setup(server, make_origin(tmp_path))
+    async with Client(server, sid, server.token) as client:
+        await client.wait(lambda m: _status(m, "ready"), "ready", 120)
+        llm.add(Turn(text="slow " * 600, chunk_delay_s=0.05, chunk_size=5))
+        await client.send({"type": "prompt", "content": "Long answer", "client_request_id": "k1"})
+        await client.wait(lambda m: m["type"] == "token", "the first tokens", 60)
+        os.kill(await asyncio.to_thread(_supervisor_of, sid), signal.SIGKILL)
+        killed_at = asyncio.get_running_loop().time()
+        done = await client.wait(lambda m: m["type"] == "execution_complete", "the prompt to fail", 30)
+        assert asyncio.get_running_loop().time() - killed_at < 10  # not the 90 s heartbeat timeout
+        assert done["data"]["success"] is False and "exited" in done["data"]["error"]
