@@ -35,5 +35,8 @@ async def health(services: ServicesDep) -> JSONResponse:
     except TimeoutError:
         checks = {"database": {"ok": False, "error": "timed out"}, "migrations": {"up_to_date": False}}
     healthy = bool(checks["database"]["ok"]) and bool(checks["migrations"]["up_to_date"])  # type: ignore[index]
-    body = {"status": "ok" if healthy else "degraded", "version": __version__, **checks}
+    provider = services.plane.lifecycle.provider
+    confinement, problem = provider.confinement()
+    sandboxes = {"provider": provider.name, "confinement": confinement, **({"problem": problem} if problem else {})}
+    body = {"status": "ok" if healthy else "degraded", "version": __version__, **checks, "sandboxes": sandboxes}
     return JSONResponse(body, status_code=200 if healthy else 503)

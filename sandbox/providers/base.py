@@ -206,6 +206,10 @@ class SandboxProvider(abc.ABC):
     async def delete_snapshot(self, snapshot_ref: str) -> None:  # noqa: B027 - optional, as above
         """Forget a snapshot no session needs any more (cleanup)."""
 
+    def confinement(self) -> tuple[str, str]:
+        """How this provider's sandboxes are confined (a word) and, when that is a problem, why."""
+        return self.name, ""
+
     async def deliver_branch(self, session_id: str, branch: str, origin: str) -> None:
         """Bring ``branch``, which the session's sandbox wrote as a bundle (``OUTBOX_BUNDLE``) because
         its local ``origin`` is read-only to it, into that origin."""

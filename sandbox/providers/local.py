@@ -181,6 +181,11 @@ class LocalProvider(SandboxProvider):
         """Whether sandboxes run confined (False: unconfined by choice, or refused for want of bwrap)."""
         return self._isolate and not self._refusal
 
+    def confinement(self) -> tuple[str, str]:
+        if self._refusal:
+            return "unavailable", self._refusal
+        return ("bubblewrap", "") if self._isolate else ("none", UNISOLATED_WARNING)
+
     @property
     def refusal(self) -> str:
         """Why no sandbox can start here (bubblewrap is needed and not usable), or empty."""

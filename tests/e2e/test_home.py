@@ -34,6 +34,7 @@ def test_health_reports_database_and_migrations(server: RunningServer) -> None:
     assert body["database"] == {"ok": True, "backend": "sqlite"}
     assert body["migrations"]["up_to_date"] is True
     assert body["version"]
+    assert body["sandboxes"] == {"provider": "local", "confinement": "bubblewrap"}  # bubblewrap is a prerequisite
 
 
 def test_api_requires_a_bearer_token(server: RunningServer) -> None:
