@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from sandbox.providers.base import SandboxHandle, SandboxSpec
-from sandbox.providers.local import LocalProvider
+from sandbox.providers.local import LocalProvider, _descendants
 from tests.conftest import IN_CI
 from tests.fakes.control_plane import FakeControlPlane
 from tests.fakes.llm_server import MODEL, FakeLLM
@@ -174,4 +174,28 @@ async def until(check: Callable[[], Any], what: str, timeout: float = 120, every
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError(f"timed out waiting for {what}")
         await asyncio.sleep(every)
+    return found
+
+
+def sandbox_processes(session_id: str) -> list[int]:
+    """The session's local sandbox: its bwrap (whose argv names the session's directory) and every
+    process below it."""
+    marker = f"/sandboxes/{session_id}".encode()
+    found: list[int] = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if entry.name.isdigit() and argv.split(b"\0")[0].endswith(b"bwrap") and marker in argv:
+            found += [int(entry.name), *_descendants(int(entry.name))]
+    return found
+
+
+def environments(pids: list[int]) -> dict[int, bytes]:
+    """Each live process's environment (as the server's root reads it)."""
+    found = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            found[pid] = Path(f"/proc/{pid}/environ").read_bytes()
     return found

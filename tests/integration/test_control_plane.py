@@ -15,9 +15,9 @@ import httpx
 import pytest
 import websockets
 
-from sandbox.providers.local import _descendants, bwrap_works
+from sandbox.providers.local import bwrap_works
 from tests.fakes.llm_server import MODEL, FakeLLM, Turn
-from tests.integration.sandbox_harness import git, make_origin, require_opencode, until
+from tests.integration.sandbox_harness import git, make_origin, require_opencode, sandbox_processes, until
 from tests.integration.stream_client import Client, bash
 from tests.servers import RunningServer, start_server
 
@@ -386,21 +386,12 @@ async def test_killing_the_server_mid_prompt_loses_nothing(
 
 
 def _supervisor_of(session_id: str) -> int:
-    """The pid of the session's sandbox runtime (inside its bwrap, whose argv names its directory)."""
-    for entry in Path("/proc").iterdir():
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if (
-            entry.name.isdigit()
-            and argv[0].endswith(b"bwrap")
-            and f"/sandboxes/{session_id}".encode() in b" ".join(argv)
-        ):
-            for pid in _descendants(int(entry.name)):
-                with contextlib.suppress(OSError):
-                    if b"sandbox.runtime.supervisor" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                        return pid
+    """The pid of the session's sandbox runtime."""
+    for pid in sandbox_processes(session_id):
+        with contextlib.suppress(OSError):
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if b"sandbox.runtime.supervisor" in argv and not argv[0].endswith(b"bwrap"):
+                return pid
     raise LookupError(f"no supervisor for {session_id}")
 
 

@@ -28,7 +28,7 @@ from tests.e2e.conftest import click, new_browser, screenshot, text_of, wait_tex
 from tests.fakes.github import APP_ID, USER_TOKEN, FakeGitHub, app_key_pem
 from tests.fakes.llm_server import MODEL, FakeLLM, Turn
 from tests.fakes.llm_server import ToolCall as LLMToolCall
-from tests.integration.sandbox_harness import git, make_origin, require_opencode
+from tests.integration.sandbox_harness import environments, git, make_origin, require_opencode, sandbox_processes
 from tests.integration.stream_client import Client, bash
 from tests.servers import RunningServer, start_server
 
@@ -108,13 +108,9 @@ def branch_log(github: FakeGitHub, branch: str) -> list[str]:
 def everything_written(server: RunningServer, session_ids: list[str]) -> dict[str, str]:
     """The server's log, each sandbox's logs, the live sandbox processes' environments, the events."""
     found = {"server log": server.log_path.read_text(errors="replace")}
-    for environ in Path("/proc").glob("[0-9]*/environ"):
-        try:
-            text = environ.read_bytes().decode(errors="replace")
-        except OSError:
-            continue
-        if any(f"SANDBOX_SESSION_ID={sid}" in text for sid in session_ids):
-            found[str(environ)] = text
+    for sid in session_ids:
+        for pid, environ in environments(sandbox_processes(sid)).items():
+            found[f"/proc/{pid}/environ"] = environ.decode(errors="replace")
     for log in (server.data_dir / "sandboxes").rglob("*.log"):
         found[str(log)] = log.read_text(errors="replace")
     engine = create_db_engine(server.database_url)
