@@ -190,6 +190,11 @@ class Settings(BaseSettings):
 
     # --- derived values ---------------------------------------------------------------------
     @property
+    def protected_paths(self) -> tuple[Path, ...]:
+        """What no local repository may hold or lie in (it is bound into sandboxes): our own files."""
+        return (self.data_dir, Path(__file__).resolve().parent.parent)
+
+    @property
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

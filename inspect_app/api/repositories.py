@@ -38,7 +38,12 @@ async def register(body: RepositoryCreate, services: ServicesDep, user: CurrentU
         )
     else:
         repo = await asyncio.to_thread(
-            repositories.register, services.engine, body.url or "", actor_id=user.id or 0, description=body.description
+            repositories.register,
+            services.engine,
+            body.url or "",
+            actor_id=user.id or 0,
+            description=body.description,
+            protected=services.settings.protected_paths,
         )
     return public(repo)
 

@@ -7,6 +7,7 @@ Everyone lists them and starts sessions on them; only admins register, describe 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -23,24 +24,33 @@ from inspect_app.scm.github_app import GitHubApp, GitHubError, RepoInfo
 _URL_RE = re.compile(r"^(https?|ssh|git|file)://[^\s]+$|^[\w.-]+@[\w.-]+:[^\s]+$")
 
 
-def normalize(url: str) -> str:
+def normalize(url: str, *, protected: Sequence[Path] = ()) -> str:
+    """A repository URL as stored: a local path resolved (``file://`` too). A local repository is
+    bound into its sandboxes: one holding any of ``protected`` (the data directory, the checkout)
+    would show them to the agent, so it is refused."""
     refuse_nul("url", url)  # Path() and git's argv would fail on it (a 500)
     url = url.strip()
     if not url:
         raise InvalidInput("give a repository path or git URL", code="empty_url")
-    if url.startswith("/") or url.startswith("~"):
-        path = Path(url).expanduser().resolve()
+    if url.startswith(("/", "~", "file://")):
+        path = Path(url.removeprefix("file://")).expanduser().resolve()
         if not path.exists():
             raise InvalidInput(f"{path} does not exist", code="not_found")
+        for kept in protected:
+            kept = kept.resolve()
+            if kept == path or kept.is_relative_to(path) or path.is_relative_to(kept):
+                raise InvalidInput(f"{path} holds or lies inside Inspect's own files ({kept})", code="protected_path")
         return str(path)
     if not _URL_RE.match(url):
         raise InvalidInput(f"{url!r} is neither an absolute path nor a git URL", code="bad_url")
     return url
 
 
-def register(engine: sa.Engine, url: str, *, actor_id: int, description: str = "") -> Repository:
+def register(
+    engine: sa.Engine, url: str, *, actor_id: int, description: str = "", protected: Sequence[Path] = ()
+) -> Repository:
     roles.require_admin(engine, actor_id, "register repositories")
-    url = normalize(url)
+    url = normalize(url, protected=protected)
     with session_scope(engine) as db:
         if db.exec(select(Repository).where(Repository.url == url)).first() is not None:
             raise Conflict(f"{url} is already registered", code="exists")

@@ -195,7 +195,13 @@ class SettingsState(AppState):
     async def add_repo(self, form: dict) -> None:
         url = str(form.get("url", ""))
         await self._do(
-            lambda: repositories.register(services.current().engine, url, actor_id=self.user_id), f"Added {url}"
+            lambda: repositories.register(
+                services.current().engine,
+                url,
+                actor_id=self.user_id,
+                protected=services.current().settings.protected_paths,
+            ),
+            f"Added {url}",
         )
 
     @rx.event

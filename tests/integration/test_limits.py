@@ -188,3 +188,14 @@ async def test_a_registration_error_does_not_echo_git(running: LocalInstance, ca
         assert line not in response.text
     assert "refused" not in response.text.lower() and "fatal" not in response.text.lower()
     assert git_says.splitlines()[-1] in caplog.text  # the operator still sees why
+
+
+async def test_a_local_origin_holding_or_inside_our_own_files_is_refused(running: LocalInstance) -> None:
+    # a local origin is bound into its sandboxes: one holding the data directory would show it the keys
+    data_dir = running.settings.data_dir
+    project = running.settings.protected_paths[-1]
+    for url in (str(data_dir.parent), f"file://{data_dir}", str(project), str(project / "sandbox")):
+        response = await running.client.post("/api/repositories", json={"url": url}, headers=running.admin)
+        assert response.status_code == 422, (url, response.text)
+        assert response.json()["error"]["code"] == "protected_path"
+    assert (await running.client.get("/api/repositories", headers=running.admin)).json() == []
