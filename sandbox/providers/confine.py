@@ -150,7 +150,7 @@ def _between(target: Path, covers: list[Path]) -> list[Path]:
 
 def _outermost(paths: Iterable[Path]) -> list[Path]:
     """Paths without those lying inside another of them (one mount covers them), parents first."""
-    unique = sorted({Path(os.path.normpath(p)) for p in paths}, key=lambda p: len(p.parts))
+    unique = sorted({Path(os.path.normpath(p)) for p in paths}, key=lambda p: (len(p.parts), str(p)))
     kept: list[Path] = []
     for path in unique:
         if not any(path == k or path.is_relative_to(k) for k in kept):
