@@ -64,6 +64,7 @@ def build_provider(settings: Settings) -> SandboxProvider:
             memory_mb=settings.modal_memory_mb,
             idle_timeout_s=int(settings.idle_timeout_s) + 600,  # a safety net behind our own idle stop
         )
+    from sandbox.providers.limits import Limits
     from sandbox.providers.local import LocalProvider
 
     isolate = {"auto": None, "bwrap": True, "none": False}[settings.sandbox_isolation]
@@ -77,6 +78,11 @@ def build_provider(settings: Settings) -> SandboxProvider:
         park_ttl_s=settings.park_ttl_s,
         pool_limit=settings.warm_pool_limit,
         uid_range=(settings.sandbox_uid_base, settings.sandbox_uid_count),
+        limits=Limits(
+            memory_mb=settings.sandbox_memory_mb,
+            max_processes=settings.sandbox_max_processes,
+            cpu_weight=settings.sandbox_cpu_weight,
+        ),
     )
 
 

@@ -64,6 +64,15 @@ class Settings(BaseSettings):
         200_000, ge=1000, description="First host uid local sandboxes run as when the server is root (one each)."
     )
     sandbox_uid_count: int = Field(1000, ge=1, description="How many host uids, from the base, sandboxes may take.")
+    sandbox_memory_mb: int = Field(
+        4096, ge=256, description="Memory one local sandbox may use (its processes together), in MiB."
+    )
+    sandbox_max_processes: int = Field(
+        2048, ge=64, description="Processes (and threads) one local sandbox may run at once."
+    )
+    sandbox_cpu_weight: int = Field(
+        100, ge=1, le=10000, description="A local sandbox's CPU share when the machine is busy (100: an equal share)."
+    )
     opencode_bin: str = Field("", description="The OpenCode binary for local sandboxes. Default: the project's .tools.")
     idle_timeout_s: float = Field(
         600, gt=0, description="Seconds without activity before a sandbox is snapshotted and stopped."

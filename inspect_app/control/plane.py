@@ -37,6 +37,7 @@ from sandbox.protocol import (
     StopCommand,
     encode,
 )
+from sandbox.providers.base import SandboxHandle
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,7 @@ class ControlPlane:
         self._sweeper: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._authors: dict[str, dict[str, Any]] = {}  # message id → author, for events
+        self._oom_kills: dict[str, int] = {}  # sandbox id → memory-limit kills already reported
         self._users: dict[int, User] = {}  # prompt authors (names and emails for commits)
         self._joined: set[tuple[str, int]] = set()
 
@@ -317,8 +319,28 @@ class ControlPlane:
             await self.sleep(session.id, f"idle for {limit.idle_timeout_s:.0f}s")
         for session_id, link in list(self.links.items()):
             handle = self.lifecycle.handles.get(link.sandbox_id)
-            if handle is not None and await self.lifecycle.provider.status(handle) == "exited":
+            if handle is None:
+                continue
+            if await self.lifecycle.provider.status(handle) == "exited":
                 await self._lost(session_id, link.sandbox_id, "the sandbox process exited", SandboxStatus.FAILED)
+            else:
+                await self._report_oom(session_id, handle)
+
+    async def _report_oom(self, session_id: str, handle: SandboxHandle) -> None:
+        """A process of the sandbox was killed for going over its memory limit: say so in the session
+        (the agent sees only "Killed"), once per kill."""
+        kills = self.lifecycle.provider.oom_kills(handle)
+        seen = self._oom_kills.get(handle.sandbox_id, 0)
+        if kills > seen:
+            self._oom_kills[handle.sandbox_id] = kills
+            await self.emit(
+                session_id,
+                "warning",
+                {
+                    "message": "a process in the sandbox was killed: it went over the sandbox's memory limit",
+                    "detail": f"{kills} such kill(s) so far; the limit is INSPECT_SANDBOX_MEMORY_MB",
+                },
+            )
 
     async def _announce_failure(self, session_id: str, message: Message, reason: str) -> None:
         """Record a prompt's failure that no sandbox will report (it is gone, or was cut off here)."""

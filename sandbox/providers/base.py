@@ -206,6 +206,10 @@ class SandboxProvider(abc.ABC):
     async def delete_snapshot(self, snapshot_ref: str) -> None:  # noqa: B027 - optional, as above
         """Forget a snapshot no session needs any more (cleanup)."""
 
+    def oom_kills(self, handle: SandboxHandle) -> int:
+        """How many of the sandbox's processes were killed for going over its memory limit (so far)."""
+        return 0
+
     def confinement(self) -> tuple[str, str]:
         """How this provider's sandboxes are confined (a word) and, when that is a problem, why."""
         return self.name, ""

@@ -52,6 +52,7 @@ from sandbox.providers.base import (
     pool_key,
 )
 from sandbox.providers.confine import ALWAYS_HIDDEN, Jail, UidRange, UidsExhausted, user_entries
+from sandbox.providers.limits import Cgroups, Group, Limits
 from sandbox.providers.warm_pool import ParkingLot, Standby, Want, WarmPool
 from sandbox.runtime.environment import ENV_FD_VARIABLE
 from sandbox.runtime.gitops import run, tail, valid_branch
@@ -149,6 +150,7 @@ class LocalProvider(SandboxProvider):
         park_ttl_s: float = 1800.0,
         pool_limit: int = 4,
         uid_range: tuple[int, int] = (200_000, 1000),
+        limits: Limits | None = None,
     ) -> None:
         self._data_dir = data_dir.resolve()
         self._sandboxes = self._data_dir / "sandboxes"
@@ -165,7 +167,12 @@ class LocalProvider(SandboxProvider):
         self._uids = UidRange(*uid_range) if self._isolate and as_root else None
         works = not self._isolate or bwrap_works(uid_range[0] if as_root else None)
         self._refusal = "" if works else NO_BWRAP
-        self._held: dict[int, tuple[asyncio.subprocess.Process, int]] = {}  # pid → (process, its uid)
+        # Resource limits (cgroups) need root; without them sandboxes run unlimited, and say so.
+        self.limits = limits
+        self._cgroups = Cgroups.detect() if limits is not None and as_root and self._isolate else None
+        if limits is not None and self._cgroups is None:
+            log.warning("sandboxes run without resource limits: no writable cgroup controllers here")
+        self._held: dict[int, Held] = {}  # pid → what a running sandbox process holds
         self._base_path = base_path
         self._processes: dict[str, asyncio.subprocess.Process] = {}  # by sandbox id
         self._by_session: dict[str, SandboxHandle] = {}
@@ -356,6 +363,7 @@ class LocalProvider(SandboxProvider):
         self._signal([process.pid, *tree, *_descendants(process.pid)], signal.SIGKILL)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(process.wait(), 5)
+        self._reclaim()
 
     async def status(self, handle: SandboxHandle) -> SandboxState:
         process = self._processes.get(handle.sandbox_id)
@@ -557,8 +565,11 @@ class LocalProvider(SandboxProvider):
         if self._refusal:
             raise ProviderError(self._refusal)
         uid = self._take_uid()
+        group: Group | None = None  # its cgroup
         fds: list[int] = []
         try:
+            if self._cgroups is not None and self.limits is not None:
+                group = self._cgroups.create(f"sbx-{secrets.token_hex(6)}", self.limits)
             if uid is not None:
                 await _give(root, uid)
             fds.append(_memfd("sandbox-env", json.dumps(spec.environment())))
@@ -567,13 +578,15 @@ class LocalProvider(SandboxProvider):
             if self._isolate:
                 passwd_fd = group_fd = None
                 if uid is not None:
-                    passwd, group = user_entries(_read("/etc/passwd"), _read("/etc/group"), uid, Path(public["HOME"]))
-                    passwd_fd, group_fd = _memfd("passwd", passwd), _memfd("group", group)
+                    passwd, groups = user_entries(_read("/etc/passwd"), _read("/etc/group"), uid, Path(public["HOME"]))
+                    passwd_fd, group_fd = _memfd("passwd", passwd), _memfd("group", groups)
                     fds += [passwd_fd, group_fd]
                 jail = dataclasses.replace(self._jail(root, spec, uid), env=public)
                 args, env = jail.command(program, passwd_fd=passwd_fd, group_fd=group_fd), {"PATH": self._base_path}
             else:
                 args, env = program, public
+            if group is not None:
+                args = group.wrap(args)
             log_fd = hostfs.open_log(root, log_name)
             fds.append(log_fd)
             process = await asyncio.create_subprocess_exec(
@@ -589,24 +602,39 @@ class LocalProvider(SandboxProvider):
         except (OSError, ProviderError) as exc:
             if uid is not None:
                 self._uids.give_back(uid)  # type: ignore[union-attr] - a uid implies the range
+            if group is not None:
+                group.remove()
             if isinstance(exc, ProviderError):
                 raise
             raise ProviderError(f"cannot start sandbox {spec.sandbox_id}: {exc}") from exc
         finally:
             for fd in fds:
                 os.close(fd)
-        if uid is not None:
-            self._held[process.pid] = (process, uid)
+        if uid is not None or group is not None:
+            self._held[process.pid] = Held(process=process, uid=uid, group=group)
         return process
+
+    def _reclaim(self) -> None:
+        """Free what ended sandboxes held: their uids, and their groups once empty."""
+        for pid, held in list(self._held.items()):
+            if held.process.returncode is None:
+                continue
+            if held.uid is not None and self._uids is not None:
+                self._uids.give_back(held.uid)
+                held.uid = None
+            if held.group is None or held.group.remove():
+                del self._held[pid]
+
+    def oom_kills(self, handle: SandboxHandle) -> int:
+        process = self._processes.get(handle.sandbox_id)
+        held = self._held.get(process.pid) if process is not None else None
+        return held.group.oom_kills() if held is not None and held.group is not None else 0
 
     def _take_uid(self) -> int | None:
         """A free host uid for a new sandbox (root only); those of ended sandboxes are free again."""
+        self._reclaim()
         if self._uids is None:
             return None
-        for pid, (process, uid) in list(self._held.items()):
-            if process.returncode is not None:
-                del self._held[pid]
-                self._uids.give_back(uid)
         try:
             return self._uids.take()
         except UidsExhausted as exc:
@@ -617,6 +645,15 @@ class LocalProvider(SandboxProvider):
         for pid in pids:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, sig)
+
+
+@dataclasses.dataclass
+class Held:
+    """What one running sandbox process holds until it ends."""
+
+    process: asyncio.subprocess.Process
+    uid: int | None
+    group: Group | None
 
 
 def _memfd(name: str, text: str) -> int:

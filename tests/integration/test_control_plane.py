@@ -409,3 +409,18 @@ async def test_a_killed_supervisor_fails_its_prompt_within_seconds(
         done = await client.wait(lambda m: m["type"] == "execution_complete", "the prompt to fail", 30)
         assert asyncio.get_running_loop().time() - killed_at < 10  # not the 90 s heartbeat timeout
         assert done["data"]["success"] is False and "exited" in done["data"]["error"]
+
+
+async def test_a_process_killed_for_memory_is_explained_in_the_session(
+    server: RunningServer, llm: FakeLLM, tmp_path: Path
+) -> None:
+    sid = _session_setup(server, make_origin(tmp_path))
+    async with Client(server, sid, server.token) as client:
+        await client.wait(lambda m: _status(m, "ready"), "ready", 120)
+        hog = "python3 -c 'x = b\"x\" * (6 << 30)'; sleep 6"  # over the default 4096 MiB; the sweep runs meanwhile
+        llm.add(Turn(tool_calls=[bash(hog)]), Turn(text="It was killed."))
+        await client.send({"type": "prompt", "content": "Use all the memory", "client_request_id": "oom"})
+        warning = await client.wait(lambda m: m["type"] == "warning" and "memory" in m["data"]["message"], "why", 60)
+        assert "memory limit" in warning["data"]["message"]
+        done = await client.wait(lambda m: m["type"] == "execution_complete", "the prompt to end", 60)
+        assert done["data"]["success"] is True  # the agent lost one process, not its sandbox
