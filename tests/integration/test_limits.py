@@ -199,3 +199,13 @@ async def test_a_local_origin_holding_or_inside_our_own_files_is_refused(running
         assert response.status_code == 422, (url, response.text)
         assert response.json()["error"]["code"] == "protected_path"
     assert (await running.client.get("/api/repositories", headers=running.admin)).json() == []
+
+
+async def test_secret_names_that_hook_loaders_or_interpreters_are_refused(running: LocalInstance) -> None:
+    for name in ("LD_PRELOAD", "BASH_ENV", "NODE_OPTIONS", "PYTHONSTARTUP", "GIT_SSH_COMMAND"):
+        response = await running.client.put(f"/api/secrets/{name}", json={"value": "/tmp/x.so"}, headers=running.admin)
+        assert response.status_code == 422, (name, response.text)
+        assert name in response.json()["error"]["message"]  # with the reason
+    assert (await running.client.get("/api/secrets", headers=running.admin)).json() == {"names": []}
+    ok = await running.client.put("/api/secrets/DEPLOY_KEY", json={"value": "x"}, headers=running.admin)
+    assert ok.status_code == 204, ok.text
