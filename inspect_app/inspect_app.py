@@ -12,8 +12,8 @@ from reflex.event import EventType
 from inspect_app import services
 from inspect_app.api.app import build_api
 from inspect_app.api.framing import FrameGuard
+from inspect_app.api.session_guard import SessionGuard
 from inspect_app.ui import routes
-from inspect_app.ui.login import denied, login
 from inspect_app.ui.new_session import NewSessionState
 from inspect_app.ui.pages.extension import extension_home, extension_session
 from inspect_app.ui.pages.home import home
@@ -27,8 +27,17 @@ from inspect_app.ui.stats_page import StatsState, stats_page
 if TYPE_CHECKING:
     from bots.slack.socket_mode import SocketModeRunner
 
-# the API first (its routes win), then the frame guard around everything, pages included
-app = rx.App(api_transformer=[build_api(), FrameGuard])
+# Older versions kept the API token in localStorage, where any script could read it; the cookie
+# replaced it (a browser without the cookie moves the token at /login), so it is dropped here.
+FORGET_STORED_KEY = "try { localStorage.removeItem('inspect_token') } catch (e) {}"
+
+# the API first (its routes win), then the guards around everything, pages included: the session
+# guard (who may use the socket and the cookie), and outermost the frame guard, so that every
+# answer, a refusal too, carries its frame-ancestors policy
+app = rx.App(
+    api_transformer=[build_api(), SessionGuard, FrameGuard],
+    head_components=[rx.script(FORGET_STORED_KEY)],
+)
 
 
 @contextlib.asynccontextmanager
@@ -81,5 +90,3 @@ page(extension_home, routes.EXTENSION, "Inspect", SessionListState.load, NewSess
 page(extension_session, routes.EXTENSION_SESSION, "Session · Inspect", SessionPageState.open)
 page(settings_page, routes.SETTINGS, "Settings · Inspect", SessionListState.load, SettingsState.load)
 page(stats_page, routes.STATS, "Stats · Inspect", SessionListState.load, StatsState.load)
-app.add_page(denied, route="/denied", title="Access denied · Inspect")
-page(login, routes.LOGIN, "Sign in · Inspect")

@@ -12,6 +12,7 @@ import os
 import sys
 
 from inspect_app.boot import prepare
+from inspect_app.control import browser_sign_in
 from inspect_app.db import PROJECT_ROOT
 from inspect_app.errors import ConfigError
 from inspect_app.settings import Settings, load_settings
@@ -54,6 +55,11 @@ def reflex_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
+def sign_in_url(settings: Settings, link_token: str) -> str:
+    """The one-time link a person opens to sign this browser in (as Jupyter prints its token URL)."""
+    return f"{settings.resolved_public_url}/login?token={link_token}"
+
+
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -63,10 +69,16 @@ def main() -> int:
         print(f"inspect: configuration error: {exc}", file=sys.stderr)
         return 2
     report.services.engine.dispose()
+    _confinement, problem = report.services.plane.lifecycle.provider.confinement()
+    if problem:  # bubblewrap missing (sandboxes will refuse to start), or confinement turned off
+        print(f"inspect: WARNING: {problem}", file=sys.stderr, flush=True)
     mode = "local single-user mode" if report.local_mode else "GitHub sign-in"
     print(f"inspect: database at migration {report.migrated_to}; {mode}", flush=True)
     if report.local_mode:
         print(f"inspect: API token for the local user is in {settings.data_dir / 'local-token'}", flush=True)
+        link = browser_sign_in.issue_login_link(settings.data_dir)
+        minutes = int(browser_sign_in.LOGIN_LINK_TTL.total_seconds() // 60)
+        print(f"inspect: sign in (once, within {minutes} min): {sign_in_url(settings, link)}", flush=True)
     print(f"inspect: starting on {settings.resolved_public_url}", flush=True)
     os.chdir(PROJECT_ROOT)
     os.execvpe(  # noqa: S606 - an argument list, no shell

@@ -47,6 +47,7 @@ def build_api() -> FastAPI:
     api.add_middleware(LazySessionMiddleware)
     api.add_middleware(RequestLimits, per_path={"/api/github/webhook": github.MAX_BODY})  # outermost
     api.include_router(auth.router)
+    api.include_router(auth.pages)
     api.include_router(health.router, prefix="/api", tags=["health"])
     api.include_router(me.router, prefix="/api", tags=["users"])
     api.include_router(repositories.router)

@@ -39,7 +39,8 @@ def sidebar() -> rx.Component:
             rx.avatar(fallback=AppState.user_name[:1], size="2", radius="full"),
             rx.text(AppState.user_name, size="2", overflow="hidden", text_overflow="ellipsis", white_space="nowrap"),
             rx.spacer(),
-            rx.link(rx.icon("log-in", size=16), href=routes.LOGIN, title="Sign in as someone else", id="sign-in"),
+            # plain anchors: /login and sign-out are server routes, not client-side pages
+            rx.el.a(rx.icon("log-out", size=16), href=routes.LOGOUT, title="Sign out", id="sign-out", color="inherit"),
             rx.color_mode.button(size="1", variant="ghost", id="color-mode", title="Light or dark theme"),
             align="center",
             width="100%",

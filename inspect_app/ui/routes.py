@@ -1,7 +1,8 @@
 """Page routes and URL builders, in one place."""
 
 HOME = "/"
-LOGIN = "/login"
+LOGIN = "/login"  # served by the API (api/auth.py): it works without the socket
+LOGOUT = "/api/auth/logout"
 SESSION = "/sessions/[sid]"
 SETTINGS = "/settings"
 STATS = "/stats"

@@ -8,26 +8,22 @@ from http.cookies import SimpleCookie
 import reflex as rx
 
 from inspect_app import services
-from inspect_app.control import users
-from inspect_app.control.auth import SESSION_COOKIE
+from inspect_app.control import auth
 from inspect_app.errors import Unauthorized
 
 
-def _resolve(token: str, session_token: str) -> tuple[int, str, bool]:
-    """(user id, name, token valid) for this browser: a token signed in at /login, the GitHub
-    sign-in session cookie, else (local mode only) the local user."""
-    engine = services.current().engine
-    for candidate, is_token in ((token, True), (session_token, False)):
-        if candidate:
-            try:
-                user = users.user_for_token(engine, candidate)
-                return user.id or 0, user.name, is_token
-            except Unauthorized:
-                pass
-    if services.current().settings.oauth_enabled:
-        return 0, "", False
-    user = users.local_user(engine)
-    return (user.id or 0, user.name, False) if user else (0, "", False)
+def _resolve(session_token: str) -> tuple[int, str]:
+    """(user id, name) for this browser's session cookie, in every mode; (0, "") without one.
+
+    The cookie comes from the socket's handshake, which ``api/session_guard.py`` already refused
+    without a live session or from a foreign Origin: this is the identity, not the gate."""
+    if not session_token:
+        return 0, ""
+    try:
+        user = auth.user_for_session(services.current().engine, session_token)
+    except Unauthorized:
+        return 0, ""
+    return user.id or 0, user.name
 
 
 class AppState(rx.State):
@@ -35,30 +31,16 @@ class AppState(rx.State):
 
     user_id: int = 0
     user_name: str = ""
-    # A personal API token this browser signed in with (/login); empty: the local user.
-    token: str = rx.LocalStorage("", name="inspect_token", sync=True)
-
-    oauth: bool = False
 
     @rx.event
     async def load_identity(self) -> rx.event.EventSpec | None:
         cookies = SimpleCookie()
         cookies.load(self.router.headers.cookie or "")
-        session = cookies[SESSION_COOKIE].value if SESSION_COOKIE in cookies else ""
-        user_id, name, valid = await asyncio.to_thread(_resolve, self.token, session)
-        if self.token and not valid:
-            self.token = ""
-        self.user_id, self.user_name = user_id, name
-        self.oauth = services.current().settings.oauth_enabled
-        path = str(self.router.url.path)
-        if not user_id and not path.startswith(("/login", "/denied")):
-            return rx.redirect("/login")  # GitHub sign-in is required on this instance
+        session = cookies[auth.SESSION_COOKIE].value if auth.SESSION_COOKIE in cookies else ""
+        self.user_id, self.user_name = await asyncio.to_thread(_resolve, session)
+        if not self.user_id:  # e.g. signed out in another tab: the server answers a reload with /login
+            return rx.call_script("window.location.reload()")
         return None
-
-    @rx.event
-    def sign_out(self) -> rx.event.EventSpec:
-        self.token = ""
-        return rx.redirect("/api/auth/logout" if self.oauth else "/", is_external=True)
 
 
 def connected(client_token: str) -> bool:

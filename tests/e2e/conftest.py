@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,6 +61,21 @@ def screenshot(driver: webdriver.Chrome, name: str) -> None:
     driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
 
 
+def sign_in_link(server: RunningServer) -> str:
+    """The one-time sign-in link the server printed at start (as ``make run`` shows it)."""
+    found = re.search(r"inspect: sign in \(once, within \d+ min\): (\S+)", server.log_path.read_text())
+    assert found, f"the server printed no sign-in link:\n{server.log_tail()}"
+    return found.group(1)
+
+
+def sign_in_with_token(driver: webdriver.Chrome, server: RunningServer, token: str) -> None:
+    """Sign this browser in at /login with a personal API token (the page posts it; the cookie comes back)."""
+    driver.get(f"{server.url}/login")
+    WebDriverWait(driver, 30).until(ec.visibility_of_element_located((By.ID, "login-token"))).send_keys(token)
+    driver.find_element(By.ID, "login-submit").click()
+    WebDriverWait(driver, 30).until(lambda d: d.get_cookie("inspect_session") is not None)
+
+
 def new_browser(tmp_path_factory: pytest.TempPathFactory, extension: Path | None = None) -> webdriver.Chrome:
     if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
         message = "headless Chromium and chromedriver are needed (apt-get install chromium chromium-driver)"
@@ -70,8 +86,11 @@ def new_browser(tmp_path_factory: pytest.TempPathFactory, extension: Path | None
 
 
 @pytest.fixture(scope="session")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
+def browser(tmp_path_factory: pytest.TempPathFactory, server: RunningServer) -> Iterator[webdriver.Chrome]:
+    """The local user's browser, signed in with the one-time link (which is then used up)."""
     driver = new_browser(tmp_path_factory)
+    driver.get(sign_in_link(server))
+    WebDriverWait(driver, 30).until(lambda d: d.get_cookie("inspect_session") is not None)
     yield driver
     driver.quit()
 

@@ -23,7 +23,15 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.e2e.conftest import EXTENSION_DIR, EXTENSION_ID, SCREENSHOTS, choose_repository, new_browser, text_of
+from tests.e2e.conftest import (
+    EXTENSION_DIR,
+    EXTENSION_ID,
+    SCREENSHOTS,
+    choose_repository,
+    new_browser,
+    sign_in_with_token,
+    text_of,
+)
 from tests.integration.sandbox_harness import make_origin
 from tests.servers import ROOT, RunningServer
 
@@ -97,6 +105,9 @@ def test_pick_an_element_and_the_prompt_carries_it(
     repo = httpx.post(f"{server.url}/api/repositories", json={"url": str(make_origin(tmp_path))}, headers=headers)
     assert repo.status_code == 201
 
+    # the person signs in to Inspect in a tab; the side panel's frame then carries the session cookie
+    sign_in_with_token(driver, server, server.token)
+
     # options: where this Inspect lives
     driver.get(f"chrome-extension://{EXTENSION_ID}/options.html")
     field = wait.until(ec.visibility_of_element_located((By.ID, "app-url")))
@@ -157,13 +168,15 @@ def test_pick_an_element_and_the_prompt_carries_it(
     panel_png = driver.get_screenshot_as_png()
     side_by_side(driver, page_png, panel_png, "extension-side-panel")
 
-    # the event store has the prompt with the captured element and its React components
+    # the prompt (its event says it has a context; the message holds it) carries the captured element
     sessions = httpx.get(f"{server.url}/api/sessions", headers=headers).json()["sessions"]
     newest = sessions[0]["id"]
     events = httpx.get(f"{server.url}/api/sessions/{newest}/events?after=0", headers=headers).json()["events"]
-    [prompt] = [e for e in events if e["type"] == "prompt"]
-    element = prompt["data"]["context"]["element"]
-    assert prompt["data"]["content"] == "Make this button green" and prompt["data"]["source"] == "extension"
+    [event] = [e for e in events if e["type"] == "prompt"]
+    assert event["data"]["has_context"]
+    prompt = httpx.get(f"{server.url}/api/sessions/{newest}/prompts/{event['message_id']}", headers=headers).json()
+    element = prompt["context"]["element"]
+    assert prompt["content"] == "Make this button green" and prompt["source"] == "extension"
     assert element["selector"] == "#buy" and element["url"] == react_page and element["title"] == "Acme store"
     assert "Buy for $12" in element["text"] and element["html"].startswith("<button")
     names = [c["name"] for c in element["react"]["components"]]
