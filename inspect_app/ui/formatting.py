@@ -37,3 +37,9 @@ STATUS_COLORS = {
 
 def status_color(status: str) -> str:
     return STATUS_COLORS.get(status, "gray")
+
+
+def http_url(value: str) -> str:
+    """``value`` if it is an http(s) URL, else "": what may become a link's href (a sandbox's
+    artifact could name ``javascript:…``)."""
+    return value if value.lower().startswith(("https://", "http://")) else ""

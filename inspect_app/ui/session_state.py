@@ -22,7 +22,7 @@ from inspect_app.control import prompts, repositories
 from inspect_app.control import sessions as sessions_ctl
 from inspect_app.control.events import session_channel
 from inspect_app.errors import InspectError
-from inspect_app.ui.formatting import status_color
+from inspect_app.ui.formatting import http_url, status_color
 from inspect_app.ui.selection import SelectionState
 from inspect_app.ui.state import AppState, connected
 from inspect_app.ui.timeline import TimelineItem, merge, settle
@@ -125,7 +125,7 @@ class SessionPageState(AppState):
         self.repo, self.branch = loaded["repo"], session["base_branch"]
         self.status, self.status_reason = session["status"], session["status_reason"]
         self.archived, self.diff, self.diff_loaded, self.editing_title = session["archived"], "", False, False
-        self.source, self.source_link = session["source"], session.get("source_link", "")
+        self.source, self.source_link = session["source"], http_url(session.get("source_link") or "")
         self.pr_url, self.pr_state, self.branch_pushed, self.branch_url = "", "", "", ""
         for artifact in loaded["snapshot"]["artifacts"]:
             self._artifact(artifact)
@@ -248,10 +248,10 @@ class SessionPageState(AppState):
 
     def _artifact(self, data: dict[str, Any]) -> None:
         if data.get("kind") == "pr":
-            self.pr_url, self.pr_state = str(data.get("url", "")), str(data.get("state", ""))
+            self.pr_url, self.pr_state = http_url(str(data.get("url", ""))), str(data.get("state", ""))
         elif data.get("kind") == "branch":
             self.branch_pushed = str(data.get("meta", {}).get("branch", "")) or self.branch
-            self.branch_url = str(data.get("url", ""))
+            self.branch_url = http_url(str(data.get("url", "")))
 
     def _presence(self, event: dict[str, Any]) -> None:
         name = str(event.get("user", {}).get("name", ""))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from inspect_app.ui.formatting import relative_time, status_color
+from inspect_app.ui.formatting import http_url, relative_time, status_color
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -20,3 +20,10 @@ def test_relative_time() -> None:
 def test_status_colors() -> None:
     assert status_color("failed") == "red"
     assert status_color("something-new") == "gray"
+
+
+def test_only_http_urls_become_links() -> None:
+    assert http_url("https://github.com/o/r/pull/1") == "https://github.com/o/r/pull/1"
+    assert http_url("HTTP://example.com") == "HTTP://example.com"
+    for hostile in ("javascript:alert(1)", "JavaScript:alert(1)", "data:text/html,<b>x</b>", "//evil.example", ""):
+        assert http_url(hostile) == ""

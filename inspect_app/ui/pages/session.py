@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from inspect_app.ui.layout import page_frame
+from inspect_app.ui.markdown import untrusted_markdown
 from inspect_app.ui.session_state import QueueRow, SessionPageState
 from inspect_app.ui.timeline import TimelineItem
 
@@ -170,7 +171,7 @@ def timeline_item(item: TimelineItem) -> rx.Component:
     return rx.match(
         item.kind,
         ("prompt", prompt_item(item)),
-        ("answer", rx.box(rx.markdown(item.text), class_name="timeline-answer", width="100%")),
+        ("answer", rx.box(untrusted_markdown(item.text), class_name="timeline-answer", width="100%")),
         ("tool", tool_item(item)),
         ("done", rx.text(item.text, size="1", color_scheme=item.color, class_name="timeline-done")),
         ("error", rx.callout(item.text, icon="triangle_alert", color_scheme="red", size="1")),
@@ -275,7 +276,13 @@ def conversation(spacing: str) -> list[rx.Component]:
         rx.vstack(rx.foreach(S.items, timeline_item), width="100%", spacing=spacing, id="timeline"),
         rx.cond(
             S.live_message != "",
-            rx.box(rx.markdown(S.live_done), rx.markdown(S.live_tail), id="live-answer", width="100%", opacity="0.9"),
+            rx.box(
+                untrusted_markdown(S.live_done),
+                untrusted_markdown(S.live_tail),
+                id="live-answer",
+                width="100%",
+                opacity="0.9",
+            ),
         ),
         rx.cond(S.queue.length() > 0, rx.vstack(rx.foreach(S.queue, queued), width="100%", id="queue")),  # type: ignore[attr-defined]
     ]
