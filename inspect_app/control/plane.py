@@ -9,7 +9,6 @@ then ``dispatch`` sends the oldest pending prompt once the sandbox is ready and 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -37,7 +36,7 @@ from sandbox.protocol import (
     StopCommand,
     encode,
 )
-from sandbox.providers.base import SandboxHandle
+from sandbox.providers.base import ProviderError, SandboxHandle
 
 log = logging.getLogger(__name__)
 
@@ -278,6 +277,7 @@ class ControlPlane:
         if row is None:
             return
         if link is not None:
+            await self._keep_changes(session_id)
             ref = await self.snapshot(session_id)
             parked = bool(ref) and await self.lifecycle.park(row.id, ref or "")
             told = await link.send(ParkCommand() if parked else ShutdownCommand())
@@ -287,6 +287,15 @@ class ControlPlane:
         self.links.pop(session_id, None)
         sessions_ctl.set_status(self.engine, session_id, SessionStatus.STOPPED, reason)
         await self.emit(session_id, "sandbox_status", {"status": "stopped", "reason": reason})
+
+    async def _keep_changes(self, session_id: str) -> None:
+        """Read the session's diff while its sandbox still runs: once it is gone, the provider shows the
+        last one read (nothing runs in a stopped sandbox's tree)."""
+        session = await asyncio.to_thread(sessions_ctl.get, self.engine, session_id)
+        try:
+            await asyncio.wait_for(self.lifecycle.provider.diff(session_id, session.base_branch), 30)
+        except (ProviderError, TimeoutError) as exc:
+            log.info("could not keep the changes of %s: %s", session_id, exc)
 
     # --- watchdogs -----------------------------------------------------------------------------
     async def _sweep_forever(self) -> None:
@@ -322,9 +331,15 @@ class ControlPlane:
             if handle is None:
                 continue
             if await self.lifecycle.provider.status(handle) == "exited":
-                await self._lost(session_id, link.sandbox_id, "the sandbox process exited", SandboxStatus.FAILED)
+                await self._lost(session_id, link.sandbox_id, self._exit_reason(handle), SandboxStatus.FAILED)
             else:
                 await self._report_oom(session_id, handle)
+
+    def _exit_reason(self, handle: SandboxHandle) -> str:
+        """Why a sandbox's process is gone, as far as we can tell (read before it is cleaned up)."""
+        if self.lifecycle.provider.oom_kills(handle) > self._oom_kills.get(handle.sandbox_id, 0):
+            return "the sandbox process exited after it went over its memory limit"
+        return "the sandbox process exited"
 
     async def _report_oom(self, session_id: str, handle: SandboxHandle) -> None:
         """A process of the sandbox was killed for going over its memory limit: say so in the session
@@ -383,7 +398,7 @@ class ControlPlane:
             if row is None or row.status not in LIVE_SANDBOX:
                 return  # stopped, replaced or already marked lost
             if await self.lifecycle.provider.status(handle) == "exited":
-                await self._lost(session_id, sandbox_id, "the sandbox process exited", SandboxStatus.FAILED)
+                await self._lost(session_id, sandbox_id, self._exit_reason(handle), SandboxStatus.FAILED)
                 return
             await asyncio.sleep(EXIT_WATCH_EVERY_S)
 
@@ -412,9 +427,18 @@ class ControlPlane:
         link to nothing when it goes away."""
         previous = self.links.get(link.session_id)
         self.links[link.session_id] = link
-        if previous is not None and previous is not link and previous.close is not None:
-            with contextlib.suppress(Exception):
+        if previous is None or previous is link:
+            return
+        # what waited for the old connection's answer (a push, a snapshot) waits on the new one
+        for branch, waiters in previous.push_waiters.items():
+            link.push_waiters.setdefault(branch, []).extend(waiters)
+        link.snapshot_waiters.extend(previous.snapshot_waiters)
+        previous.push_waiters, previous.snapshot_waiters = {}, []
+        if previous.close is not None:
+            try:
                 await asyncio.wait_for(previous.close(), 5)
+            except Exception as exc:  # noqa: BLE001 - already gone: nothing to close
+                log.info("closing the replaced link of %s: %s", link.session_id, exc)
 
     def author_for(self, message_id: str | None) -> dict[str, Any] | None:
         if message_id is None:

@@ -30,8 +30,10 @@ from pathlib import Path
 
 SANDBOX_USER = "sandbox"
 ENV_FD_VARIABLE = "SANDBOX_ENV_FD"
-# Not only homes: where a root-run server's secrets usually live too.
-ALWAYS_HIDDEN = (Path("/home"), Path("/root"))
+# Homes (and root's: where a root-run server's secrets usually live), and /run: the host's Unix
+# sockets there (PostgreSQL's, often with trust authentication; D-Bus; the user's systemd and agents)
+# answer a connect() through a read-only mount.
+ALWAYS_HIDDEN = (Path("/home"), Path("/root"), Path("/run"))
 
 
 class UidsExhausted(RuntimeError):
@@ -76,7 +78,14 @@ class Jail:
     show: tuple[Path, ...]  # bound back read-only after hiding (runtime code, interpreter, tools)
     readonly: tuple[Path, ...] = ()  # bound read-only at their own path (a local origin)
     mask: tuple[Path, ...] = ()  # files replaced by an empty one (the server's .env)
+    writable: tuple[tuple[Path, Path], ...] = ()  # (host path, where it appears) read-write: a copy's target
     env: Mapping[str, str] = field(default_factory=dict)  # public variables only (visible in argv)
+
+    def __post_init__(self) -> None:
+        for shown in (*self.show, *self.readonly):
+            for hidden in self.hide:
+                if hidden == shown or hidden.is_relative_to(shown):
+                    raise ValueError(f"{shown} would show {hidden} again, which must stay hidden")
 
     def command(self, program: list[str], *, passwd_fd: int | None = None, group_fd: int | None = None) -> list[str]:
         """The bwrap command that runs ``program`` in this jail.
@@ -97,7 +106,7 @@ class Jail:
         # bwrap makes missing mount points 0700 (root's): the sandbox's uid could not pass them
         covers = [*hidden, Path("/tmp")]  # noqa: S108 - the private /tmp above
         made: set[Path] = set()
-        for target in [*_outermost(self.show), *self.readonly, self.inside]:
+        for target in [*_outermost(self.show), *self.readonly, self.inside, *(inner for _, inner in self.writable)]:
             for parent in _between(target, covers):
                 if parent not in made:
                     made.add(parent)
@@ -109,6 +118,8 @@ class Jail:
         for path in self.mask:
             args += ["--ro-bind", "/dev/null", str(path)]
         args += ["--bind", str(self.root), str(self.inside)]
+        for source, inner in self.writable:
+            args += ["--bind", str(source), str(inner)]
         for fd, target in ((passwd_fd, "/etc/passwd"), (group_fd, "/etc/group")):
             if fd is not None:
                 args += ["--perms", "0644", "--ro-bind-data", str(fd), target]

@@ -35,7 +35,7 @@ def _parent_fd(root: Path, relative: str) -> Iterator[tuple[int, str]]:
             try:
                 inner = os.open(part, _DIR_FLAGS, dir_fd=fd)
             except FileNotFoundError:
-                raise
+                raise  # missing, not unsafe: callers may treat it as "nothing there"
             except OSError as exc:
                 raise UnsafePath(f"{relative}: {part} is not a directory") from exc
             os.close(fd)
@@ -104,6 +104,14 @@ def copy_out(root: Path, relative: str, target: Path, *, limit: int) -> None:
         info = os.fstat(source.fileno())
         if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
             raise UnsafePath(f"{relative} is not a regular file of at most {limit} bytes")
+        left = info.st_size  # no more than was there when checked (the agent may be appending)
         with target.open("xb") as out:
-            while chunk := source.read(1 << 20):
+            while left > 0 and (chunk := source.read(min(left, 1 << 20))):
                 out.write(chunk)
+                left -= len(chunk)
+
+
+def remove(root: Path, relative: str) -> None:
+    """Delete ``root/relative`` (a file or a link itself), never through a link on the way."""
+    with _parent_fd(root, relative) as (dir_fd, name):
+        os.unlink(name, dir_fd=dir_fd)

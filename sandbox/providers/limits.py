@@ -28,6 +28,8 @@ JOIN_SCRIPT = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done;
 
 @dataclass(frozen=True)
 class Limits:
+    """What one sandbox may use, its processes together."""
+
     memory_mb: int
     max_processes: int
     cpu_weight: int  # 1-10000, 100 = an equal share (cgroup v2's scale; v1 shares are scaled to it)
@@ -86,7 +88,11 @@ class Cgroups:
         v1 = {c: root / c / mine[c].lstrip("/") / PARENT for c in ("memory", "pids", "cpu") if c in mine}
         if len(v1) == 3 and all((root / c / "cgroup.procs").exists() for c in v1):
             found = cls(v1, v2=False)
-        elif "" in mine and {"memory", "pids", "cpu"} <= set(_read(root / "cgroup.controllers").split()):
+        elif "" in mine and {"memory", "pids", "cpu"} <= set(
+            _read(root / mine[""].lstrip("/") / "cgroup.controllers").split()
+        ):
+            # v2 hands controllers down only to groups without processes of their own: this works
+            # where the server's group was delegated to it (systemd Delegate=yes, a container's root)
             found = cls({"": root / mine[""].lstrip("/") / PARENT}, v2=True)
         else:
             return None
@@ -100,6 +106,9 @@ class Cgroups:
     def _prepare(self) -> None:
         for parent in self._parents.values():
             parent.mkdir(exist_ok=True)
+            for left in parent.glob("sbx-*"):  # an earlier server's, emptied when its sandboxes died
+                with contextlib.suppress(OSError):
+                    left.rmdir()
             if self.v2:  # v2: controllers must be handed down to the sandboxes' groups explicitly
                 (parent / "cgroup.subtree_control").write_text("+memory +pids +cpu")
         if not self.v2:
@@ -107,6 +116,7 @@ class Cgroups:
                 (self._parents["memory"] / "memory.use_hierarchy").write_text("1")
 
     def create(self, name: str, limits: Limits) -> Group:
+        """A new group ``name`` with ``limits`` (exists already: its limits are set again)."""
         if not name or "/" in name or name.startswith("."):
             raise ValueError(f"not a group name: {name!r}")
         memory = str(limits.memory_mb * 1024 * 1024)

@@ -63,6 +63,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SUPERVISOR = "sandbox.runtime.supervisor"
 STOP_GRACE_S = 10.0
 DIFF_TIMEOUT_S = 20.0
+MAX_KEPT_DIFF = 2 << 20
 MAX_BUNDLE_BYTES = 2 << 30
 COPY_TIMEOUT_S = 600.0
 SNAPSHOT_PARTS = ("workspace", "home", "state")
@@ -172,7 +173,7 @@ class LocalProvider(SandboxProvider):
         self._cgroups = Cgroups.detect() if limits is not None and as_root and self._isolate else None
         if limits is not None and self._cgroups is None:
             log.warning("sandboxes run without resource limits: no writable cgroup controllers here")
-        self._held: dict[int, Held] = {}  # pid → what a running sandbox process holds
+        self._held: dict[asyncio.subprocess.Process, Held] = {}  # what each running sandbox process holds
         self._base_path = base_path
         self._processes: dict[str, asyncio.subprocess.Process] = {}  # by sandbox id
         self._by_session: dict[str, SandboxHandle] = {}
@@ -338,12 +339,44 @@ class LocalProvider(SandboxProvider):
         ref = f"snap_{secrets.token_hex(8)}"
         target = self._snapshot_dir(ref)
         target.mkdir(parents=True)
-        for part in SNAPSHOT_PARTS:
-            if (root / part).exists():
+        parts = [part for part in SNAPSHOT_PARTS if (root / part).exists()]
+        live = self._live(handle.session_id)
+        if live is not None:
+            await self._copy_confined(root, target, parts, live)
+        else:  # unconfined, or nothing of it runs any more: nothing can change the tree meanwhile
+            for part in parts:
                 await copy_tree(root / part, target / part)
         for name in UNSNAPSHOTTED:
-            (target / name).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                hostfs.remove(target, name)
         return ref
+
+    async def _copy_confined(self, root: Path, target: Path, parts: list[str], live: Held) -> None:
+        """Copy a running sandbox's tree from inside its own confinement, as its uid: a root ``cp``
+        would follow a directory the agent swaps for a link mid-copy (to /etc, to the data dir)."""
+        owner = live.uid
+        if owner is not None:
+            os.chown(target, owner, owner)
+        outbox = self._data_dir / "snapshot-out"  # inside the jail: in the tmpfs over the data dir
+        inside = self._inside(root)
+        jail = dataclasses.replace(
+            self._jail(root, None, owner), env={"PATH": self._base_path}, writable=((target, outbox),)
+        )
+        program = ["cp", "-a", "--", *(str(inside / part) for part in parts), str(outbox)]
+        args = jail.command(program)
+        if live.group is not None:
+            args = live.group.wrap(args)
+        result = await run(args, cwd=root, env={"PATH": self._base_path}, timeout=COPY_TIMEOUT_S)
+        if result.code != 0:
+            raise ProviderError(f"cannot snapshot {root.name}: {tail(result.output, 5)}")
+
+    def _live(self, session_id: str) -> Held | None:
+        """What the session's running, confined sandbox holds (its uid, its cgroup); None otherwise."""
+        handle = self._by_session.get(session_id)
+        process = self._processes.get(handle.sandbox_id) if handle is not None else None
+        if process is None or process.returncode is not None or not self.isolated:
+            return None
+        return self._held.get(process) or Held(process=process, uid=None, group=None)
 
     async def stop(self, handle: SandboxHandle) -> None:
         process = self._forget(handle)
@@ -404,26 +437,31 @@ class LocalProvider(SandboxProvider):
             raise ProviderError(tail(result.output, 5))
 
     async def diff(self, session_id: str, base_branch: str) -> str | None:
-        """``git diff origin/<base>`` (committed and uncommitted changes), read INSIDE the sandbox's
-        confinement, as its uid: the workspace's git configuration is the agent's (``diff.external``,
-        ``core.fsmonitor``, textconv and filter drivers would run), so the host never runs git there."""
+        """``git diff origin/<base>`` (committed and uncommitted changes), read INSIDE the running
+        sandbox's confinement, as its uid, in its cgroup: the workspace's git configuration is the
+        agent's (``diff.external``, ``core.fsmonitor``, textconv and filter drivers would run), so the
+        host never runs git there. Once the sandbox is gone, the last diff read is shown (its uid may
+        belong to another sandbox by then: nothing runs as it)."""
         root = self.sandbox_dir(session_id)
-        if not valid_branch(base_branch) or not (root / "workspace" / ".git").is_dir():
+        kept = self._data_dir / "diffs" / f"{session_id}.diff"
+        live = self._live(session_id)
+        if live is None and self.isolated:
+            return await asyncio.to_thread(_read_or_none, kept)
+        if self._refusal or not valid_branch(base_branch) or not (root / "workspace" / ".git").is_dir():
             return None
         workspace = self._inside(root) / "workspace"
         program = ["git", "-C", str(workspace), "-c", f"safe.directory={workspace}", "diff", "--no-color"]
         program += ["--no-ext-diff", "--no-textconv", "--stat", "--patch", f"origin/{base_branch}", "--"]
         env = {"PATH": self._base_path, "HOME": str(self._inside(root) / "home"), "GIT_TERMINAL_PROMPT": "0"}
-        if self.isolated:
-            owner = root.stat().st_uid if self._uids is not None else None
-            if owner is not None and not self._uids.first <= owner < self._uids.first + self._uids.count:  # type: ignore[union-attr]
-                return None  # not a sandbox's directory (never run as someone else)
-            jail = dataclasses.replace(self._jail(root, None, owner), env=env)
-            program, env = jail.command(program), {"PATH": self._base_path}
-        elif self._refusal:
-            return None
+        if live is not None:
+            program = dataclasses.replace(self._jail(root, None, live.uid), env=env).command(program)
+            program = live.group.wrap(program) if live.group is not None else program
+            env = {"PATH": self._base_path}
         result = await run(program, cwd=root, env=env, timeout=DIFF_TIMEOUT_S)
-        return result.output if result.code == 0 else None
+        if result.code != 0:
+            return None
+        await asyncio.to_thread(_keep, kept, result.output[:MAX_KEPT_DIFF])
+        return result.output
 
     def _host_git_env(self) -> dict[str, str]:
         return {"PATH": self._base_path, "HOME": os.environ.get("HOME", "/"), "GIT_TERMINAL_PROMPT": "0"}
@@ -512,13 +550,14 @@ class LocalProvider(SandboxProvider):
             opencode.parent.parent,  # .tools/node_modules (the link and what it points to)
             opencode.resolve().parent.parent,
             *([self._plugin_template] if self._plugin_template is not None else []),
+            *_resolver_dir(),
         ]
         origin = _is_local_path(spec.repo_url) if spec is not None else None
         return Jail(
             root=root,
             inside=self._inside(root),
             uid=uid,
-            hide=(*ALWAYS_HIDDEN, PROJECT_ROOT, self._data_dir),
+            hide=(*ALWAYS_HIDDEN, PROJECT_ROOT, self._data_dir),  # /var/run is /run (a link) on Debian
             show=tuple(p for p in show if p.is_absolute() and p.exists() and p != Path("/")),
             readonly=(origin,) if origin is not None and origin.exists() else (),
             mask=tuple(p for p in {Path.cwd() / ".env"} if p.is_file()),  # the server's .env, if visible
@@ -599,35 +638,35 @@ class LocalProvider(SandboxProvider):
                 start_new_session=True,
                 pass_fds=fds[:-1],
             )
-        except (OSError, ProviderError) as exc:
-            if uid is not None:
-                self._uids.give_back(uid)  # type: ignore[union-attr] - a uid implies the range
+        except BaseException as exc:  # cancelled too: what was taken for it is given back
+            if uid is not None and self._uids is not None:
+                self._uids.give_back(uid)
             if group is not None:
                 group.remove()
-            if isinstance(exc, ProviderError):
-                raise
-            raise ProviderError(f"cannot start sandbox {spec.sandbox_id}: {exc}") from exc
+            if isinstance(exc, OSError):
+                raise ProviderError(f"cannot start sandbox {spec.sandbox_id}: {exc}") from exc
+            raise
         finally:
             for fd in fds:
                 os.close(fd)
         if uid is not None or group is not None:
-            self._held[process.pid] = Held(process=process, uid=uid, group=group)
+            self._held[process] = Held(process=process, uid=uid, group=group)
         return process
 
     def _reclaim(self) -> None:
         """Free what ended sandboxes held: their uids, and their groups once empty."""
-        for pid, held in list(self._held.items()):
-            if held.process.returncode is None:
+        for process, held in list(self._held.items()):
+            if process.returncode is None:
                 continue
             if held.uid is not None and self._uids is not None:
                 self._uids.give_back(held.uid)
                 held.uid = None
             if held.group is None or held.group.remove():
-                del self._held[pid]
+                del self._held[process]
 
     def oom_kills(self, handle: SandboxHandle) -> int:
         process = self._processes.get(handle.sandbox_id)
-        held = self._held.get(process.pid) if process is not None else None
+        held = self._held.get(process) if process is not None else None
         return held.group.oom_kills() if held is not None and held.group is not None else 0
 
     def _take_uid(self) -> int | None:
@@ -662,6 +701,24 @@ def _memfd(name: str, text: str) -> int:
     os.write(fd, text.encode())
     os.lseek(fd, 0, os.SEEK_SET)
     return fd
+
+
+def _read_or_none(path: Path) -> str | None:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return None
+
+
+def _keep(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def _resolver_dir() -> list[Path]:
+    """Where /etc/resolv.conf really lives, when that is under the hidden /run (systemd-resolved)."""
+    real = Path("/etc/resolv.conf").resolve()
+    return [real.parent] if real.is_relative_to("/run") else []
 
 
 def _read(path: str) -> str:

@@ -11,7 +11,6 @@ could read the runtime's memory or fds through /proc (or ptrace it) and take the
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import json
 import os
@@ -45,7 +44,8 @@ def load(env: Mapping[str, str] | None = None) -> dict[str, str]:
 
 def make_undumpable() -> None:
     """prctl(PR_SET_DUMPABLE, 0): no same-uid process may read our memory, fds or environ, or ptrace us.
-    Children exec'd from here are dumpable again (the flag resets on exec)."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+    Children exec'd from here are dumpable again (the flag resets on exec). Raises when it cannot: the
+    runtime must not hold the bridge token where the agent can read it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        raise PrivateEnvironmentError(f"prctl(PR_SET_DUMPABLE) failed: errno {ctypes.get_errno()}")

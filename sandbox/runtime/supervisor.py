@@ -547,8 +547,8 @@ class Supervisor:
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    environment.make_undumpable()  # before anything secret is in memory
     try:
+        environment.make_undumpable()  # before anything secret is in memory
         env = environment.load()
         config = RuntimeConfig.from_env(env)
     except (RuntimeConfigError, environment.PrivateEnvironmentError) as exc:

@@ -27,6 +27,7 @@ from tests.integration.sandbox_harness import (
 pytestmark = pytest.mark.timeout(180)
 
 REPO_SECRET = "repo-secret-value-7f3a9c"
+PG_SOCKET = "/run/postgresql/.s.PGSQL.5432"  # the machine's PostgreSQL (CI runs one)
 ADA = Author(name="Ada Lovelace", email="ada@example.com")
 
 
@@ -105,6 +106,7 @@ async def test_the_agent_is_unprivileged_and_sees_nothing_of_the_host(tmp_path: 
                 f"cat {neighbour}/notes.txt >/dev/null 2>&1; echo neighbour=$? >> {out}",
                 f"cat {sb.root}/../other-session/workspace/notes.txt >/dev/null 2>&1; echo neighbour_rel=$? >> {out}",
                 f"touch /usr/pwned 2>/dev/null; echo write_usr=$? >> {out}",
+                f"test -S {PG_SOCKET}; echo pg_socket=$? >> {out}",  # trust auth, often
                 # every environment the agent can read (the runtime's is closed to it: not dumpable)
                 f"for f in /proc/[0-9]*/environ; do cat $f; echo; done > {sb.inner_root}/state/environs 2>/dev/null",
                 f'echo "secret_in_env=$DEPLOY_KEY" >> {out}',
@@ -118,6 +120,7 @@ async def test_the_agent_is_unprivileged_and_sees_nothing_of_the_host(tmp_path: 
         assert seen["shadow"] != "0"
         assert seen["data_dir"] != "0" and seen["neighbour"] != "0" and seen["neighbour_rel"] != "0"
         assert seen["write_usr"] != "0"
+        assert seen["pg_socket"] != "0"  # /run is hidden: the host's Unix sockets are not there
         environs = (sb.root / "state" / "environs").read_text(errors="replace")
         assert REPO_SECRET in environs  # the dump read what it could (its own shell's)...
         assert sb.spec.token not in environs  # ...and the bridge token was in none of it
@@ -153,6 +156,9 @@ async def test_opening_the_changes_runs_none_of_the_agents_git_configuration_on_
 
         assert diff is not None and "+a change" in diff
         assert sorted(p.name for p in markers.iterdir()) == []
+        # once the sandbox is gone nothing runs in its tree: the last diff read is what shows
+        await sb.provider.stop(sb.handle)
+        assert await sb.provider.diff("sess-1", "main") == diff
 
 
 async def test_without_bubblewrap_a_sandbox_refuses_to_start_unless_unconfined_is_chosen(
