@@ -7,6 +7,7 @@ the browser has the session cookie the Reflex socket requires.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Request
@@ -66,26 +67,27 @@ async def github_callback(request: Request, services: ServicesDep) -> RedirectRe
 def signed_in(settings: Settings, session_token: str) -> RedirectResponse:
     """To the home page, holding the web session in the one cookie both sign-in modes use."""
     response = RedirectResponse("/", status_code=303)
-    response.set_cookie(
-        auth.SESSION_COOKIE,
-        session_token,
-        max_age=COOKIE_MAX_AGE,
-        httponly=True,  # no script on the page can read it
-        # Cross-site only for the extension's frame; the session guard checks Origin either way.
-        samesite="none" if framed_cookie(settings) else "lax",
-        secure=framed_cookie(settings) or settings.resolved_public_url.startswith("https://"),
-    )
+    response.set_cookie(auth.SESSION_COOKIE, session_token, max_age=COOKIE_MAX_AGE, **cookie_attributes(settings))
     return response
 
 
-@router.post("/logout")
-@router.get("/logout")
+def cookie_attributes(settings: Settings) -> dict[str, Any]:
+    """The session cookie's attributes (a browser deletes it only when they match)."""
+    return {
+        "httponly": True,  # no script on the page can read it
+        # cross-site only for the extension's frame; the session guard checks Origin either way
+        "samesite": "none" if framed_cookie(settings) else "lax",
+        "secure": framed_cookie(settings) or settings.resolved_public_url.startswith("https://"),
+    }
+
+
+@router.post("/logout")  # not GET: a link on another site must not sign the person out
 async def logout(request: Request, services: ServicesDep) -> RedirectResponse:
     token = request.cookies.get(auth.SESSION_COOKIE, "")
     if token:
         await asyncio.to_thread(auth.sign_out, services.engine, token)
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(auth.SESSION_COOKIE)
+    response.delete_cookie(auth.SESSION_COOKIE, **cookie_attributes(services.settings))
     return response
 
 

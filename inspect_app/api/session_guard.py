@@ -13,7 +13,8 @@ The rules (``rule`` is pure; the middleware only looks the session up and answer
   Writes under ``/api/auth/`` (signing in or out) need an allowed Origin even without the cookie.
 - A page load (GET/HEAD accepting HTML) other than ``/login`` and ``/denied`` without a live
   session goes to ``/login``; in the extension's frame (where /login may not be framed) it gets a
-  short page that says to sign in in a tab.
+  short page that says to sign in in a tab. Pages are answered ``Cache-Control: no-cache``, so
+  every load comes back here.
 
 Allowed origins: the public URL's (for a loopback public URL, the same port on 127.0.0.1,
 localhost and [::1] too: the same server), and ``INSPECT_EXTENSION_ORIGINS``. ``Origin: null`` and
@@ -31,7 +32,7 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Literal
 from urllib.parse import urlsplit
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from inspect_app import services
 from inspect_app.api.framing import FRAMEABLE
@@ -152,10 +153,11 @@ class SessionGuard:
             self._allowed = allowed_origins(settings.resolved_public_url, settings.extension_origin_list)
         seen = seen_from(scope)
         verdict = rule(seen, self._allowed)
+        page = verdict == "page"
         if verdict in ("needs_session", "page") and await self._live(seen.session):
             verdict = "pass"
         if verdict == "pass":
-            await self._app(scope, receive, send)
+            await self._app(scope, receive, _revalidated(send) if page else send)
         elif verdict == "page":
             await self._sign_in_first(seen, send)
         else:
@@ -184,6 +186,19 @@ class SessionGuard:
             await _answer(send, 401, SIGN_IN_FIRST, b"text/html; charset=utf-8")
         else:
             await _answer(send, 303, b"", b"text/plain", location=b"/login")
+
+
+def _revalidated(send: Send) -> Send:
+    """A page is asked for again on every load (``no-cache``): served from the browser's cache, it
+    would skip the sign-in check (after signing out, say) and load only to find its socket refused."""
+
+    async def send_uncached(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"cache-control"]
+            message = {**message, "headers": [*headers, (b"cache-control", b"no-cache")]}
+        await send(message)
+
+    return send_uncached
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send) -> None:

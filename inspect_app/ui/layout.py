@@ -20,6 +20,21 @@ def nav_link(icon: str, label: str, href: str) -> rx.Component:
     )
 
 
+# A native form posting to the server, as fixed markup: Reflex's forms always prevent the
+# browser's submit, and its router takes a link to /api/… for a page of its own. A POST, so that
+# another site cannot sign the person out with a link (the session guard checks its Origin).
+SIGN_OUT = f"""<form action="{routes.LOGOUT}" method="post" id="sign-out" style="display:flex">
+<button type="submit" title="Sign out" style="all:unset;cursor:pointer;display:flex;color:inherit">
+<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16" viewBox="0 0 24 24" fill="none"
+stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true">
+<path d="m16 17 5-5-5-5"/><path d="M21 12H9"/><path d="M9 21H5a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2h4"/></svg>
+</button></form>"""
+
+
+def sign_out_button() -> rx.Component:
+    return rx.html(SIGN_OUT)
+
+
 def sidebar() -> rx.Component:
     return rx.vstack(
         rx.hstack(
@@ -39,8 +54,7 @@ def sidebar() -> rx.Component:
             rx.avatar(fallback=AppState.user_name[:1], size="2", radius="full"),
             rx.text(AppState.user_name, size="2", overflow="hidden", text_overflow="ellipsis", white_space="nowrap"),
             rx.spacer(),
-            # plain anchors: /login and sign-out are server routes, not client-side pages
-            rx.el.a(rx.icon("log-out", size=16), href=routes.LOGOUT, title="Sign out", id="sign-out", color="inherit"),
+            sign_out_button(),
             rx.color_mode.button(size="1", variant="ghost", id="color-mode", title="Light or dark theme"),
             align="center",
             width="100%",

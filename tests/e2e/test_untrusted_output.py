@@ -13,7 +13,7 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.e2e.conftest import click, screenshot, wait_text
-from tests.fakes.llm_server import FakeLLM, Turn
+from tests.fakes.llm_server import MODEL, FakeLLM, Turn
 from tests.integration.sandbox_harness import make_origin, require_opencode
 from tests.servers import RunningServer
 
@@ -37,9 +37,9 @@ def test_raw_html_in_an_answer_is_text_and_only_http_links_are_links(
     require_opencode()
     headers = {"Authorization": f"Bearer {server.token}"}
     repo = httpx.post(f"{server.url}/api/repositories", json={"url": str(make_origin(tmp_path))}, headers=headers)
-    session = httpx.post(
-        f"{server.url}/api/sessions", json={"repository_id": repo.json()["id"], "title": "Hostile"}, headers=headers
-    ).json()
+    # the scripted model by name: the settings test may have made another one the default
+    body = {"repository_id": repo.json()["id"], "title": "Hostile", "model": f"llm/{MODEL}"}
+    session = httpx.post(f"{server.url}/api/sessions", json=body, headers=headers).json()
     browser.get(f"{server.url}/sessions/{session['id']}")
     box = WebDriverWait(browser, 60).until(ec.visibility_of_element_located((By.ID, "composer")))
     wait_text(browser, "session-status", "ready", 120)

@@ -193,6 +193,7 @@ def test_pages_send_a_browser_without_a_session_to_login(server: RunningServer, 
         jar = {"inspect_session": cookie}
         signed_in = httpx.get(server.url + path, headers=html, cookies=jar, follow_redirects=True)
         assert signed_in.status_code == 200 and signed_in.url.path.rstrip("/") == path.rstrip("/"), path
+        assert signed_in.headers["cache-control"] == "no-cache"  # a cached page would skip this check
     assert httpx.get(server.url + "/login", headers=html).status_code == 200
     framed = httpx.get(server.url + "/extension", headers=html)
     assert framed.status_code == 401 and "Sign in to Inspect first" in framed.text  # /login may not be framed
@@ -220,7 +221,10 @@ async def test_signing_out_ends_the_session(server: RunningServer) -> None:
     async with httpx.AsyncClient(base_url=server.url) as http:
         signed_in = await http.post("/api/auth/session", data={"token": server.token}, headers={"Origin": server.url})
         session = signed_in.cookies["inspect_session"]
-        out = await http.get("/api/auth/logout", headers={"Cookie": f"inspect_session={session}"})
+        jar = {"Cookie": f"inspect_session={session}"}
+        foreign = await http.post("/api/auth/logout", headers={**jar, "Origin": EVIL})
+        assert foreign.status_code == 403  # another site cannot sign the person out
+        out = await http.post("/api/auth/logout", headers={**jar, "Origin": server.url})
     assert out.status_code == 303 and out.headers["location"] == "/login"
     assert 'inspect_session=""' in out.headers["set-cookie"] or "Max-Age=0" in out.headers["set-cookie"]
     with pytest.raises(socketio.exceptions.ConnectionError):

@@ -83,7 +83,7 @@ async def test_an_allowed_person_signs_in_and_out(tmp_path: Path, github: FakeGi
     assert (
         services.current().cipher.decrypt(identity.token_ciphertext, associated="github:1815") == "gho_fake_user_token"
     )
-    out = await client.get("/api/auth/logout")
+    out = await client.post("/api/auth/logout")
     assert out.status_code == 303
     assert (await client.get("/api/me")).status_code == 401
 
