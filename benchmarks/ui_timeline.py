@@ -24,6 +24,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from sandbox.protocol import Token
 from tests.browser import start_chromium
+from tests.e2e.conftest import sign_in_link
 from tests.e2e.test_session_page import seed_long_session
 
 
@@ -54,7 +55,7 @@ def main(tokens: int) -> dict:
     server = start()
     driver = start_chromium(Path(tempfile.mkdtemp()), performance_log=True)
     try:
-        driver.get(server.url + "/")  # build caches; not measured
+        driver.get(sign_in_link(server))  # signs this browser in, then builds caches; not measured
         WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.ID, "sidebar"))
         long_id = seed_long_session(server)
         started = time.perf_counter()
