@@ -18,10 +18,17 @@ class Choice:
     name: str
 
 
+def escape(text: str) -> str:
+    """Untrusted text as Slack shows it, never as its markup: an agent's ``<!channel>``, ``<@U…>``
+    or ``<https://elsewhere|Sign in>`` stays text (Slack's own escaping rule: &, <, >)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def to_mrkdwn(markdown: str) -> str:
-    """The common Markdown an agent writes, in Slack's mrkdwn: bold, links, headings."""
-    text = re.sub(r"\*\*(.+?)\*\*", r"*\1*", markdown)
-    text = re.sub(r"\[([^\]]+)\]\((https?://[^)\s]+)\)", r"<\2|\1>", text)
+    """The common Markdown an agent writes, in Slack's mrkdwn: bold, http(s) links, headings; the
+    rest of the text escaped."""
+    text = re.sub(r"\*\*(.+?)\*\*", r"*\1*", escape(markdown))
+    text = re.sub(r"\[([^\]|]+)\]\((https?://[^)\s|]+)\)", r"<\2|\1>", text)
     return re.sub(r"^#{1,6}\s+(.+)$", r"*\1*", text, flags=re.MULTILINE)
 
 
@@ -41,7 +48,7 @@ def _view_button(url: str) -> dict[str, Any]:
 
 def working(repository: str, session_url: str, status_lines: list[str]) -> list[dict[str, Any]]:
     """The thread's progress message: updated in place as the agent works (never a flood)."""
-    lines = status_lines[-MAX_STATUS_LINES:] or ["Starting a sandbox…"]
+    lines = [escape(line) for line in status_lines[-MAX_STATUS_LINES:]] or ["Starting a sandbox…"]
     return [
         {
             "type": "section",
@@ -71,14 +78,14 @@ def finished(
         blocks.append(
             {
                 "type": "section",
-                "text": {"type": "mrkdwn", "text": f":warning: {error or 'The agent stopped.'} {what_next}"},
+                "text": {"type": "mrkdwn", "text": f":warning: {escape(error) or 'The agent stopped.'} {what_next}"},
             }
         )
     for artifact in artifacts:
         label = {"pr": "Pull request", "branch": "Branch"}.get(str(artifact.get("kind")), "Artifact")
-        target = artifact.get("url") or artifact.get("meta", {}).get("branch", "")
+        target = str(artifact.get("url") or artifact.get("meta", {}).get("branch", ""))
         state = f" ({artifact['state']})" if artifact.get("state") else ""
-        link = f"<{target}|{label}{state}>" if str(target).startswith("http") else f"{label}{state}: `{target}`"
+        link = f"<{target}|{label}{state}>" if target.startswith("http") else f"{label}{state}: `{escape(target)}`"
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": link}})
     status = "completed" if success else "failed"
     blocks.append(

@@ -17,7 +17,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.e2e.conftest import new_browser
+from tests.e2e.conftest import new_browser, sign_in_link
 from tests.fakes.llm_server import MODEL, FakeLLM, Turn
 from tests.fakes.slack import FakeSlack, signed_headers
 from tests.integration.sandbox_harness import make_origin, require_opencode, until
@@ -129,6 +129,7 @@ async def test_a_mention_starts_a_session_on_the_right_repository_and_the_thread
     # the session page says where it came from, with a link to the thread
     browser = new_browser(tmp_path_factory)
     try:
+        browser.get(sign_in_link(server))  # the local user's browser, signed in with the printed link
         browser.get(f"{server.url}/sessions/{session['id']}")
         link = WebDriverWait(browser, 60).until(ec.visibility_of_element_located((By.ID, "source-link")))
         assert "from Slack" in link.text
