@@ -121,3 +121,15 @@ async def test_a_forged_callback_is_refused(tmp_path: Path, github: FakeGitHub, 
     forged = await client.get("/api/auth/github/callback?code=code-123&state=not-the-state")
     assert forged.status_code == 303 and forged.headers["location"].startswith("/denied")
     assert (await client.get("/api/me")).status_code == 401
+
+
+async def test_the_sign_in_and_denied_pages_need_no_session(tmp_path: Path, github: FakeGitHub, client_for) -> None:
+    client = await client_for(configure(tmp_path, github, allowed_users="ada"))
+    login = await client.get("/login")
+    assert login.status_code == 200 and 'id=github-sign-in href="/api/auth/github/login"' in login.text
+    assert "login-token" in login.text and "local-token" not in login.text  # no local user here
+    denied = await client.get("/denied", params={"reason": "<script>alert(1)</script> is not allowed"})
+    assert denied.status_code == 200
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; is not allowed" in denied.text and "<script>alert" not in denied.text
+    # the one-time link is local mode's: with GitHub sign-in there is none to redeem
+    assert (await client.get("/login", params={"token": "lnk_anything"})).headers["location"] == "/login?error=link"
