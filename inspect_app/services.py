@@ -24,6 +24,7 @@ from inspect_app.control.plane import ControlPlane
 from inspect_app.db import PROJECT_ROOT, create_db_engine
 from inspect_app.errors import ConfigError
 from inspect_app.settings import Settings, get_settings
+from sandbox.protocol import RELAY_PORTS
 from sandbox.providers.base import SandboxProvider
 
 if TYPE_CHECKING:
@@ -78,6 +79,9 @@ def build_provider(settings: Settings) -> SandboxProvider:
         park_ttl_s=settings.park_ttl_s,
         pool_limit=settings.warm_pool_limit,
         uid_range=(settings.sandbox_uid_base, settings.sandbox_uid_count),
+        own_network=settings.sandbox_network == "own",
+        egress_allow=settings.egress_hosts,
+        control=("127.0.0.1", settings.port),
         limits=Limits(
             memory_mb=settings.sandbox_memory_mb,
             max_processes=settings.sandbox_max_processes,
@@ -134,6 +138,7 @@ def build_services(settings: Settings) -> Services:
     )
     plane = ControlPlane(engine=engine, hub=hub, events=events, lifecycle=lifecycle)
     plane_ref.append(plane)
+    lifecycle.provider.on_egress_denied = plane.egress_denied
     github_oauth = None
     if settings.oauth_enabled:
         # imported only when configured: the CLI (serve, admin) must not pay for Authlib or print its warnings
@@ -152,7 +157,14 @@ def build_services(settings: Settings) -> Services:
             private_key=settings.github_app_private_key.get_secret_value(),
             api_url=settings.github_api_url,
         )
-    pulls = Pulls(plane=plane, cipher=cipher, github=github_app, web_url=settings.github_web_url)
+    own_network = settings.sandbox_provider == "local" and settings.sandbox_network == "own"
+    pulls = Pulls(
+        plane=plane,
+        cipher=cipher,
+        github=github_app,
+        web_url=settings.github_web_url,
+        git_relay_host=f"127.0.0.1:{RELAY_PORTS['git']}" if own_network else None,
+    )
     from inspect_app.control.prebuild import Prebuilder, PrebuildScheduler
 
     holder = f"{socket.gethostname()}:{os.getpid()}"

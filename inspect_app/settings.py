@@ -25,6 +25,27 @@ from inspect_app.files import private_dir
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 
 
+# What a repository's setup usually needs: package registries, and the model providers' APIs.
+DEFAULT_EGRESS = ",".join(
+    [
+        "api.anthropic.com",
+        "api.openai.com",
+        "pypi.org",
+        "files.pythonhosted.org",
+        "registry.npmjs.org",
+        "registry.yarnpkg.com",
+        "github.com",
+        "codeload.github.com",
+        ".githubusercontent.com",
+        "proxy.golang.org",
+        "sum.golang.org",
+        "index.crates.io",
+        "static.crates.io",
+        "rubygems.org",
+    ]
+)
+
+
 class Settings(BaseSettings):
     """Inspect's configuration. Field docs become the README's configuration table."""
 
@@ -64,6 +85,16 @@ class Settings(BaseSettings):
         200_000, ge=1000, description="First host uid local sandboxes run as when the server is root (one each)."
     )
     sandbox_uid_count: int = Field(1000, ge=1, description="How many host uids, from the base, sandboxes may take.")
+    sandbox_network: Literal["own", "host"] = Field(
+        "own",
+        description="Local sandboxes: a network of their own, out only through the egress proxy (own), "
+        "or the host's network (host: they reach every service on the machine).",
+    )
+    egress_allow: str = Field(
+        DEFAULT_EGRESS,
+        description="Comma-separated hosts sandboxes may reach through the egress proxy (.example.com: "
+        "and its subdomains), besides the model's and the git host's.",
+    )
     sandbox_memory_mb: int = Field(
         4096, ge=256, description="Memory one local sandbox may use (its processes together), in MiB."
     )
@@ -198,6 +229,10 @@ class Settings(BaseSettings):
         return value
 
     # --- derived values ---------------------------------------------------------------------
+    @property
+    def egress_hosts(self) -> tuple[str, ...]:
+        return tuple(h.strip() for h in self.egress_allow.split(",") if h.strip())
+
     @property
     def protected_paths(self) -> tuple[Path, ...]:
         """What no local repository may hold or lie in (it is bound into sandboxes): our own files."""

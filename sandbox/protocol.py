@@ -45,6 +45,10 @@ CLAIM_FIELDS = ("sandbox_id", "session_id", "bridge_url", "token", "tool_token",
 # A local origin is read-only to its sandbox: a push there writes the branch as a bundle at this path
 # of the sandbox's directory instead, and the provider fetches it into the origin (``deliver_branch``).
 OUTBOX_BUNDLE = "state/outbox.bundle"
+# A local sandbox on a network of its own (loopback only) reaches out through Unix sockets its
+# provider binds in at RELAY_DIR; its runtime carries these loopback ports to them (see relay.py).
+RELAY_DIR = "/run/inspect"
+RELAY_PORTS = {"control": 7701, "model": 7702, "egress": 7703, "git": 7704}
 
 
 # --- control plane → sandbox -------------------------------------------------------------------

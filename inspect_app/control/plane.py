@@ -89,6 +89,7 @@ class ControlPlane:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._authors: dict[str, dict[str, Any]] = {}  # message id → author, for events
         self._oom_kills: dict[str, int] = {}  # sandbox id → memory-limit kills already reported
+        self._denied_hosts: set[tuple[str, str]] = set()  # (session, host) refusals already reported
         self._users: dict[int, User] = {}  # prompt authors (names and emails for commits)
         self._joined: set[tuple[str, int]] = set()
 
@@ -334,6 +335,15 @@ class ControlPlane:
                 await self._lost(session_id, link.sandbox_id, self._exit_reason(handle), SandboxStatus.FAILED)
             else:
                 await self._report_oom(session_id, handle)
+
+    def egress_denied(self, session_id: str, host: str, reason: str) -> None:
+        """A sandbox was refused a host: one warning per host and session, saying how to allow it."""
+        if (session_id, host) in self._denied_hosts:
+            return
+        self._denied_hosts.add((session_id, host))
+        message = f"the sandbox was refused {host}: {reason}"
+        detail = "An admin can allow it with INSPECT_EGRESS_ALLOW (the sandbox reaches out only through its proxy)."
+        self.spawn_task(self.emit(session_id, "warning", {"message": message, "detail": detail}))
 
     def _exit_reason(self, handle: SandboxHandle) -> str:
         """Why a sandbox's process is gone, as far as we can tell (read before it is cleaned up)."""

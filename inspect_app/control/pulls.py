@@ -60,11 +60,22 @@ class GitCredentials:
 
 
 class Pulls:
-    def __init__(self, *, plane: ControlPlane, cipher: Cipher, github: GitHubApp | None, web_url: str) -> None:
+    def __init__(
+        self,
+        *,
+        plane: ControlPlane,
+        cipher: Cipher,
+        github: GitHubApp | None,
+        web_url: str,
+        git_relay_host: str | None = None,
+    ) -> None:
         self._plane = plane
         self._cipher = cipher
         self._github = github
         self._web = web_url.rstrip("/")
+        # A sandbox on its own network reaches a plain-http git host at its relay port, which leads to
+        # that host and nowhere else: credentials asked for there go to the same place.
+        self._git_hosts = {(urlparse(self._web).netloc or "").lower(), *([git_relay_host] if git_relay_host else [])}
 
     @property
     def _engine(self) -> sa.Engine:
@@ -76,7 +87,7 @@ class Pulls:
         repo = await asyncio.to_thread(repositories.get, self._engine, repository_id)
         if repo.kind != "github" or self._github is None:
             raise NotFound("this repository needs no credentials from Inspect")
-        if host.lower() != (urlparse(self._web).netloc or "").lower():
+        if host.lower() not in self._git_hosts:
             raise Forbidden(f"credentials are only given for {urlparse(self._web).netloc}")
         wanted = path.strip("/").removesuffix(".git").lower()
         if path and wanted != f"{repo.github_owner}/{repo.github_name}".lower():

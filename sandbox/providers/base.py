@@ -11,7 +11,7 @@ import abc
 import dataclasses
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -164,6 +164,8 @@ class SandboxHandle:
 class SandboxProvider(abc.ABC):
     name: str
     capabilities: Capabilities
+    # Told of each host a sandbox was refused (session id, host, why), where a provider applies egress.
+    on_egress_denied: Callable[[str, str, str], None] | None = None
 
     @abc.abstractmethod
     async def spawn(self, spec: SandboxSpec) -> SandboxHandle: ...

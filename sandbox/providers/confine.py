@@ -28,6 +28,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sandbox.protocol import RELAY_DIR
+
 SANDBOX_USER = "sandbox"
 ENV_FD_VARIABLE = "SANDBOX_ENV_FD"
 # Homes (and root's: where a root-run server's secrets usually live), and /run: the host's Unix
@@ -79,6 +81,7 @@ class Jail:
     readonly: tuple[Path, ...] = ()  # bound read-only at their own path (a local origin)
     mask: tuple[Path, ...] = ()  # files replaced by an empty one (the server's .env)
     writable: tuple[tuple[Path, Path], ...] = ()  # (host path, where it appears) read-write: a copy's target
+    relays: Path | None = None  # a network of its own (loopback only), reaching out through these sockets
     env: Mapping[str, str] = field(default_factory=dict)  # public variables only (visible in argv)
 
     def __post_init__(self) -> None:
@@ -96,6 +99,8 @@ class Jail:
         args = ["bwrap", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session"]
         if self.uid is None:  # not root: a user namespace, and no capability in it either
             args += ["--unshare-user", "--cap-drop", "ALL"]
+        if self.relays is not None:
+            args += ["--unshare-net"]
         args += ["--clearenv"]
         for name, value in self.env.items():
             args += ["--setenv", name, value]
@@ -106,7 +111,8 @@ class Jail:
         # bwrap makes missing mount points 0700 (root's): the sandbox's uid could not pass them
         covers = [*hidden, Path("/tmp")]  # noqa: S108 - the private /tmp above
         made: set[Path] = set()
-        for target in [*_outermost(self.show), *self.readonly, self.inside, *(inner for _, inner in self.writable)]:
+        relays = [Path(RELAY_DIR)] if self.relays is not None else []
+        for target in [*_outermost(self.show), *self.readonly, self.inside, *(i for _, i in self.writable), *relays]:
             for parent in _between(target, covers):
                 if parent not in made:
                     made.add(parent)
@@ -120,6 +126,8 @@ class Jail:
         args += ["--bind", str(self.root), str(self.inside)]
         for source, inner in self.writable:
             args += ["--bind", str(source), str(inner)]
+        if self.relays is not None:
+            args += ["--ro-bind", str(self.relays), RELAY_DIR]
         for fd, target in ((passwd_fd, "/etc/passwd"), (group_fd, "/etc/group")):
             if fd is not None:
                 args += ["--perms", "0644", "--ro-bind-data", str(fd), target]

@@ -37,6 +37,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from sandbox.protocol import OUTBOX_BUNDLE
@@ -52,7 +53,9 @@ from sandbox.providers.base import (
     pool_key,
 )
 from sandbox.providers.confine import ALWAYS_HIDDEN, Jail, UidRange, UidsExhausted, user_entries
+from sandbox.providers.egress import EgressPolicy, EgressProxy
 from sandbox.providers.limits import Cgroups, Group, Limits
+from sandbox.providers.relay import SandboxNetwork, proxy_environment, through_relays
 from sandbox.providers.warm_pool import ParkingLot, Standby, Want, WarmPool
 from sandbox.runtime.environment import ENV_FD_VARIABLE
 from sandbox.runtime.gitops import run, tail, valid_branch
@@ -152,6 +155,9 @@ class LocalProvider(SandboxProvider):
         pool_limit: int = 4,
         uid_range: tuple[int, int] = (200_000, 1000),
         limits: Limits | None = None,
+        own_network: bool = True,
+        egress_allow: tuple[str, ...] = (),
+        control: tuple[str, int] | None = None,
     ) -> None:
         self._data_dir = data_dir.resolve()
         self._sandboxes = self._data_dir / "sandboxes"
@@ -174,6 +180,11 @@ class LocalProvider(SandboxProvider):
         if limits is not None and self._cgroups is None:
             log.warning("sandboxes run without resource limits: no writable cgroup controllers here")
         self._held: dict[asyncio.subprocess.Process, Held] = {}  # what each running sandbox process holds
+        # A network of its own (loopback only; out through relays and the egress proxy) when confined.
+        self._own_network = own_network and self._isolate
+        self._egress_allow = egress_allow
+        self._control = control  # the control plane's address (a pooled sandbox's spec has none)
+        self.on_egress_denied: Callable[[str, str, str], None] | None = None  # (session, host, why)
         self._base_path = base_path
         self._processes: dict[str, asyncio.subprocess.Process] = {}  # by sandbox id
         self._by_session: dict[str, SandboxHandle] = {}
@@ -211,7 +222,7 @@ class LocalProvider(SandboxProvider):
         await self._ensure_free(spec)
         parked = await self.parking.take(snapshot_ref, spec.session_id, pool_key("", spec))
         if parked is not None:  # still running since it was snapshotted, with this environment: resume it
-            self._write_claim(self.sandbox_dir(spec.session_id), spec)
+            await self._write_claim(self.sandbox_dir(spec.session_id), spec, parked)
             return self._register(spec, parked)
         source = self._snapshot_dir(snapshot_ref)
         if not source.is_dir():
@@ -264,13 +275,18 @@ class LocalProvider(SandboxProvider):
         except OSError as exc:
             await self._discard_standby(standby)
             raise ProviderError(f"cannot hand over a pooled sandbox: {exc}") from exc
-        self._write_claim(root, spec)
+        await self._write_claim(root, spec, standby.process)
         return self._register(spec, standby.process)
 
-    @staticmethod
-    def _write_claim(root: Path, spec: SandboxSpec) -> None:
-        """Tell a running sandbox who it is now (it holds the tokens): readable by its uid alone."""
-        owner = root.stat().st_uid if os.geteuid() == 0 else None
+    async def _write_claim(self, root: Path, spec: SandboxSpec, process: asyncio.subprocess.Process) -> None:
+        """Tell a running sandbox who it is now (it holds the tokens): readable by its uid alone. On
+        its own network it reaches its session's control plane through a relay offered now."""
+        held = self._held.get(process)
+        if held is not None and held.network is not None:
+            spec, routes, _ = through_relays(spec, self._control)
+            if "control" in routes:
+                await held.network.offer("control", *routes["control"])
+        owner = held.uid if held is not None else None
         hostfs.write_private(root, "state/claim.json", json.dumps(spec.claim()), owner=owner)
 
     async def park(self, handle: SandboxHandle, snapshot_ref: str) -> bool:
@@ -539,9 +555,9 @@ class LocalProvider(SandboxProvider):
     def _jail(self, root: Path, spec: SandboxSpec | None, uid: int | None) -> Jail:
         """What this sandbox may see (see ``confine.py``): its directory, the runtime's code and
         tools read-only, a local origin read-only; not the data dir, the checkout or any home."""
-        opencode = Path(self._opencode_bin)
+        opencode = Path(shutil.which(self._opencode_bin) or self._opencode_bin)
         python = Path(self._python)
-        show = [
+        wanted = [
             PROJECT_ROOT / "sandbox",
             Path(sys.prefix),
             Path(sys.base_prefix).resolve(),
@@ -552,13 +568,22 @@ class LocalProvider(SandboxProvider):
             *([self._plugin_template] if self._plugin_template is not None else []),
             *_resolver_dir(),
         ]
+        hidden = (*ALWAYS_HIDDEN, PROJECT_ROOT, self._data_dir)
+        # only absolute, existing paths that hold nothing hidden (a tool at /opt/x must not show /opt)
+        show = [
+            p
+            for p in wanted
+            if p.is_absolute() and p.exists() and not any(h == p or h.is_relative_to(p) for h in hidden)
+        ]
         origin = _is_local_path(spec.repo_url) if spec is not None else None
+        if origin is not None and any(h == origin or h.is_relative_to(origin) for h in hidden):
+            raise ProviderError(f"the repository {origin} holds Inspect's own files: it cannot be used")
         return Jail(
             root=root,
             inside=self._inside(root),
             uid=uid,
-            hide=(*ALWAYS_HIDDEN, PROJECT_ROOT, self._data_dir),  # /var/run is /run (a link) on Debian
-            show=tuple(p for p in show if p.is_absolute() and p.exists() and p != Path("/")),
+            hide=hidden,  # /var/run is /run (a link) on Debian
+            show=tuple(show),
             readonly=(origin,) if origin is not None and origin.exists() else (),
             mask=tuple(p for p in {Path.cwd() / ".env"} if p.is_file()),  # the server's .env, if visible
             env=self._public_environment(root),
@@ -605,8 +630,11 @@ class LocalProvider(SandboxProvider):
             raise ProviderError(self._refusal)
         uid = self._take_uid()
         group: Group | None = None  # its cgroup
+        network: SandboxNetwork | None = None
         fds: list[int] = []
         try:
+            if self._own_network:
+                spec, network = await self._network_for(spec)
             if self._cgroups is not None and self.limits is not None:
                 group = self._cgroups.create(f"sbx-{secrets.token_hex(6)}", self.limits)
             if uid is not None:
@@ -620,7 +648,11 @@ class LocalProvider(SandboxProvider):
                     passwd, groups = user_entries(_read("/etc/passwd"), _read("/etc/group"), uid, Path(public["HOME"]))
                     passwd_fd, group_fd = _memfd("passwd", passwd), _memfd("group", groups)
                     fds += [passwd_fd, group_fd]
-                jail = dataclasses.replace(self._jail(root, spec, uid), env=public)
+                if network is not None:
+                    public.update(proxy_environment())
+                jail = dataclasses.replace(
+                    self._jail(root, spec, uid), env=public, relays=network.directory if network else None
+                )
                 args, env = jail.command(program, passwd_fd=passwd_fd, group_fd=group_fd), {"PATH": self._base_path}
             else:
                 args, env = program, public
@@ -643,15 +675,32 @@ class LocalProvider(SandboxProvider):
                 self._uids.give_back(uid)
             if group is not None:
                 group.remove()
+            if network is not None:
+                await network.close()
             if isinstance(exc, OSError):
                 raise ProviderError(f"cannot start sandbox {spec.sandbox_id}: {exc}") from exc
             raise
         finally:
             for fd in fds:
                 os.close(fd)
-        if uid is not None or group is not None:
-            self._held[process] = Held(process=process, uid=uid, group=group)
+        if uid is not None or group is not None or network is not None:
+            self._held[process] = Held(process=process, uid=uid, group=group, network=network)
         return process
+
+    async def _network_for(self, spec: SandboxSpec) -> tuple[SandboxSpec, SandboxNetwork]:
+        """The host end of a new sandbox's own network, and its spec as seen from inside it."""
+        inner, routes, allow = through_relays(spec, self._control)
+        session_id = spec.session_id
+
+        def denied(host: str, reason: str) -> None:
+            log.info("sandbox of %s: egress to %s refused (%s)", session_id or "(pool)", host, reason)
+            if self.on_egress_denied is not None and session_id:
+                self.on_egress_denied(session_id, host, reason)
+
+        proxy = EgressProxy(EgressPolicy.of([*self._egress_allow, *allow]), denied=denied)
+        network = SandboxNetwork(self._data_dir / "relays" / secrets.token_hex(8), routes=routes, proxy=proxy)
+        await network.start()
+        return inner, network
 
     def _reclaim(self) -> None:
         """Free what ended sandboxes held: their uids, and their groups once empty."""
@@ -661,6 +710,10 @@ class LocalProvider(SandboxProvider):
             if held.uid is not None and self._uids is not None:
                 self._uids.give_back(held.uid)
                 held.uid = None
+            if held.network is not None:
+                network, held.network = held.network, None
+                self._chores.add(task := asyncio.ensure_future(network.close()))
+                task.add_done_callback(self._chores.discard)
             if held.group is None or held.group.remove():
                 del self._held[process]
 
@@ -693,6 +746,7 @@ class Held:
     process: asyncio.subprocess.Process
     uid: int | None
     group: Group | None
+    network: SandboxNetwork | None = None
 
 
 def _memfd(name: str, text: str) -> int:

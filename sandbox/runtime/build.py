@@ -20,7 +20,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from sandbox.runtime import environment
+from sandbox.protocol import RELAY_DIR
+from sandbox.runtime import environment, relays
 from sandbox.runtime.config import RUNTIME_VERSION
 from sandbox.runtime.gitops import Git, GitError, credential_helper_env, run, tail, write_tool_token
 
@@ -38,6 +39,7 @@ async def build(
 ) -> dict[str, object]:
     workspace, state = root / "workspace", root / "state"
     state.mkdir(parents=True, exist_ok=True)
+    await relays.start(Path(RELAY_DIR))  # on a network of its own: the way out (until the build exits)
     env = {k: v for k, v in (os.environ if environ is None else environ).items() if not k.startswith("SANDBOX_")}
     token_file = state / "tool-token"
     write_tool_token(token_file, tool_token)  # a private repository's clone needs it

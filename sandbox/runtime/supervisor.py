@@ -32,10 +32,12 @@ import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from sandbox.protocol import (
     OUTBOX_BUNDLE,
+    RELAY_DIR,
     BootProgress,
     ControlError,
     ControlMessage,
@@ -54,7 +56,7 @@ from sandbox.protocol import (
     StopCommand,
     Warning,
 )
-from sandbox.runtime import environment
+from sandbox.runtime import environment, relays
 from sandbox.runtime.agent import AgentRunner
 from sandbox.runtime.agent_config import prepare_agent
 from sandbox.runtime.bridge import Bridge, BridgeRefused
@@ -488,6 +490,7 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._shutdown.set)
+        carriers = await relays.start(Path(RELAY_DIR))  # on a network of its own: the way out
         self._bridge_task = asyncio.create_task(self._run_bridge())
         background = [asyncio.create_task(self._watch_parent())]
         try:
@@ -524,6 +527,8 @@ class Supervisor:
             await self._stop_agent()
             await self.bridge.close()
             await self.client.close()
+            for carrier in carriers:
+                carrier.close()
 
     async def _drain(self, timeout: float) -> None:
         """Give unacknowledged critical messages a chance to reach the control plane."""

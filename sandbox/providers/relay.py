@@ -1,0 +1,127 @@
+"""The host end of one local sandbox's network: Unix sockets in a directory bound into the sandbox.
+
+The sandbox has loopback only. Its runtime listens on fixed loopback ports (``RELAY_PORTS``) and
+carries each connection to the socket of the same name here; this end knows which sandbox it serves
+and where each name leads:
+
+- ``control``: the control plane (the bridge WebSocket, the API for git credentials and tools);
+- ``model``: the model endpoint, when it is plain http (a local server); https ones go by ``egress``;
+- ``git``: the git host, when it is plain http (a local server); https ones go by ``egress``;
+- ``egress``: the egress proxy (``egress.py``), for everything else, under the sandbox's allowlist.
+
+The directory is the server's (the sandbox can connect to the sockets, not replace them) and the
+sandbox sees it read-only; it lies under the data directory, which no sandbox sees otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import shutil
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from sandbox.protocol import RELAY_PORTS
+from sandbox.providers.base import SandboxSpec
+from sandbox.providers.egress import EgressProxy
+from sandbox.runtime.relays import pipe
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 10.0
+Routes = dict[str, tuple[str, int]]
+
+
+class SandboxNetwork:
+    def __init__(self, directory: Path, *, routes: Routes, proxy: EgressProxy) -> None:
+        self.directory = directory
+        self._routes = routes
+        self._proxy = proxy
+        self._servers: list[asyncio.base_events.Server] = []
+
+    async def start(self) -> None:
+        if self.directory.exists():
+            shutil.rmtree(self.directory)
+        self.directory.mkdir(parents=True, mode=0o755)
+        self.directory.chmod(0o755)
+        await self._serve("egress", self._proxy.serve)
+        for name, (host, port) in self._routes.items():
+            await self._serve(name, self._forwarder(host, port))
+
+    async def offer(self, name: str, host: str, port: int) -> None:
+        """Add a route now (a pooled sandbox learns its control plane at its claim); once per name."""
+        if name not in self._routes:
+            self._routes[name] = (host, port)
+            await self._serve(name, self._forwarder(host, port))
+
+    async def _serve(self, name: str, handler) -> None:
+        path = self.directory / f"{name}.sock"
+        self._servers.append(await asyncio.start_unix_server(handler, path=str(path)))
+        path.chmod(0o666)  # the sandbox's uid connects; only the server (root) may replace it
+
+    def _forwarder(self, host: str, port: int):
+        async def forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                upstream = await asyncio.wait_for(asyncio.open_connection(host, port), CONNECT_TIMEOUT_S)
+            except (OSError, TimeoutError) as exc:
+                log.info("relay to %s:%s failed: %s", host, port, exc)
+                writer.close()
+                return
+            await pipe(reader, writer, *upstream)
+
+        return forward
+
+    async def close(self) -> None:
+        for server in self._servers:
+            server.close()
+        for server in self._servers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.wait_closed(), 5)
+        self._servers = []
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def through_relays(spec: SandboxSpec, control: tuple[str, int] | None) -> tuple[SandboxSpec, Routes, list[str]]:
+    """``spec`` as seen from a sandbox on its own network (pure): the control plane, and a model or
+    git host on plain http, are reached at the relay ports instead; https hosts by name through the
+    egress proxy (returned to be allowed). Also the routes the host end needs."""
+    routes: Routes = {}
+    changes: dict[str, str] = {}
+    bridge = urlsplit(spec.bridge_url)
+    target = (bridge.hostname, bridge.port or 80) if bridge.hostname else control
+    if target is not None:
+        routes["control"] = (str(target[0]), int(target[1]))
+        for name in ("bridge_url", "api_url"):
+            if getattr(spec, name):
+                changes[name] = relocate(getattr(spec, name), RELAY_PORTS["control"])
+    allow: list[str] = []
+    for name, route in (("llm_base_url", "model"), ("repo_url", "git")):
+        url = urlsplit(getattr(spec, name))
+        if url.scheme == "http" and url.hostname:
+            routes[route] = (url.hostname, url.port or 80)
+            changes[name] = relocate(getattr(spec, name), RELAY_PORTS[route])
+        elif url.scheme == "https" and url.hostname:
+            allow.append(url.hostname)
+    return dataclasses.replace(spec, **changes), routes, allow
+
+
+def relocate(url: str, port: int) -> str:
+    """``url`` with its host and port replaced by the sandbox's loopback relay port."""
+    parts = urlsplit(url)
+    netloc = f"127.0.0.1:{port}"
+    if parts.username:
+        netloc = f"{parts.username}{':' + parts.password if parts.password else ''}@{netloc}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def proxy_environment() -> dict[str, str]:
+    """What points a sandbox's tools at its egress proxy (and keeps its own loopback direct)."""
+    proxy = f"http://127.0.0.1:{RELAY_PORTS['egress']}"
+    local = "127.0.0.1,localhost,::1"
+    return {
+        **{name: proxy for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")},
+        "NO_PROXY": local,
+        "no_proxy": local,
+    }
