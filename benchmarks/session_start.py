@@ -14,10 +14,13 @@ package index), as real projects do; a fresh boot pays for it, an image or snaps
 - warm:     the sandbox was started while the person typed (it is ready): from sending the prompt to
             the agent's first event, with a model that answers at once — what is left is the model.
 
+Each kind runs twice in one run: with the host's network and no resource limits (``host``), and with
+a network of the sandbox's own (relays, egress proxy) and cgroup limits (``own``, the default).
+
 Run: ``.venv/bin/python benchmarks/session_start.py [--runs N]``. Prints a table, then one JSON
-object on the last line: ``{"fresh_s", "image_s", "snapshot_s", "warm_s", "image_pooled_s",
-"snapshot_parked_s", "pooled_rss_mb"}`` (medians; ``image_s`` and ``snapshot_s`` are the cold
-starts, without a pooled or parked sandbox).
+object on the last line: ``{"host": {...}, "own": {...}}``, each ``{"fresh_s", "image_s",
+"snapshot_s", "warm_s", "image_pooled_s", "snapshot_parked_s", "pooled_rss_mb"}`` (medians;
+``image_s`` and ``snapshot_s`` are the cold starts, without a pooled or parked sandbox).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from sandbox.protocol import Author, ParkCommand, PromptCommand, ShutdownCommand, SnapshotCommand  # noqa: E402
 from sandbox.providers.base import SandboxSpec  # noqa: E402
+from sandbox.providers.limits import Limits  # noqa: E402
 from sandbox.providers.local import LocalProvider, _descendants  # noqa: E402
 from tests.fakes.control_plane import FakeControlPlane  # noqa: E402
 from tests.fakes.llm_server import FakeLLM, Turn  # noqa: E402
@@ -134,12 +138,8 @@ def rss_mb(pids: list[int]) -> float:
     return total_kb / 1024
 
 
-async def main(runs: int) -> dict[str, float]:
-    work = Path(tempfile.mkdtemp(prefix="inspect-bench-start-"))
-    origin = make_origin(work, {".inspect/setup.sh": SETUP, ".inspect/start.sh": "true\n"})
-    provider = LocalProvider(
-        data_dir=work / "data", opencode_bin=str(OPENCODE_BIN), plugin_template=PLUGIN_TEMPLATE, park_capacity=1
-    )
+async def measure(provider: LocalProvider, origin: Path, runs: int) -> dict[str, float]:
+    """Every kind of start, ``runs`` times, on one provider: the medians (and a standby's memory)."""
     results: dict[str, list[float]] = {"fresh": [], "image": [], "pooled": [], "snapshot": [], "parked": [], "warm": []}
     memory: list[float] = []
     with FakeLLM() as llm:
@@ -168,14 +168,35 @@ async def main(runs: int) -> dict[str, float]:
     names = {"pooled": "image_pooled_s", "parked": "snapshot_parked_s"}
     medians = {names.get(k, f"{k}_s"): round(statistics.median(v), 3) for k, v in results.items()}
     medians["pooled_rss_mb"] = round(statistics.median(memory), 1)
-    print(f"isolation: {'bubblewrap' if provider.isolated else 'none'}; runs: {runs}")
-    print(f"{'start':<10}{'median s':>10}{'min s':>10}{'max s':>10}{'vs fresh':>10}")
-    print("-" * 50)
-    for kind, values in results.items():
-        ratio = statistics.median(results["fresh"]) / statistics.median(values) if kind != "fresh" else 1.0
-        print(f"{kind:<10}{statistics.median(values):>10.2f}{min(values):>10.2f}{max(values):>10.2f}{ratio:>9.1f}x")
-    print(f"an idle pooled sandbox holds {medians['pooled_rss_mb']:.0f} MB (resident, its whole process tree)")
     return medians
+
+
+async def main(runs: int) -> dict[str, dict[str, float]]:
+    """The same starts with the host's network and no limits ("host"), then with a network of the
+    sandbox's own and resource limits ("own", the default), in one run: compare as ratios."""
+    work = Path(tempfile.mkdtemp(prefix="inspect-bench-start-"))
+    origin = make_origin(work, {".inspect/setup.sh": SETUP, ".inspect/start.sh": "true\n"})
+    figures: dict[str, dict[str, float]] = {}
+    for name, own, limits in (("host", False, None), ("own", True, Limits(4096, 2048, 100))):
+        provider = LocalProvider(
+            data_dir=work / f"data-{name}",
+            opencode_bin=str(OPENCODE_BIN),
+            plugin_template=PLUGIN_TEMPLATE,
+            park_capacity=1,
+            own_network=own,
+            limits=limits,
+            egress_allow=("pypi.org", "files.pythonhosted.org"),
+        )
+        isolation = "bubblewrap" if provider.isolated else "none"
+        print(f"{name}: isolation {isolation}, own network {own}, limits {'on' if limits else 'off'}", flush=True)
+        figures[name] = await measure(provider, origin, runs)
+    print(f"runs: {runs}")
+    print(f"{'start':<16}{'host net s':>12}{'own net s':>12}{'own/host':>10}")
+    print("-" * 50)
+    for key in figures["host"]:
+        before, after = figures["host"][key], figures["own"][key]
+        print(f"{key:<16}{before:>12.3f}{after:>12.3f}{(after / before if before else 0):>9.2f}x")
+    return figures
 
 
 if __name__ == "__main__":

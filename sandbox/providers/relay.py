@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import logging
 import shutil
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 10.0
 Routes = dict[str, tuple[str, int]]
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
 class SandboxNetwork:
@@ -39,7 +41,7 @@ class SandboxNetwork:
         self.directory = directory
         self._routes = routes
         self._proxy = proxy
-        self._servers: list[asyncio.base_events.Server] = []
+        self._servers: dict[str, asyncio.base_events.Server] = {}
 
     async def start(self) -> None:
         if self.directory.exists():
@@ -51,17 +53,22 @@ class SandboxNetwork:
             await self._serve(name, self._forwarder(host, port))
 
     async def offer(self, name: str, host: str, port: int) -> None:
-        """Add a route now (a pooled sandbox learns its control plane at its claim); once per name."""
-        if name not in self._routes:
+        """Route ``name`` to ``host:port`` from now on (a pooled or parked sandbox learns its session's
+        control plane at its claim); connections already made keep their way."""
+        if self._routes.get(name) != (host, port):
             self._routes[name] = (host, port)
             await self._serve(name, self._forwarder(host, port))
 
-    async def _serve(self, name: str, handler) -> None:
+    async def _serve(self, name: str, handler: Handler) -> None:
         path = self.directory / f"{name}.sock"
-        self._servers.append(await asyncio.start_unix_server(handler, path=str(path)))
+        previous = self._servers.pop(name, None)
+        if previous is not None:
+            previous.close()
+            path.unlink(missing_ok=True)
+        self._servers[name] = await asyncio.start_unix_server(handler, path=str(path))
         path.chmod(0o666)  # the sandbox's uid connects; only the server (root) may replace it
 
-    def _forwarder(self, host: str, port: int):
+    def _forwarder(self, host: str, port: int) -> Handler:
         async def forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             try:
                 upstream = await asyncio.wait_for(asyncio.open_connection(host, port), CONNECT_TIMEOUT_S)
@@ -74,12 +81,12 @@ class SandboxNetwork:
         return forward
 
     async def close(self) -> None:
-        for server in self._servers:
+        for server in self._servers.values():
             server.close()
-        for server in self._servers:
+        for server in self._servers.values():
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 5)
-        self._servers = []
+        self._servers = {}
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
