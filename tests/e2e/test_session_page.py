@@ -199,6 +199,10 @@ def test_a_session_with_ten_thousand_events_opens_and_pages_back(
     assert len(browser.find_elements(By.CSS_SELECTOR, "#timeline .timeline-prompt")) == 100
     browser.find_element(By.ID, "composer").send_keys("still responsive")
     WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "send").is_enabled())
+    # writing warms the session's sandbox, which fails (the seeded repository does not exist): those
+    # events must have reached this page before it is left, or they are rightly unread afterwards
+    wait_text(browser, "timeline", "does not exist", 60)
+    wait_text(browser, "boot-progress", "Git sync: failed", 30)
 
     browser.get(f"{server.url}/")  # seen now: the dot is gone
     row = WebDriverWait(browser, 60).until(ec.visibility_of_element_located((By.CSS_SELECTOR, entry)))
