@@ -40,7 +40,7 @@ class _Message(BaseModel):
 
 # --- provider → sandbox, outside the bridge ------------------------------------------------------
 # A pooled or parked sandbox learns whose it is from a claim file its provider writes
-# (``state/claim.json``): these fields of the session's spawn spec, as strings.
+# (one JSON line down its claim pipe): these fields of the session's spawn spec, as strings.
 CLAIM_FIELDS = ("sandbox_id", "session_id", "bridge_url", "token", "tool_token", "work_branch")
 # A local origin is read-only to its sandbox: a push there writes the branch as a bundle at this path
 # of the sandbox's directory instead, and the provider fetches it into the origin (``deliver_branch``).

@@ -1,8 +1,8 @@
 """Host-side reads and writes inside a sandbox's directory, which the agent controls.
 
-The server (often root) must never follow a link the agent planted: ``state/claim.json`` made a
-symlink to ``/etc/cron.d/x`` would have the server write there; ``build.log`` made a link to
-``/etc/shadow`` would have the server show it in Settings. Every path component is opened with
+The server (often root) must never follow a link the agent planted: a directory on the way to a
+file it removes made a link to ``/etc`` would have it delete there; ``build.log`` made a link to
+``/etc/shadow`` would have it show that file in Settings. Every path component is opened with
 ``O_NOFOLLOW`` relative to the directory before it, so there is no window between a check and the
 use; a link anywhere on the way is an error.
 """

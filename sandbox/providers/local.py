@@ -57,7 +57,7 @@ from sandbox.providers.egress import EgressPolicy, EgressProxy
 from sandbox.providers.limits import Cgroups, Group, Limits
 from sandbox.providers.relay import SandboxNetwork, proxy_environment, through_relays
 from sandbox.providers.warm_pool import ParkingLot, Standby, Want, WarmPool
-from sandbox.runtime.environment import ENV_FD_VARIABLE
+from sandbox.runtime.environment import CLAIM_FD_VARIABLE, ENV_FD_VARIABLE
 from sandbox.runtime.gitops import run, tail, valid_branch
 
 log = logging.getLogger(__name__)
@@ -279,15 +279,20 @@ class LocalProvider(SandboxProvider):
         return self._register(spec, standby.process)
 
     async def _write_claim(self, root: Path, spec: SandboxSpec, process: asyncio.subprocess.Process) -> None:
-        """Tell a running sandbox who it is now (it holds the tokens): readable by its uid alone. On
-        its own network it reaches its session's control plane through a relay offered now."""
+        """Tell a running sandbox who it is now, down its claim pipe (the claim holds the tokens: a file
+        would be readable by the agent's uid). On its own network it reaches its session's control
+        plane through a relay offered now."""
         held = self._held.get(process)
         if held is not None and held.network is not None:
             spec, routes, _ = through_relays(spec, self._control)
             if "control" in routes:
                 await held.network.offer("control", *routes["control"])
-        owner = held.uid if held is not None else None
-        hostfs.write_private(root, "state/claim.json", json.dumps(spec.claim()), owner=owner)
+        if held is None or held.claims is None:
+            raise ProviderError("this sandbox cannot be claimed (it has no claim pipe)")
+        try:
+            os.write(held.claims, (json.dumps(spec.claim()) + "\n").encode())  # well under a pipe's buffer
+        except OSError as exc:
+            raise ProviderError(f"cannot hand the sandbox its claim: {exc}") from exc
 
     async def park(self, handle: SandboxHandle, snapshot_ref: str) -> bool:
         process = self._processes.get(handle.sandbox_id)
@@ -631,6 +636,7 @@ class LocalProvider(SandboxProvider):
         uid = self._take_uid()
         group: Group | None = None  # its cgroup
         network: SandboxNetwork | None = None
+        claims_out: int | None = None
         fds: list[int] = []
         try:
             if self._own_network:
@@ -640,7 +646,13 @@ class LocalProvider(SandboxProvider):
             if uid is not None:
                 await _give(root, uid)
             fds.append(_memfd("sandbox-env", json.dumps(spec.environment())))
-            public = {**self._public_environment(root), ENV_FD_VARIABLE: str(fds[0])}
+            claims_in, claims_out = os.pipe()  # the runtime's claims (pooled, parked): never a file
+            fds.append(claims_in)
+            public = {
+                **self._public_environment(root),
+                ENV_FD_VARIABLE: str(fds[0]),
+                CLAIM_FD_VARIABLE: str(claims_in),
+            }
             program = [self._python, "-m", module]
             if self._isolate:
                 passwd_fd = group_fd = None
@@ -671,6 +683,8 @@ class LocalProvider(SandboxProvider):
                 pass_fds=fds[:-1],
             )
         except BaseException as exc:  # cancelled too: what was taken for it is given back
+            if claims_out is not None:
+                os.close(claims_out)
             if uid is not None and self._uids is not None:
                 self._uids.give_back(uid)
             if group is not None:
@@ -683,8 +697,7 @@ class LocalProvider(SandboxProvider):
         finally:
             for fd in fds:
                 os.close(fd)
-        if uid is not None or group is not None or network is not None:
-            self._held[process] = Held(process=process, uid=uid, group=group, network=network)
+        self._held[process] = Held(process=process, uid=uid, group=group, network=network, claims=claims_out)
         return process
 
     async def _network_for(self, spec: SandboxSpec) -> tuple[SandboxSpec, SandboxNetwork]:
@@ -710,6 +723,10 @@ class LocalProvider(SandboxProvider):
             if held.uid is not None and self._uids is not None:
                 self._uids.give_back(held.uid)
                 held.uid = None
+            if held.claims is not None:
+                with contextlib.suppress(OSError):
+                    os.close(held.claims)
+                held.claims = None
             if held.network is not None:
                 network, held.network = held.network, None
                 self._chores.add(task := asyncio.ensure_future(network.close()))
@@ -747,6 +764,7 @@ class Held:
     uid: int | None
     group: Group | None
     network: SandboxNetwork | None = None
+    claims: int | None = None  # the write end of its claim pipe
 
 
 def _memfd(name: str, text: str) -> int:

@@ -17,6 +17,7 @@ import os
 from collections.abc import Mapping
 
 ENV_FD_VARIABLE = "SANDBOX_ENV_FD"
+CLAIM_FD_VARIABLE = "SANDBOX_CLAIM_FD"  # a pipe: the provider's claims, one JSON line each
 _PR_SET_DUMPABLE = 4
 
 

@@ -11,7 +11,7 @@ runtime: it builds the bridge, the OpenCode client and the agent runner, then
 5. sends ``ready`` and serves commands until told to shut down, refused, or orphaned.
 
 A ``standby`` sandbox (the local provider's warm pool) runs steps 3-4 on an image's checkout for
-no session yet, then waits for the provider to write ``state/claim.json`` (who it is now: sandbox
+no session yet, then waits for the provider's claim on its claim pipe (who it is now: sandbox
 id, tokens, bridge URL, work branch); it then syncs git to the branch tip, connects and says
 ``ready`` as an ``image`` boot — what is left of a boot once OpenCode is already warm.
 
@@ -61,13 +61,13 @@ from sandbox.runtime.agent import AgentRunner
 from sandbox.runtime.agent_config import prepare_agent
 from sandbox.runtime.bridge import Bridge, BridgeRefused
 from sandbox.runtime.config import RUNTIME_VERSION, RuntimeConfig, RuntimeConfigError
+from sandbox.runtime.environment import CLAIM_FD_VARIABLE
 from sandbox.runtime.gitops import Git, GitError, credential_helper_env, local_path, tail, write_tool_token
 from sandbox.runtime.opencode import OpenCodeClient, OpenCodeError
 
 log = logging.getLogger("sandbox.supervisor")
 
 AGENT_HEALTH_TIMEOUT_S = 90.0
-CLAIM_POLL_S = 0.02
 # OpenCode accepts connections a few hundred ms before it serves them, and a request that arrives in
 # that gap is never answered: probe with short timeouts that grow (a loaded machine answers slowly).
 HEALTH_PROBE_TIMEOUTS_S = (0.2, 0.3, 0.5, 0.8, 1.2, 2.0)
@@ -104,8 +104,11 @@ def free_port() -> int:
 
 
 class Supervisor:
-    def __init__(self, config: RuntimeConfig, *, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, config: RuntimeConfig, *, environ: Mapping[str, str] | None = None, claims: asyncio.StreamReader
+    ) -> None:
         self.config = config
+        self._claims = claims  # who this sandbox is next (a pooled or parked one), from its provider
         self.started = time.monotonic()
         source = os.environ if environ is None else environ
         base_env = {k: v for k, v in source.items() if not k.startswith(PRIVATE_PREFIXES)}
@@ -385,19 +388,19 @@ class Supervisor:
 
     async def _await_claim(self, marker: str, *, boot_mode: str) -> None:
         """Wait (``state/<marker>`` says so) until the provider hands this sandbox to a session, then
-        take on the identity its claim gives."""
+        take on the identity its claim gives. Claims come down a pipe the provider keeps
+        (``SANDBOX_CLAIM_FD``), one JSON line each: never a file, which the agent could read."""
         waiting = self.config.state_dir / marker
         waiting.touch()
-        claim_file = self.config.state_dir / "claim.json"
-        while not claim_file.exists():
-            await asyncio.sleep(CLAIM_POLL_S)
         try:
-            claim = json.loads(claim_file.read_text())
+            line = await self._claims.readline()
+            if not line:
+                raise BootFailed("claim_failed", "the provider closed the claim channel")
+            claim = json.loads(line)
             self.config = self.config.claimed(claim if isinstance(claim, dict) else {}, boot_mode=boot_mode)
-        except (OSError, ValueError, RuntimeConfigError) as exc:
+        except (ValueError, RuntimeConfigError) as exc:
             raise BootFailed("claim_failed", f"unusable claim: {exc}") from None
         finally:
-            claim_file.unlink(missing_ok=True)  # it holds tokens: snapshots must not carry it
             waiting.unlink(missing_ok=True)
         self._write_tool_token()
         log.info("claimed for session %s as sandbox %s", self.config.session_id, self.config.sandbox_id)
@@ -559,7 +562,23 @@ def main() -> int:
     except (RuntimeConfigError, environment.PrivateEnvironmentError) as exc:
         print(f"sandbox: configuration error: {exc}", file=sys.stderr)
         return 2
-    return asyncio.run(Supervisor(config, environ=env).run())
+    return asyncio.run(_serve(config, env))
+
+
+async def _serve(config: RuntimeConfig, env: Mapping[str, str]) -> int:
+    return await Supervisor(config, environ=env, claims=await open_claims(env)).run()
+
+
+async def open_claims(env: Mapping[str, str]) -> asyncio.StreamReader:
+    """The read end of the provider's claim pipe (``SANDBOX_CLAIM_FD``); an empty stream without one."""
+    reader = asyncio.StreamReader()
+    fd = env.get(CLAIM_FD_VARIABLE, "")
+    if not fd:
+        reader.feed_eof()
+        return reader
+    pipe = os.fdopen(int(fd), "rb", buffering=0)
+    await asyncio.get_running_loop().connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
+    return reader
 
 
 if __name__ == "__main__":
