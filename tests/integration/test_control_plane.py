@@ -424,3 +424,21 @@ async def test_a_process_killed_for_memory_is_explained_in_the_session(
         assert "memory limit" in warning["data"]["message"]
         done = await client.wait(lambda m: m["type"] == "execution_complete", "the prompt to end", 60)
         assert done["data"]["success"] is True  # the agent lost one process, not its sandbox
+
+
+async def test_a_host_the_sandbox_may_not_reach_is_one_warning_in_the_session(
+    server: RunningServer, llm: FakeLLM, tmp_path: Path
+) -> None:
+    sid = _session_setup(server, make_origin(tmp_path))
+    async with Client(server, sid, server.token) as client:
+        await client.wait(lambda m: _status(m, "ready"), "ready", 120)
+        twice = "curl -s -o /dev/null --max-time 10 https://example.com/; curl -s -o /dev/null https://example.com/x"
+        llm.add(Turn(tool_calls=[bash(twice)]), Turn(text="Refused."))
+        await client.send({"type": "prompt", "content": "Send it out", "client_request_id": "egress"})
+        await client.wait(lambda m: m["type"] == "execution_complete", "the prompt to end", 60)
+        warning = await client.wait(lambda m: m["type"] == "warning" and "example.com" in m["data"]["message"], "", 10)
+        assert "INSPECT_EGRESS_ALLOW" in warning["data"]["detail"]  # how to allow it
+    with api(server, server.token) as http:
+        events = http.get(f"/api/sessions/{sid}/events", params={"limit": 500}).json()["events"]
+    refusals = [e for e in events if e["type"] == "warning" and "example.com" in e["data"]["message"]]
+    assert len(refusals) == 1  # two refused requests, one warning
