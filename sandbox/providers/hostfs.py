@@ -1,4 +1,4 @@
-"""Host-side reads and writes inside a sandbox's directory, which the agent controls.
+"""Host-side reads, copies and removals inside a sandbox's directory, which the agent controls.
 
 The server (often root) must never follow a link the agent planted: a directory on the way to a
 file it removes made a link to ``/etc`` would have it delete there; ``build.log`` made a link to
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,21 +42,6 @@ def _parent_fd(root: Path, relative: str) -> Iterator[tuple[int, str]]:
         yield fd, parts[-1]
     finally:
         os.close(fd)
-
-
-def write_private(root: Path, relative: str, text: str, *, owner: int | None = None) -> None:
-    """Write ``root/relative`` atomically, mode 0600, owned by ``owner`` (the sandbox's uid) if given."""
-    with _parent_fd(root, relative) as (dir_fd, name):
-        pending = f".{name}.{secrets.token_hex(4)}"
-        fd = os.open(pending, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
-        try:
-            with os.fdopen(fd, "w", closefd=False) as out:
-                out.write(text)
-            if owner is not None:
-                os.fchown(fd, owner, owner)
-        finally:
-            os.close(fd)
-        os.replace(pending, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
 
 
 def read_text(root: Path, relative: str, *, limit: int = 1 << 20) -> str | None:

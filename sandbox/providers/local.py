@@ -58,7 +58,7 @@ from sandbox.providers.limits import Cgroups, Group, Limits
 from sandbox.providers.relay import SandboxNetwork, proxy_environment, through_relays
 from sandbox.providers.warm_pool import ParkingLot, Standby, Want, WarmPool
 from sandbox.runtime.environment import CLAIM_FD_VARIABLE, ENV_FD_VARIABLE
-from sandbox.runtime.gitops import run, tail, valid_branch
+from sandbox.runtime.gitops import local_path, run, tail, valid_branch
 
 log = logging.getLogger(__name__)
 
@@ -132,9 +132,8 @@ async def copy_tree(source: Path, target: Path) -> None:
 
 
 def _is_local_path(url: str) -> Path | None:
-    if url.startswith("file://"):
-        url = url.removeprefix("file://")
-    return Path(url) if url.startswith("/") else None
+    path = local_path(url)  # the runtime's reading of the same URL, as a Path
+    return Path(path) if path is not None else None
 
 
 class LocalProvider(SandboxProvider):
@@ -397,7 +396,7 @@ class LocalProvider(SandboxProvider):
         process = self._processes.get(handle.sandbox_id) if handle is not None else None
         if process is None or process.returncode is not None or not self.isolated:
             return None
-        return self._held.get(process) or Held(process=process, uid=None, group=None)
+        return self._held.get(process)  # every launched process has its entry
 
     async def stop(self, handle: SandboxHandle) -> None:
         process = self._forget(handle)
