@@ -14,11 +14,12 @@ from typing import Any
 
 import pytest
 
+from sandbox.protocol import Author, PromptCommand
 from sandbox.providers.base import SandboxHandle, SandboxSpec
 from sandbox.providers.local import LocalProvider, _descendants
 from tests.conftest import IN_CI
 from tests.fakes.control_plane import FakeControlPlane
-from tests.fakes.llm_server import MODEL, FakeLLM
+from tests.fakes.llm_server import MODEL, FakeLLM, ToolCall, Turn
 
 ROOT = Path(__file__).resolve().parents[2]
 OPENCODE_BIN = ROOT / ".tools" / "node_modules" / ".bin" / "opencode"
@@ -199,3 +200,18 @@ def environments(pids: list[int]) -> dict[int, bytes]:
         with contextlib.suppress(OSError):
             found[pid] = Path(f"/proc/{pid}/environ").read_bytes()
     return found
+
+
+ADA = Author(name="Ada Lovelace", email="ada@example.com")
+
+
+def bash(command: str) -> ToolCall:
+    return ToolCall("bash", {"command": command, "description": "run a command"})
+
+
+async def agent_runs(sb: LocalSandbox, llm: FakeLLM, command: str, message_id: str = "m1") -> None:
+    """The agent runs ``command`` with its bash tool for a prompt of Ada's, then answers; it succeeded."""
+    llm.add(Turn(tool_calls=[bash(command)]), Turn(text="Done."))
+    await sb.control.send(PromptCommand(message_id=message_id, content="Run it", author=ADA))
+    done = await sb.control.wait_type("execution_complete", message_id=message_id, timeout=120)
+    assert done.success, done.error

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.protocol import Author, PromptCommand
 from sandbox.providers.base import SandboxSpec, refused_variable
 from sandbox.providers.local import LocalProvider
-from tests.fakes.llm_server import FakeLLM, ToolCall, Turn
+from tests.fakes.llm_server import FakeLLM
 from tests.integration.sandbox_harness import (
     OPENCODE_BIN,
     PLUGIN_TEMPLATE,
     LocalSandbox,
+    agent_runs,
     local_sandbox,
     make_origin,
     require_opencode,
@@ -28,24 +28,11 @@ pytestmark = pytest.mark.timeout(180)
 
 REPO_SECRET = "repo-secret-value-7f3a9c"
 PG_SOCKET = "/run/postgresql/.s.PGSQL.5432"  # the machine's PostgreSQL (CI runs one)
-ADA = Author(name="Ada Lovelace", email="ada@example.com")
 
 
 @pytest.fixture(autouse=True)
 def _needs_opencode() -> None:
     require_opencode()
-
-
-def bash(command: str) -> ToolCall:
-    return ToolCall("bash", {"command": command, "description": "run a command"})
-
-
-async def run_as_agent(sb: LocalSandbox, llm: FakeLLM, command: str, message_id: str = "m1") -> None:
-    """The agent runs ``command`` with its bash tool, then answers."""
-    llm.add(Turn(tool_calls=[bash(command)]), Turn(text="Done."))
-    await sb.control.send(PromptCommand(message_id=message_id, content="Run this", author=ADA))
-    done = await sb.control.wait_type("execution_complete", message_id=message_id, timeout=60)
-    assert done.success, done.error
 
 
 def report(sb: LocalSandbox) -> dict[str, str]:
@@ -112,7 +99,7 @@ async def test_the_agent_is_unprivileged_and_sees_nothing_of_the_host(tmp_path: 
                 f'echo "secret_in_env=$DEPLOY_KEY" >> {out}',
             ]
         )
-        await run_as_agent(sb, llm, attack)
+        await agent_runs(sb, llm, attack)
         seen = report(sb)
         assert seen["uid"] != "0"
         assert int(seen["capeff"], 16) == 0
@@ -150,7 +137,7 @@ async def test_opening_the_changes_runs_none_of_the_agents_git_configuration_on_
         }
         setup = [f"git config {key} '{value}'" for key, value in hooks.items()]
         setup += ["echo '*.md diff=evil filter=evil' > .gitattributes", "echo 'a change' >> README.md"]
-        await run_as_agent(sb, llm, " && ".join(setup))
+        await agent_runs(sb, llm, " && ".join(setup))
 
         diff = await sb.provider.diff("sess-1", "main")  # what the session page's Changes shows
 

@@ -12,15 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.protocol import Author, PromptCommand
 from sandbox.providers.limits import Cgroups, Limits
 from sandbox.providers.local import LocalProvider, _descendants
 from tests.conftest import IN_CI
-from tests.fakes.llm_server import FakeLLM, ToolCall, Turn
+from tests.fakes.llm_server import FakeLLM
 from tests.integration.sandbox_harness import (
     OPENCODE_BIN,
     PLUGIN_TEMPLATE,
-    LocalSandbox,
+    agent_runs,
     local_sandbox,
     make_origin,
     process_alive,
@@ -29,7 +28,6 @@ from tests.integration.sandbox_harness import (
 
 pytestmark = pytest.mark.timeout(240)
 
-ADA = Author(name="Ada Lovelace", email="ada@example.com")
 MEMORY_MB = 1536  # above an idle OpenCode (~450 MB), far below what the attack asks for
 MAX_PROCESSES = 256
 
@@ -56,13 +54,6 @@ async def provider(tmp_path: Path) -> AsyncIterator[LocalProvider]:
     await limited.close()
 
 
-async def run(sb: LocalSandbox, llm: FakeLLM, command: str, message_id: str) -> None:
-    llm.add(Turn(tool_calls=[ToolCall("bash", {"command": command, "description": "run"})]), Turn(text="Done."))
-    await sb.control.send(PromptCommand(message_id=message_id, content="Run it", author=ADA))
-    done = await sb.control.wait_type("execution_complete", message_id=message_id, timeout=120)
-    assert done.success, done.error
-
-
 async def test_a_sandbox_over_its_memory_loses_that_process_alone(provider: LocalProvider, tmp_path: Path) -> None:
     origin = make_origin(tmp_path)
     llm = FakeLLM()
@@ -70,11 +61,11 @@ async def test_a_sandbox_over_its_memory_loses_that_process_alone(provider: Loca
         await sb.control.wait_type("ready", timeout=90)
         assert provider.oom_kills(sb.handle) == 0
         out = f"{sb.inner_root}/state/hog.txt"
-        await run(sb, llm, f"python3 -c 'x = b\"x\" * (6 << 30)'; echo exit=$? > {out}", "hog")
+        await agent_runs(sb, llm, f"python3 -c 'x = b\"x\" * (6 << 30)'; echo exit=$? > {out}", "hog")
         assert (sb.root / "state" / "hog.txt").read_text().strip() == "exit=137"  # SIGKILL, by the kernel
         assert provider.oom_kills(sb.handle) >= 1
         assert process_alive(int(sb.handle.provider_id))  # the sandbox itself (and its agent) lives on
-        await run(sb, llm, f"echo still here > {sb.inner_root}/state/after.txt", "after")
+        await agent_runs(sb, llm, f"echo still here > {sb.inner_root}/state/after.txt", "after")
         assert (sb.root / "state" / "after.txt").read_text() == "still here\n"
 
 
@@ -84,10 +75,10 @@ async def test_a_fork_bomb_stays_inside_its_sandbox(provider: LocalProvider, tmp
     bomb = "sh -c 'i=0; while [ $i -lt 1000 ]; do sleep 60 & i=$((i+1)); done' >/dev/null 2>&1; true"
     async with local_sandbox(tmp_path / "data", origin, llm, provider=provider, session_id="bomb") as bomber:
         await bomber.control.wait_type("ready", timeout=90)
-        await run(bomber, llm, bomb, "bomb")
+        await agent_runs(bomber, llm, bomb, "bomb")
         tree = len(_descendants(int(bomber.handle.provider_id)))
         assert MAX_PROCESSES // 2 < tree <= MAX_PROCESSES  # it forked a lot, then no more
         async with local_sandbox(tmp_path / "data", origin, llm, provider=provider, session_id="other") as other:
             await other.control.wait_type("ready", timeout=90)
-            await run(other, llm, f"echo fine > {other.inner_root}/state/ok.txt", "other")
+            await agent_runs(other, llm, f"echo fine > {other.inner_root}/state/ok.txt", "other")
             assert (other.root / "state" / "ok.txt").read_text() == "fine\n"

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.protocol import RELAY_PORTS, Author, PromptCommand
+from sandbox.protocol import RELAY_PORTS
 from sandbox.providers.egress import EgressPolicy, own_addresses, parse_head, usable_addresses
 from sandbox.providers.local import LocalProvider
-from tests.fakes.llm_server import FakeLLM, ToolCall, Turn
+from tests.fakes.llm_server import FakeLLM
 from tests.integration.sandbox_harness import (
     OPENCODE_BIN,
     PLUGIN_TEMPLATE,
-    LocalSandbox,
+    agent_runs,
     local_sandbox,
     make_origin,
     require_opencode,
@@ -23,7 +23,6 @@ from tests.integration.sandbox_harness import (
 
 pytestmark = pytest.mark.timeout(180)
 
-ADA = Author(name="Ada Lovelace", email="ada@example.com")
 REGISTRY = "registry.npmjs.org"  # reachable from this kind of machine (and CI): the package registries are
 
 
@@ -53,13 +52,6 @@ async def provider(tmp_path: Path) -> AsyncIterator[LocalProvider]:
     await networked.close()
 
 
-async def run(sb: LocalSandbox, llm: FakeLLM, command: str) -> None:
-    llm.add(Turn(tool_calls=[ToolCall("bash", {"command": command, "description": "run"})]), Turn(text="Done."))
-    await sb.control.send(PromptCommand(message_id="m1", content="Run it", author=ADA))
-    done = await sb.control.wait_type("execution_complete", message_id="m1", timeout=90)
-    assert done.success, done.error  # the model answered: its endpoint is reachable (through its relay)
-
-
 async def test_the_host_is_out_of_reach_and_egress_follows_the_allowlist(
     provider: LocalProvider, tmp_path: Path
 ) -> None:
@@ -81,7 +73,7 @@ async def test_the_host_is_out_of_reach_and_egress_follows_the_allowlist(
             f'echo "loopback_by_proxy=$({curl} --noproxy  -x $HTTPS_PROXY http://127.0.0.1:{{host_ports[0]}}/)"',
             f'echo "registry=$({curl} https://{REGISTRY}/)"',
         ]
-        await run(sb, llm, "(" + "; ".join(checks) + f") > {out} 2>&1")
+        await agent_runs(sb, llm, "(" + "; ".join(checks) + f") > {out} 2>&1")
         seen = dict(line.split("=", 1) for line in (sb.root / "state" / "net.txt").read_text().splitlines())
 
     reachable = [target for target, code in seen.items() if ":" in target and code == "0"]

@@ -94,6 +94,8 @@ async def test_a_session_gets_the_pooled_sandbox_then_the_pool_refills(
         assert (sb.workspace / ".setup-runs").read_text() == "ran\n"  # setup.sh: the build's run only
         assert (sb.workspace / ".start-runs").read_text() == "started\n"  # start.sh: once, while pooled
         assert not (sb.root / "state" / "claim.json").exists()  # it held the tokens
+        written = [p for p in (sb.root / "state").rglob("*") if p.is_file() and not p.is_symlink()]
+        assert all(sb.spec.token.encode() not in p.read_bytes() for p in written)  # the claim came by pipe
         print(f"claimed pooled sandbox ready in {claimed_in:.2f}s")
 
         # the agent (started before the session existed) works for the session

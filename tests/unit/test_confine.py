@@ -107,23 +107,23 @@ def test_the_host_never_follows_a_link_the_agent_planted(tmp_path: Path) -> None
     (root / "state" / "build.json").symlink_to(target / "shadow")
     with pytest.raises(hostfs.UnsafePath):
         hostfs.read_text(root, "state/build.json")
-    # a planted directory link: nothing is written where it points
+    # a planted directory link: nothing is removed where it points
     (root / "state").rename(root / "state-real")
     (root / "state").symlink_to(target)
     with pytest.raises(hostfs.UnsafePath):
-        hostfs.write_private(root, "state/claim.json", "{}")
+        hostfs.remove(root, "state/shadow")
     assert sorted(p.name for p in target.iterdir()) == ["shadow"]
     with pytest.raises(hostfs.UnsafePath):
         hostfs.copy_out(root, "state/shadow", tmp_path / "copy", limit=1 << 20)
     assert hostfs.read_text(root, "missing/file") is None
 
 
-def test_private_writes_are_atomic_owner_only_and_reads_keep_the_tail(tmp_path: Path) -> None:
+def test_reads_keep_the_tail_and_removals_take_the_link_not_its_target(tmp_path: Path) -> None:
     root = tmp_path / "sandbox"
     (root / "state").mkdir(parents=True)
-    hostfs.write_private(root, "state/claim.json", '{"a": 1}')
-    written = root / "state" / "claim.json"
-    assert written.read_text() == '{"a": 1}' and written.stat().st_mode & 0o777 == 0o600
-    assert [p.name for p in (root / "state").iterdir()] == ["claim.json"]  # no temporary left behind
+    (tmp_path / "kept").write_text("not the sandbox's\n")
+    (root / "state" / "tool-token").symlink_to(tmp_path / "kept")
+    hostfs.remove(root, "state/tool-token")
+    assert (tmp_path / "kept").exists() and list((root / "state").iterdir()) == []
     (root / "build.log").write_text("x" * 100 + "the end")
     assert hostfs.read_text(root, "build.log", limit=7) == "the end"
