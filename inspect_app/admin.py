@@ -4,11 +4,14 @@ create-user --name N --email E     create a user and print a new personal API to
 create-token --email E             print a new API token for an existing user
 grant (--email E | --login L)      make a user an admin (secrets, provider keys, settings, repositories)
 revoke (--email E | --login L)     make an admin an ordinary user again (prompts and their own tokens)
+stop-sandboxes                     end the sandboxes a stopped server left running (they outlive it, to be
+                                   adopted by the next one); run it only while no server runs
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 
 from sqlmodel import select
@@ -19,6 +22,7 @@ from inspect_app.errors import InspectError
 from inspect_app.models import User
 from inspect_app.services import build_services
 from inspect_app.settings import Settings, load_settings
+from sandbox.providers.base import SandboxProvider
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
         who = role.add_mutually_exclusive_group(required=True)
         who.add_argument("--email")
         who.add_argument("--login", help="GitHub login")
+    commands.add_parser("stop-sandboxes", help="end the sandboxes a stopped server left running")
     return parser
 
 
@@ -46,7 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         services = build_services(settings)
         check_connection(services.engine)
         upgrade(settings.resolved_database_url)
-        if args.command == "create-user":
+        if args.command == "stop-sandboxes":
+            asyncio.run(_stop_sandboxes(services.plane.lifecycle.provider))
+            print("every sandbox left running has ended; the next start reports their sessions' sandboxes lost")
+        elif args.command == "create-user":
             user = users.create_user(services.engine, name=args.name, email=args.email, login=args.login)
             print(users.issue_api_token(services.engine, user.id or 0, name="cli"))
         elif args.command in ("grant", "revoke"):
@@ -66,6 +74,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"inspect admin: {exc.message}", file=sys.stderr)
         return 2
     return 0
+
+
+async def _stop_sandboxes(provider: SandboxProvider) -> None:
+    """Adopting nothing ends every sandbox the provider finds recorded, and what runs as its uids."""
+    try:
+        await provider.adopt([])
+    finally:
+        await provider.close()
 
 
 def _granted_again(settings: Settings, user: User) -> str:

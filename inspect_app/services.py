@@ -82,6 +82,7 @@ def build_provider(settings: Settings) -> SandboxProvider:
         own_network=settings.sandbox_network == "own",
         egress_allow=settings.egress_hosts,
         control=("127.0.0.1", settings.port),
+        outlive=settings.sandboxes_outlive_server,
         limits=Limits(
             memory_mb=settings.sandbox_memory_mb,
             max_processes=settings.sandbox_max_processes,
@@ -132,6 +133,7 @@ def build_services(settings: Settings) -> Services:
             idle_timeout_s=settings.idle_timeout_s,
             execution_timeout_s=settings.execution_timeout_s,
             warm_pool_size=settings.warm_pool_size,
+            keep_sandboxes=settings.sandboxes_outlive_server,
         ),
         bridge_url=settings.sandbox_bridge_url,
         emit=emit,

@@ -95,6 +95,11 @@ class Settings(BaseSettings):
         description="Comma-separated hosts sandboxes may reach through the egress proxy (.example.com: "
         "and its subdomains), besides the model's and the git host's.",
     )
+    sandboxes_outlive_server: bool = Field(
+        True,
+        description="Sessions' sandboxes go on running when the server stops (a restart or deploy interrupts no "
+        "prompt; the next server adopts them). false: they stop with the server.",
+    )
     sandbox_memory_mb: int = Field(
         4096, ge=256, description="Memory one local sandbox may use (its processes together), in MiB."
     )

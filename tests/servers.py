@@ -29,6 +29,7 @@ class RunningServer:
     data_dir: Path
     process: subprocess.Popen[bytes]
     log_path: Path
+    environment: dict[str, str]
 
     @property
     def token(self) -> str:
@@ -40,18 +41,22 @@ class RunningServer:
 
     def create_user(self, name: str, email: str) -> str:
         """A new user of this server, through the operator's command; returns their API token."""
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("INSPECT_")}
-        environment["INSPECT_DATA_DIR"] = str(self.data_dir)
+        return self.admin("create-user", "--name", name, "--email", email)
+
+    def admin(self, *args: str) -> str:
+        """Run an operator's command (``python -m inspect_app.admin``) on this server's installation."""
         result = subprocess.run(
-            [sys.executable, "-m", "inspect_app.admin", "create-user", "--name", name, "--email", email],
-            cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60, check=True,
+            [sys.executable, "-m", "inspect_app.admin", *args],
+            cwd=ROOT, env=self.environment, capture_output=True, text=True, timeout=60, check=True,
         )  # fmt: skip
         return result.stdout.strip()
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
-    def stop(self) -> None:
+    def stop(self, *, keep_sandboxes: bool = False) -> None:
+        """SIGTERM, as a deploy would. Sessions' sandboxes outlive the server; unless kept (for the
+        next server to adopt), they are ended after it, by the operator's command."""
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
@@ -59,6 +64,8 @@ class RunningServer:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=10)
+        if not keep_sandboxes:
+            self.admin("stop-sandboxes")
 
 
 def start_server(workdir: Path, *, port: int | None = None, **env: str) -> RunningServer:
@@ -84,7 +91,9 @@ def start_server(workdir: Path, *, port: int | None = None, **env: str) -> Runni
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    server = RunningServer(url=f"http://127.0.0.1:{port}", data_dir=data_dir, process=process, log_path=log_path)
+    server = RunningServer(
+        url=f"http://127.0.0.1:{port}", data_dir=data_dir, process=process, log_path=log_path, environment=environment
+    )
     deadline = time.monotonic() + BOOT_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -39,7 +39,7 @@ from inspect_app.models import (
     utcnow,
 )
 from inspect_app.settings import Settings
-from sandbox.providers.base import ProviderError, SandboxHandle, SandboxProvider, SandboxSpec
+from sandbox.providers.base import Adoption, ProviderError, SandboxHandle, SandboxProvider, SandboxSpec, Survivor
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ class LifecycleConfig:
     breaker_window_s: float = 300.0
     sweep_interval_s: float = 5.0
     warm_pool_size: int = 0
+    keep_sandboxes: bool = False  # sandboxes outlive the server's exit (the next one adopts them)
 
 
 @dataclass(frozen=True)
@@ -316,11 +317,20 @@ class Lifecycle:
         return ref
 
     # --- after a server restart ------------------------------------------------------------
-    def orphaned_after_restart(self) -> list[tuple[str, str]]:
-        """(session id, sandbox id) of sandboxes that cannot have survived a restart of this server."""
-        if self.provider.capabilities.outlives_server:
-            return []
-        return [(row.session_id, row.id) for row in sandboxes.live(self._engine)]
+    async def adopt_after_restart(self) -> Adoption:
+        """Take over the sandboxes the database says were running before this server started: those
+        the provider finds alive are ours again (they reconnect); the others are reported lost."""
+        survivors = [
+            Survivor(row.id, row.session_id, row.provider_id)
+            for row in await asyncio.to_thread(sandboxes.live, self._engine)
+        ]
+        adoption = await self.provider.adopt(survivors)
+        for handle in adoption.handles:
+            self.handles[handle.sandbox_id] = handle
+        return adoption
+
+    async def close(self) -> None:
+        await self.provider.close(keep_running=self.config.keep_sandboxes)
 
     # --- watchdog queries ----------------------------------------------------------------------
     def overdue(self) -> dict[str, list]:

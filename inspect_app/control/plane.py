@@ -106,7 +106,7 @@ class ControlPlane:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*(t for t in [self._sweeper, *self._tasks] if t), return_exceptions=True)
-        await self.lifecycle.provider.close()
+        await self.lifecycle.close()
         await self.events.close()
         await self.hub.close()
 
@@ -126,16 +126,19 @@ class ControlPlane:
         await self.events.append(session_id, type_, data, message_id=message_id)
 
     async def _recover(self) -> None:
-        """After a restart: sandboxes that could not survive are over, and so are their prompts."""
-        orphans = await asyncio.to_thread(self.lifecycle.orphaned_after_restart)
-        for session_id, sandbox_id in orphans:
-            sandboxes.set_status(self.engine, sandbox_id, SandboxStatus.STOPPED, error="server restarted")
-            for message in prompts.fail_processing(self.engine, RESTART_REASON, session_id=session_id):
-                await self._announce_failure(session_id, message, RESTART_REASON)
-            sessions_ctl.set_status(self.engine, session_id, SessionStatus.STOPPED, "server restarted")
-            await self.emit(session_id, "sandbox_status", {"status": "stopped", "reason": "server restarted"})
-            if prompts.has_pending(self.engine, session_id):
-                self.spawn_task(self.lifecycle.ensure(session_id))
+        """After a restart: the sandboxes still running are ours again — they reconnect, a prompt they
+        were running goes on (its events were kept for the new connection) — and those that are gone
+        are over, with their prompts."""
+        adoption = await self.lifecycle.adopt_after_restart()
+        for handle in adoption.handles:
+            # a fresh heartbeat window: the time the server was down is not the sandbox's silence
+            await asyncio.to_thread(sandboxes.heartbeat, self.engine, handle.sandbox_id)
+        for sandbox_id, reason in adoption.lost.items():
+            row = await asyncio.to_thread(sandboxes.get, self.engine, sandbox_id)
+            if row is None:
+                continue
+            self.lifecycle.handles.pop(sandbox_id, None)
+            await self._lost(row.session_id, sandbox_id, reason, SandboxStatus.FAILED)
 
     # --- sessions and prompts (called by the edges) -------------------------------------------
     async def join(self, session_id: str, user: User) -> None:

@@ -161,6 +161,23 @@ class SandboxHandle:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass
+class Survivor:
+    """A sandbox the database says was running when this server started."""
+
+    sandbox_id: str
+    session_id: str
+    provider_id: str
+
+
+@dataclass
+class Adoption:
+    """What ``adopt`` found: sandboxes still running (they reconnect), and why the others are gone."""
+
+    handles: list[SandboxHandle] = field(default_factory=list)
+    lost: dict[str, str] = field(default_factory=dict)  # sandbox id → why
+
+
 class SandboxProvider(abc.ABC):
     name: str
     capabilities: Capabilities
@@ -225,6 +242,16 @@ class SandboxProvider(abc.ABC):
         """The session's changes against its base branch, if this provider can read them cheaply."""
         return None
 
+    async def adopt(self, survivors: list[Survivor]) -> Adoption:
+        """At start: take over the sandboxes an earlier server left running. A provider whose
+        sandboxes outlive the server finds them by their ids; others lost them with the server."""
+        if self.capabilities.outlives_server:
+            return Adoption(
+                handles=[SandboxHandle(self.name, s.sandbox_id, s.session_id, s.provider_id) for s in survivors]
+            )
+        return Adoption(lost={s.sandbox_id: "the server restarted" for s in survivors})
+
     @abc.abstractmethod
-    async def close(self) -> None:
-        """Stop every sandbox this provider started (server shutdown)."""
+    async def close(self, *, keep_running: bool = False) -> None:
+        """Server shutdown: stop every sandbox this provider started, or, ``keep_running``, only what
+        cannot outlive this process (sessions' sandboxes go on and the next server adopts them)."""

@@ -24,7 +24,7 @@ Pure: it builds argument lists and passwd lines; ``LocalProvider`` runs them.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,12 +55,18 @@ class UidRange:
         self.first, self.count = first, count
         self._taken: set[int] = set()
 
-    def take(self) -> int:
+    def take(self, busy: Collection[int] = ()) -> int:
+        """A free uid; ``busy``: ones something else runs as, skipped though not ours."""
         for uid in range(self.first, self.first + self.count):
-            if uid not in self._taken:
+            if uid not in self._taken and uid not in busy:
                 self._taken.add(uid)
                 return uid
         raise UidsExhausted(f"all {self.count} sandbox uids are in use")
+
+    def taken(self, uid: int) -> None:
+        """``uid`` belongs to a running sandbox already (one an earlier server started)."""
+        if self.first <= uid < self.first + self.count:
+            self._taken.add(uid)
 
     def give_back(self, uid: int) -> None:
         self._taken.discard(uid)
@@ -165,6 +171,17 @@ def _between(target: Path, covers: list[Path]) -> list[Path]:
             depth = len(cover.parts)
             return [Path(*target.parts[:n]) for n in range(depth + 1, len(target.parts))]
     return []
+
+
+def kept_apart(command: list[str]) -> list[str]:
+    """``command`` under a parent of its own, so that it outlives the process that starts it.
+
+    Bubblewrap's ``--die-with-parent`` must stay: without it, a bwrap that dies (killed, or its
+    command gone) leaves the sandbox's pid namespace running with no one to end it. So a sandbox
+    that should outlive the server gets a parent that is not the server — this shell, which waits
+    for bwrap (never ``exec``: the ``exit`` after the command prevents that) and is what the server
+    tracks, signals and, after a restart, adopts."""
+    return ["sh", "-c", '"$@"; exit $?', "inspect-sandbox", *command]
 
 
 def _outermost(paths: Iterable[Path]) -> list[Path]:

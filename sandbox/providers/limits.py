@@ -42,6 +42,10 @@ class Group:
         self.dirs = dirs
         self._v2 = v2
 
+    @property
+    def name(self) -> str:
+        return self.dirs[0].name
+
     def wrap(self, command: list[str]) -> list[str]:
         """``command``, started inside this group."""
         procs = [str(d / "cgroup.procs") for d in self.dirs]
@@ -114,6 +118,13 @@ class Cgroups:
         if not self.v2:
             with contextlib.suppress(OSError):  # limits apply to the whole subtree, as one expects
                 (self._parents["memory"] / "memory.use_hierarchy").write_text("1")
+
+    def open(self, name: str) -> Group | None:
+        """The existing group ``name`` (a sandbox an earlier server started), as it is; None if gone."""
+        if not name or "/" in name or name.startswith("."):
+            return None
+        dirs = [parent / name for parent in self._parents.values()]
+        return Group(dirs, v2=self.v2) if all(d.is_dir() for d in dirs) else None
 
     def create(self, name: str, limits: Limits) -> Group:
         """A new group ``name`` with ``limits`` (exists already: its limits are set again)."""

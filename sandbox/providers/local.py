@@ -37,12 +37,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sandbox.protocol import OUTBOX_BUNDLE
-from sandbox.providers import hostfs
+from sandbox.providers import hostfs, processes
 from sandbox.providers.base import (
+    Adoption,
     BuildResult,
     Capabilities,
     ProviderError,
@@ -50,17 +51,22 @@ from sandbox.providers.base import (
     SandboxProvider,
     SandboxSpec,
     SandboxState,
+    Survivor,
     pool_key,
 )
-from sandbox.providers.confine import ALWAYS_HIDDEN, Jail, UidRange, UidsExhausted, user_entries
+from sandbox.providers.confine import ALWAYS_HIDDEN, Jail, UidRange, UidsExhausted, kept_apart, user_entries
 from sandbox.providers.egress import EgressPolicy, EgressProxy
 from sandbox.providers.limits import Cgroups, Group, Limits
+from sandbox.providers.records import RecordBook, SandboxRecord
 from sandbox.providers.relay import SandboxNetwork, proxy_environment, through_relays
 from sandbox.providers.warm_pool import ParkingLot, Standby, Want, WarmPool
 from sandbox.runtime.environment import CLAIM_FD_VARIABLE, ENV_FD_VARIABLE
 from sandbox.runtime.gitops import local_path, run, tail, valid_branch
 
 log = logging.getLogger(__name__)
+
+# A sandbox's top process: our child, or one an earlier server started and we adopted.
+Process = asyncio.subprocess.Process | processes.Adopted
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SUPERVISOR = "sandbox.runtime.supervisor"
@@ -89,26 +95,6 @@ def bwrap_works(uid: int | None = None) -> bool:
         return subprocess.run(probe.command(["true"]), capture_output=True, timeout=10, check=False).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
-
-
-def _descendants(pid: int) -> list[int]:
-    """Every live process below ``pid`` (read from /proc), deepest last."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    found, stack = [], [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found.append(child)
-            stack.append(child)
-    return found
 
 
 async def copy_tree(source: Path, target: Path) -> None:
@@ -157,6 +143,7 @@ class LocalProvider(SandboxProvider):
         own_network: bool = True,
         egress_allow: tuple[str, ...] = (),
         control: tuple[str, int] | None = None,
+        outlive: bool = True,
     ) -> None:
         self._data_dir = data_dir.resolve()
         self._sandboxes = self._data_dir / "sandboxes"
@@ -178,14 +165,18 @@ class LocalProvider(SandboxProvider):
         self._cgroups = Cgroups.detect() if limits is not None and as_root and self._isolate else None
         if limits is not None and self._cgroups is None:
             log.warning("sandboxes run without resource limits: no writable cgroup controllers here")
-        self._held: dict[asyncio.subprocess.Process, Held] = {}  # what each running sandbox process holds
+        self._held: dict[Process, Held] = {}  # what each running sandbox process holds
+        # A session's sandbox outlives this server (a restart or deploy interrupts no prompt): the
+        # next server finds it by its record and adopts it (``adopt``).
+        self._outlive = outlive
+        self._records = RecordBook(self._data_dir / "running")
         # A network of its own (loopback only; out through relays and the egress proxy) when confined.
         self._own_network = own_network and self._isolate
         self._egress_allow = egress_allow
         self._control = control  # the control plane's address (a pooled sandbox's spec has none)
         self.on_egress_denied: Callable[[str, str, str], None] | None = None  # (session, host, why)
         self._base_path = base_path
-        self._processes: dict[str, asyncio.subprocess.Process] = {}  # by sandbox id
+        self._processes: dict[str, Process] = {}  # by sandbox id
         self._by_session: dict[str, SandboxHandle] = {}
         self._chores: set[asyncio.Task[None]] = set()  # background deletions, awaited on close
         self.pool = WarmPool(launch=self._launch_standby, discard=self._discard_standby, limit=pool_limit)
@@ -296,7 +287,10 @@ class LocalProvider(SandboxProvider):
     async def park(self, handle: SandboxHandle, snapshot_ref: str) -> bool:
         process = self._processes.get(handle.sandbox_id)
         key = self._keys.get(handle.sandbox_id, "")
-        if process is None or not self.parking.park(snapshot_ref, handle.session_id, key, process):
+        held = self._held.get(process) if process is not None else None
+        if held is None or held.claims is None:  # adopted: no claim pipe to hand it its next session
+            return False
+        if not self.parking.park(snapshot_ref, handle.session_id, key, process):
             return False
         self._forget(handle)  # stop() no longer reaches it
         return True
@@ -316,11 +310,13 @@ class LocalProvider(SandboxProvider):
             await asyncio.to_thread(shutil.rmtree, root)
         self._prepare_dirs(root)
         try:
-            process = await self._launch(root, spec, module="sandbox.runtime.build", log_name="build.log")
+            process = await self._launch(
+                root, spec, module="sandbox.runtime.build", log_name="build.log", lasting=False
+            )
             try:
                 await asyncio.wait_for(process.wait(), timeout_s)
             except TimeoutError:
-                self._signal([process.pid, *_descendants(process.pid)], signal.SIGKILL)
+                processes.send([process.pid, *processes.descendants(process.pid)], signal.SIGKILL)
                 await process.wait()
                 return BuildResult(ok=False, log_tail=f"the build did not finish within {timeout_s:.0f}s")
             outcome = self._read_outcome(root)
@@ -403,17 +399,17 @@ class LocalProvider(SandboxProvider):
         if process is not None:
             await self._terminate(process, handle.sandbox_id)
 
-    async def _terminate(self, process: asyncio.subprocess.Process, name: str) -> None:
+    async def _terminate(self, process: Process, name: str) -> None:
         """SIGTERM to the whole tree, SIGKILL to what is left after the grace period."""
         if process.returncode is not None:
             return
-        tree = [process.pid, *_descendants(process.pid)]
-        self._signal(tree, signal.SIGTERM)
+        tree = [process.pid, *processes.descendants(process.pid)]
+        processes.send(tree, signal.SIGTERM)
         try:
             await asyncio.wait_for(process.wait(), STOP_GRACE_S)
         except TimeoutError:
             log.warning("sandbox %s ignored SIGTERM; killing", name)
-        self._signal([process.pid, *tree, *_descendants(process.pid)], signal.SIGKILL)
+        processes.send([process.pid, *tree, *processes.descendants(process.pid)], signal.SIGKILL)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(process.wait(), 5)
         self._reclaim()
@@ -424,11 +420,77 @@ class LocalProvider(SandboxProvider):
             return "unknown"
         return "running" if process.returncode is None else "exited"
 
-    async def close(self) -> None:
+    async def close(self, *, keep_running: bool = False) -> None:
+        # pooled and parked sandboxes wait on a claim pipe that dies with this process: they end
         await self.pool.close()
         await self.parking.close()
-        await asyncio.gather(*(self.stop(handle) for handle in list(self._by_session.values())))
+        if keep_running and self._outlive:
+            for process, held in list(self._held.items()):
+                if held.network is not None:  # the directory stays: the sandbox has it bound
+                    await held.network.close(keep_directory=True)
+                if held.claims is not None:
+                    os.close(held.claims)
+                del self._held[process]
+            self._processes.clear()
+            self._by_session.clear()
+        else:
+            await asyncio.gather(*(self.stop(handle) for handle in list(self._by_session.values())))
         await asyncio.gather(*self._chores, return_exceptions=True)
+
+    async def adopt(self, survivors: list[Survivor]) -> Adoption:
+        """Take over the sandboxes an earlier server left running: each one the database lists whose
+        record names a live process (the same pid *and* start time) is served again — its uid, its
+        cgroup, its relay sockets made anew in the directory it has bound — and reconnects by itself.
+        Every other recorded sandbox is ended; a listed one that is gone is reported lost."""
+        wanted = {s.sandbox_id: s for s in survivors}
+        adoption = Adoption()
+        for record in await asyncio.to_thread(self._records.all):
+            survivor = wanted.get(record.sandbox_id)
+            alive = processes.start_time(record.pid) == record.started
+            if survivor is None or survivor.session_id != record.session_id or not alive:
+                if alive:  # not the database's any more (stopped meanwhile, or replaced): it ends
+                    await self._terminate(processes.Adopted(record.pid, record.started), record.sandbox_id)
+                self._release(record)
+                continue
+            try:
+                adoption.handles.append(await self._take_back(record))
+            except (OSError, ProviderError) as exc:
+                log.warning("cannot adopt sandbox %s: %s", record.sandbox_id, exc)
+                await self._terminate(processes.Adopted(record.pid, record.started), record.sandbox_id)
+                self._release(record)
+                adoption.lost[record.sandbox_id] = f"it could not be taken over after the restart ({exc})"
+        found = {handle.sandbox_id for handle in adoption.handles}
+        for sandbox_id in wanted.keys() - found - adoption.lost.keys():
+            adoption.lost[sandbox_id] = "its processes ended while the server was down"
+        return adoption
+
+    async def _take_back(self, record: SandboxRecord) -> SandboxHandle:
+        process = processes.Adopted(record.pid, record.started)
+        if record.uid is not None and self._uids is not None:
+            self._uids.taken(record.uid)
+        group = self._cgroups.open(record.group) if self._cgroups is not None and record.group else None
+        network = None
+        if record.relays is not None:
+            network = self._network(self._relay_dir(record), record.session_id, dict(record.routes), record.allow)
+            await network.start(again=True)
+        self._held[process] = Held(process=process, uid=record.uid, group=group, network=network, allow=record.allow)
+        log.info("adopted sandbox %s of session %s (pid %s)", record.sandbox_id, record.session_id, record.pid)
+        return self._track(record.sandbox_id, record.session_id, process, record.key)
+
+    def _relay_dir(self, record: SandboxRecord) -> Path:
+        path = Path(record.relays or "")
+        if path.parent != self._data_dir / "relays":
+            raise ProviderError(f"the record of {record.sandbox_id} names no relay directory of ours")
+        return path
+
+    def _release(self, record: SandboxRecord) -> None:
+        """What an ended sandbox of an earlier server still holds on the host."""
+        self._records.remove(record.sandbox_id)
+        with contextlib.suppress(ProviderError):
+            shutil.rmtree(self._relay_dir(record), ignore_errors=True)
+        group = self._cgroups.open(record.group) if self._cgroups is not None and record.group else None
+        if group is not None:
+            group.remove()
 
     def _delete_later(self, path: Path) -> None:
         """Delete a directory in the background (thousands of files need not hold anyone up)."""
@@ -605,27 +667,54 @@ class LocalProvider(SandboxProvider):
         process = await self._launch(root, spec, module=SUPERVISOR, log_name="supervisor.log")
         return self._register(spec, process)
 
-    def _forget(self, handle: SandboxHandle) -> asyncio.subprocess.Process | None:
+    def _forget(self, handle: SandboxHandle) -> Process | None:
         self._keys.pop(handle.sandbox_id, None)
         self._by_session.pop(handle.session_id, None)
+        self._records.remove(handle.sandbox_id)
         return self._processes.pop(handle.sandbox_id, None)
 
-    def _register(self, spec: SandboxSpec, process: asyncio.subprocess.Process) -> SandboxHandle:
+    def _register(self, spec: SandboxSpec, process: Process) -> SandboxHandle:
+        """``process`` is the session's sandbox now: known here, and recorded for the next server."""
+        handle = self._track(spec.sandbox_id, spec.session_id, process, pool_key("", spec))
+        held = self._held.get(process)
+        started = processes.start_time(process.pid)
+        if held is not None and started is not None:
+            network = held.network
+            self._records.write(
+                SandboxRecord(
+                    sandbox_id=spec.sandbox_id,
+                    session_id=spec.session_id,
+                    pid=process.pid,
+                    started=started,
+                    key=self._keys[spec.sandbox_id],
+                    uid=held.uid,
+                    group=held.group.name if held.group is not None else None,
+                    relays=str(network.directory) if network is not None else None,
+                    routes=dict(network.routes) if network is not None else {},
+                    allow=held.allow,
+                )
+            )
+        return handle
+
+    def _track(self, sandbox_id: str, session_id: str, process: Process, key: str) -> SandboxHandle:
         handle = SandboxHandle(
             provider=self.name,
-            sandbox_id=spec.sandbox_id,
-            session_id=spec.session_id,
+            sandbox_id=sandbox_id,
+            session_id=session_id,
             provider_id=str(process.pid),
             isolated=self._isolate,
             warnings=[] if self._isolate else [UNISOLATED_WARNING],
         )
-        self._processes[spec.sandbox_id] = process
-        self._by_session[spec.session_id] = handle
-        self._keys[spec.sandbox_id] = pool_key("", spec)
+        self._processes[sandbox_id] = process
+        self._by_session[session_id] = handle
+        self._keys[sandbox_id] = key
         return handle
 
-    async def _launch(self, root: Path, spec: SandboxSpec, *, module: str, log_name: str) -> asyncio.subprocess.Process:
+    async def _launch(
+        self, root: Path, spec: SandboxSpec, *, module: str, log_name: str, lasting: bool = True
+    ) -> asyncio.subprocess.Process:
         """Start ``module`` of the sandbox runtime in ``root``, confined, its output to a log file.
+        ``lasting``: it may outlive this server (a session's sandbox; not a build).
 
         The spec's variables (secrets, tokens) travel in a memfd the runtime reads and closes
         (``sandbox/runtime/environment.py``): nothing secret in any host process's argv or environ.
@@ -635,11 +724,12 @@ class LocalProvider(SandboxProvider):
         uid = self._take_uid()
         group: Group | None = None  # its cgroup
         network: SandboxNetwork | None = None
+        allow: tuple[str, ...] = ()
         claims_out: int | None = None
         fds: list[int] = []
         try:
             if self._own_network:
-                spec, network = await self._network_for(spec)
+                spec, network, allow = await self._network_for(spec)
             if self._cgroups is not None and self.limits is not None:
                 group = self._cgroups.create(f"sbx-{secrets.token_hex(6)}", self.limits)
             if uid is not None:
@@ -665,6 +755,8 @@ class LocalProvider(SandboxProvider):
                     self._jail(root, spec, uid), env=public, relays=network.directory if network else None
                 )
                 args, env = jail.command(program, passwd_fd=passwd_fd, group_fd=group_fd), {"PATH": self._base_path}
+                if lasting and self._outlive:
+                    args = kept_apart(args)
             else:
                 args, env = program, public
             if group is not None:
@@ -696,23 +788,27 @@ class LocalProvider(SandboxProvider):
         finally:
             for fd in fds:
                 os.close(fd)
-        self._held[process] = Held(process=process, uid=uid, group=group, network=network, claims=claims_out)
+        self._held[process] = Held(
+            process=process, uid=uid, group=group, network=network, claims=claims_out, allow=allow
+        )
         return process
 
-    async def _network_for(self, spec: SandboxSpec) -> tuple[SandboxSpec, SandboxNetwork]:
-        """The host end of a new sandbox's own network, and its spec as seen from inside it."""
+    async def _network_for(self, spec: SandboxSpec) -> tuple[SandboxSpec, SandboxNetwork, tuple[str, ...]]:
+        """The host end of a new sandbox's own network, its spec as seen from inside it, and the hosts
+        its egress allows beyond the installation's list."""
         inner, routes, allow = through_relays(spec, self._control)
-        session_id = spec.session_id
+        network = self._network(self._data_dir / "relays" / secrets.token_hex(8), spec.session_id, routes, allow)
+        await network.start()
+        return inner, network, tuple(allow)
 
+    def _network(self, directory: Path, session_id: str, routes: dict, allow: Sequence[str]) -> SandboxNetwork:
         def denied(host: str, reason: str) -> None:
             log.info("sandbox of %s: egress to %s refused (%s)", session_id or "(pool)", host, reason)
             if self.on_egress_denied is not None and session_id:
                 self.on_egress_denied(session_id, host, reason)
 
         proxy = EgressProxy(EgressPolicy.of([*self._egress_allow, *allow]), denied=denied)
-        network = SandboxNetwork(self._data_dir / "relays" / secrets.token_hex(8), routes=routes, proxy=proxy)
-        await network.start()
-        return inner, network
+        return SandboxNetwork(directory, routes=routes, proxy=proxy)
 
     def _reclaim(self) -> None:
         """Free what ended sandboxes held: their uids, and their groups once empty."""
@@ -743,27 +839,25 @@ class LocalProvider(SandboxProvider):
         self._reclaim()
         if self._uids is None:
             return None
+        # a uid something still runs as is not free, whoever started it (a server that died before
+        # recording its sandbox, another server on this machine): sandboxes never share a uid
+        busy = set(processes.running_as(range(self._uids.first, self._uids.first + self._uids.count)).values())
         try:
-            return self._uids.take()
+            return self._uids.take(busy)
         except UidsExhausted as exc:
             raise ProviderError(f"{exc}: raise INSPECT_SANDBOX_UID_COUNT or stop some sessions") from None
-
-    @staticmethod
-    def _signal(pids: list[int], sig: signal.Signals) -> None:
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, sig)
 
 
 @dataclasses.dataclass
 class Held:
     """What one running sandbox process holds until it ends."""
 
-    process: asyncio.subprocess.Process
+    process: Process
     uid: int | None
     group: Group | None
     network: SandboxNetwork | None = None
-    claims: int | None = None  # the write end of its claim pipe
+    claims: int | None = None  # the write end of its claim pipe (none once adopted)
+    allow: tuple[str, ...] = ()  # egress hosts allowed for its session beyond the installation's
 
 
 def _memfd(name: str, text: str) -> int:

@@ -103,8 +103,8 @@ class ModalProvider(SandboxProvider):
             return "unknown"
         return "running" if code is None else "exited"
 
-    async def close(self) -> None:
-        self._sandboxes.clear()  # they outlive this server and reconnect to the next one
+    async def close(self, *, keep_running: bool = False) -> None:
+        self._sandboxes.clear()  # they outlive this server and reconnect to the next one (either way)
         self._by_session.clear()
 
     async def build_image(self, spec: SandboxSpec, *, timeout_s: float) -> BuildResult:

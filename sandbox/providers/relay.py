@@ -39,24 +39,33 @@ Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]
 class SandboxNetwork:
     def __init__(self, directory: Path, *, routes: Routes, proxy: EgressProxy) -> None:
         self.directory = directory
-        self._routes = routes
+        self.routes = routes
         self._proxy = proxy
         self._servers: dict[str, asyncio.base_events.Server] = {}
 
-    async def start(self) -> None:
-        if self.directory.exists():
-            shutil.rmtree(self.directory)
-        self.directory.mkdir(parents=True, mode=0o755)
-        self.directory.chmod(0o755)
+    async def start(self, *, again: bool = False) -> None:
+        """Serve the sockets. ``again``: in the directory a running sandbox already has bound (a
+        restarted server adopting it): the same directory, not a new one, is what the sandbox sees,
+        so its sockets are made anew in it."""
+        if again:
+            if not self.directory.is_dir():
+                raise FileNotFoundError(f"the relay directory {self.directory} is gone")
+            for stale in self.directory.glob("*.sock"):
+                stale.unlink()
+        else:
+            if self.directory.exists():
+                shutil.rmtree(self.directory)
+            self.directory.mkdir(parents=True, mode=0o755)
+            self.directory.chmod(0o755)
         await self._serve("egress", self._proxy.serve)
-        for name, (host, port) in self._routes.items():
+        for name, (host, port) in self.routes.items():
             await self._serve(name, self._forwarder(host, port))
 
     async def offer(self, name: str, host: str, port: int) -> None:
         """Route ``name`` to ``host:port`` from now on (a pooled or parked sandbox learns its session's
         control plane at its claim); connections already made keep their way."""
-        if self._routes.get(name) != (host, port):
-            self._routes[name] = (host, port)
+        if self.routes.get(name) != (host, port):
+            self.routes[name] = (host, port)
             await self._serve(name, self._forwarder(host, port))
 
     async def _serve(self, name: str, handler: Handler) -> None:
@@ -80,14 +89,17 @@ class SandboxNetwork:
 
         return forward
 
-    async def close(self) -> None:
+    async def close(self, *, keep_directory: bool = False) -> None:
+        """Stop serving; ``keep_directory`` while the sandbox goes on running (the server exits and
+        the next one serves the same directory again)."""
         for server in self._servers.values():
             server.close()
         for server in self._servers.values():
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 5)
         self._servers = {}
-        shutil.rmtree(self.directory, ignore_errors=True)
+        if not keep_directory:
+            shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def through_relays(spec: SandboxSpec, control: tuple[str, int] | None) -> tuple[SandboxSpec, Routes, list[str]]:

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 import websockets
 from pydantic import BaseModel
 from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from sandbox.protocol import (
     MAX_MESSAGE_BYTES,
@@ -134,7 +134,9 @@ class Bridge:
                 if code in TERMINAL_CLOSE_CODES:
                     raise BridgeRefused(f"control plane closed the bridge ({code}: {exc.rcvd.reason})") from None
                 log.info("bridge closed (%s); reconnecting", code)
-            except (OSError, TimeoutError) as exc:
+            except (OSError, TimeoutError, InvalidHandshake) as exc:
+                # InvalidHandshake: e.g. the relay took the connection and its far end was gone (the
+                # server restarting) — the socket closed before any HTTP answer; it will come back
                 log.info("bridge connect failed: %s", exc)
             finally:
                 self._ws = None
@@ -148,8 +150,14 @@ class Bridge:
         ready = await self._ready()
         if ready is not None:
             await ws.send(encode(ready))
+        # Re-sent first: what an earlier connection sent and nobody acknowledged — it was sent before
+        # anything still in the outbox, so order holds. A critical message not sent yet keeps its
+        # place in the outbox (sent ahead of the tokens before it, the answer would end before it did).
+        waiting = {getattr(message, "ack_id", None) for message in self._outbox}
         resent = set()
         for message in self._acks.pending():
+            if message.ack_id in waiting:  # type: ignore[attr-defined]
+                continue
             await ws.send(encode(message))
             resent.add(message.ack_id)  # type: ignore[attr-defined]
         self.connected.set()

@@ -16,7 +16,8 @@ import pytest
 
 from sandbox.protocol import Author, PromptCommand
 from sandbox.providers.base import SandboxHandle, SandboxSpec
-from sandbox.providers.local import LocalProvider, _descendants
+from sandbox.providers.local import LocalProvider
+from sandbox.providers.processes import descendants
 from tests.conftest import IN_CI
 from tests.fakes.control_plane import FakeControlPlane
 from tests.fakes.llm_server import MODEL, FakeLLM, ToolCall, Turn
@@ -189,7 +190,7 @@ def sandbox_processes(session_id: str) -> list[int]:
         except OSError:
             continue
         if entry.name.isdigit() and argv.split(b"\0")[0].endswith(b"bwrap") and marker in argv:
-            found += [int(entry.name), *_descendants(int(entry.name))]
+            found += [int(entry.name), *descendants(int(entry.name))]
     return found
 
 

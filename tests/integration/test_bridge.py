@@ -9,6 +9,7 @@ import pytest
 
 from sandbox.protocol import ExecutionComplete, Heartbeat, Ready, StopCommand, Token
 from sandbox.runtime.bridge import Bridge, BridgeRefused
+from sandbox.runtime.relays import pipe
 from tests.fakes.control_plane import FakeControlPlane
 
 TOKEN = "sbx_test"
@@ -94,3 +95,40 @@ async def test_bad_control_messages_are_answered_and_the_connection_stays(contro
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_relay_with_nothing_behind_it_is_waited_out_in_order(control: FakeControlPlane) -> None:
+    """A sandbox on its own network reaches the control plane through a relay, which takes the
+    connection even while the server is down (restarting) and closes it at once. The bridge keeps
+    trying; once the server is back, what it queued meanwhile arrives, in the order it was sent."""
+    server_up = asyncio.Event()
+    attempts = 0
+    upstream = control.url.split("//", 1)[1].split("/", 1)[0].split(":")
+
+    async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal attempts
+        attempts += 1
+        if not server_up.is_set():
+            writer.close()  # what the relay does when the control plane's socket refuses it
+            return
+        await pipe(reader, writer, *await asyncio.open_connection(upstream[0], int(upstream[1])))
+
+    relay_server = await asyncio.start_server(relay, "127.0.0.1", 0)
+    port = relay_server.sockets[0].getsockname()[1]
+    bridge = make_bridge(control)
+    bridge.identify(url=f"ws://127.0.0.1:{port}/api/sandbox/ws", token=TOKEN, sandbox_id=SANDBOX)
+    for text in ("one ", "two "):
+        bridge.send(Token(message_id="m", text=text))
+    bridge.send(ExecutionComplete(message_id="m", success=True))
+    task = asyncio.create_task(bridge.run())
+    try:
+        await control.wait_for(lambda _: attempts >= 3, 10, "the bridge to keep trying")
+        assert not task.done(), task
+        server_up.set()
+        await control.wait_type("execution_complete", timeout=10)
+        kinds = [m.type for m in control.received if m.type in ("token", "execution_complete")]
+        assert kinds == ["token", "token", "execution_complete"]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        relay_server.close()

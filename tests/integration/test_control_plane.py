@@ -342,47 +342,75 @@ async def test_three_failed_spawns_trip_the_breaker(quick_server: RunningServer,
         assert [q["status"] for q in detail["queue"]] == ["pending"]  # the prompt waits for a person
 
 
-async def test_killing_the_server_mid_prompt_loses_nothing(
+async def test_a_prompt_streaming_through_a_server_restart_completes(
     tmp_path_factory: pytest.TempPathFactory, llm: FakeLLM, tmp_path: Path
 ) -> None:
+    """A deploy: SIGTERM, then a new server. Sandboxes outlive the server; the new one adopts them,
+    their prompts go on, and every event is stored once, in order. A sandbox whose processes died
+    while no server ran is reported failed.
+
+    The model's stream runs through the server's relay, so the restart cuts it and OpenCode asks the
+    model again (the next scripted turn): the answer holds the cut-off part, then the retried one."""
     require_opencode()
     workdir = tmp_path_factory.mktemp("restart")
-    first = start_server(workdir, INSPECT_LLM_BASE_URL=llm.base_url, INSPECT_LLM_MODEL=MODEL)
+    env = {"INSPECT_LLM_BASE_URL": llm.base_url, "INSPECT_LLM_MODEL": MODEL}
+    first = start_server(workdir, **env)
+    answer = "slow " * 400  # 20 s of streaming
     try:
-        sid = _session_setup(first, make_origin(tmp_path))
-        async with Client(first, sid, first.token) as client:
-            await client.wait(lambda m: _status(m, "ready"), "ready", 120)
-            llm.add(Turn(text="slow " * 400, chunk_delay_s=0.05, chunk_size=5), Turn(text="After the restart."))
+        streaming = _session_setup(first, make_origin(tmp_path / "a"))
+        doomed = _session_setup(first, make_origin(tmp_path / "b"))
+        for sid in (streaming, doomed):
+            await until(lambda sid=sid: _session(first, sid)["status"] == "ready", "both sandboxes ready", 120)
+        async with Client(first, streaming, first.token) as client:
+            llm.add(
+                Turn(text=answer, chunk_delay_s=0.05, chunk_size=5),
+                Turn(text="Retried after the restart."),
+                Turn(text="Then this, answered."),
+            )
             await client.send({"type": "prompt", "content": "Long answer", "client_request_id": "p1"})
             await client.send({"type": "prompt", "content": "Then this", "client_request_id": "p2"})
             await client.wait(lambda m: m["type"] == "token", "the first tokens", 60)
             await asyncio.sleep(0.5)
-    finally:
-        os.killpg(first.process.pid, signal.SIGKILL)  # a crash, not a shutdown
-        first.process.wait(timeout=10)
-    second = start_server(workdir, INSPECT_LLM_BASE_URL=llm.base_url, INSPECT_LLM_MODEL=MODEL)
+    except BaseException:
+        first.stop()
+        raise
+    first.stop(keep_sandboxes=True)
+    survivors = sandbox_processes(streaming)
+    assert survivors, "the streaming session's sandbox did not outlive the server"
+    for pid in sandbox_processes(doomed):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    second = start_server(workdir, port=int(first.url.rsplit(":", 1)[1]), **env)
     try:
-        async with Client(second, sid, second.token) as client:
-            await client.wait(
-                lambda m: (
-                    (m["type"] == "execution_complete" and m["data"].get("success"))
-                    or (
-                        m["type"] == "snapshot"
-                        and any(e["type"] == "execution_complete" and e["data"]["success"] for e in m["events"])
-                    )
-                ),
-                "the queued prompt to run",
-                180,
-            )
+        await until(lambda: len(_outcomes(second, streaming)) >= 2, "both prompts to end", 180, every=0.5)
         with api(second, second.token) as http:
-            events = http.get(f"/api/sessions/{sid}/events", params={"limit": 500}).json()["events"]
+            events = http.get(f"/api/sessions/{streaming}/events", params={"limit": 500}).json()["events"]
+            lost = http.get(f"/api/sessions/{doomed}/events", params={"limit": 500}).json()["events"]
         assert [e["seq"] for e in events] == list(range(1, len(events) + 1))  # no gap, no duplicate
         prompts = {e["message_id"]: e["data"]["content"] for e in events if e["type"] == "prompt"}
-        outcomes = {prompts[e["message_id"]]: e["data"] for e in events if e["type"] == "execution_complete"}
-        assert outcomes["Long answer"]["success"] is False and "restarted" in outcomes["Long answer"]["error"]
-        assert outcomes["Then this"]["success"] is True
+        ends = [e for e in events if e["type"] == "execution_complete"]
+        outcomes = [(prompts[e["message_id"]], e["data"]["success"]) for e in ends]
+        assert outcomes == [("Long answer", True), ("Then this", True)]  # each once, in order, both done
+        texts = {prompts[e["message_id"]]: e["data"]["text"] for e in events if e["type"] == "text"}
+        cut, _, retried = texts["Long answer"].partition("Retried")
+        assert cut and answer.startswith(cut) and retried == " after the restart."  # nothing twice, nothing lost
+        assert texts["Then this"] == "Then this, answered."
+        assert set(survivors) & set(sandbox_processes(streaming)), "the adopted sandbox was replaced"
+        failed = [e["data"] for e in lost if e["type"] == "sandbox_status" and e["data"]["status"] == "failed"]
+        assert failed and "ended while the server was down" in failed[-1]["reason"]
     finally:
         second.stop()
+
+
+def _session(server: RunningServer, session_id: str) -> dict[str, Any]:
+    with api(server, server.token) as http:
+        return http.get(f"/api/sessions/{session_id}").json()["session"]
+
+
+def _outcomes(server: RunningServer, session_id: str) -> list[dict[str, Any]]:
+    with api(server, server.token) as http:
+        events = http.get(f"/api/sessions/{session_id}/events", params={"limit": 500}).json()["events"]
+    return [e["data"] for e in events if e["type"] == "execution_complete"]
 
 
 def _supervisor_of(session_id: str) -> int:
@@ -409,6 +437,8 @@ async def test_a_killed_supervisor_fails_its_prompt_within_seconds(
         done = await client.wait(lambda m: m["type"] == "execution_complete", "the prompt to fail", 30)
         assert asyncio.get_running_loop().time() - killed_at < 10  # not the 90 s heartbeat timeout
         assert done["data"]["success"] is False and "exited" in done["data"]["error"]
+    # and nothing of the sandbox is left running (OpenCode, bwrap's pid namespace)
+    await until(lambda: not sandbox_processes(sid), "the sandbox's processes to end", 30)
 
 
 async def test_a_process_killed_for_memory_is_explained_in_the_session(

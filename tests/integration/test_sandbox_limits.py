@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from sandbox.providers.limits import Cgroups, Limits
-from sandbox.providers.local import LocalProvider, _descendants
+from sandbox.providers.local import LocalProvider
+from sandbox.providers.processes import descendants
 from tests.conftest import IN_CI
 from tests.fakes.llm_server import FakeLLM
 from tests.integration.sandbox_harness import (
@@ -76,7 +77,7 @@ async def test_a_fork_bomb_stays_inside_its_sandbox(provider: LocalProvider, tmp
     async with local_sandbox(tmp_path / "data", origin, llm, provider=provider, session_id="bomb") as bomber:
         await bomber.control.wait_type("ready", timeout=90)
         await agent_runs(bomber, llm, bomb, "bomb")
-        tree = len(_descendants(int(bomber.handle.provider_id)))
+        tree = len(descendants(int(bomber.handle.provider_id)))
         assert MAX_PROCESSES // 2 < tree <= MAX_PROCESSES  # it forked a lot, then no more
         async with local_sandbox(tmp_path / "data", origin, llm, provider=provider, session_id="other") as other:
             await other.control.wait_type("ready", timeout=90)

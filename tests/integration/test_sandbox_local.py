@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.protocol import Author, PromptCommand, ShutdownCommand, SnapshotCommand, StopCommand
-from sandbox.providers.local import _descendants
+from sandbox.providers.processes import descendants
 from tests.fakes.llm_server import FakeLLM, ToolCall, Turn
 from tests.integration.sandbox_harness import (
     git,
@@ -221,7 +221,7 @@ async def test_stop_leaves_no_process_behind(tmp_path: Path) -> None:
     async with local_sandbox(tmp_path / "data", origin, llm) as sb:
         await sb.control.wait_type("ready", timeout=90)
         pid = int(sb.handle.provider_id)
-        tree = [pid, *_descendants(pid)]
+        tree = [pid, *descendants(pid)]
         assert len(tree) >= 3  # supervisor (or bwrap) + OpenCode + the background sleep
         await sb.provider.stop(sb.handle)
         await asyncio.sleep(0.2)
@@ -262,7 +262,7 @@ async def test_a_crashed_agent_is_restarted(tmp_path: Path) -> None:
     llm = FakeLLM()
     async with local_sandbox(tmp_path / "data", origin, llm) as sb:
         await sb.control.wait_type("ready", timeout=90)
-        opencode = [p for p in _descendants(int(sb.handle.provider_id)) if "opencode serve" in _cmdline(p)]
+        opencode = [p for p in descendants(int(sb.handle.provider_id)) if "opencode serve" in _cmdline(p)]
         assert opencode
         for pid in opencode:
             os.kill(pid, signal.SIGKILL)

@@ -13,7 +13,8 @@ import pytest
 
 from sandbox.protocol import Author, ParkCommand, PromptCommand, ShutdownCommand, SnapshotCommand
 from sandbox.providers.base import SandboxSpec
-from sandbox.providers.local import LocalProvider, _descendants
+from sandbox.providers.local import LocalProvider
+from sandbox.providers.processes import descendants
 from tests.fakes.llm_server import FakeLLM, ToolCall, Turn
 from tests.integration.sandbox_harness import (
     OPENCODE_BIN,
@@ -147,7 +148,7 @@ async def test_only_sessions_like_the_pool_get_it_and_new_settings_retire_it(
     await until(lambda: not old.exists(), "the old standby's directory to go", 10)
     assert not old.exists()
     [new_standby] = provider.pool.standbys(pool_of(origin))
-    tree = [new_standby.process.pid, *_descendants(new_standby.process.pid)]
+    tree = [new_standby.process.pid, *descendants(new_standby.process.pid)]
     env = b"\n".join((await asyncio.to_thread(environments, tree)).values())
     assert b"NPM_TOKEN=rotated" in env and b"SANDBOX_TOKEN=" not in env  # no identity before a claim
 
