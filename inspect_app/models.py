@@ -171,6 +171,7 @@ class Repository(SQLModel, table=True):
     default_branch: str = Field(default="main", max_length=255)
     description: str = Field(default="", sa_type=sa.Text)
     keywords: list[str] = _json([])
+    egress_hosts: list[str] = _json([])  # its sandboxes may reach these too (beyond INSPECT_EGRESS_ALLOW)
     prebuild: bool = Field(default=False)
     created_at: datetime = _ts()
 

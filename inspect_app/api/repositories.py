@@ -78,6 +78,10 @@ async def update(
         description=body.description,
         keywords=body.keywords,
     )
+    if body.egress_hosts is not None:
+        repo = await asyncio.to_thread(
+            repositories.set_egress_hosts, services.engine, repository_id, body.egress_hosts, actor_id=user.id or 0
+        )
     return public(repo)
 
 

@@ -48,6 +48,11 @@ class RepositoryCreate(_Body):
 class RepositoryUpdate(_Body):
     description: str | None = Field(default=None, max_length=5000)
     keywords: list[str] | None = Field(default=None, max_length=20, description="Aliases the Slack bot routes by")
+    egress_hosts: list[str] | None = Field(
+        default=None,
+        max_length=50,
+        description="Hosts its sandboxes may reach beyond the installation's list (.example.com: with subdomains)",
+    )
 
 
 class GitHubRepositoryPublic(BaseModel):
@@ -66,6 +71,7 @@ class RepositoryPublic(BaseModel):
     default_branch: str
     description: str
     keywords: list[str]
+    egress_hosts: list[str]
     prebuild: bool
 
 

@@ -194,6 +194,7 @@ class Lifecycle:
             llm_model=s.llm_model,
             provider_keys=keys,
             secrets=secrets.for_sandbox(self._engine, self._cipher, repo.id or 0),
+            egress_hosts=tuple(repo.egress_hosts or ()),
         )
 
     def _spec(self, session: Session, sandbox_id: str, token: str, tool_token: str, plan: SpawnPlan) -> SandboxSpec:

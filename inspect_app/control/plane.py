@@ -345,7 +345,10 @@ class ControlPlane:
             return
         self._denied_hosts.add((session_id, host))
         message = f"the sandbox was refused {host}: {reason}"
-        detail = "An admin can allow it with INSPECT_EGRESS_ALLOW (the sandbox reaches out only through its proxy)."
+        detail = (
+            "The sandbox reaches out only through its egress proxy. An admin can allow the host for this repository "
+            "in Settings (its egress hosts; new sandboxes get it), or for every repository with INSPECT_EGRESS_ALLOW."
+        )
         self.spawn_task(self.emit(session_id, "warning", {"message": message, "detail": detail}))
 
     def _exit_reason(self, handle: SandboxHandle) -> str:
@@ -480,6 +483,7 @@ class ControlPlane:
             },
             "queue": [q.__dict__ for q in prompts.queue(self.engine, session_id)],
             "artifacts": artifacts(self.engine, session_id),
+            "sandbox_limits": self.lifecycle.provider.limits_summary(),
         }
 
     def recent_events(self, session_id: str, limit: int = 100) -> list[StoredEvent]:

@@ -20,6 +20,7 @@ from inspect_app.errors import Conflict, InvalidInput, NotFound
 from inspect_app.models import Repository
 from inspect_app.scm import local_git
 from inspect_app.scm.github_app import GitHubApp, GitHubError, RepoInfo
+from sandbox.providers.egress import entry_problem
 
 _URL_RE = re.compile(r"^(https?|ssh|git|file)://[^\s]+$|^[\w.-]+@[\w.-]+:[^\s]+$")
 
@@ -156,6 +157,28 @@ def describe(
             if len(cleaned) > MAX_KEYWORDS or any(len(k) > 50 for k in cleaned):
                 raise InvalidInput(f"at most {MAX_KEYWORDS} keywords of up to 50 characters", code="bad_keywords")
             repo.keywords = cleaned
+        return repo
+
+
+MAX_EGRESS_HOSTS = 50
+
+
+def set_egress_hosts(engine: sa.Engine, repository_id: int, hosts: list[str], *, actor_id: int) -> Repository:
+    """Hosts this repository's sandboxes may reach through the egress proxy, beyond the installation's
+    list (its own package registry, an API its tests call). Applies to sandboxes started from now on."""
+    roles.require_admin(engine, actor_id, "change repositories")
+    cleaned = list(dict.fromkeys(h.strip().lower().rstrip(".") for h in hosts if h.strip()))
+    if len(cleaned) > MAX_EGRESS_HOSTS:
+        raise InvalidInput(f"at most {MAX_EGRESS_HOSTS} egress hosts", code="bad_egress_hosts")
+    for host in cleaned:
+        problem = entry_problem(host)
+        if problem is not None:
+            raise InvalidInput(problem, code="bad_egress_hosts")
+    with session_scope(engine) as db:
+        repo = db.get(Repository, repository_id)
+        if repo is None:
+            raise NotFound(f"no repository {repository_id}")
+        repo.egress_hosts = cleaned
         return repo
 
 

@@ -96,6 +96,7 @@ class SessionPageState(AppState):
     branch_url: str = ""  # where a pull request can be opened by hand (GitHub compare), if anywhere
     diff: str = ""
     diff_loaded: bool = False
+    sandbox_limits: str = ""  # what its sandbox may use and reach (memory, processes, CPU, network)
     editing_title: bool = False
     archived: bool = False
     oldest_seq: int = 0  # the oldest event loaded; older history pages in on request
@@ -127,6 +128,7 @@ class SessionPageState(AppState):
         self.archived, self.diff, self.diff_loaded, self.editing_title = session["archived"], "", False, False
         self.source, self.source_link = session["source"], http_url(session.get("source_link") or "")
         self.pr_url, self.pr_state, self.branch_pushed, self.branch_url = "", "", "", ""
+        self.sandbox_limits = loaded["snapshot"].get("sandbox_limits", "")
         for artifact in loaded["snapshot"]["artifacts"]:
             self._artifact(artifact)
         self.items = merge([], loaded["events"])

@@ -30,6 +30,7 @@ class RepoRow:
     image_status: str
     image_log: str  # the setup log's tail of the newest build
     keywords: str  # comma-separated aliases the Slack bot routes by
+    egress: str  # comma-separated hosts its sandboxes may reach beyond the installation's list
 
 
 def _image_line(summary: prebuild.ImageSummary | None) -> tuple[str, str, str]:
@@ -125,6 +126,7 @@ class SettingsState(AppState):
                 r.prebuild,
                 *_image_line(latest.get(r.id or 0)),
                 ", ".join(r.keywords or []),
+                ", ".join(r.egress_hosts or []),
             )
             for r in repositories.list_all(engine)
         ]
@@ -157,6 +159,15 @@ class SettingsState(AppState):
                 services.current().engine, int(repo_id), actor_id=self.user_id, description=None, keywords=words
             ),
             "Keywords saved",
+        )
+
+    @rx.event
+    async def save_egress(self, repo_id: str, value: str) -> None:
+        hosts = [h for h in value.split(",") if h.strip()]
+        engine = services.current().engine
+        await self._do(
+            lambda: repositories.set_egress_hosts(engine, int(repo_id), hosts, actor_id=self.user_id),
+            "Egress hosts saved: sandboxes started from now on may reach them",
         )
 
     @rx.event
@@ -295,6 +306,16 @@ def repo_row(row: RepoRow) -> rx.Component:
                 size="1",
                 width="14rem",
                 class_name="repo-keywords",
+            ),
+            rx.input(
+                default_value=row.egress,
+                placeholder="Extra egress hosts, comma-separated",
+                title="Hosts this repository's sandboxes may reach beyond the installation's list "
+                "(e.g. its own package registry; .example.com allows its subdomains)",
+                on_blur=lambda v: SettingsState.save_egress(row.id, v),
+                size="1",
+                width="16rem",
+                class_name="repo-egress",
             ),
             rx.text("Prebuild", size="1"),
             rx.switch(checked=row.prebuild, on_change=lambda v: SettingsState.toggle_prebuild(row.id, v)),

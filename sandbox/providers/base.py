@@ -77,6 +77,7 @@ class SandboxSpec:
     setup_timeout_s: float = 600
     start_timeout_s: float = 120
     heartbeat_s: float = 30
+    egress_hosts: tuple[str, ...] = ()  # the repository's own allowlist entries (the provider applies them)
 
     def environment(self) -> dict[str, str]:
         """The variables the sandbox runtime needs, from this spec only."""
@@ -124,7 +125,8 @@ def pool_key(image_ref: str, spec: SandboxSpec) -> str:
     the old values is never handed out (the pool refills with the new ones).
     """
     shared = spec.without_identity("standby").environment()
-    digest = hashlib.sha256(json.dumps([image_ref, sorted(shared.items())]).encode()).hexdigest()
+    egress = sorted(spec.egress_hosts)  # a sandbox's network is made at its start, with its policy
+    digest = hashlib.sha256(json.dumps([image_ref, sorted(shared.items()), egress]).encode()).hexdigest()
     return digest[:24]
 
 
@@ -228,6 +230,10 @@ class SandboxProvider(abc.ABC):
     def oom_kills(self, handle: SandboxHandle) -> int:
         """How many of the sandbox's processes were killed for going over its memory limit (so far)."""
         return 0
+
+    def limits_summary(self) -> str:
+        """What a sandbox may use and reach, in a line for people (the session's details)."""
+        return ""
 
     def confinement(self) -> tuple[str, str]:
         """How this provider's sandboxes are confined (a word) and, when that is a problem, why."""

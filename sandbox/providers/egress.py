@@ -17,6 +17,7 @@ import contextlib
 import ipaddress
 import itertools
 import logging
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,18 @@ class EgressPolicy:
         if name in self.hosts or any(h.startswith(".") and (name.endswith(h) or name == h[1:]) for h in self.hosts):
             return None
         return "not on this sandbox's egress allowlist"
+
+
+LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+HOST_ENTRY = re.compile(rf"^\.?(?=.{{1,253}}$){LABEL}(\.{LABEL})*$")
+
+
+def entry_problem(entry: str) -> str | None:
+    """Why ``entry`` is no allowlist entry (``example.com``, or ``.example.com`` with its subdomains)."""
+    name = entry.strip().lower().rstrip(".")
+    if not HOST_ENTRY.match(name):
+        return f"{entry.strip()[:100]!r} is not a host name (like registry.npmjs.org, or .example.com)"
+    return None
 
 
 # Never reachable through the proxy, whatever a name resolves to: the internal networks (and the

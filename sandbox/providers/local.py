@@ -190,6 +190,16 @@ class LocalProvider(SandboxProvider):
         """Whether sandboxes run confined (False: unconfined by choice, or refused for want of bwrap)."""
         return self._isolate and not self._refusal
 
+    def limits_summary(self) -> str:
+        limits = self.limits
+        if self._cgroups is not None and limits is not None:
+            parts = [f"{limits.memory_mb} MiB memory", f"{limits.max_processes} processes"]
+            parts.append(f"CPU weight {limits.cpu_weight}")
+        else:
+            parts = ["no resource limits (they need a root server and writable cgroups)"]
+        parts.append("own network, out through the egress proxy" if self._own_network else "the host's network")
+        return " · ".join(parts)
+
     def confinement(self) -> tuple[str, str]:
         if self._refusal:
             return "unavailable", self._refusal

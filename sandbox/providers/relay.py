@@ -115,7 +115,7 @@ def through_relays(spec: SandboxSpec, control: tuple[str, int] | None) -> tuple[
         for name in ("bridge_url", "api_url"):
             if getattr(spec, name):
                 changes[name] = relocate(getattr(spec, name), RELAY_PORTS["control"])
-    allow: list[str] = []
+    allow: list[str] = list(spec.egress_hosts)
     for name, route in (("llm_base_url", "model"), ("repo_url", "git")):
         url = urlsplit(getattr(spec, name))
         if url.scheme == "http" and url.hostname:

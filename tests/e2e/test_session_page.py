@@ -56,6 +56,8 @@ def test_two_people_one_session(
     for driver in (ada, grace):
         WebDriverWait(driver, 30).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#presence .watcher")) == 2)
     wait_text(ada, "session-status", "ready", 120)
+    limits = text_of(ada, "sandbox-limits")  # what the sandbox may use and reach, in the session's details
+    assert "own network" in limits and ("4096 MiB memory" in limits or "no resource limits" in limits), limits
 
     llm.add(
         Turn(text=LONG_ANSWER, chunk_delay_s=0.12, chunk_size=6),

@@ -101,6 +101,7 @@ def make_spec(
     token: str,
     session_id: str = "sess-1",
     secrets: dict[str, str] | None = None,
+    egress_hosts: tuple[str, ...] = (),
 ) -> SandboxSpec:
     return SandboxSpec(
         session_id=session_id,
@@ -116,6 +117,7 @@ def make_spec(
         llm_model=MODEL,
         heartbeat_s=2,
         secrets=secrets or {},
+        egress_hosts=egress_hosts,
     )
 
 
@@ -130,6 +132,7 @@ async def local_sandbox(
     provider: LocalProvider | None = None,
     session_id: str = "sess-1",
     env_secrets: dict[str, str] | None = None,
+    egress_hosts: tuple[str, ...] = (),
 ) -> AsyncIterator[LocalSandbox]:
     sandbox_id = f"sbx{secrets.token_hex(4)}"
     token = f"sbx_{secrets.token_urlsafe(16)}"
@@ -139,7 +142,14 @@ async def local_sandbox(
         data_dir=data_dir, opencode_bin=str(OPENCODE_BIN), plugin_template=PLUGIN_TEMPLATE
     )
     spec = make_spec(
-        origin, llm, control, sandbox_id=sandbox_id, token=token, session_id=session_id, secrets=env_secrets
+        origin,
+        llm,
+        control,
+        sandbox_id=sandbox_id,
+        token=token,
+        session_id=session_id,
+        secrets=env_secrets,
+        egress_hosts=egress_hosts,
     )
     if restore_from:
         handle = await provider.restore(restore_from, spec)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -9,7 +11,7 @@ from sqlmodel import SQLModel, select
 
 from alembic import command
 from inspect_app.db import alembic_config, create_db_engine, migration_status, session_scope, upgrade
-from inspect_app.models import Event, Message, Repository, User
+from inspect_app.models import Event, Message, User
 from inspect_app.models import Session as SessionRow
 
 
@@ -48,10 +50,19 @@ def test_prompt_events_lose_their_copy_of_the_context(empty_db_url: str) -> None
     engine = create_db_engine(empty_db_url)
     try:
         with session_scope(engine) as db:
-            user, repo = User(name="Ada"), Repository(url="/srv/demo.git", name="demo")
-            db.add_all([user, repo])
+            user = User(name="Ada")
+            db.add(user)
+            # the repositories table as it is at 0005 (the model has columns added since)
+            db.execute(
+                sa.text(
+                    "INSERT INTO repositories (kind, url, name, default_branch, description, keywords, prebuild,"
+                    " created_at) VALUES ('local', '/srv/demo.git', 'demo', 'main', '', '[]', false, :now)"
+                ),
+                {"now": datetime.now(UTC)},
+            )
             db.flush()
-            session = SessionRow(repository_id=repo.id or 0, base_branch="main", creator_id=user.id or 0)
+            repo_id = db.execute(sa.text("SELECT id FROM repositories")).scalar_one()
+            session = SessionRow(repository_id=repo_id, base_branch="main", creator_id=user.id or 0)
             db.add(session)
             db.flush()
             message = Message(session_id=session.id, author_id=user.id or 0, content="Fix", context=context)

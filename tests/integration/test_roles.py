@@ -77,6 +77,7 @@ async def test_only_an_admin_changes_secrets_provider_keys_and_repositories(
         await client.get("/api/secrets", headers=grace),
         await client.post("/api/repositories", json={"url": str(other)}, headers=grace),
         await client.patch(f"/api/repositories/{repo_id}", json={"keywords": ["mine"]}, headers=grace),
+        await client.patch(f"/api/repositories/{repo_id}", json={"egress_hosts": ["evil.example"]}, headers=grace),
         await client.post(f"/api/repositories/{repo_id}/rebuild", headers=grace),
         await client.get("/api/github/repositories", headers=grace),
         await client.put("/api/slack/channels/C1", json={"repository_id": repo_id}, headers=grace),
@@ -87,7 +88,19 @@ async def test_only_an_admin_changes_secrets_provider_keys_and_repositories(
     assert counts(engine) == before  # nothing changed
     with DBSession(engine) as db:
         assert db.exec(select(Repository.keywords)).one() == []
+        assert db.exec(select(Repository.egress_hosts)).one() == []
     assert secrets.for_sandbox(engine, services.current().cipher, repo_id) == {"NPM_TOKEN": "admin"}
+    # an admin sets the repository's own egress hosts; what is no host name is refused, naming it
+    allowed = await client.patch(
+        f"/api/repositories/{repo_id}", json={"egress_hosts": ["npm.internal.example", ".Corp.Example."]}, headers=admin
+    )
+    assert allowed.status_code == 200 and allowed.json()["egress_hosts"] == ["npm.internal.example", ".corp.example"]
+    url = f"/api/repositories/{repo_id}"
+    bad = await client.patch(url, json={"egress_hosts": ["https://x.example/"]}, headers=admin)
+    assert bad.status_code == 422 and "https://x.example/" in bad.json()["error"]["message"]
+    assert (await client.get("/api/repositories", headers=admin)).json()[0]["egress_hosts"] == allowed.json()[
+        "egress_hosts"
+    ]
     # what everyone may do: see repositories, and manage their own tokens
     assert (await client.get("/api/repositories", headers=grace)).status_code == 200
 

@@ -44,7 +44,7 @@ async def provider(tmp_path: Path) -> AsyncIterator[LocalProvider]:
         data_dir=tmp_path / "data",
         opencode_bin=str(OPENCODE_BIN),
         plugin_template=PLUGIN_TEMPLATE,
-        egress_allow=(REGISTRY,),
+        egress_allow=("pypi.org",),  # the installation's list; the registry is on the repository's own
     )
     if not networked.isolated:
         pytest.skip("needs bubblewrap")
@@ -60,7 +60,8 @@ async def test_the_host_is_out_of_reach_and_egress_follows_the_allowlist(
     host_ports = sorted(listening_ports() - set(RELAY_PORTS.values()))
     assert host_ports  # PostgreSQL, Redis, the fake control plane and model at least
     llm = FakeLLM()
-    async with local_sandbox(tmp_path / "data", make_origin(tmp_path), llm, provider=provider) as sb:
+    origin = make_origin(tmp_path)
+    async with local_sandbox(tmp_path / "data", origin, llm, provider=provider, egress_hosts=(REGISTRY,)) as sb:
         await sb.control.wait_type("ready", timeout=90)
         out = f"{sb.inner_root}/state/net.txt"
         probe = "timeout 3 bash -c '</dev/tcp/{0}/{1}' 2>/dev/null; echo {0}:{1}=$?"

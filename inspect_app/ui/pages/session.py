@@ -229,10 +229,20 @@ def composer() -> rx.Component:
 
 
 def changes() -> rx.Component:
-    return rx.el.details(
-        rx.el.summary("Changes", on_click=S.load_diff, style={"cursor": "pointer", "font-weight": "600"}, id="changes"),
-        rx.cond(S.diff_loaded, rx.code_block(S.diff, language="diff", wrap_long_lines=True, id="diff")),
+    return rx.vstack(
+        rx.el.details(
+            rx.el.summary(
+                "Changes", on_click=S.load_diff, style={"cursor": "pointer", "font-weight": "600"}, id="changes"
+            ),
+            rx.cond(S.diff_loaded, rx.code_block(S.diff, language="diff", wrap_long_lines=True, id="diff")),
+            width="100%",
+        ),
+        rx.cond(
+            S.sandbox_limits != "",
+            rx.text("Sandbox: ", S.sandbox_limits, size="1", color_scheme="gray", id="sandbox-limits"),
+        ),
         width="100%",
+        spacing="1",
     )
 
 
