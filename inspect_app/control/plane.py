@@ -9,14 +9,13 @@ then ``dispatch`` sends the oldest pending prompt once the sandbox is ready and 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from sqlmodel import col, select
 
 from inspect_app.control import prompts, sandboxes
@@ -76,6 +75,14 @@ def commit_author(user: User) -> Author:
 
 def author_of(user: User) -> dict[str, Any]:
     return {"id": user.id, "name": user.name}
+
+
+class Undeliverable(Exception):
+    """A prompt that cannot be sent to any sandbox (it has been marked failed with ``reason``)."""
+
+    def __init__(self, message: Message, reason: str) -> None:
+        super().__init__(reason)
+        self.message, self.reason = message, reason
 
 
 class ControlPlane:
@@ -184,9 +191,15 @@ class ControlPlane:
                 data["has_context"] = True  # kept once, on the message (prompts.contexts reads it)
             if queued.started and link is not None:
                 # warm sandbox: deliver first, on the request's path; record it right after
-                await self._deliver(session_id, link, queued.message)
+                try:
+                    sent = await self._deliver(session_id, link, queued.message)
+                except Undeliverable as exc:
+                    self.events.append_nowait(session_id, "prompt", data, message_id=queued.message.id)
+                    await self._announce_failure(session_id, exc.message, exc.reason)
+                    self.spawn_task(self.dispatch(session_id))
+                    return queued
                 self.events.append_nowait(session_id, "prompt", data, message_id=queued.message.id)
-                self.spawn_task(self._started(session_id, queued.message))
+                self.spawn_task(self._started(session_id, queued.message) if sent else self.dispatch(session_id))
                 return queued
             self.events.append_nowait(session_id, "prompt", data, message_id=queued.message.id)
             if warm:
@@ -217,31 +230,50 @@ class ControlPlane:
             await self._fail_now(session_id, running, "stopped (the sandbox was not connected)")
 
     async def dispatch(self, session_id: str) -> None:
-        """Send the next prompt if the sandbox is ready and none is running."""
-        link = self.links.get(session_id)
-        if link is None or not link.ready:
+        """Send the next prompt if the sandbox is ready and none is running (one that cannot be sent
+        at all has failed, and the next one is tried)."""
+        while True:
+            link = self.links.get(session_id)
+            if link is None or not link.ready:
+                return
+            try:
+                async with self.lifecycle.lock(session_id):
+                    message = await asyncio.to_thread(prompts.start_next, self.engine, session_id)
+                    if message is None:
+                        return
+                    sent = await self._deliver(session_id, link, message)
+            except Undeliverable as exc:
+                await self._announce_failure(session_id, exc.message, exc.reason)
+                continue
+            if sent:
+                await self._started(session_id, message)
             return
-        async with self.lifecycle.lock(session_id):
-            message = await asyncio.to_thread(prompts.start_next, self.engine, session_id)
-            if message is None:
-                return
-            if not await self._deliver(session_id, link, message):
-                return
-        await self._started(session_id, message)
 
     async def _deliver(self, session_id: str, link: SandboxLink, message: Message) -> bool:
-        """Send a processing prompt to its sandbox; put it back in the queue if that fails."""
-        user = self.user(message.author_id)
-        command = PromptCommand(
-            message_id=message.id,
-            content=_with_context(message),
-            model=message.model,
-            author=commit_author(user),
-        )
+        """Send a processing prompt to its sandbox; False: the link is gone, and it is pending again.
+        Raises ``Undeliverable`` (the prompt has failed, with its reason; the caller announces it)
+        when it cannot be sent at all: a prompt is never left processing with no sandbox on it."""
+        try:
+            command = self.prompt_command(message)
+        except (ValidationError, ValueError) as exc:  # the checks at the edges should make this unreachable
+            reason = f"the prompt could not be sent to the sandbox: {exc}"
+            log.error("prompt %s of %s: %s", message.id, session_id, reason)
+            await asyncio.to_thread(prompts.finish, self.engine, message.id, success=False, error=reason)
+            raise Undeliverable(message, reason) from None
         if await link.send(command):
             return True
         await asyncio.to_thread(_requeue, self.engine, message.id)
         return False
+
+    def prompt_command(self, message: Message) -> PromptCommand:
+        """What a sandbox is sent to run ``message``: built here alone, for a first delivery and for a
+        re-send after a reconnect alike (its context included)."""
+        return PromptCommand(
+            message_id=message.id,
+            content=prompts.delivered_text(message.content, message.context),
+            model=message.model,
+            author=commit_author(self.user(message.author_id)),
+        )
 
     async def _started(self, session_id: str, message: Message) -> None:
         await asyncio.to_thread(sessions_ctl.set_status, self.engine, session_id, SessionStatus.RUNNING)
@@ -513,13 +545,6 @@ def session_public(session: Session) -> dict[str, Any]:
         "created_at": session.created_at.isoformat(),
         "updated_at": session.updated_at.isoformat(),
     }
-
-
-def _with_context(message: Message) -> str:
-    """The prompt text, with any attached context (e.g. a picked page element) the agent should see."""
-    if not message.context:
-        return message.content
-    return f"{message.content}\n\n<context>\n{json.dumps(message.context, indent=2)[:20000]}\n</context>"
 
 
 def _requeue(engine: sa.Engine, message_id: str) -> None:

@@ -22,8 +22,10 @@ from inspect_app.control.text import refuse_nul
 from inspect_app.db import session_scope
 from inspect_app.errors import Conflict, InvalidInput, NotFound
 from inspect_app.models import Message, MessageStatus, Session, User, utcnow
+from sandbox.protocol import MAX_PROMPT_CHARS
 
-MAX_CONTENT_CHARS = 64_000
+MAX_CONTENT_CHARS = MAX_PROMPT_CHARS  # what the agent gets: the prompt and its context together
+CONTEXT_SHOWN_CHARS = 20_000  # of a context's pretty JSON, the part the agent is shown
 MAX_CONTEXT_BYTES = 64 * 1024  # serialized (compact JSON, UTF-8): a picked element is a few KiB
 MAX_PENDING = 10
 MAX_REQUEST_ID = 100
@@ -35,6 +37,14 @@ class Enqueued:
     created: bool
     position: int  # 0 = running now or next; n = n prompts ahead of it
     started: bool = False  # moved straight to processing (start_if_idle and nothing ahead)
+
+
+def delivered_text(content: str, context: dict[str, Any] | None) -> str:
+    """The prompt as the agent gets it: its text, then any attached context (e.g. a picked page
+    element), shown up to ``CONTEXT_SHOWN_CHARS``."""
+    if not context:
+        return content
+    return f"{content}\n\n<context>\n{json.dumps(context, indent=2)[:CONTEXT_SHOWN_CHARS]}\n</context>"
 
 
 def _pending_count(db: DBSession, session_id: str) -> int:
@@ -83,6 +93,13 @@ def enqueue(
     refuse_nul("content", content)
     refuse_nul("client_request_id", client_request_id)
     check_context(context)
+    delivered = len(delivered_text(content, context))
+    if delivered > MAX_CONTENT_CHARS:  # checked here, where every edge's prompts enter, not at delivery
+        raise InvalidInput(
+            f"the prompt with its context is {delivered} characters as the agent gets it; the limit is "
+            f"{MAX_CONTENT_CHARS} (a context counts up to {CONTEXT_SHOWN_CHARS:,} characters)",
+            code="too_long",
+        )
     with session_scope(engine) as db:
         session = db.get(Session, session_id)
         if session is None:

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from inspect_app.control import prompts, sandboxes
 from inspect_app.control import sessions as sessions_ctl
-from inspect_app.control.plane import RESTART_REASON, ControlPlane, SandboxLink, commit_author
+from inspect_app.control.plane import RESTART_REASON, ControlPlane, SandboxLink
 from inspect_app.errors import NotFound
 from inspect_app.models import SessionStatus
 from sandbox.protocol import (
@@ -23,7 +23,6 @@ from sandbox.protocol import (
     ExecutionComplete,
     GitSync,
     Heartbeat,
-    PromptCommand,
     PushComplete,
     PushError,
     Ready,
@@ -151,15 +150,7 @@ class SandboxConnection:
             await self.plane.complete(self.session_id, running.id, success=False, error=RESTART_REASON)
         elif running is not None:
             # the same sandbox reconnected: re-send (it ignores a prompt it already has)
-            user = self.plane.user(running.author_id)
-            await self.link.send(
-                PromptCommand(
-                    message_id=running.id,
-                    content=running.content,
-                    model=running.model,
-                    author=commit_author(user),
-                )
-            )
+            await self.link.send(self.plane.prompt_command(running))
         status = SessionStatus.RUNNING if prompts.processing(engine, self.session_id) else SessionStatus.READY
         sessions_ctl.set_status(engine, self.session_id, status)
         await self.plane.dispatch(self.session_id)
