@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
@@ -13,6 +14,7 @@ from inspect_app import services
 from inspect_app.api.app import build_api
 from inspect_app.api.framing import FrameGuard
 from inspect_app.api.session_guard import SessionGuard
+from inspect_app.control.integrations import keep_trying
 from inspect_app.ui import routes
 from inspect_app.ui.new_session import NewSessionState
 from inspect_app.ui.pages.extension import extension_home, extension_session
@@ -47,32 +49,41 @@ async def control_plane() -> AsyncIterator[None]:
     await plane.start()
     prebuilds = services.current().prebuilds
     prebuilds.start()
-    slack = await start_slack()
+    connected: list[SocketModeRunner] = []
+    slack = asyncio.create_task(connect_slack(connected), name="slack-connect")
     try:
         yield
     finally:
-        if slack is not None:
-            await slack.close()
+        slack.cancel()
+        await asyncio.gather(slack, return_exceptions=True)
+        for runner in connected:
+            await runner.close()
         if services.current().slack is not None:
             await services.current().slack.close()
         await prebuilds.close()
         await plane.close()
 
 
-async def start_slack() -> SocketModeRunner | None:
-    """The Slack bot (when configured), and its Socket Mode connection when an app token is set."""
+async def connect_slack(connected: list[SocketModeRunner]) -> None:
+    """The Slack bot (when configured), and its Socket Mode connection when an app token is set —
+    in the background, tried again until Slack answers: Slack being unreachable (an outage, DNS, a
+    firewall) degrades the bot and shows in /api/health; it never stops the app from starting."""
     current = services.current()
-    if current.slack is None:
-        return None
-    await current.slack.start()
+    bot = current.slack
+    if bot is None:
+        return
     app_token = current.settings.slack_app_token.get_secret_value()
-    if not app_token:
-        return None  # Events API only: Slack posts to /api/slack/events
-    from bots.slack.socket_mode import SocketModeRunner
 
-    runner = SocketModeRunner(bot=current.slack, app_token=app_token, web_client=current.slack.client)
-    await runner.start()
-    return runner
+    async def attempt() -> None:
+        await bot.start()
+        if app_token and not connected:  # Events API only without one: Slack posts to /api/slack/events
+            from bots.slack.socket_mode import SocketModeRunner
+
+            runner = SocketModeRunner(bot=bot, app_token=app_token, web_client=bot.client)
+            await asyncio.wait_for(runner.start(), 30)
+            connected.append(runner)
+
+    await keep_trying("slack", attempt, current.integrations)
 
 
 app.register_lifespan_task(control_plane)

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from inspect_app.control.crypto import Cipher
 from inspect_app.control.events import EventStore
 from inspect_app.control.hub import build_hub
+from inspect_app.control.integrations import Integrations
 from inspect_app.control.lifecycle import Lifecycle, LifecycleConfig
 from inspect_app.control.plane import ControlPlane
 from inspect_app.db import PROJECT_ROOT, create_db_engine
@@ -48,6 +49,7 @@ class Services:
     pulls: Pulls
     prebuilds: PrebuildScheduler
     slack: SlackBot | None  # None until a Slack bot token is configured
+    integrations: Integrations  # how Slack, GitHub and the model endpoint are doing (for /api/health)
 
 
 def build_provider(settings: Settings) -> SandboxProvider:
@@ -192,6 +194,7 @@ def build_services(settings: Settings) -> Services:
         github_app=github_app,
         pulls=pulls,
         prebuilds=prebuilds,
+        integrations=Integrations(),
     )
 
 

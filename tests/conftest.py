@@ -7,11 +7,17 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis  # noqa: F401 - imported here, early: see below
 import pytest
 import sqlalchemy as sa
 
 from inspect_app.db import create_db_engine, upgrade
 from inspect_app.settings import Settings
+
+# hypothesis is imported above, at collection, on purpose: otherwise a run without a hypothesis test
+# imports it in its plugin's end-of-session summary, deep in pytest's stack, where the assertion
+# rewriter's compile() trips CPython 3.11's "AST constructor recursion depth mismatch" and the
+# run fails after every test passed.
 
 POSTGRES_ADMIN_URL = os.environ.get("INSPECT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

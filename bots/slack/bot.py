@@ -62,11 +62,12 @@ class SlackBot:
         return self._plane.engine
 
     async def start(self) -> None:
-        """Learn our own user id (to ignore our messages and strip our mention)."""
+        """Learn our own user id (to ignore our messages and strip our mention). Raises when Slack
+        cannot be reached or refuses the token: the caller retries (``integrations.keep_trying``)."""
         try:
-            self.bot_user_id = str((await self.client.auth_test())["user_id"])
+            self.bot_user_id = str((await self.client.auth_test(timeout=10))["user_id"])
         except SlackApiError as exc:
-            log.error("Slack auth.test failed: %s", exc.response.get("error"))
+            raise RuntimeError(f"Slack refused auth.test: {exc.response.get('error')}") from None
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(coro)

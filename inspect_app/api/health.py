@@ -38,5 +38,12 @@ async def health(services: ServicesDep) -> JSONResponse:
     provider = services.plane.lifecycle.provider
     confinement, problem = provider.confinement()
     sandboxes = {"provider": provider.name, "confinement": confinement, **({"problem": problem} if problem else {})}
-    body = {"status": "ok" if healthy else "degraded", "version": __version__, **checks, "sandboxes": sandboxes}
+    body = {
+        "status": "ok" if healthy else "degraded",
+        "version": __version__,
+        **checks,
+        "sandboxes": sandboxes,
+        # outside services: one being down degrades its feature, not the app (so not the status code)
+        "integrations": services.integrations.report(),
+    }
     return JSONResponse(body, status_code=200 if healthy else 503)

@@ -38,14 +38,20 @@ def signed_headers(secret: str, body: bytes, *, timestamp: int | None = None) ->
 
 
 class FakeSlack:
-    def __init__(self, users: dict[str, dict[str, str]] | None = None, channels: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        users: dict[str, dict[str, str]] | None = None,
+        channels: dict[str, str] | None = None,
+        *,
+        port: int = 0,  # a fixed one: Slack "coming back" where the server has been trying
+    ) -> None:
         self.users = users or {}
         self.channels = channels or {}
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.messages: list[dict[str, Any]] = []  # everything in every thread, in order
         self._ts = itertools.count(1)
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         self._ws_server: Any = None
         self._socket: ServerConnection | None = None
