@@ -131,6 +131,8 @@ def build_services(settings: Settings) -> Services:
         provider=build_provider(settings),
         config=LifecycleConfig(
             spawn_timeout_s=settings.spawn_timeout_s,
+            setup_timeout_s=settings.setup_timeout_s,
+            sweep_interval_s=min(5.0, settings.spawn_timeout_s / 3),  # a boot gone quiet is noticed in time
             heartbeat_timeout_s=settings.heartbeat_timeout_s,
             idle_timeout_s=settings.idle_timeout_s,
             execution_timeout_s=settings.execution_timeout_s,
@@ -179,6 +181,7 @@ def build_services(settings: Settings) -> Services:
         holder=holder,
         api_url=settings.sandbox_api_url,
         build_timeout_s=settings.build_timeout_s,
+        setup_timeout_s=settings.setup_timeout_s,
         on_image=lifecycle.prewarm,
     )
     prebuilds = PrebuildScheduler(

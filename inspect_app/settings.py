@@ -113,7 +113,15 @@ class Settings(BaseSettings):
     idle_timeout_s: float = Field(
         600, gt=0, description="Seconds without activity before a sandbox is snapshotted and stopped."
     )
-    spawn_timeout_s: float = Field(180, gt=0, description="Seconds a sandbox may take to become ready.")
+    spawn_timeout_s: float = Field(
+        180,
+        gt=0,
+        description="Seconds a booting sandbox may go without progress (git sync, each line of setup output, the "
+        "agent's start) before it is given up; a whole boot may take the setup and start limits plus twice this.",
+    )
+    setup_timeout_s: float = Field(
+        600, gt=0, description="Seconds a repository's .inspect/setup.sh may run (in a session's sandbox or a build)."
+    )
     heartbeat_timeout_s: float = Field(90, gt=0, description="Seconds without a heartbeat before a sandbox is stale.")
     execution_timeout_s: float = Field(3600, gt=0, description="Seconds one prompt may run before it is stopped.")
     prebuild_interval_min: float = Field(

@@ -138,7 +138,7 @@ class Heartbeat(_Message):
 
 class GitSync(_Message):
     type: Literal["git_sync"] = "git_sync"
-    status: Literal["started", "done", "failed"]
+    status: Literal["started", "running", "done", "failed"]  # running: still at it (within git's own timeout)
     detail: str = ""
     elapsed_ms: int = 0
 
@@ -146,8 +146,10 @@ class GitSync(_Message):
 class BootProgress(_Message):
     type: Literal["boot_progress"] = "boot_progress"
     stage: Literal["setup", "start", "agent"]
-    status: Literal["started", "done", "skipped", "failed"]
+    # running: the step printed something new (``detail``: its last line) — progress, for the watchdog
+    status: Literal["started", "running", "done", "skipped", "failed"]
     elapsed_ms: int = 0
+    detail: str = Field(default="", max_length=500)
 
 
 class Token(_Message):

@@ -25,6 +25,7 @@ from sqlmodel import col, select
 
 from inspect_app.control import instance, sandboxes, secrets
 from inspect_app.control import sessions as sessions_ctl
+from inspect_app.control.boot_watch import BootWatch
 from inspect_app.control.crypto import Cipher
 from inspect_app.db import session_scope
 from inspect_app.models import (
@@ -48,7 +49,9 @@ Emit = Callable[[str, str, dict], Awaitable[None]]  # (session_id, event type, d
 
 @dataclass(frozen=True)
 class LifecycleConfig:
-    spawn_timeout_s: float = 180.0
+    spawn_timeout_s: float = 180.0  # without progress (see boot_watch.py)
+    setup_timeout_s: float = 600.0  # .inspect/setup.sh, in the sandbox
+    start_timeout_s: float = 120.0  # .inspect/start.sh, in the sandbox
     heartbeat_timeout_s: float = 90.0
     idle_timeout_s: float = 600.0
     execution_timeout_s: float = 3600.0
@@ -134,6 +137,9 @@ class Lifecycle:
         self._bridge_url = bridge_url
         self._emit = emit
         self.handles: dict[str, SandboxHandle] = {}  # sandbox id → provider handle
+        # a whole boot: setup and start at their limits, plus a no-progress window for the rest
+        cap = config.setup_timeout_s + config.start_timeout_s + 2 * config.spawn_timeout_s
+        self.boots = BootWatch(no_progress_s=config.spawn_timeout_s, cap_s=cap)
         self._locks: dict[str, asyncio.Lock] = {}
 
     def lock(self, session_id: str) -> asyncio.Lock:
@@ -192,6 +198,8 @@ class Lifecycle:
             llm_base_url=s.llm_base_url,
             llm_api_key=s.llm_api_key.get_secret_value(),
             llm_model=s.llm_model,
+            setup_timeout_s=self.config.setup_timeout_s,
+            start_timeout_s=self.config.start_timeout_s,
             provider_keys=keys,
             secrets=secrets.for_sandbox(self._engine, self._cipher, repo.id or 0),
             egress_hosts=tuple(repo.egress_hosts or ()),
@@ -341,8 +349,9 @@ class Lifecycle:
         out: dict[str, list] = {"spawn": [], "stale": [], "exec": [], "idle": []}
         for row in sandboxes.live(self._engine):
             if row.status in (SandboxStatus.SPAWNING, SandboxStatus.CONNECTED):
-                if now - row.created_at > timedelta(seconds=c.spawn_timeout_s):
-                    out["spawn"].append(row)
+                reason = self.boots.overdue(row.id, row.created_at, now)
+                if reason is not None:
+                    out["spawn"].append((row, reason))
             elif row.last_heartbeat_at and now - row.last_heartbeat_at > timedelta(seconds=c.heartbeat_timeout_s):
                 out["stale"].append(row)
         with session_scope(self._engine) as db:

@@ -345,10 +345,9 @@ class ControlPlane:
     async def sweep(self) -> None:
         due = await asyncio.to_thread(self.lifecycle.overdue)
         limit = self.lifecycle.config
-        for row in due["spawn"]:
-            await self.lifecycle.fail(
-                row.session_id, row.id, f"the sandbox was not ready within {limit.spawn_timeout_s:.0f}s"
-            )
+        for row, reason in due["spawn"]:
+            self.lifecycle.boots.forget(row.id)
+            await self.lifecycle.fail(row.session_id, row.id, reason)
             await self.after_failure(row.session_id)
         for row in due["stale"]:
             await self._lost(

@@ -124,11 +124,28 @@ class SandboxConnection:
         await self._store(message)
 
     async def _boot_event(self, message: GitSync | BootProgress) -> None:
-        if isinstance(message, GitSync) and message.status == "started":
-            sessions_ctl.set_status(self.plane.engine, self.session_id, SessionStatus.SYNCING)
+        boots = self.plane.lifecycle.boots
+        if isinstance(message, GitSync):
+            boots.progress(self.link.sandbox_id, "git sync")
+            if message.status == "started":
+                sessions_ctl.set_status(self.plane.engine, self.session_id, SessionStatus.SYNCING)
+        else:
+            boots.progress(self.link.sandbox_id, f"{message.stage}" + (f": {message.detail}" if message.detail else ""))
+        if message.status == "running":
+            # a step still at it (a script's latest line): one row per step, updated in place
+            step = message.stage if isinstance(message, BootProgress) else "git"
+            self.plane.events.append_nowait(
+                self.session_id,
+                message.type,
+                self._data(message),
+                key=f"boot:{self.link.sandbox_id}:{step}",
+                mode="upsert",
+            )
+            return
         await self._store(message)
 
     async def _ready(self, message: Ready) -> None:
+        self.plane.lifecycle.boots.forget(self.link.sandbox_id)
         engine = self.plane.engine
         sandboxes.mark_ready(engine, self.link.sandbox_id, runtime_version=message.runtime_version)
         self.link.ready = True

@@ -284,9 +284,17 @@ class SessionPageState(AppState):
                 self.boot_steps = [f"Sandbox starting ({data.get('boot_mode', 'fresh')})"]
             elif self.status == "ready":
                 self.boot_steps = []
+        elif kind == "git_sync" and data.get("status") == "running":
+            self.boot = f"Syncing the repository ({int(data.get('elapsed_ms', 0)) // 1000}s)"
         elif kind == "git_sync":
             self.boot = f"Syncing the repository ({data.get('status')})"
             self.boot_steps = [*self.boot_steps, f"Git sync: {data.get('status')}{timing}"]
+        elif kind == "boot_progress" and data.get("status") == "running":
+            # the step's latest output line, live: it replaces the step's previous one
+            stage = str(data.get("stage", "")).capitalize()
+            self.boot = f"{stage}: {data.get('detail', '')}"[:200]
+            steps = [step for step in self.boot_steps if not step.startswith(f"{stage} output: ")]
+            self.boot_steps = [*steps, f"{stage} output: {data.get('detail', '')}"[:200]]
         elif kind == "boot_progress":
             self.boot = f"{str(data.get('stage', '')).capitalize()}: {data.get('status')}"
             self.boot_steps = [*self.boot_steps, f"{self.boot}{timing}"]

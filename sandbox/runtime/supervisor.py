@@ -35,6 +35,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from sandbox.protocol import (
     OUTBOX_BUNDLE,
     RELAY_DIR,
@@ -66,6 +68,18 @@ from sandbox.runtime.gitops import Git, GitError, credential_helper_env, local_p
 from sandbox.runtime.opencode import OpenCodeClient, OpenCodeError
 
 log = logging.getLogger("sandbox.supervisor")
+
+PROGRESS_EVERY_S = 0.5  # how often a boot script's new output is reported
+TICK_S = 1.0  # how often a step without output (git sync, OpenCode's start) says it is still at it
+
+
+def last_line(path: Path, *, limit: int = 300) -> str:
+    """The last non-empty line of a (possibly large, still growing) log file, cut to ``limit``."""
+    with path.open("rb") as log_file:
+        log_file.seek(max(0, path.stat().st_size - 4096))
+        lines = [line.strip() for line in log_file.read().decode(errors="replace").splitlines() if line.strip()]
+    return lines[-1][-limit:] if lines else ""
+
 
 AGENT_HEALTH_TIMEOUT_S = 90.0
 # OpenCode accepts connections a few hundred ms before it serves them, and a request that arrives in
@@ -261,6 +275,7 @@ class Supervisor:
         since = time.monotonic()
         mode = self.config.boot_mode
         self.bridge.send(GitSync(status="started", detail=mode))
+        ticking = self._ticking(lambda ms: GitSync(status="running", detail=mode, elapsed_ms=ms))
         try:
             await self.git.trust_local_origin(self.config.repo_url)
             if mode == "fresh":
@@ -274,6 +289,8 @@ class Supervisor:
         except GitError as exc:
             self.bridge.send(GitSync(status="failed", detail=str(exc), elapsed_ms=self._elapsed_ms(since)))
             raise BootFailed("git_sync_failed", str(exc)) from None
+        finally:
+            ticking.cancel()
         (self.config.state_dir / "sync-done").touch()
         self.bridge.send(GitSync(status="done", detail=mode, elapsed_ms=self._elapsed_ms(since)))
 
@@ -296,12 +313,7 @@ class Supervisor:
                 stdout=out,
                 stderr=out,
             )
-            try:
-                code = await asyncio.wait_for(process.wait(), timeout)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
-                code = 124
+            code = await self._follow(process, log_path, stage=stage, since=since, timeout=timeout)
         output = tail(log_path.read_text(errors="replace"))
         if code == 0:
             self.bridge.send(BootProgress(stage=stage, status="done", elapsed_ms=self._elapsed_ms(since)))  # type: ignore[arg-type]
@@ -311,6 +323,44 @@ class Supervisor:
         if fatal:
             raise BootFailed(f"{stage}_failed", f".inspect/{name} {reason}:\n{output}")
         self.bridge.send(Warning(message=f".inspect/{name} {reason}", detail=output))
+
+    def _ticking(self, report: Callable[[int], BaseModel]) -> asyncio.Task[None]:
+        """Report that a step without output of its own is still at it (within its own time limit),
+        every ``TICK_S``, until the returned task is cancelled: the boot watchdog counts it as progress."""
+        since = time.monotonic()
+
+        async def tick() -> None:
+            while True:
+                await asyncio.sleep(TICK_S)
+                self.bridge.send(report(self._elapsed_ms(since)))
+
+        return asyncio.create_task(tick())
+
+    async def _follow(
+        self, process: asyncio.subprocess.Process, log_path: Path, *, stage: str, since: float, timeout: float
+    ) -> int:
+        """Wait for a boot script, reporting each new last line of its output (at most every
+        ``PROGRESS_EVERY_S``): the control plane's boot watchdog counts that as progress, and people
+        watching the session see it. A script that prints nothing reports nothing."""
+        deadline = since + timeout
+        size = 0
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                process.kill()
+                await process.wait()
+                return 124
+            try:
+                return await asyncio.wait_for(process.wait(), min(PROGRESS_EVERY_S, left))
+            except TimeoutError:
+                pass
+            grown = log_path.stat().st_size  # noqa: ASYNC240 - one stat (and 4 KiB read) every half second
+            if grown != size:
+                size = grown
+                line = last_line(log_path)
+                self.bridge.send(
+                    BootProgress(stage=stage, status="running", detail=line, elapsed_ms=self._elapsed_ms(since))  # type: ignore[arg-type]
+                )
 
     def _prepare_agent_config(self) -> dict[str, str]:
         return prepare_agent(
@@ -344,13 +394,18 @@ class Supervisor:
             raise BootFailed("agent_failed", f"cannot start OpenCode ({self.config.opencode_bin}): {exc}") from None
         finally:
             log_file.close()
-        await self._wait_healthy()
-        healthy_ms = self._elapsed_ms(since)
+        ticking = self._ticking(
+            lambda ms: BootProgress(stage="agent", status="running", detail="starting OpenCode", elapsed_ms=ms)
+        )
         try:
+            await self._wait_healthy()
+            healthy_ms = self._elapsed_ms(since)
             await self.agent.open_session()
             await self.client.warm()
         except OpenCodeError as exc:
             raise BootFailed("agent_failed", str(exc)) from None
+        finally:
+            ticking.cancel()
         log.info("OpenCode healthy after %d ms, session open and warm after %d ms", healthy_ms, self._elapsed_ms(since))
         self.agent.available.set()
         self.bridge.send(BootProgress(stage="agent", status="done", elapsed_ms=self._elapsed_ms(since)))

@@ -472,3 +472,40 @@ async def test_a_host_the_sandbox_may_not_reach_is_one_warning_in_the_session(
         events = http.get(f"/api/sessions/{sid}/events", params={"limit": 500}).json()["events"]
     refusals = [e for e in events if e["type"] == "warning" and "example.com" in e["data"]["message"]]
     assert len(refusals) == 1  # two refused requests, one warning
+
+
+async def test_the_boot_watchdog_follows_progress_not_the_clock(
+    tmp_path_factory: pytest.TempPathFactory, llm: FakeLLM, tmp_path: Path
+) -> None:
+    """With INSPECT_SPAWN_TIMEOUT_S=3, a setup.sh that prints a line every 0.5 s for 6 s boots and
+    runs its prompt; one that prints nothing and hangs is given up in seconds, naming the step."""
+    require_opencode()
+    server = start_server(
+        tmp_path_factory.mktemp("watchdog"),
+        INSPECT_LLM_BASE_URL=llm.base_url,
+        INSPECT_LLM_MODEL=MODEL,
+        INSPECT_SPAWN_TIMEOUT_S="3",
+    )
+    try:
+        setup = "for i in $(seq 12); do echo installing part $i; sleep 0.5; done\n"
+        chatty = make_origin(tmp_path / "chatty", {".inspect/setup.sh": setup})
+        silent = make_origin(tmp_path / "silent", {".inspect/setup.sh": "sleep 600\n"})
+        working = _session_setup(server, chatty)
+        hung = _session_setup(server, silent)
+        created = asyncio.get_running_loop().time()
+        failed = await until(lambda: _session(server, hung)["status"] == "failed" and _session(server, hung), "", 60)
+        assert asyncio.get_running_loop().time() - created < 30  # not the 600 s setup limit
+        assert "no progress for 3s" in failed["status_reason"] and "setup" in failed["status_reason"], failed
+
+        llm.add(Turn(text="Set up and answering."))
+        with api(server, server.token) as http:
+            sent = http.post(f"/api/sessions/{working}/prompts", json={"content": "Go"})
+            assert sent.status_code == 202, sent.text
+        outcome = await until(lambda: _outcomes(server, working), "the prompt after a 6 s setup", 120, every=0.5)
+        assert outcome[0]["success"] is True, outcome
+        with api(server, server.token) as http:
+            events = http.get(f"/api/sessions/{working}/events", params={"limit": 500}).json()["events"]
+        lines = [e["data"].get("detail", "") for e in events if e["type"] == "boot_progress"]
+        assert any(line.startswith("installing part") for line in lines)  # the output, shown live
+    finally:
+        server.stop()
