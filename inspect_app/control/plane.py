@@ -227,7 +227,7 @@ class ControlPlane:
         link = self.links.get(session_id)
         if link is None or not await link.send(StopCommand(message_id=running.id)):
             # no sandbox to ask: the prompt cannot finish, so it fails now
-            await self._fail_now(session_id, running, "stopped (the sandbox was not connected)")
+            await self.fail_prompt(session_id, running, "stopped (the sandbox was not connected)")
 
     async def dispatch(self, session_id: str) -> None:
         """Send the next prompt if the sandbox is ready and none is running (one that cannot be sent
@@ -358,7 +358,7 @@ class ControlPlane:
             link = self.links.get(message.session_id)
             if link is not None:
                 await link.send(StopCommand(message_id=message.id))
-            await self._fail_now(message.session_id, message, reason)
+            await self.fail_prompt(message.session_id, message, reason)
         for session in due["idle"]:
             await self.sleep(session.id, f"idle for {limit.idle_timeout_s:.0f}s")
         for session_id, link in list(self.links.items()):
@@ -413,7 +413,8 @@ class ControlPlane:
             message_id=message.id,
         )
 
-    async def _fail_now(self, session_id: str, message: Message, reason: str) -> None:
+    async def fail_prompt(self, session_id: str, message: Message, reason: str) -> None:
+        """End a running prompt as failed, with its one ``execution_complete`` (nobody else will send it)."""
         await self._announce_failure(session_id, message, reason)
         await self.complete(session_id, message.id, success=False, error=reason)
 

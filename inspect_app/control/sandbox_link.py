@@ -215,7 +215,10 @@ class SandboxConnection:
             await self.closed()
             await self.plane.after_failure(self.session_id)
         elif message.message_id:
-            await self.plane.complete(self.session_id, message.message_id, success=False, error=message.message)
+            # the prompt's one end: an error is not an execution_complete, and clients wait for one
+            running = await asyncio.to_thread(prompts.processing, self.plane.engine, self.session_id)
+            if running is not None and running.id == message.message_id:
+                await self.plane.fail_prompt(self.session_id, running, message.message or message.code)
 
     async def _execution_complete(self, message: ExecutionComplete) -> None:
         running = prompts.processing(self.plane.engine, self.session_id)

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from sandbox.protocol import ExecutionComplete, PromptCommand, SandboxError
+from sandbox.protocol import ExecutionComplete, PromptCommand
 from sandbox.runtime.gitops import Git, GitError
 from sandbox.runtime.opencode import OpenCodeClient, OpenCodeError, message_id
 from sandbox.runtime.translate import PromptTranslator
@@ -189,7 +189,10 @@ class AgentRunner:
         try:
             await self._git.set_author(command.author.name, command.author.email)
         except GitError as exc:
-            self._emit(SandboxError(code="git_author", message=str(exc), message_id=command.message_id))
+            # the prompt fails instead of running: its commits would carry someone else's name
+            reason = f"could not set the commit author, so the prompt did not run: {exc}"
+            self._emit(ExecutionComplete(message_id=command.message_id, success=False, error=reason))
+            return
         user_message_id = message_id()
         translator = PromptTranslator(
             message_id=command.message_id, agent_session_id=self.agent_session_id, user_message_id=user_message_id

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -13,8 +14,19 @@ GIT_TIMEOUT_S = 300.0
 _BRANCH_RE = re.compile(r"^(?!/)(?!.*\.\.)(?!.*//)(?!.*@\{)[A-Za-z0-9._/-]{1,255}(?<!\.lock)(?<!/)(?<!\.)$")
 
 
+log = logging.getLogger(__name__)
+
+
 class GitError(RuntimeError):
     pass
+
+
+AUTHOR_RETRY_WAITS_S = (0.1, 0.2, 0.4, 0.8, 1.5)  # 3 s in all
+
+
+def transient(error: str) -> bool:
+    """Whether a git failure may pass by itself: a lock another git holds, or a git that was killed."""
+    return "could not lock config file" in error or ".lock': File exists" in error or "exit status -" in error
 
 
 def valid_branch(name: str) -> bool:
@@ -66,8 +78,9 @@ class Git:
 
     async def _git(self, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
         result = await run(["git", *args], cwd=cwd or self.workspace, env=env or self._env)
-        if result.code != 0:
-            raise GitError(f"git {args[0]} failed: {result.output.strip()[-800:]}")
+        if result.code != 0:  # never a wordless failure: a killed git prints nothing
+            output = result.output.strip()[-800:] or "no output"
+            raise GitError(f"git {args[0]} failed (exit status {result.code}): {output}")
         return result.output.strip()
 
     async def clone(self, url: str, branch: str) -> None:
@@ -93,9 +106,19 @@ class Git:
         return await self._git("rev-parse", "--abbrev-ref", "HEAD")
 
     async def set_author(self, name: str, email: str) -> None:
-        """Commits made from now on (by the agent's bash tool) are authored by this person."""
-        await self._git("config", "user.name", name)
-        await self._git("config", "user.email", email)
+        """Commits made from now on (by the agent's bash tool) are authored by this person. Tried
+        again while the failure looks passing (another git holding the config's lock, a git killed
+        mid-way); GitError with git's own words once it does not."""
+        for wait in (*AUTHOR_RETRY_WAITS_S, None):
+            try:
+                await self._git("config", "user.name", name)
+                await self._git("config", "user.email", email)
+                return
+            except GitError as exc:
+                if wait is None or not transient(str(exc)):
+                    raise
+                log.info("setting the commit author: %s; trying again", exc)
+                await asyncio.sleep(wait)
 
     async def trust_local_origin(self, url: str) -> None:
         """A local origin is the person's repository, owned by them, not by the sandbox's uid: git

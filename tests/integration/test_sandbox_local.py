@@ -285,3 +285,37 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+async def test_the_commit_author_is_retried_while_locked_and_a_lasting_failure_ends_the_prompt_unrun(
+    tmp_path: Path,
+) -> None:
+    """Setting the prompt's commit identity meets a held ``.git/config.lock`` (another git at work):
+    it is tried again and the prompt runs. When the lock stays, the prompt ends — once, failed, with
+    git's own words — before the agent runs: its commits would carry someone else's name."""
+    origin = make_origin(tmp_path)
+    llm = FakeLLM()
+    async with local_sandbox(tmp_path / "data", origin, llm) as sb:
+        await sb.control.wait_type("ready", timeout=90)
+        lock = sb.root / "workspace" / ".git" / "config.lock"
+
+        lock.write_text("held by another git\n")
+        llm.add(Turn(text="Ran after the lock was let go."))
+        await sb.control.send(prompt("transient", "Go", GRACE))
+        await asyncio.sleep(0.5)
+        lock.unlink()
+        done = await sb.control.wait_type("execution_complete", message_id="transient", timeout=60)
+        assert done.success, done.error
+        config = (sb.root / "workspace" / ".git" / "config").read_text()
+        assert "Grace Hopper" in config
+
+        asked = len(llm.agent_requests())
+        lock.write_text("held for good\n")
+        await sb.control.send(prompt("lasting", "Go again", ADA))
+        failed = await sb.control.wait_type("execution_complete", message_id="lasting", timeout=60)
+        assert not failed.success and "could not lock config file" in (failed.error or ""), failed.error
+        await asyncio.sleep(1)
+        assert len(sb.control.of_type("execution_complete", unique=False)) == 2  # one end each, no more
+        assert len(llm.agent_requests()) == asked  # the agent never ran the failed prompt
+        assert not [m for m in sb.control.of_type("token") if m.message_id == "lasting"]
+        lock.unlink()
