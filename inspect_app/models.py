@@ -197,6 +197,7 @@ class Session(SQLModel, table=True):
     parent_id: str | None = _fk("sessions.id", nullable=True, ondelete="SET NULL")
     archived: bool = Field(default=False)
     last_seq: int = Field(default=0, sa_type=sa.BigInteger)  # the newest event's seq (allocated in-transaction)
+    last_rev: int = Field(default=0, sa_type=sa.BigInteger)  # the newest event revision (the change feed's)
     snapshot_ref: str | None = Field(default=None, max_length=500)  # the newest snapshot to restore from
     last_activity_at: datetime = _ts()  # drives the idle timeout
     created_at: datetime = _ts()
@@ -258,11 +259,13 @@ class Event(SQLModel, table=True):
         sa.UniqueConstraint("session_id", "ack_id", name="uq_events_session_ack"),
         sa.UniqueConstraint("session_id", "key", name="uq_events_session_key"),
         sa.Index("ix_events_message", "message_id"),
+        sa.Index("ix_events_session_rev", "session_id", "rev"),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigIntId)
     session_id: str = _fk("sessions.id", index=False)
     seq: int = Field(sa_type=sa.BigInteger)
+    rev: int = Field(default=0, sa_type=sa.BigInteger)  # bumped on insert and on every update (per session)
     type: str = Field(max_length=32)
     data: dict[str, Any] = _json({})
     message_id: str | None = Field(default=None, foreign_key="messages.id", ondelete="SET NULL", nullable=True)

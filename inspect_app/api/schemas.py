@@ -117,4 +117,6 @@ class SecretPut(_Body):
 
 class EventsPage(BaseModel):
     events: list[dict[str, Any]]
-    next: int | None
+    next: int | None = None  # with ``after``: the seq to ask after for the following page
+    cursor: int | None = None  # with ``cursor``: the revision to pass next time (the change feed)
+    more: bool = False  # with ``cursor``: more changes are waiting now

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from inspect_app.api.deps import CurrentUser, PlaneDep, ServicesDep
 from inspect_app.api.schemas import (
+    MAX_BIGINT,
     Cursor,
     EventsPage,
     PromptAccepted,
@@ -131,8 +132,20 @@ async def events(
     plane: PlaneDep,
     _user: CurrentUser,
     after: Cursor = 0,
+    cursor: Annotated[
+        int | None,
+        Query(ge=0, le=MAX_BIGINT, description="The change feed: rows inserted or updated since this revision"),
+    ] = None,
     limit: int = Query(default=100, ge=1, le=500),
 ) -> EventsPage:
+    """``after=<seq>``: the timeline, oldest first, each row as it is now (a row updated in place keeps
+    its seq, so a poller by seq misses its updates). ``cursor=<rev>``: every row changed since that
+    revision, in its latest version — follow the ``cursor`` each answer gives to see every update."""
     await asyncio.to_thread(sessions.get, services.engine, session_id)
-    page, cursor = await asyncio.to_thread(plane.events.page, session_id, after=after, limit=limit)
-    return EventsPage(events=[e.to_dict() for e in page], next=cursor)
+    if cursor is not None:
+        changed, next_cursor, more = await asyncio.to_thread(
+            plane.events.changes, session_id, after=cursor, limit=limit
+        )
+        return EventsPage(events=[e.to_dict() for e in changed], cursor=next_cursor, more=more)
+    page, following = await asyncio.to_thread(plane.events.page, session_id, after=after, limit=limit)
+    return EventsPage(events=[e.to_dict() for e in page], next=following)

@@ -9,7 +9,10 @@ then publishes each event on the hub. Invariants:
 - a streamed answer is ONE row per prompt (key ``text:<message id>``) that grows; live clients get
   each delta as a ``token`` event carrying that row's seq;
 - keyed events (tool calls by call id) are upserted: one row, updated in place, same seq;
-- an event with an ``ack_id`` already stored is not stored again (``append`` reports the duplicate).
+- an event with an ``ack_id`` already stored is not stored again (``append`` reports the duplicate);
+- every write, insert or update, gives the row the session's next revision (``sessions.last_rev``,
+  allocated in the same transaction): ``changes(after=rev)`` returns every row changed since, in its
+  latest version — the change feed a polling client follows without missing an update in place.
 """
 
 from __future__ import annotations
@@ -44,10 +47,12 @@ class StoredEvent:
     data: dict[str, Any]
     message_id: str | None
     created_at: datetime
+    rev: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "seq": self.seq,
+            "rev": self.rev,
             "type": self.type,
             "data": self.data,
             "message_id": self.message_id,
@@ -56,7 +61,9 @@ class StoredEvent:
 
     @classmethod
     def of(cls, row: Event) -> StoredEvent:
-        return cls(seq=row.seq, type=row.type, data=row.data, message_id=row.message_id, created_at=row.created_at)
+        return cls(
+            seq=row.seq, type=row.type, data=row.data, message_id=row.message_id, created_at=row.created_at, rev=row.rev
+        )
 
 
 @dataclass
@@ -188,28 +195,30 @@ class EventStore:
             seen_acks = set(
                 db.exec(select(Event.ack_id).where(Event.session_id == session_id, col(Event.ack_id).in_(acks))).all()  # type: ignore[arg-type]
             )
-        # how many new rows this batch creates for the session
+        # how many new rows this batch creates for the session, and how many writes it makes
         new_keys: set[str] = set()
-        creating = 0
+        creating = writing = 0
         for op in ops:
             if op.ack_id and op.ack_id in seen_acks:
                 continue
+            writing += 1
             if op.key is None:
                 creating += 1
             elif op.key not in rows and op.key not in new_keys:
                 new_keys.add(op.key)
                 creating += 1
-        next_seq = 0
-        if creating:
+        next_seq = next_rev = 0
+        if writing:
+            # one statement takes both counters: the session's row lock orders writers (replicas too)
             last = db.execute(
                 sa.update(SessionRow)
                 .where(col(SessionRow.id) == session_id)
-                .values(last_seq=col(SessionRow.last_seq) + creating)
-                .returning(col(SessionRow.last_seq))
-            ).scalar_one_or_none()
+                .values(last_seq=col(SessionRow.last_seq) + creating, last_rev=col(SessionRow.last_rev) + writing)
+                .returning(col(SessionRow.last_seq), col(SessionRow.last_rev))
+            ).one_or_none()
             if last is None:
                 raise LookupError(f"no session {session_id}")
-            next_seq = last - creating + 1
+            next_seq, next_rev = last[0] - creating + 1, last[1] - writing + 1
         now = utcnow()
         for op in ops:
             if op.ack_id and op.ack_id in seen_acks:
@@ -218,6 +227,7 @@ class EventStore:
             if op.ack_id:
                 seen_acks.add(op.ack_id)
             row = rows.get(op.key) if op.key else None
+            rev, next_rev = next_rev, next_rev + 1
             if row is None:
                 data = dict(op.data)
                 row_type = "text" if op.mode == "append_text" else op.type
@@ -229,6 +239,7 @@ class EventStore:
                     message_id=op.message_id,
                     ack_id=op.ack_id,
                     key=op.key,
+                    rev=rev,
                     created_at=now,
                     updated_at=now,
                 )
@@ -238,13 +249,13 @@ class EventStore:
                     rows[op.key] = row
             elif op.mode == "append_text":
                 row.data = {**row.data, "text": row.data.get("text", "") + op.data.get("text", "")}
-                row.updated_at = now
+                row.updated_at, row.rev = now, rev
             else:
                 row.data = {**row.data, **op.data}
-                row.updated_at = now
+                row.updated_at, row.rev = now, rev
             op.result = StoredEvent.of(row)
             if op.mode == "append_text":
-                live = StoredEvent(row.seq, "token", op.data, op.message_id, row.created_at)
+                live = StoredEvent(row.seq, "token", op.data, op.message_id, row.created_at, rev=row.rev)
                 op.published = json.dumps(live.to_dict())
             else:
                 op.published = json.dumps(op.result.to_dict())
@@ -263,6 +274,21 @@ class EventStore:
             ).all()
         events = [StoredEvent.of(r) for r in rows[:limit]]
         return events, (events[-1].seq if len(rows) > limit else None)
+
+    def changes(self, session_id: str, *, after: int = 0, limit: int = 100) -> tuple[list[StoredEvent], int, bool]:
+        """The change feed: rows written (inserted or updated) after revision ``after``, each in its
+        latest version, in revision order; then the cursor to pass next time (the last revision
+        seen, or ``after`` when nothing changed) and whether more are waiting now."""
+        limit = max(1, min(limit, MAX_PAGE))
+        with DBSession(self._engine) as db:
+            rows = db.exec(
+                select(Event)
+                .where(Event.session_id == session_id, Event.rev > after)
+                .order_by(col(Event.rev))
+                .limit(limit + 1)
+            ).all()
+        events = [StoredEvent.of(r) for r in rows[:limit]]
+        return events, (events[-1].rev if events else after), len(rows) > limit
 
     def tail(self, session_id: str, *, limit: int = 100) -> list[StoredEvent]:
         """The newest ``limit`` events, oldest first."""

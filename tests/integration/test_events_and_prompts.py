@@ -111,3 +111,66 @@ def test_queue_rules(seeded: tuple[sa.Engine, str, int, int]) -> None:
         prompts.enqueue(engine, session_id=sid, author_id=ada, content="one too many")
     order = [q.content for q in prompts.queue(engine, sid)]
     assert order == [f"p{i}" for i in range(prompts.MAX_PENDING)]
+
+
+async def test_a_client_following_the_change_feed_sees_every_update_once(
+    seeded: tuple[sa.Engine, str, int, int],
+) -> None:
+    """Two people, two prompts; a client polls only with the cursors it is given while the session is
+    written. It sees the tool call running and later completed with its output, every final answer,
+    and never the same (row, revision) twice — where a poller by seq misses updates made in place."""
+    engine, sid, ada, grace = seeded
+    store = EventStore(engine=engine, hub=InProcessHub())
+    await store.start()
+    seen: list[tuple[int, int, str, dict]] = []
+    running = {"c1": asyncio.Event(), "c2": asyncio.Event()}
+    writing = True
+
+    async def follow() -> None:
+        cursor = 0
+        while True:
+            finished = not writing  # read once more after the writer is done: the final versions
+            changed, cursor, more = await asyncio.to_thread(store.changes, sid, after=cursor, limit=3)
+            seen.extend((e.seq, e.rev, e.type, e.data) for e in changed)
+            for e in changed:
+                if e.type == "tool_call" and e.data["status"] == "running":
+                    running[e.data["call_id"]].set()
+            if finished and not more:
+                return
+            await asyncio.sleep(0.002)
+
+    async def write() -> None:
+        for author, prompt, call in ((ada, "Explain", "c1"), (grace, "Fix it", "c2")):
+            await store.append(sid, "prompt", {"content": prompt, "author": {"id": author}})
+            running_call = {"call_id": call, "status": "running"}
+            store.append_nowait(sid, "tool_call", running_call, key=f"tool:{call}", mode="upsert")
+            await asyncio.wait_for(running[call].wait(), 10)  # the tool runs a while: long enough to be seen
+            for word in ("All ", "done ", f"for {prompt}."):
+                store.append_nowait(sid, "token", {"text": word}, key=f"text:{call}", mode="append_text")
+                await asyncio.sleep(0.01)
+            store.append_nowait(
+                sid, "tool_call", {"status": "completed", "output": f"{call} ok"}, key=f"tool:{call}", mode="upsert"
+            )
+            await store.append(sid, "execution_complete", {"success": True})
+
+    follower = asyncio.create_task(follow())
+    try:
+        await write()
+        writing = False
+        await asyncio.wait_for(follower, 10)
+    finally:
+        await store.close()
+    pairs = [(seq, rev) for seq, rev, _, _ in seen]
+    assert len(pairs) == len(set(pairs))  # never the same (row, revision) twice
+    revs = [rev for _, rev, _, _ in seen]
+    assert revs == sorted(revs)
+    tools = [(d.get("call_id"), d["status"], d.get("output")) for _, _, kind, d in seen if kind == "tool_call"]
+    assert ("c1", "running", None) in tools and ("c1", "completed", "c1 ok") in tools
+    assert tools[-1] == ("c2", "completed", "c2 ok")
+    latest: dict[int, dict] = {}
+    for seq, _, _, data in seen:
+        latest[seq] = data
+    answers = [d["text"] for d in latest.values() if "text" in d]
+    assert answers == ["All done for Explain.", "All done for Fix it."]  # every final answer
+    by_seq, _ = store.page(sid, after=0, limit=100)
+    assert {e.seq: e.data for e in by_seq} == latest  # the feed ends where the timeline is

@@ -107,6 +107,15 @@ async def test_a_prompt_too_long_with_its_context_is_refused_and_the_next_one_ru
         assert path.sandbox.prompts() == []  # nothing was queued, nothing half-delivered
         await path.next_prompt_runs()
 
+        # the change feed over the API: follow the cursor each answer gives
+        url, admin = f"/api/sessions/{path.session_id}/events", path.instance.admin
+        await services.current().plane.events.append(path.session_id, "warning", {"message": "flush"})
+        feed = (await path.instance.client.get(url, params={"cursor": 0}, headers=admin)).json()
+        assert feed["events"] and feed["more"] is False
+        assert feed["cursor"] == max(e["rev"] for e in feed["events"])
+        again = (await path.instance.client.get(url, params={"cursor": feed["cursor"]}, headers=admin)).json()
+        assert again["events"] == [] and again["cursor"] == feed["cursor"]
+
 
 # What clients send: sizes around every limit, odd characters, contexts of every JSON shape.
 TEXT = st.one_of(
