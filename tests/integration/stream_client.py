@@ -58,9 +58,12 @@ class Client:
             await asyncio.sleep(0.05)
 
     def stored(self) -> list[tuple[int, str, str | None]]:
-        """Stored events seen live (seq, type, message id), excluding token deltas of the text rows."""
+        """Stored events seen live (seq, type, message id), excluding rows updated in place (token
+        deltas of the text rows, tool calls, a boot step's "still running" line)."""
         return [
             (m["seq"], m["type"], m.get("message_id"))
             for m in self.received
-            if "seq" in m and m["type"] not in ("token", "tool_call", "text")
+            if "seq" in m
+            and m["type"] not in ("token", "tool_call", "text")
+            and (m.get("data") or {}).get("status") != "running"
         ]
