@@ -117,7 +117,7 @@ def build_slack(settings: Settings, plane: ControlPlane) -> SlackBot | None:
 def build_services(settings: Settings) -> Services:
     engine = create_db_engine(settings.resolved_database_url)
     cipher = Cipher(settings.encryption_key())
-    hub = build_hub(settings.redis_url)
+    hub = build_hub(settings.redis_url, settings.hub_queue_limit)
     events = EventStore(engine=engine, hub=hub)
     plane_ref: list[ControlPlane] = []
 

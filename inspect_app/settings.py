@@ -85,6 +85,12 @@ class Settings(BaseSettings):
         200_000, ge=1000, description="First host uid local sandboxes run as when the server is root (one each)."
     )
     sandbox_uid_count: int = Field(1000, ge=1, description="How many host uids, from the base, sandboxes may take.")
+    hub_queue_limit: int = Field(
+        2000,
+        ge=10,
+        description="Live messages one subscriber (a tab, a socket) may fall behind by; past it, it gets a resync "
+        "and catches up from the event store.",
+    )
     sandbox_network: Literal["own", "host"] = Field(
         "own",
         description="Local sandboxes: a network of their own, out only through the egress proxy (own), "

@@ -108,11 +108,12 @@ class Hub(abc.ABC):
 class _LocalFanout:
     """Channel → subscriptions, delivering in the caller's loop."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = QUEUE_LIMIT) -> None:
         self.subscribers: dict[str, set[Subscription]] = {}
+        self._limit = limit
 
     def add(self, channel: str) -> Subscription:
-        sub = Subscription(channel, on_close=self.remove)
+        sub = Subscription(channel, on_close=self.remove, limit=self._limit)
         self.subscribers.setdefault(channel, set()).add(sub)
         return sub
 
@@ -134,8 +135,8 @@ class _LocalFanout:
 
 
 class InProcessHub(Hub):
-    def __init__(self) -> None:
-        self._fanout = _LocalFanout()
+    def __init__(self, limit: int = QUEUE_LIMIT) -> None:
+        self._fanout = _LocalFanout(limit)
 
     async def publish(self, channel: str, payload: str) -> None:
         self._fanout.deliver(channel, payload)
@@ -150,12 +151,12 @@ class InProcessHub(Hub):
 class RedisHub(Hub):
     """Redis pub/sub. One connection reads every channel this process listens to."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, limit: int = QUEUE_LIMIT) -> None:
         import redis.asyncio as redis  # imported here: the embedded default needs no Redis
 
         self._redis = redis.from_url(url, decode_responses=True, socket_connect_timeout=5)
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        self._fanout = _LocalFanout()
+        self._fanout = _LocalFanout(limit)
         self._reader: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._ready = asyncio.Event()
@@ -207,5 +208,5 @@ class RedisHub(Hub):
             await self._redis.aclose()
 
 
-def build_hub(redis_url: str) -> Hub:
-    return RedisHub(redis_url) if redis_url else InProcessHub()
+def build_hub(redis_url: str, limit: int = QUEUE_LIMIT) -> Hub:
+    return RedisHub(redis_url, limit) if redis_url else InProcessHub(limit)

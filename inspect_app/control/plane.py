@@ -516,6 +516,7 @@ class ControlPlane:
             "queue": [q.__dict__ for q in prompts.queue(self.engine, session_id)],
             "artifacts": artifacts(self.engine, session_id),
             "sandbox_limits": self.lifecycle.provider.limits_summary(),
+            "cursor": session.last_rev,  # the change feed's position this snapshot is at
         }
 
     def recent_events(self, session_id: str, limit: int = 100) -> list[StoredEvent]:

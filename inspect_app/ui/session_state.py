@@ -102,6 +102,7 @@ class SessionPageState(AppState):
     oldest_seq: int = 0  # the oldest event loaded; older history pages in on request
     has_older: bool = False
     _typing_at: float = 0.0
+    _cursor: int = 0  # the change feed's revision this tab has applied (it catches up from here)
 
     @rx.var
     def status_color(self) -> str:
@@ -129,6 +130,7 @@ class SessionPageState(AppState):
         self.source, self.source_link = session["source"], http_url(session.get("source_link") or "")
         self.pr_url, self.pr_state, self.branch_pushed, self.branch_url = "", "", "", ""
         self.sandbox_limits = loaded["snapshot"].get("sandbox_limits", "")
+        self._cursor = int(loaded["snapshot"].get("cursor", 0))
         for artifact in loaded["snapshot"]["artifacts"]:
             self._artifact(artifact)
         self.items = merge([], loaded["events"])
@@ -159,15 +161,29 @@ class SessionPageState(AppState):
         plane = services.current().plane
         async with self:
             sid, me, client = self.session_id, self.user_name, self.router.session.client_token
-            user_id = self.user_id
+            user_id, cursor = self.user_id, self._cursor
         read_seq, marked, read_at = 0, 0, time.monotonic()
         subscription = await plane.hub.subscribe(session_channel(sid))
         presence = {"type": "presence", "event": "join", "user": {"name": me}}
         await plane.hub.publish(session_channel(sid), json.dumps(presence))
+        behind = True  # what was written between the page's load and this subscription: catch up first
         try:
             while True:
-                first = await subscription.get(IDLE_CHECK_S)
+                first = None if behind else await subscription.get(IDLE_CHECK_S)
                 batch = [json.loads(p) for p in ([first] if first else []) + subscription.drain_nowait()]
+                resync = any(e.get("type") == "resync" for e in batch)
+                if behind or resync:
+                    # fell behind (or just subscribed): every row changed since our cursor, as it is now
+                    # (stored before it was published: what this batch held of them is in it)
+                    changed, cursor = await asyncio.to_thread(_changes_since, sid, cursor)
+                    if resync:
+                        log.warning("session %s: a tab fell behind and caught up on %d rows", sid, len(changed))
+                    batch, behind = [*changed, *(e for e in batch if not e.get("rev") and e["type"] != "resync")], False
+                    async with self:
+                        self._settle_live(batch)
+                else:  # a write this tab has already applied (caught up past it) is not applied twice
+                    batch = [e for e in batch if not e.get("rev") or int(e["rev"]) > cursor]
+                cursor = max([cursor, *(int(e.get("rev") or 0) for e in batch)])
                 if not connected(client):
                     return
                 if any(e.get("type") == "prompt" for e in batch):  # a picked element is kept on its message
@@ -179,6 +195,7 @@ class SessionPageState(AppState):
                 async with self:
                     if self.session_id != sid:
                         return  # the tab moved to another session
+                    self._cursor = cursor
                     reload_queue, completed = self._apply(batch)
                 if reload_queue or completed:
                     rows = await asyncio.to_thread(_queue_rows, sid)
@@ -195,6 +212,15 @@ class SessionPageState(AppState):
                     await asyncio.to_thread(sessions_ctl.mark_read, plane.engine, sid, user_id, read_seq)
             with contextlib.suppress(Exception):
                 await plane.hub.publish(session_channel(sid), json.dumps({**presence, "event": "leave"}))
+
+    def _settle_live(self, events: list[dict[str, Any]]) -> None:
+        """Caught-up rows hold the running prompt's answer as it is so far: it continues the live
+        answer (later tokens append to it) instead of joining the timeline twice. Removed in place."""
+        running = next((q.id for q in self.queue if q.status == "processing"), "")
+        for event in [e for e in events if e.get("type") == "text" and e.get("message_id") == running and running]:
+            events.remove(event)
+            self.live_message = running
+            self.live_done, self.live_tail = settle("", str(event.get("data", {}).get("text", "")))
 
     def _apply(self, events: list[dict[str, Any]]) -> tuple[bool, list[str]]:
         """Apply a batch of live events: (the prompt queue changed, prompts that completed)."""
@@ -392,6 +418,21 @@ class SessionPageState(AppState):
             await plane.cancel_prompt(session_id=self.session_id, message_id=message_id, user=plane.user(self.user_id))
         except InspectError as exc:
             self.error = exc.message
+
+
+CATCH_UP_PAGES = 20  # of 500 rows: a tab further behind than that shows the rest on its next load
+
+
+def _changes_since(session_id: str, cursor: int) -> tuple[list[dict[str, Any]], int]:
+    """Every event row changed since revision ``cursor``, each as it is now, and the new cursor."""
+    plane = services.current().plane
+    found: list[dict[str, Any]] = []
+    for _ in range(CATCH_UP_PAGES):
+        changed, cursor, more = plane.events.changes(session_id, after=cursor, limit=500)
+        found += [e.to_dict() for e in changed]
+        if not more:
+            break
+    return prompts.attach_contexts(plane.engine, found), cursor
 
 
 def _answers(session_id: str, message_ids: list[str]) -> list[dict[str, Any]]:

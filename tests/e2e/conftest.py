@@ -51,6 +51,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, llm: FakeLLM) -> Iterator[R
         INSPECT_LLM_BASE_URL=llm.base_url,
         INSPECT_LLM_MODEL=MODEL,
         INSPECT_EXTENSION_ORIGINS=f"chrome-extension://{EXTENSION_ID}",
+        INSPECT_HUB_QUEUE_LIMIT="50",  # small: a page that falls behind is easy to make (and must catch up)
     )
     yield running
     running.stop()

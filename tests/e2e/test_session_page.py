@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
@@ -11,6 +12,7 @@ from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
+from websockets.sync.client import connect
 
 from tests.e2e.conftest import click, screenshot, text_of, wait_text
 from tests.fakes.llm_server import FakeLLM, ToolCall, Turn
@@ -209,3 +211,29 @@ def test_a_session_with_ten_thousand_events_opens_and_pages_back(
     browser.get(f"{server.url}/")  # seen now: the dot is gone
     row = WebDriverWait(browser, 60).until(ec.visibility_of_element_located((By.CSS_SELECTOR, entry)))
     WebDriverWait(browser, 15).until(lambda d: not d.find_elements(By.CSS_SELECTOR, f"{entry} .unread-dot"))
+
+
+def test_a_page_that_falls_behind_catches_up_without_a_reload(
+    server: RunningServer, browser: webdriver.Chrome, tmp_path: Path
+) -> None:
+    """A flood of live messages overruns the page's subscription (the hub's limit is small on this
+    server), so it gets a resync; a prompt sent in the middle of the flood still shows, and the page
+    was never reloaded."""
+    headers = {"Authorization": f"Bearer {server.token}"}
+    repo = httpx.post(f"{server.url}/api/repositories", json={"url": str(make_origin(tmp_path))}, headers=headers)
+    sid = httpx.post(f"{server.url}/api/sessions", json={"repository_id": repo.json()["id"]}, headers=headers).json()[
+        "id"
+    ]
+    browser.get(f"{server.url}/sessions/{sid}")
+    WebDriverWait(browser, 60).until(ec.visibility_of_element_located((By.ID, "composer")))
+    browser.execute_script("window.__notReloaded = true")
+    with connect(f"ws://{server.url.split('//', 1)[1]}/api/sessions/{sid}/ws") as socket:
+        socket.send(json.dumps({"type": "subscribe", "token": server.token}))
+        # the prompt, then a flood right behind it on the same socket: it reaches the page's queue
+        # among hundreds of messages, more than the page drains between two looks
+        socket.send(json.dumps({"type": "prompt", "content": "Sent while the page was drowning"}))
+        for _ in range(2000):
+            socket.send('{"type": "typing"}')
+    wait_text(browser, "timeline", "Sent while the page was drowning", 60)
+    assert browser.execute_script("return window.__notReloaded") is True
+    assert "a tab fell behind and caught up" in server.log_path.read_text()  # it was the catch-up
