@@ -5,6 +5,11 @@ queue and the last page of events; a ``prompt`` event with ``has_context`` has i
 ``GET /api/sessions/{id}/prompts/{message_id}``), then every live event, either alone or, when several are
 ready at once, in a ``{"type": "batch", "events": [...]}`` frame (in order). Then send ``prompt``, ``stop``,
 ``typing`` or ``presence``. Bad input gets ``{"type": "error", "error": {...}}``; the socket stays.
+
+Resuming: each event carries its ``rev`` and the snapshot its ``cursor``. A client that reconnects, or
+gets ``{"type": "resync"}`` (it fell behind and live events were dropped), subscribes again with
+``"cursor": <the last rev it applied>`` and its snapshot's events are every row changed since, each in
+its latest version (or it reads ``GET /api/sessions/{id}/events?cursor=``).
 """
 
 from __future__ import annotations
@@ -40,7 +45,13 @@ def _error(code: str, message: str) -> str:
     return json.dumps({"type": "error", "error": {"code": code, "message": message}})
 
 
-async def _authenticate(websocket: WebSocket, session_id: str) -> tuple[User, int] | None:
+def _position(first: dict[str, Any], name: str) -> int:
+    """A subscribe message's ``after`` (seq) or ``cursor`` (revision); -1 when absent or not one."""
+    value = first.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_BIGINT else -1
+
+
+async def _authenticate(websocket: WebSocket, session_id: str) -> tuple[User, dict[str, Any]] | None:
     try:
         raw = await asyncio.wait_for(websocket.receive_text(), SUBSCRIBE_TIMEOUT_S)
         first = json.loads(raw)
@@ -62,8 +73,7 @@ async def _authenticate(websocket: WebSocket, session_id: str) -> tuple[User, in
         await websocket.send_text(_error(exc.code, exc.message))
         await websocket.close(CLOSE_UNAUTHORIZED if exc.status == 401 else 4404)
         return None
-    after = first.get("after")
-    return user, after if isinstance(after, int) and 0 <= after <= MAX_BIGINT else -1
+    return user, first
 
 
 @router.websocket("/api/sessions/{session_id}/ws")
@@ -72,13 +82,16 @@ async def session_stream(websocket: WebSocket, session_id: str) -> None:
     auth = await _authenticate(websocket, session_id)
     if auth is None:
         return
-    user, after = auth
+    user, first = auth
+    after, cursor = _position(first, "after"), _position(first, "cursor")
     plane = services_module.current().plane
     subscription = await plane.hub.subscribe(session_channel(session_id))
     presence = {"type": "presence", "event": "join", "user": author_of(user)}
     try:
         snapshot = await asyncio.to_thread(plane.session_snapshot, session_id)
-        if after >= 0:
+        if cursor >= 0:  # resuming (a reconnect, or after a resync): every row changed since, as it is now
+            page, _, _ = await asyncio.to_thread(plane.events.changes, session_id, after=cursor, limit=500)
+        elif after >= 0:
             page, _ = await asyncio.to_thread(plane.events.page, session_id, after=after, limit=500)
         else:
             page = await asyncio.to_thread(plane.recent_events, session_id, 100)

@@ -195,6 +195,21 @@ async def test_websocket_rejects_bad_subscribe_and_survives_bad_messages(server:
         await client.send({"type": "presence"})
         await client.wait(lambda m: m["type"] == "presence" and m["event"] == "here", "presence")
 
+    # resuming from a cursor: the snapshot's events are the rows changed since, and none past the end
+    async def resumed(cursor: int) -> dict[str, Any]:
+        async with websockets.connect(url) as ws:
+            await ws.send(json.dumps({"type": "subscribe", "token": server.token, "cursor": cursor}))
+            return json.loads(await ws.recv())
+
+    # (the session's sandbox is booting meanwhile: rows may change between two looks, never go back)
+    whole = await resumed(0)
+    revs = [e["rev"] for e in whole["events"]]
+    assert whole["type"] == "snapshot" and revs and revs == sorted(revs) and whole["cursor"] >= revs[0]
+    later = await resumed(revs[0])
+    assert all(e["rev"] > revs[0] for e in later["events"])
+    assert {e["seq"] for e in whole["events"] if e["rev"] > revs[0]} <= {e["seq"] for e in later["events"]}
+    assert all(e["rev"] > revs[-1] for e in (await resumed(revs[-1]))["events"])
+
 
 def _pooled(server: RunningServer) -> list[Path]:
     """The warm pool's sandboxes that finished booting (OpenCode warm, waiting for a session)."""
