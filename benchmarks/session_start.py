@@ -43,7 +43,8 @@ sys.path.insert(0, str(ROOT))
 from sandbox.protocol import Author, ParkCommand, PromptCommand, ShutdownCommand, SnapshotCommand  # noqa: E402
 from sandbox.providers.base import SandboxSpec  # noqa: E402
 from sandbox.providers.limits import Limits  # noqa: E402
-from sandbox.providers.local import LocalProvider, _descendants  # noqa: E402
+from sandbox.providers.local import LocalProvider  # noqa: E402
+from sandbox.providers.processes import descendants  # noqa: E402
 from tests.fakes.control_plane import FakeControlPlane  # noqa: E402
 from tests.fakes.llm_server import FakeLLM, Turn  # noqa: E402
 from tests.integration.sandbox_harness import OPENCODE_BIN, PLUGIN_TEMPLATE, make_origin, make_spec  # noqa: E402
@@ -120,7 +121,7 @@ async def pool_ready(provider: LocalProvider, pool: tuple[str, str]) -> float:
     while True:
         for standby in provider.pool.standbys(pool):
             if standby.ready:
-                return rss_mb([standby.process.pid, *_descendants(standby.process.pid)])
+                return rss_mb([standby.process.pid, *descendants(standby.process.pid)])
         if time.monotonic() > deadline:
             raise SystemExit("no pooled sandbox became ready")
         await asyncio.sleep(0.05)
