@@ -264,31 +264,24 @@ class EventStore:
     # --- reading ---------------------------------------------------------------------------------
     def page(self, session_id: str, *, after: int = 0, limit: int = 100) -> tuple[list[StoredEvent], int | None]:
         """Events with seq > after, oldest first; ``next`` is the cursor for the following page."""
-        limit = max(1, min(limit, MAX_PAGE))
-        with DBSession(self._engine) as db:
-            rows = db.exec(
-                select(Event)
-                .where(Event.session_id == session_id, Event.seq > after)
-                .order_by(col(Event.seq))
-                .limit(limit + 1)
-            ).all()
-        events = [StoredEvent.of(r) for r in rows[:limit]]
-        return events, (events[-1].seq if len(rows) > limit else None)
+        events, more = self._beyond(session_id, Event.seq, after, limit)
+        return events, (events[-1].seq if more else None)
 
     def changes(self, session_id: str, *, after: int = 0, limit: int = 100) -> tuple[list[StoredEvent], int, bool]:
         """The change feed: rows written (inserted or updated) after revision ``after``, each in its
         latest version, in revision order; then the cursor to pass next time (the last revision
         seen, or ``after`` when nothing changed) and whether more are waiting now."""
+        events, more = self._beyond(session_id, Event.rev, after, limit)
+        return events, (events[-1].rev if events else after), more
+
+    def _beyond(self, session_id: str, column: Any, after: int, limit: int) -> tuple[list[StoredEvent], bool]:
+        """Up to ``limit`` of the session's rows with ``column`` > ``after``, in its order; and
+        whether more follow."""
         limit = max(1, min(limit, MAX_PAGE))
         with DBSession(self._engine) as db:
-            rows = db.exec(
-                select(Event)
-                .where(Event.session_id == session_id, Event.rev > after)
-                .order_by(col(Event.rev))
-                .limit(limit + 1)
-            ).all()
-        events = [StoredEvent.of(r) for r in rows[:limit]]
-        return events, (events[-1].rev if events else after), len(rows) > limit
+            query = select(Event).where(Event.session_id == session_id, column > after)
+            rows = db.exec(query.order_by(col(column)).limit(limit + 1)).all()
+        return [StoredEvent.of(r) for r in rows[:limit]], len(rows) > limit
 
     def tail(self, session_id: str, *, limit: int = 100) -> list[StoredEvent]:
         """The newest ``limit`` events, oldest first."""

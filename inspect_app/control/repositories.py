@@ -7,7 +7,7 @@ Everyone lists them and starts sessions on them; only admins register, describe 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -145,11 +145,8 @@ def describe(
     engine: sa.Engine, repository_id: int, *, actor_id: int, description: str | None, keywords: list[str] | None
 ) -> Repository:
     """What the Slack bot routes by: a description (for the classifier) and keywords/aliases (rules)."""
-    roles.require_admin(engine, actor_id, "change repositories")
-    with session_scope(engine) as db:
-        repo = db.get(Repository, repository_id)
-        if repo is None:
-            raise NotFound(f"no repository {repository_id}")
+
+    def change(repo: Repository) -> None:  # checked as an admin's change: a refusal says 403 first
         if description is not None:
             repo.description = description.strip()[:5000]
         if keywords is not None:
@@ -157,6 +154,18 @@ def describe(
             if len(cleaned) > MAX_KEYWORDS or any(len(k) > 50 for k in cleaned):
                 raise InvalidInput(f"at most {MAX_KEYWORDS} keywords of up to 50 characters", code="bad_keywords")
             repo.keywords = cleaned
+
+    return _change(engine, repository_id, actor_id, change)
+
+
+def _change(engine: sa.Engine, repository_id: int, actor_id: int, change: Callable[[Repository], None]) -> Repository:
+    """Apply ``change`` to a repository, as an admin (only admins change repositories)."""
+    roles.require_admin(engine, actor_id, "change repositories")
+    with session_scope(engine) as db:
+        repo = db.get(Repository, repository_id)
+        if repo is None:
+            raise NotFound(f"no repository {repository_id}")
+        change(repo)
         return repo
 
 
@@ -166,7 +175,7 @@ MAX_EGRESS_HOSTS = 50
 def set_egress_hosts(engine: sa.Engine, repository_id: int, hosts: list[str], *, actor_id: int) -> Repository:
     """Hosts this repository's sandboxes may reach through the egress proxy, beyond the installation's
     list (its own package registry, an API its tests call). Applies to sandboxes started from now on."""
-    roles.require_admin(engine, actor_id, "change repositories")
+    roles.require_admin(engine, actor_id, "change repositories")  # before saying what is wrong with the input
     cleaned = list(dict.fromkeys(h.strip().lower().rstrip(".") for h in hosts if h.strip()))
     if len(cleaned) > MAX_EGRESS_HOSTS:
         raise InvalidInput(f"at most {MAX_EGRESS_HOSTS} egress hosts", code="bad_egress_hosts")
@@ -174,19 +183,8 @@ def set_egress_hosts(engine: sa.Engine, repository_id: int, hosts: list[str], *,
         problem = entry_problem(host)
         if problem is not None:
             raise InvalidInput(problem, code="bad_egress_hosts")
-    with session_scope(engine) as db:
-        repo = db.get(Repository, repository_id)
-        if repo is None:
-            raise NotFound(f"no repository {repository_id}")
-        repo.egress_hosts = cleaned
-        return repo
+    return _change(engine, repository_id, actor_id, lambda repo: setattr(repo, "egress_hosts", cleaned))
 
 
 def set_prebuild(engine: sa.Engine, repository_id: int, enabled: bool, *, actor_id: int) -> Repository:
-    roles.require_admin(engine, actor_id, "change repositories")
-    with session_scope(engine) as db:
-        repo = db.get(Repository, repository_id)
-        if repo is None:
-            raise NotFound(f"no repository {repository_id}")
-        repo.prebuild = enabled
-        return repo
+    return _change(engine, repository_id, actor_id, lambda repo: setattr(repo, "prebuild", enabled))
