@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
@@ -14,7 +15,7 @@ from inspect_app import services
 from inspect_app.api.app import build_api
 from inspect_app.api.framing import FrameGuard
 from inspect_app.api.session_guard import SessionGuard
-from inspect_app.control.integrations import keep_trying
+from inspect_app.control.integrations import keep_trying, probe_model
 from inspect_app.ui import routes
 from inspect_app.ui.new_session import NewSessionState
 from inspect_app.ui.pages.extension import extension_home, extension_session
@@ -50,18 +51,35 @@ async def control_plane() -> AsyncIterator[None]:
     prebuilds = services.current().prebuilds
     prebuilds.start()
     connected: list[SocketModeRunner] = []
-    slack = asyncio.create_task(connect_slack(connected), name="slack-connect")
+    watching = watch_outside_services(connected)
     try:
         yield
     finally:
-        slack.cancel()
-        await asyncio.gather(slack, return_exceptions=True)
+        for task in watching:
+            task.cancel()
+        await asyncio.gather(*watching, return_exceptions=True)
         for runner in connected:
             await runner.close()
         if services.current().slack is not None:
             await services.current().slack.close()
         await prebuilds.close()
         await plane.close()
+
+
+def watch_outside_services(connected: list[SocketModeRunner]) -> list[asyncio.Task[None]]:
+    """Slack, GitHub and the model endpoint, each tried in the background until it answers (its
+    status in /api/health): one being down at start degrades its feature, never the app."""
+    current = services.current()
+    tasks = [asyncio.create_task(connect_slack(connected), name="slack-connect")]
+    github = current.github_app
+    if github is not None:
+        probe = functools.partial(asyncio.to_thread, github.probe)
+        tasks.append(asyncio.create_task(keep_trying("github", probe, current.integrations), name="github-probe"))
+    settings = current.settings
+    if settings.llm_base_url:
+        model = functools.partial(probe_model, settings.llm_base_url, settings.llm_api_key.get_secret_value())
+        tasks.append(asyncio.create_task(keep_trying("model", model, current.integrations), name="model-probe"))
+    return tasks
 
 
 async def connect_slack(connected: list[SocketModeRunner]) -> None:

@@ -64,13 +64,24 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:300]
 
 
+async def probe_model(base_url: str, api_key: str) -> None:
+    """Whether the model endpoint (OpenAI-compatible) answers: its model list, within 10 s."""
+    import httpx  # here: only a server with a model endpoint configured needs it
+
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.get(base_url.rstrip("/") + "/models", headers=headers)
+    if response.status_code >= 500 or response.status_code in (401, 403):
+        raise RuntimeError(f"the model endpoint answered HTTP {response.status_code}")
+
+
 async def keep_trying(
     name: str,
     attempt: Callable[[], Awaitable[None]],
     integrations: Integrations,
     *,
     first_wait_s: float = 1.0,
-    longest_wait_s: float = 60.0,
+    longest_wait_s: float = 30.0,
 ) -> None:
     """Run ``attempt`` until it succeeds: each failure marks ``name`` degraded with its reason, then
     waits (doubling from ``first_wait_s`` up to ``longest_wait_s``, with jitter) and tries again."""

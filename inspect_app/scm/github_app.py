@@ -121,6 +121,13 @@ class GitHubApp:
     def client(self, token: str) -> Github:
         return Github(auth=Auth.Token(token), base_url=self._api, timeout=TIMEOUT_S, retry=None)
 
+    def probe(self) -> None:
+        """Whether GitHub answers the App (its installations list): GitHubError with why, if not."""
+        try:
+            next(iter(self._integration.get_installations()), None)
+        except _FAILURES as exc:
+            raise _translate("reach GitHub as the App", exc) from exc
+
     # --- repositories ----------------------------------------------------------------------------
     def repositories(self) -> list[RepoInfo]:
         """Every repository the App's installations can reach."""

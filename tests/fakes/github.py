@@ -81,6 +81,7 @@ class FakeGitHub:
     app_public_key: str = ""  # set to accept App JWTs signed with the matching private key
     git_root: Path | None = None  # bare repositories at <git_root>/<owner>/<name>.git
     refuse_pulls: set[str] = field(default_factory=set)  # "user" / "installation": those tokens get 403
+    port: int = 0  # a fixed one: GitHub "coming back" where the server has been trying
 
     def __post_init__(self) -> None:
         self.token_requests: list[dict[str, list[str]]] = []
@@ -89,7 +90,7 @@ class FakeGitHub:
         self.installation_tokens: dict[str, datetime] = {}
         self.git_requests: list[tuple[str, str]] = []  # (path, user) of each git HTTP request
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler(self))
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     @property

@@ -43,14 +43,19 @@ class FakeLLM:
     """Starts on a free loopback port; use as a context manager or call ``close()``."""
 
     def __init__(
-        self, turns: list[Turn] | None = None, *, title: str = "Scripted session", fallback: str = "OK"
+        self,
+        turns: list[Turn] | None = None,
+        *,
+        title: str = "Scripted session",
+        fallback: str = "OK",
+        port: int = 0,  # a fixed one: the model "coming back" where the server has been trying
     ) -> None:
         self._turns = list(turns or [])
         self._lock = threading.Lock()
         self.title = title
         self.fallback = fallback
         self.requests: list[dict[str, Any]] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-llm", daemon=True)
         self._thread.start()

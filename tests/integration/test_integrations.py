@@ -1,0 +1,68 @@
+"""Outside services down when the app starts: it starts and serves, /api/health says which are
+degraded and why, and each recovers by itself once its service answers."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.fakes.github import APP_ID, FakeGitHub, app_key_pem
+from tests.fakes.llm_server import MODEL, FakeLLM
+from tests.fakes.slack import FakeSlack
+from tests.integration.sandbox_harness import until
+from tests.servers import free_port, start_server
+
+pytestmark = pytest.mark.timeout(300)
+
+
+async def test_the_app_starts_with_slack_github_and_the_model_unreachable_and_recovers(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    slack_port, github_port, model_port = free_port(), free_port(), free_port()
+    private_key, public_key = app_key_pem()
+    server = start_server(
+        tmp_path_factory.mktemp("outage"),
+        INSPECT_SLACK_BOT_TOKEN="xoxb-test",
+        INSPECT_SLACK_SIGNING_SECRET="signing-secret",
+        INSPECT_SLACK_API_URL=f"http://127.0.0.1:{slack_port}/api/",
+        INSPECT_GITHUB_APP_ID=APP_ID,
+        INSPECT_GITHUB_APP_PRIVATE_KEY=private_key,
+        INSPECT_GITHUB_API_URL=f"http://127.0.0.1:{github_port}",
+        INSPECT_LLM_BASE_URL=f"http://127.0.0.1:{model_port}/v1",
+        INSPECT_LLM_MODEL=MODEL,
+    )
+    started: list = []
+
+    def integrations() -> dict[str, dict[str, str]]:
+        return httpx.get(f"{server.url}/api/health", timeout=10).json()["integrations"]
+
+    def all_in(state: str) -> dict[str, dict[str, str]] | None:
+        found = integrations()
+        return (
+            found
+            if {"slack", "github", "model"} <= found.keys()
+            and all(found[name]["status"] == state for name in ("slack", "github", "model"))
+            else None
+        )
+
+    try:
+        down = await until(lambda: all_in("degraded"), "every integration degraded", 60, every=0.5)
+        for name, port in (("slack", slack_port), ("github", github_port), ("model", model_port)):
+            assert down[name]["reason"], (name, down[name])  # says why (e.g. the refused connection)
+            assert str(port) in down[name]["reason"] or "connect" in down[name]["reason"].lower(), down[name]
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {server.token}"}) as client:
+            assert (await client.get(f"{server.url}/api/sessions")).is_success  # it serves meanwhile
+            health = await client.get(f"{server.url}/api/health")
+            assert health.status_code == 200 and health.json()["status"] == "ok"  # outside services aside
+
+        started += [
+            FakeSlack(port=slack_port),
+            FakeGitHub(app_public_key=public_key, port=github_port),
+            FakeLLM(port=model_port),
+        ]
+        await until(lambda: all_in("ok"), "every integration to recover without a restart", 120, every=1)
+        assert any(method == "auth.test" for method, _ in started[0].calls)
+    finally:
+        server.stop()
+        for fake in started:
+            fake.close()
