@@ -281,6 +281,7 @@ class Lifecycle:
         await self._emit(session_id, "sandbox_status", {"status": "failed", "reason": reason, "sandbox_id": sandbox_id})
 
     async def _stop_handle(self, sandbox_id: str) -> None:
+        self.boots.forget(sandbox_id)  # every stop and failure passes here: no boot is watched after it
         handle = self.handles.pop(sandbox_id, None)
         if handle is None:
             return

@@ -346,7 +346,6 @@ class ControlPlane:
         due = await asyncio.to_thread(self.lifecycle.overdue)
         limit = self.lifecycle.config
         for row, reason in due["spawn"]:
-            self.lifecycle.boots.forget(row.id)
             await self.lifecycle.fail(row.session_id, row.id, reason)
             await self.after_failure(row.session_id)
         for row in due["stale"]:

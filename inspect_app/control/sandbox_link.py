@@ -124,16 +124,13 @@ class SandboxConnection:
         await self._store(message)
 
     async def _boot_event(self, message: GitSync | BootProgress) -> None:
-        boots = self.plane.lifecycle.boots
-        if isinstance(message, GitSync):
-            boots.progress(self.link.sandbox_id, "git sync")
-            if message.status == "started":
-                sessions_ctl.set_status(self.plane.engine, self.session_id, SessionStatus.SYNCING)
-        else:
-            boots.progress(self.link.sandbox_id, f"{message.stage}" + (f": {message.detail}" if message.detail else ""))
+        step = message.stage if isinstance(message, BootProgress) else "git sync"
+        detail = message.detail if isinstance(message, BootProgress) and message.detail else ""
+        self.plane.lifecycle.boots.progress(self.link.sandbox_id, f"{step}: {detail}" if detail else step)
+        if isinstance(message, GitSync) and message.status == "started":
+            sessions_ctl.set_status(self.plane.engine, self.session_id, SessionStatus.SYNCING)
         if message.status == "running":
             # a step still at it (a script's latest line): one row per step, updated in place
-            step = message.stage if isinstance(message, BootProgress) else "git"
             self.plane.events.append_nowait(
                 self.session_id,
                 message.type,

@@ -55,9 +55,13 @@ class UidRange:
         self.first, self.count = first, count
         self._taken: set[int] = set()
 
+    @property
+    def ids(self) -> range:
+        return range(self.first, self.first + self.count)
+
     def take(self, busy: Collection[int] = ()) -> int:
         """A free uid; ``busy``: ones something else runs as, skipped though not ours."""
-        for uid in range(self.first, self.first + self.count):
+        for uid in self.ids:
             if uid not in self._taken and uid not in busy:
                 self._taken.add(uid)
                 return uid
@@ -65,7 +69,7 @@ class UidRange:
 
     def taken(self, uid: int) -> None:
         """``uid`` belongs to a running sandbox already (one an earlier server started)."""
-        if self.first <= uid < self.first + self.count:
+        if uid in self.ids:
             self._taken.add(uid)
 
     def give_back(self, uid: int) -> None:

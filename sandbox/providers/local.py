@@ -478,7 +478,7 @@ class LocalProvider(SandboxProvider):
         process = processes.Adopted(record.pid, record.started)
         if record.uid is not None and self._uids is not None:
             self._uids.taken(record.uid)
-        group = self._cgroups.open(record.group) if self._cgroups is not None and record.group else None
+        group = self._group_of(record)
         network = None
         if record.relays is not None:
             network = self._network(self._relay_dir(record), record.session_id, dict(record.routes), record.allow)
@@ -498,9 +498,12 @@ class LocalProvider(SandboxProvider):
         self._records.remove(record.sandbox_id)
         with contextlib.suppress(ProviderError):
             shutil.rmtree(self._relay_dir(record), ignore_errors=True)
-        group = self._cgroups.open(record.group) if self._cgroups is not None and record.group else None
+        group = self._group_of(record)
         if group is not None:
             group.remove()
+
+    def _group_of(self, record: SandboxRecord) -> Group | None:
+        return self._cgroups.open(record.group) if self._cgroups is not None and record.group else None
 
     def _delete_later(self, path: Path) -> None:
         """Delete a directory in the background (thousands of files need not hold anyone up)."""
@@ -731,7 +734,11 @@ class LocalProvider(SandboxProvider):
         """
         if self._refusal:
             raise ProviderError(self._refusal)
-        uid = self._take_uid()
+        # a uid something still runs as is not free, whoever started it (a server that died before
+        # recording its sandbox, another server on this machine): sandboxes never share a uid.
+        # Read from /proc in a thread: every process's status file, not work for the event loop.
+        busy = await asyncio.to_thread(processes.running_as, self._uids.ids) if self._uids is not None else {}
+        uid = self._take_uid(set(busy.values()))
         group: Group | None = None  # its cgroup
         network: SandboxNetwork | None = None
         allow: tuple[str, ...] = ()
@@ -844,14 +851,12 @@ class LocalProvider(SandboxProvider):
         held = self._held.get(process) if process is not None else None
         return held.group.oom_kills() if held is not None and held.group is not None else 0
 
-    def _take_uid(self) -> int | None:
-        """A free host uid for a new sandbox (root only); those of ended sandboxes are free again."""
+    def _take_uid(self, busy: set[int]) -> int | None:
+        """A free host uid for a new sandbox (root only), none of ``busy``; those of ended sandboxes
+        are free again."""
         self._reclaim()
         if self._uids is None:
             return None
-        # a uid something still runs as is not free, whoever started it (a server that died before
-        # recording its sandbox, another server on this machine): sandboxes never share a uid
-        busy = set(processes.running_as(range(self._uids.first, self._uids.first + self._uids.count)).values())
         try:
             return self._uids.take(busy)
         except UidsExhausted as exc:
