@@ -139,6 +139,9 @@ def set_snapshot(engine: sa.Engine, sandbox_id: str, ref: str) -> None:
 
 
 def recent_failures(engine: sa.Engine, session_id: str, window_s: float) -> list[Sandbox]:
+    """The session's sandboxes that failed to *start* lately (the breaker's count). One that was ready
+    and died later (killed, out of memory, its agent crashing) is not a boot failure: its prompt
+    failed, and the next prompt deserves a new sandbox rather than a tripped breaker."""
     since = utcnow() - timedelta(seconds=window_s)
     with session_scope(engine) as db:
         return list(
@@ -147,6 +150,7 @@ def recent_failures(engine: sa.Engine, session_id: str, window_s: float) -> list
                 .where(
                     Sandbox.session_id == session_id,
                     Sandbox.status == SandboxStatus.FAILED,
+                    col(Sandbox.ready_at).is_(None),
                     Sandbox.created_at >= since,
                 )
                 .order_by(col(Sandbox.created_at))

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from inspect_app.control import instance, sessions
+from inspect_app.control import instance, sandboxes, sessions
 from inspect_app.control.events import EventStore
 from inspect_app.control.hub import InProcessHub
 from inspect_app.db import session_scope
 from inspect_app.errors import Forbidden, InvalidInput
-from inspect_app.models import Artifact, Repository, User
+from inspect_app.models import Artifact, Repository, SandboxStatus, User
 
 
 @pytest.fixture
@@ -79,3 +79,22 @@ def test_default_model_is_chosen_at_run_time_and_validated(engine: sa.Engine, pe
     assert instance.default_model(engine, "llm/default") == "openai/gpt-5"
     with pytest.raises(InvalidInput):
         sessions.create(engine, repository_id=repo, creator_id=ada, model="bad model")
+
+
+def test_the_breaker_counts_sandboxes_that_failed_to_start_not_ones_that_died_later(
+    engine: sa.Engine, people: tuple[int, int, int]
+) -> None:
+    repo, ada, _ = people
+    sid = sessions.create(engine, repository_id=repo, creator_id=ada).id
+
+    def sandbox(*, was_ready: bool) -> None:
+        row, _, _ = sandboxes.create(engine, session_id=sid, provider="local", boot_mode="fresh")
+        if was_ready:
+            sandboxes.mark_ready(engine, row.id, runtime_version="0.1.0")
+        sandboxes.set_status(engine, row.id, SandboxStatus.FAILED, error="the sandbox process exited")
+
+    for _ in range(3):
+        sandbox(was_ready=True)  # killed mid-prompt, three times: each prompt failed, no boot did
+    assert sandboxes.recent_failures(engine, sid, 300) == []
+    sandbox(was_ready=False)
+    assert [row.error for row in sandboxes.recent_failures(engine, sid, 300)] == ["the sandbox process exited"]
