@@ -68,6 +68,11 @@ class FakeLLM:
         with self._lock:
             self._turns.extend(turns)
 
+    def clear(self) -> None:
+        """Forget the scripted turns not taken (a test that cannot know how many it used)."""
+        with self._lock:
+            self._turns.clear()
+
     @property
     def remaining(self) -> int:
         with self._lock:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -454,6 +455,80 @@ async def test_a_killed_supervisor_fails_its_prompt_within_seconds(
         assert done["data"]["success"] is False and "exited" in done["data"]["error"]
     # and nothing of the sandbox is left running (OpenCode, bwrap's pid namespace)
     await until(lambda: not sandbox_processes(sid), "the sandbox's processes to end", 30)
+
+
+def _agent_of(session_id: str) -> int | None:
+    """The pid of the session's OpenCode, if it runs (it may be restarting)."""
+    for pid in sandbox_processes(session_id):
+        with contextlib.suppress(OSError):
+            argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+            if argv0.endswith(b"opencode"):
+                return pid
+    return None
+
+
+async def test_every_prompt_ends_exactly_once_while_its_sandbox_is_killed_at_random(
+    server: RunningServer, llm: FakeLLM, tmp_path: Path
+) -> None:
+    """Ten queued prompts while the supervisor or OpenCode is SIGKILLed at random points of them:
+    each prompt ends once — one ``execution_complete``, agreeing with its stored status — and the
+    session goes on (new sandboxes, a restarted agent, no tripped breaker, nothing left processing)."""
+    seed = random.randrange(1 << 32)
+    rng = random.Random(seed)
+    sid = _session_setup(server, make_origin(tmp_path))
+    kills: list[str] = []
+    try:
+        await until(lambda: _session(server, sid)["status"] == "ready", "the sandbox to be ready", 120)
+        llm.add(*[Turn(text="step " * 24, chunk_delay_s=0.04, chunk_size=3) for _ in range(30)])
+        with api(server, server.token) as http:
+            ids = [
+                _accepted(http.post(f"/api/sessions/{sid}/prompts", json={"content": f"Prompt {i}"}))
+                for i in range(10)  # the queue holds 10
+            ]
+        while len(kills) < 5:
+            await asyncio.sleep(rng.uniform(0.3, 2.5))
+            # only a ready sandbox: a boot killed three times is the breaker's case, tested on its own
+            if _session(server, sid)["status"] not in ("ready", "running"):
+                continue
+            if rng.random() < 0.5:
+                target, pid = "supervisor", await asyncio.to_thread(_supervisor_of, sid)
+            else:
+                target, pid = "opencode", await asyncio.to_thread(_agent_of, sid)
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                    kills.append(target)
+        await until(lambda: len(_ends(server, sid)) >= len(ids), f"every prompt to end (seed {seed}, {kills})", 180)
+        await until(lambda: _session(server, sid)["status"] == "ready", "the session to settle", 60)
+    finally:
+        llm.clear()
+    ends = _ends(server, sid)
+    assert sorted(ends) == sorted(ids), f"seed {seed}, kills {kills}"  # each prompt once, none twice
+    with api(server, server.token) as http:
+        for message_id in ids:
+            stored = http.get(f"/api/sessions/{sid}/prompts/{message_id}").json()
+            ended = ends[message_id]
+            assert stored["status"] == ("completed" if ended["success"] else "failed"), (seed, kills, stored, ended)
+            assert ended["success"] or ended["error"]  # a failure says why
+    last = ends[ids[-1]]
+    assert last["success"], f"the session did not recover (seed {seed}, kills {kills}): {last}"
+
+
+def _accepted(response: httpx.Response) -> str:
+    assert response.status_code == 202, response.text
+    return response.json()["message_id"]
+
+
+def _ends(server: RunningServer, session_id: str) -> dict[str, dict[str, Any]]:
+    """Each prompt's ends, by prompt id; a second end of one prompt fails the test right here."""
+    with api(server, server.token) as http:
+        events = http.get(f"/api/sessions/{session_id}/events", params={"limit": 500}).json()["events"]
+    ends: dict[str, dict[str, Any]] = {}
+    for event in events:
+        if event["type"] == "execution_complete":
+            assert event["message_id"] not in ends, f"a prompt ended twice: {event}"
+            ends[event["message_id"]] = event["data"]
+    return ends
 
 
 async def test_a_process_killed_for_memory_is_explained_in_the_session(
