@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import re
 import time
@@ -30,6 +29,7 @@ from bots.slack.classifier import Classifier
 from bots.slack.routing import Candidate, Decision, by_rules
 from inspect_app.control import repositories, sessions, slack, webhooks
 from inspect_app.control.events import session_channel, tool_detail
+from inspect_app.control.follow import Follower
 from inspect_app.control.hub import Subscription
 from inspect_app.control.plane import ControlPlane, artifacts
 from inspect_app.errors import InspectError
@@ -223,6 +223,8 @@ class SlackBot:
         # a short prompt before a Slack round trip is over
         subscription = await self._plane.hub.subscribe(session_channel(session_id))
         try:
+            session = await asyncio.to_thread(sessions.get, self._engine, session_id)
+            follower = Follower(self._plane.events, session_id, session.last_rev)  # catches up if it falls behind
             queued = await self._plane.submit_prompt(
                 session_id=session_id, user=person, content=request, source="slack"
             )
@@ -233,7 +235,7 @@ class SlackBot:
         except BaseException:
             subscription.close()
             raise
-        self.spawn(self._watch(subscription, session_id, queued.message.id, channel, thread_ts, posted, repo))
+        self.spawn(self._watch(subscription, follower, queued.message.id, channel, thread_ts, posted, repo))
 
     def _repository_name(self, session_id: str) -> str:
         session = sessions.get(self._engine, session_id)
@@ -242,7 +244,7 @@ class SlackBot:
     async def _watch(
         self,
         subscription: Subscription,
-        session_id: str,
+        follower: Follower,
         message_id: str,
         channel: str,
         thread_ts: str,
@@ -250,14 +252,16 @@ class SlackBot:
         repo: str,
     ) -> None:
         """Follow one prompt on the hub: progress into the working message, then the result."""
+        session_id = follower.session_id
         url = f"{self._public_url}/sessions/{session_id}"
         lines: dict[str, str] = {}
         shown, last_update, deadline = "", 0.0, time.monotonic() + WATCH_LIMIT_S
         try:
             while time.monotonic() < deadline:
-                first = await subscription.get(1.0)
-                batch = [json.loads(raw) for raw in ([first] if first else []) + subscription.drain_nowait()]
-                for event in batch:
+                taken = await follower.take(subscription, 1.0)
+                if taken is None:
+                    return
+                for event in taken.events:
                     kind, data = event.get("type"), event.get("data", {})
                     if event.get("message_id") != message_id:
                         continue

@@ -37,6 +37,10 @@ class Subscription:
         self._closed = False
         self._on_close = on_close
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def deliver(self, payload: str) -> None:
         if self._closed:
             return

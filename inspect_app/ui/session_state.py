@@ -21,6 +21,7 @@ from inspect_app import services
 from inspect_app.control import prompts, repositories
 from inspect_app.control import sessions as sessions_ctl
 from inspect_app.control.events import session_channel
+from inspect_app.control.follow import Follower
 from inspect_app.errors import InspectError
 from inspect_app.ui.formatting import http_url, status_color
 from inspect_app.ui.selection import SelectionState
@@ -163,27 +164,20 @@ class SessionPageState(AppState):
             sid, me, client = self.session_id, self.user_name, self.router.session.client_token
             user_id, cursor = self.user_id, self._cursor
         read_seq, marked, read_at = 0, 0, time.monotonic()
+        follower = Follower(plane.events, sid, cursor)
         subscription = await plane.hub.subscribe(session_channel(sid))
         presence = {"type": "presence", "event": "join", "user": {"name": me}}
         await plane.hub.publish(session_channel(sid), json.dumps(presence))
         behind = True  # what was written between the page's load and this subscription: catch up first
         try:
             while True:
-                first = None if behind else await subscription.get(IDLE_CHECK_S)
-                batch = [json.loads(p) for p in ([first] if first else []) + subscription.drain_nowait()]
-                resync = any(e.get("type") == "resync" for e in batch)
-                if behind or resync:
-                    # fell behind (or just subscribed): every row changed since our cursor, as it is now
-                    # (stored before it was published: what this batch held of them is in it)
-                    changed, cursor = await asyncio.to_thread(_changes_since, sid, cursor)
-                    if resync:
-                        log.warning("session %s: a tab fell behind and caught up on %d rows", sid, len(changed))
-                    batch, behind = [*changed, *(e for e in batch if not e.get("rev") and e["type"] != "resync")], False
+                taken = await follower.take(subscription, IDLE_CHECK_S, behind=behind)
+                if taken is None:
+                    return
+                batch, behind = taken.events, False
+                if taken.caught_up:
                     async with self:
                         self._settle_live(batch)
-                else:  # a write this tab has already applied (caught up past it) is not applied twice
-                    batch = [e for e in batch if not e.get("rev") or int(e["rev"]) > cursor]
-                cursor = max([cursor, *(int(e.get("rev") or 0) for e in batch)])
                 if not connected(client):
                     return
                 if any(e.get("type") == "prompt" for e in batch):  # a picked element is kept on its message
@@ -195,7 +189,7 @@ class SessionPageState(AppState):
                 async with self:
                     if self.session_id != sid:
                         return  # the tab moved to another session
-                    self._cursor = cursor
+                    self._cursor = follower.cursor
                     reload_queue, completed = self._apply(batch)
                 if reload_queue or completed:
                     rows = await asyncio.to_thread(_queue_rows, sid)
@@ -418,21 +412,6 @@ class SessionPageState(AppState):
             await plane.cancel_prompt(session_id=self.session_id, message_id=message_id, user=plane.user(self.user_id))
         except InspectError as exc:
             self.error = exc.message
-
-
-CATCH_UP_PAGES = 20  # of 500 rows: a tab further behind than that shows the rest on its next load
-
-
-def _changes_since(session_id: str, cursor: int) -> tuple[list[dict[str, Any]], int]:
-    """Every event row changed since revision ``cursor``, each as it is now, and the new cursor."""
-    plane = services.current().plane
-    found: list[dict[str, Any]] = []
-    for _ in range(CATCH_UP_PAGES):
-        changed, cursor, more = plane.events.changes(session_id, after=cursor, limit=500)
-        found += [e.to_dict() for e in changed]
-        if not more:
-            break
-    return prompts.attach_contexts(plane.engine, found), cursor
 
 
 def _answers(session_id: str, message_ids: list[str]) -> list[dict[str, Any]]:

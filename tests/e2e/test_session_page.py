@@ -236,4 +236,4 @@ def test_a_page_that_falls_behind_catches_up_without_a_reload(
             socket.send('{"type": "typing"}')
     wait_text(browser, "timeline", "Sent while the page was drowning", 60)
     assert browser.execute_script("return window.__notReloaded") is True
-    assert "a tab fell behind and caught up" in server.log_path.read_text()  # it was the catch-up
+    assert "a follower fell behind and caught up" in server.log_path.read_text()  # it was the catch-up
