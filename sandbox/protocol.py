@@ -8,6 +8,12 @@ receiver answers it with an ``error`` message and keeps the connection.
 Critical sandbox events (``execution_complete``, ``error`` with an ack id, ``push_complete``,
 ``push_error``, ``snapshot_ready``) carry an ``ack_id``; the sandbox re-sends them after a reconnect
 until the control plane answers ``ack``; the control plane stores each ack id once.
+
+Every sandbox event but ``ready`` and ``heartbeat`` is numbered (``n``: 1, 2, 3, ... over the
+runtime's life). A socket can die with frames written into it that never arrived; so the control
+plane answers each connection's handshake with ``X-Bridge-Received: <the highest n it handled from
+this sandbox>``, the sandbox sends again what it sent after that (it keeps a window of sent events),
+and the control plane handles each ``n`` once.
 """
 
 from __future__ import annotations
@@ -36,6 +42,15 @@ class ProtocolError(ValueError):
 
 class _Message(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class _Numbered(_Message):
+    """A sandbox event that is sent again after a reconnect if it may not have arrived."""
+
+    n: int | None = Field(default=None, ge=1)
+
+
+RECEIVED_HEADER = "X-Bridge-Received"  # the control plane's answer to a sandbox's handshake (see above)
 
 
 # --- provider → sandbox, outside the bridge ------------------------------------------------------
@@ -136,14 +151,14 @@ class Heartbeat(_Message):
     message_id: str | None = None  # the prompt running now, if any
 
 
-class GitSync(_Message):
+class GitSync(_Numbered):
     type: Literal["git_sync"] = "git_sync"
     status: Literal["started", "running", "done", "failed"]  # running: still at it (within git's own timeout)
     detail: str = ""
     elapsed_ms: int = 0
 
 
-class BootProgress(_Message):
+class BootProgress(_Numbered):
     type: Literal["boot_progress"] = "boot_progress"
     stage: Literal["setup", "start", "agent"]
     # running: the step printed something new (``detail``: its last line) — progress, for the watchdog
@@ -152,13 +167,13 @@ class BootProgress(_Message):
     detail: str = Field(default="", max_length=500)
 
 
-class Token(_Message):
+class Token(_Numbered):
     type: Literal["token"] = "token"
     message_id: str
     text: str
 
 
-class ToolCall(_Message):
+class ToolCall(_Numbered):
     type: Literal["tool_call"] = "tool_call"
     message_id: str
     call_id: str
@@ -168,14 +183,14 @@ class ToolCall(_Message):
     output: str = ""
 
 
-class StepFinish(_Message):
+class StepFinish(_Numbered):
     type: Literal["step_finish"] = "step_finish"
     message_id: str
     tokens: dict[str, Any] = Field(default_factory=dict)
     cost: float = 0.0
 
 
-class SandboxError(_Message):
+class SandboxError(_Numbered):
     type: Literal["error"] = "error"
     code: str
     message: str
@@ -183,7 +198,7 @@ class SandboxError(_Message):
     ack_id: str | None = None
 
 
-class ExecutionComplete(_Message):
+class ExecutionComplete(_Numbered):
     type: Literal["execution_complete"] = "execution_complete"
     message_id: str
     success: bool
@@ -191,39 +206,39 @@ class ExecutionComplete(_Message):
     ack_id: str | None = None
 
 
-class PushComplete(_Message):
+class PushComplete(_Numbered):
     type: Literal["push_complete"] = "push_complete"
     branch: str
     commit: str = ""
     ack_id: str | None = None
 
 
-class PushError(_Message):
+class PushError(_Numbered):
     type: Literal["push_error"] = "push_error"
     branch: str
     error: str
     ack_id: str | None = None
 
 
-class SnapshotReady(_Message):
+class SnapshotReady(_Numbered):
     type: Literal["snapshot_ready"] = "snapshot_ready"
     commit: str = ""
     ack_id: str | None = None
 
 
-class ArtifactEvent(_Message):
+class ArtifactEvent(_Numbered):
     type: Literal["artifact"] = "artifact"
     kind: Literal["pr", "branch", "screenshot", "preview"]
     url: str = ""
     meta: dict[str, Any] = Field(default_factory=dict)
 
 
-class SessionTitle(_Message):
+class SessionTitle(_Numbered):
     type: Literal["session_title"] = "session_title"
     title: str = Field(max_length=300)
 
 
-class Warning(_Message):
+class Warning(_Numbered):
     type: Literal["warning"] = "warning"
     message: str
     detail: str = ""

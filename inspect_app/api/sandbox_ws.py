@@ -16,6 +16,7 @@ from sandbox.protocol import (
     CLOSE_GONE,
     CLOSE_REPLACED,
     CLOSE_UNAUTHORIZED,
+    RECEIVED_HEADER,
     ControlError,
     ProtocolError,
     encode,
@@ -35,7 +36,9 @@ async def sandbox_socket(websocket: WebSocket) -> None:
     row, why = await asyncio.to_thread(
         sandboxes.authenticate, plane.engine, sandbox_id=sandbox_id, session_id=session_id, token=token.strip()
     )
-    await websocket.accept()
+    received = plane.lifecycle.bridge_received.get(row.id) if row is not None else None
+    # what of this sandbox's numbered events we have: it sends again what it sent after that
+    await websocket.accept(headers=[(RECEIVED_HEADER.lower().encode(), str(received).encode())] if received else None)
     if row is None or scheme.lower() != "bearer":
         code = CLOSE_GONE if why == "gone" else CLOSE_UNAUTHORIZED
         await websocket.close(code, "sandbox stopped or replaced" if why == "gone" else "invalid sandbox token")

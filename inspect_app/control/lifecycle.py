@@ -140,6 +140,8 @@ class Lifecycle:
         # a whole boot: setup and start at their limits, plus a no-progress window for the rest
         cap = config.setup_timeout_s + config.start_timeout_s + 2 * config.spawn_timeout_s
         self.boots = BootWatch(no_progress_s=config.spawn_timeout_s, cap_s=cap)
+        # sandbox id → the highest numbered bridge event handled from it (a reconnect re-sends the rest)
+        self.bridge_received: dict[str, int] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
     def lock(self, session_id: str) -> asyncio.Lock:
@@ -282,6 +284,7 @@ class Lifecycle:
 
     async def _stop_handle(self, sandbox_id: str) -> None:
         self.boots.forget(sandbox_id)  # every stop and failure passes here: no boot is watched after it
+        self.bridge_received.pop(sandbox_id, None)
         handle = self.handles.pop(sandbox_id, None)
         if handle is None:
             return

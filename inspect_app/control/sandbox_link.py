@@ -73,7 +73,9 @@ class SandboxConnection:
 
     async def handle(self, message: BaseModel) -> None:
         message_id = getattr(message, "message_id", None)
-        if message_id and not await self._owns(message_id):
+        if not self._first_time(message):
+            pass  # sent again after a reconnect, and handled already (a critical one is acked again)
+        elif message_id and not await self._owns(message_id):
             # another session's prompt (or none at all): the sandbox speaks for its own session only
             log.warning("sandbox %s sent %s for a prompt not of its session", self.link.sandbox_id, message.type)
             await self.link.send(ControlError(code="not_your_prompt", message=f"no prompt {message_id} here"))
@@ -82,6 +84,21 @@ class SandboxConnection:
         ack_id = getattr(message, "ack_id", None)
         if ack_id:  # acknowledged either way: a refused message is not worth re-sending
             await self.link.send(AckCommand(ack_id=ack_id))
+
+    def _first_time(self, message: BaseModel) -> bool:
+        """Whether this numbered event is new. Checked and recorded with no await between, so two
+        connections of one sandbox (the old one draining, the new one re-sending) handle each once."""
+        n = getattr(message, "n", None)
+        if n is None:
+            return True
+        received = self.plane.lifecycle.bridge_received
+        last = received.get(self.link.sandbox_id, 0)
+        if n <= last:
+            return False
+        if last and n > last + 1:
+            log.warning("sandbox %s: events %d to %d never arrived", self.link.sandbox_id, last + 1, n - 1)
+        received[self.link.sandbox_id] = n
+        return True
 
     async def _owns(self, message_id: str) -> bool:
         """Whether ``message_id`` is a prompt of this sandbox's session (remembered: tokens stream)."""
@@ -102,7 +119,7 @@ class SandboxConnection:
 
     # --- handlers ------------------------------------------------------------------------------
     def _data(self, message: BaseModel, *drop: str) -> dict[str, Any]:
-        return message.model_dump(exclude={"type", "ack_id", "message_id", *drop}, exclude_none=True)
+        return message.model_dump(exclude={"type", "ack_id", "message_id", "n", *drop}, exclude_none=True)
 
     async def _store(self, message: BaseModel, data: dict[str, Any] | None = None) -> bool:
         """Store as an event; False when it is a re-sent critical event already stored."""

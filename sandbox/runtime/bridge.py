@@ -2,9 +2,12 @@
 
 Invariants:
 - ``send`` never blocks and never fails: messages wait in the outbox while the socket is down;
+- every event but ``ready`` and ``heartbeat`` is numbered in send order; the last ``WINDOW`` sent are
+  kept, and after a reconnect those past the control plane's ``X-Bridge-Received`` are sent again
+  (a frame written into a socket that was already dead never arrived; the plane drops duplicates);
 - critical messages are stamped with an ack id and re-sent after every reconnect until acked;
-- on each (re)connect the bridge sends ``ready`` (once the sandbox has booted), then the
-  unacknowledged critical messages, then the outbox in order;
+- on each (re)connect the bridge sends ``ready`` (once the sandbox has booted), then the events the
+  control plane did not receive, then the unacknowledged critical messages, then the outbox in order;
 - a refusal (HTTP 401/403/410 at the handshake, or a terminal close code) ends ``run`` for good;
   anything else reconnects with capped exponential backoff;
 - a malformed control message is answered with an ``error`` and the connection stays up.
@@ -26,6 +29,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from sandbox.protocol import (
     MAX_MESSAGE_BYTES,
+    RECEIVED_HEADER,
     TERMINAL_CLOSE_CODES,
     TERMINAL_HTTP_STATUSES,
     AckCommand,
@@ -42,6 +46,7 @@ from sandbox.runtime.acks import AckBuffer, is_critical
 log = logging.getLogger(__name__)
 
 OUTBOX_LIMIT = 50_000
+WINDOW = 5_000  # sent events kept for a re-send (tokens are small: about a megabyte at most)
 OPEN_TIMEOUT_S = 10.0
 SEND_TIMEOUT_S = 10.0
 
@@ -73,6 +78,8 @@ class Bridge:
         self._backoff_max_s = backoff_max_s
         self._acks = AckBuffer()
         self._outbox: deque[BaseModel] = deque()
+        self._sent: deque[BaseModel] = deque(maxlen=WINDOW)  # numbered events written to a socket
+        self._numbered = 0
         self._dropped = 0
         self._wakeup = asyncio.Event()
         self._ws: ClientConnection | None = None
@@ -81,11 +88,15 @@ class Bridge:
 
     # --- API for the rest of the sandbox -------------------------------------------------------
     def send(self, message: BaseModel) -> None:
-        if is_critical(message):
-            message = self._acks.record(message)
-        elif len(self._outbox) >= OUTBOX_LIMIT:
+        critical = is_critical(message)
+        if not critical and len(self._outbox) >= OUTBOX_LIMIT:
             self._dropped += 1
             return
+        if "n" in type(message).model_fields:
+            self._numbered += 1
+            message = message.model_copy(update={"n": self._numbered})
+        if critical:
+            message = self._acks.record(message)
         self._outbox.append(message)
         self._wakeup.set()
 
@@ -150,13 +161,17 @@ class Bridge:
         ready = await self._ready()
         if ready is not None:
             await ws.send(encode(ready))
-        # Re-sent first: what an earlier connection sent and nobody acknowledged — it was sent before
-        # anything still in the outbox, so order holds. A critical message not sent yet keeps its
-        # place in the outbox (sent ahead of the tokens before it, the answer would end before it did).
+        resent: set[str | None] = set()
+        # What an earlier connection wrote that the control plane says it never got, in order.
+        for message in self._unreceived(ws):
+            await ws.send(encode(message))
+            resent.add(getattr(message, "ack_id", None))
+        # Then what was sent and nobody acknowledged — it was sent before anything still in the
+        # outbox, so order holds. A critical message not sent yet keeps its place in the outbox
+        # (sent ahead of the tokens before it, the answer would end before it did).
         waiting = {getattr(message, "ack_id", None) for message in self._outbox}
-        resent = set()
         for message in self._acks.pending():
-            if message.ack_id in waiting:  # type: ignore[attr-defined]
+            if message.ack_id in waiting or message.ack_id in resent:  # type: ignore[attr-defined]
                 continue
             await ws.send(encode(message))
             resent.add(message.ack_id)  # type: ignore[attr-defined]
@@ -181,7 +196,20 @@ class Bridge:
         if ws.close_code in TERMINAL_CLOSE_CODES:
             raise BridgeRefused(f"control plane closed the bridge ({ws.close_code}: {ws.close_reason})")
 
-    async def _send_loop(self, ws: ClientConnection, resent: set[str]) -> None:
+    def _unreceived(self, ws: ClientConnection) -> list[BaseModel]:
+        """The sent events past what the control plane says it received (none when it does not say:
+        a control plane that restarted knows nothing, and a duplicate token would show twice)."""
+        answer = ws.response.headers.get(RECEIVED_HEADER, "") if ws.response is not None else ""
+        if not answer.isdigit():
+            return []
+        received = int(answer)
+        missing = [m for m in self._sent if (getattr(m, "n", None) or 0) > received]
+        oldest = getattr(self._sent[0], "n", 0) if self._sent else received + 1
+        if oldest > received + 1:
+            log.warning("events %d to %d were lost: they are past the re-send window", received + 1, oldest - 1)
+        return missing
+
+    async def _send_loop(self, ws: ClientConnection, resent: set[str | None]) -> None:
         while True:
             while not self._outbox:
                 self._wakeup.clear()
@@ -193,6 +221,8 @@ class Bridge:
                 continue
             await asyncio.wait_for(ws.send(encode(message)), SEND_TIMEOUT_S)
             self._outbox.popleft()  # removed only once sent, so a drop mid-send loses nothing
+            if getattr(message, "n", None) is not None:
+                self._sent.append(message)  # written, not yet known to have arrived
 
     async def _heartbeat(self, ws: ClientConnection) -> None:
         while True:

@@ -1,8 +1,9 @@
 """A WebSocket server on loopback playing the control plane's side of the bridge, for sandbox tests.
 
 It checks the sandbox token, records every message, acknowledges critical ones (storing each ack id
-once, as the real control plane does), and lets a test send commands, withhold acks, or drop the
-connection.
+once, as the real control plane does), answers each handshake with the highest numbered event it got
+(so the sandbox re-sends what did not arrive; each ``n`` is kept once), and lets a test send commands,
+withhold acks, or drop the connection.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from sandbox.protocol import AckCommand, ProtocolError, encode, parse_from_sandbox
+from sandbox.protocol import RECEIVED_HEADER, AckCommand, ProtocolError, encode, parse_from_sandbox
 
 Predicate = Callable[[list[BaseModel]], bool]
 
@@ -30,10 +31,12 @@ class FakeControlPlane:
         self.token = token
         self.sandbox_id = sandbox_id
         self.received: list[BaseModel] = []  # every parsed message, including re-sent duplicates
-        self.unique: list[BaseModel] = []  # after de-duplication by ack id
+        self.unique: list[BaseModel] = []  # after de-duplication by number and ack id
+        self.last_n = 0  # the highest numbered event received
         self.malformed: list[str] = []
         self.acked: set[str] = set()
         self.withhold_acks = False
+        self.deaf = False  # frames arrive and are lost, as into a socket whose far end is already gone
         self.refuse_with: int | None = None
         self.connections = 0
         self._ws: ServerConnection | None = None
@@ -41,7 +44,14 @@ class FakeControlPlane:
         self._changed = asyncio.Condition()
 
     async def start(self) -> FakeControlPlane:
-        self._server = await serve(self._handle, "127.0.0.1", 0, process_request=self._check, max_size=8 * 1024 * 1024)
+        self._server = await serve(
+            self._handle,
+            "127.0.0.1",
+            0,
+            process_request=self._check,
+            process_response=self._position,
+            max_size=8 * 1024 * 1024,
+        )
         return self
 
     @property
@@ -64,6 +74,11 @@ class FakeControlPlane:
             return _connection.respond(HTTPStatus.UNAUTHORIZED, "bad sandbox token\n")
         return None
 
+    def _position(self, _connection: ServerConnection, _request: Request, response: Response) -> Response:
+        if self.last_n:
+            response.headers[RECEIVED_HEADER] = str(self.last_n)
+        return response
+
     async def _handle(self, ws: ServerConnection) -> None:
         self._ws = ws
         self.connections += 1
@@ -77,6 +92,8 @@ class FakeControlPlane:
 
     async def _read(self, ws: ServerConnection) -> None:
         async for raw in ws:
+            if self.deaf:
+                continue
             try:
                 message = parse_from_sandbox(raw)
             except ProtocolError as exc:
@@ -86,11 +103,13 @@ class FakeControlPlane:
             await self._record(ws, message)
 
     async def _record(self, ws: ServerConnection, message: BaseModel) -> None:
-        ack_id = getattr(message, "ack_id", None)
+        ack_id, n = getattr(message, "ack_id", None), getattr(message, "n", None)
         async with self._changed:
             self.received.append(message)
-            if ack_id is None or ack_id not in self.acked:
+            again = (n is not None and n <= self.last_n) or (ack_id is not None and ack_id in self.acked)
+            if not again:
                 self.unique.append(message)
+            self.last_n = max(self.last_n, n or 0)
             if ack_id is not None and not self.withhold_acks:
                 self.acked.add(ack_id)
             self._changed.notify_all()

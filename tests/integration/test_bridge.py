@@ -79,6 +79,36 @@ async def test_messages_wait_while_disconnected_and_critical_ones_are_resent(con
         await asyncio.gather(task, return_exceptions=True)
 
 
+async def test_events_written_into_a_dead_socket_are_sent_again_once(control: FakeControlPlane) -> None:
+    """The sandbox wrote tokens and a completion into a socket that had already died (they were lost
+    on the way): the control plane's handshake answer says what it got, and the rest comes again, in
+    order, each once."""
+    bridge = make_bridge(control)
+    task = asyncio.create_task(bridge.run())
+    try:
+        await control.wait_type("ready", timeout=10)
+        bridge.send(Token(message_id="m", text="arrived "))
+        await control.wait_type("token", timeout=10)
+        control.deaf = True
+        for word in ("lost ", "in ", "the ", "network"):
+            bridge.send(Token(message_id="m", text=word))
+        bridge.send(ExecutionComplete(message_id="m", success=True))
+        await asyncio.sleep(0.3)  # written and gone; the sandbox cannot tell
+        control.deaf = False
+        await control.drop()
+        await control.wait_type("execution_complete", timeout=10)
+        text = "".join(t.text for t in control.of_type("token"))
+        assert text == "arrived lost in the network"
+        received = [m.n for m in control.received if getattr(m, "n", None)]
+        assert received == sorted(received) and len(control.of_type("execution_complete")) == 1
+        bridge.send(Token(message_id="m", text="!"))  # and the numbering goes on
+        await control.wait_for(lambda _: len(control.of_type("token")) == 6, 10, "the next token")
+        assert [t.n for t in control.of_type("token")] == [1, 2, 3, 4, 5, 7]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 async def test_bad_control_messages_are_answered_and_the_connection_stays(control: FakeControlPlane) -> None:
     commands: list = []
     bridge = make_bridge(control, commands=commands)

@@ -124,3 +124,35 @@ async def test_an_error_for_the_running_prompt_is_its_one_end(services: Services
     ends = [e for e in services.plane.events.page(mine, after=0, limit=100)[0] if e.type == "execution_complete"]
     assert [(e.data["success"], e.data["error"]) for e in ends] == [(False, "the model refused")]
     assert prompts.processing(engine, mine) is None
+
+
+async def test_numbered_events_sent_again_on_a_second_connection_are_handled_once(services: Services) -> None:
+    """The old connection still drains what it got while the new one re-sends from the handshake's
+    position: each numbered event is handled once, whichever connection brings it first; a critical
+    one that comes again is acknowledged again (its ack may be what was lost)."""
+    mine, _, ada = seed(services)
+    engine = services.engine
+    prompts.enqueue(engine, session_id=mine, author_id=ada, content="work", start_if_idle=True)
+    running = prompts.processing(engine, mine)
+    assert running is not None
+    old_wire, new_wire = Wire(), Wire()
+    old = connect(services, mine, old_wire)
+    new = SandboxConnection(
+        services.plane, SandboxLink(session_id=mine, sandbox_id=old.link.sandbox_id, send_text=new_wire.send_text)
+    )
+    words = [Token(message_id=running.id, text=w, n=i) for i, w in enumerate(["one ", "two ", "three"], start=1)]
+    done = ExecutionComplete(message_id=running.id, success=True, ack_id="c1", n=4)
+    await old.handle(words[0])
+    await old.handle(words[1])
+    assert services.plane.lifecycle.bridge_received[old.link.sandbox_id] == 2  # the next handshake says so
+    for message in [words[1], words[2], done]:  # re-sent past what the handshake said... and some before it
+        await new.handle(message)
+    await old.handle(words[2])  # the old connection's late arrivals
+    await old.handle(done)
+    await services.plane.events.append(mine, "warning", {"message": "after"})  # flushes what came before
+    events = services.plane.events.page(mine, after=0, limit=100)[0]
+    [text] = [e for e in events if e.type == "text"]
+    assert text.data["text"] == "one two three"
+    assert len([e for e in events if e.type == "execution_complete"]) == 1
+    assert [m["ack_id"] for m in old_wire.sent + new_wire.sent if m.get("type") == "ack"] == ["c1", "c1"]
+    assert "n" not in text.data and all("n" not in e.data for e in events)  # the number is the wire's, not data
