@@ -307,6 +307,9 @@ class Sandbox(SQLModel, table=True):
     snapshot_ref: str | None = Field(default=None, max_length=500)
     runtime_version: str = Field(default="", max_length=32)
     error: str = Field(default="", sa_type=sa.Text)
+    # the highest numbered bridge event handled, written when the server stops: the next server's
+    # handshake says it, so the sandbox re-sends only what did not arrive (protocol.py)
+    bridge_received: int = Field(default=0)
     created_at: datetime = _ts()
     ready_at: datetime | None = _when()
     stopped_at: datetime | None = _when()

@@ -333,16 +333,19 @@ class Lifecycle:
     async def adopt_after_restart(self) -> Adoption:
         """Take over the sandboxes the database says were running before this server started: those
         the provider finds alive are ours again (they reconnect); the others are reported lost."""
-        survivors = [
-            Survivor(row.id, row.session_id, row.provider_id)
-            for row in await asyncio.to_thread(sandboxes.live, self._engine)
-        ]
-        adoption = await self.provider.adopt(survivors)
+        rows = await asyncio.to_thread(sandboxes.live, self._engine)
+        adoption = await self.provider.adopt([Survivor(row.id, row.session_id, row.provider_id) for row in rows])
+        received = {row.id: row.bridge_received for row in rows}
         for handle in adoption.handles:
             self.handles[handle.sandbox_id] = handle
+            if received.get(handle.sandbox_id):
+                self.bridge_received[handle.sandbox_id] = received[handle.sandbox_id]
         return adoption
 
     async def close(self) -> None:
+        if self.config.keep_sandboxes and self.bridge_received:
+            # the sandboxes go on: the next server's handshake tells each where to resume
+            await asyncio.to_thread(sandboxes.keep_positions, self._engine, dict(self.bridge_received))
         await self.provider.close(keep_running=self.config.keep_sandboxes)
 
     # --- watchdog queries ----------------------------------------------------------------------

@@ -99,6 +99,7 @@ class ControlPlane:
         self._denied_hosts: set[tuple[str, str]] = set()  # (session, host) refusals already reported
         self._users: dict[int, User] = {}  # prompt authors (names and emails for commits)
         self._joined: set[tuple[str, int]] = set()
+        self.closing = False  # stopping: sandbox events are left for the next server (they re-send)
 
     # --- process lifetime ----------------------------------------------------------------------
     async def start(self) -> None:
@@ -108,6 +109,7 @@ class ControlPlane:
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="control-sweep")
 
     async def close(self) -> None:
+        self.closing = True
         if self._sweeper is not None:
             self._sweeper.cancel()
         for task in list(self._tasks):

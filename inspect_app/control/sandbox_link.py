@@ -72,6 +72,8 @@ class SandboxConnection:
         return self.link.session_id
 
     async def handle(self, message: BaseModel) -> None:
+        if self.plane.closing:
+            return  # not handled, not acknowledged: the sandbox sends it to the next server
         message_id = getattr(message, "message_id", None)
         if not self._first_time(message):
             pass  # sent again after a reconnect, and handled already (a critical one is acked again)

@@ -138,6 +138,15 @@ def set_snapshot(engine: sa.Engine, sandbox_id: str, ref: str) -> None:
             row.snapshot_ref = ref
 
 
+def keep_positions(engine: sa.Engine, received: dict[str, int]) -> None:
+    """Remember how far each sandbox's bridge events were handled (the server is stopping)."""
+    with session_scope(engine) as db:
+        for sandbox_id, n in received.items():
+            row = db.get(Sandbox, sandbox_id)
+            if row is not None:
+                row.bridge_received = n
+
+
 def recent_failures(engine: sa.Engine, session_id: str, window_s: float) -> list[Sandbox]:
     """The session's sandboxes that failed to *start* lately (the breaker's count). One that was ready
     and died later (killed, out of memory, its agent crashing) is not a boot failure: its prompt

@@ -207,6 +207,8 @@ class Bridge:
         oldest = getattr(self._sent[0], "n", 0) if self._sent else received + 1
         if oldest > received + 1:
             log.warning("events %d to %d were lost: they are past the re-send window", received + 1, oldest - 1)
+        if missing:
+            log.info("sending again %d events the control plane did not receive", len(missing))
         return missing
 
     async def _send_loop(self, ws: ClientConnection, resent: set[str | None]) -> None:
