@@ -15,7 +15,7 @@ from inspect_app import services
 from inspect_app.api.app import build_api
 from inspect_app.api.framing import FrameGuard
 from inspect_app.api.session_guard import SessionGuard
-from inspect_app.control.integrations import keep_trying, probe_model
+from inspect_app.control.integrations import keep_watching, probe_model
 from inspect_app.ui import routes
 from inspect_app.ui.new_session import NewSessionState
 from inspect_app.ui.pages.extension import extension_home, extension_session
@@ -70,15 +70,18 @@ def watch_outside_services(connected: list[SocketModeRunner]) -> list[asyncio.Ta
     """Slack, GitHub and the model endpoint, each tried in the background until it answers (its
     status in /api/health): one being down at start degrades its feature, never the app."""
     current = services.current()
+    every_s = current.settings.integration_check_s
     tasks = [asyncio.create_task(connect_slack(connected), name="slack-connect")]
     github = current.github_app
     if github is not None:
         probe = functools.partial(asyncio.to_thread, github.probe)
-        tasks.append(asyncio.create_task(keep_trying("github", probe, current.integrations), name="github-probe"))
+        watch = keep_watching("github", probe, current.integrations, every_s=every_s)
+        tasks.append(asyncio.create_task(watch, name="github-probe"))
     settings = current.settings
     if settings.llm_base_url:
         model = functools.partial(probe_model, settings.llm_base_url, settings.llm_api_key.get_secret_value())
-        tasks.append(asyncio.create_task(keep_trying("model", model, current.integrations), name="model-probe"))
+        watch = keep_watching("model", model, current.integrations, every_s=every_s)
+        tasks.append(asyncio.create_task(watch, name="model-probe"))
     return tasks
 
 
@@ -101,7 +104,10 @@ async def connect_slack(connected: list[SocketModeRunner]) -> None:
             await asyncio.wait_for(runner.start(), 30)
             connected.append(runner)
 
-    await keep_trying("slack", attempt, current.integrations)
+    # connected once, then checked like the others (Socket Mode reconnects by itself)
+    await keep_watching(
+        "slack", bot.start, current.integrations, every_s=current.settings.integration_check_s, connect=attempt
+    )
 
 
 app.register_lifespan_task(control_plane)

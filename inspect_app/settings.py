@@ -197,6 +197,9 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr = Field(SecretStr(""), description="Slack signing secret (Events API).")
     slack_app_token: SecretStr = Field(SecretStr(""), description="Slack app-level token (xapp-...) for Socket Mode.")
     slack_api_url: str = Field("https://slack.com/api/", description="Slack API base URL (test fakes).")
+    integration_check_s: float = Field(
+        60, gt=0, description="Seconds between checks that Slack, GitHub and the model endpoint still answer."
+    )
 
     # --- models -----------------------------------------------------------------------------
     default_model: str = Field(

@@ -3,7 +3,9 @@
 An outside service being down degrades the feature that needs it; it never stops the app from
 starting or serving. Each integration reports what it last saw here (``ok``, or ``degraded`` with
 the reason) and ``/api/health`` lists them. ``keep_trying`` is the one retry loop: capped
-exponential backoff with jitter, until the attempt succeeds or its owner cancels it.
+exponential backoff with jitter, until the attempt succeeds or its owner cancels it;
+``keep_watching`` connects that way, then checks again every so often, so a service that goes down
+later shows as degraded too (and recovers the same way).
 """
 
 from __future__ import annotations
@@ -98,3 +100,19 @@ async def keep_trying(
             continue
         integrations.ok(name)
         return
+
+
+async def keep_watching(
+    name: str,
+    check: Callable[[], Awaitable[None]],
+    integrations: Integrations,
+    *,
+    every_s: float,
+    connect: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """``connect`` (or ``check``) until it succeeds, then ``check`` every ``every_s`` seconds, each
+    failure retried as ``keep_trying`` does; runs until its owner cancels it."""
+    await keep_trying(name, connect or check, integrations)
+    while True:
+        await asyncio.sleep(every_s)
+        await keep_trying(name, check, integrations)

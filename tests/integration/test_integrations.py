@@ -30,8 +30,21 @@ async def test_the_app_starts_with_slack_github_and_the_model_unreachable_and_re
         INSPECT_GITHUB_API_URL=f"http://127.0.0.1:{github_port}",
         INSPECT_LLM_BASE_URL=f"http://127.0.0.1:{model_port}/v1",
         INSPECT_LLM_MODEL=MODEL,
+        INSPECT_INTEGRATION_CHECK_S="1",
     )
     started: list = []
+
+    def bring_up() -> None:
+        started[:] = [
+            FakeSlack(port=slack_port),
+            FakeGitHub(app_public_key=public_key, port=github_port),
+            FakeLLM(port=model_port),
+        ]
+
+    def take_down() -> None:
+        for fake in started:
+            fake.close()
+        started.clear()
 
     def integrations() -> dict[str, dict[str, str]]:
         return httpx.get(f"{server.url}/api/health", timeout=10).json()["integrations"]
@@ -55,14 +68,15 @@ async def test_the_app_starts_with_slack_github_and_the_model_unreachable_and_re
             health = await client.get(f"{server.url}/api/health")
             assert health.status_code == 200 and health.json()["status"] == "ok"  # outside services aside
 
-        started += [
-            FakeSlack(port=slack_port),
-            FakeGitHub(app_public_key=public_key, port=github_port),
-            FakeLLM(port=model_port),
-        ]
+        bring_up()
         await until(lambda: all_in("ok"), "every integration to recover without a restart", 120, every=1)
         assert any(method == "auth.test" for method, _ in started[0].calls)
+
+        # and later: each going away shows (checked every INSPECT_INTEGRATION_CHECK_S), then comes back
+        take_down()
+        await until(lambda: all_in("degraded"), "every integration degraded again", 60, every=0.5)
+        bring_up()
+        await until(lambda: all_in("ok"), "every integration to recover again", 120, every=1)
     finally:
         server.stop()
-        for fake in started:
-            fake.close()
+        take_down()
