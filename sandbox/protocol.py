@@ -63,7 +63,9 @@ OUTBOX_BUNDLE = "state/outbox.bundle"
 # A local sandbox on a network of its own (loopback only) reaches out through Unix sockets its
 # provider binds in at RELAY_DIR; its runtime carries these loopback ports to them (see relay.py).
 RELAY_DIR = "/run/inspect"
-RELAY_PORTS = {"control": 7701, "model": 7702, "egress": 7703, "git": 7704}
+RELAY_PORTS = {"control": 7701, "model": 7702, "egress": 7703, "git": 7704, "bridge": 7705}
+# The bridge's own relay: its host end presents the sandbox's identity (its token never enters it).
+BRIDGE_PATH = "/api/sandbox/ws"
 
 
 # --- control plane → sandbox -------------------------------------------------------------------

@@ -58,7 +58,7 @@ from sandbox.providers.confine import ALWAYS_HIDDEN, Jail, UidRange, UidsExhaust
 from sandbox.providers.egress import EgressPolicy, EgressProxy
 from sandbox.providers.limits import Cgroups, Group, Limits
 from sandbox.providers.records import RecordBook, SandboxRecord
-from sandbox.providers.relay import SandboxNetwork, proxy_environment, through_relays
+from sandbox.providers.relay import Identity, SandboxNetwork, proxy_environment, through_relays
 from sandbox.providers.warm_pool import ParkingLot, Standby, Want, WarmPool
 from sandbox.runtime.environment import CLAIM_FD_VARIABLE, ENV_FD_VARIABLE
 from sandbox.runtime.gitops import local_path, run, tail, valid_branch
@@ -284,9 +284,11 @@ class LocalProvider(SandboxProvider):
         plane through a relay offered now."""
         held = self._held.get(process)
         if held is not None and held.network is not None:
+            held.network.identity = Identity(spec.sandbox_id, spec.token)
             spec, routes, _ = through_relays(spec, self._control)
-            if "control" in routes:
-                await held.network.offer("control", *routes["control"])
+            for name in ("bridge", "control"):
+                if name in routes:
+                    await held.network.offer(name, *routes[name])
         if held is None or held.claims is None:
             raise ProviderError("this sandbox cannot be claimed (it has no claim pipe)")
         try:
@@ -482,6 +484,8 @@ class LocalProvider(SandboxProvider):
         network = None
         if record.relays is not None:
             network = self._network(self._relay_dir(record), record.session_id, dict(record.routes), record.allow)
+            if record.bridge_token:
+                network.identity = Identity(record.sandbox_id, record.bridge_token)
             await network.start(again=True)
         self._held[process] = Held(process=process, uid=record.uid, group=group, network=network, allow=record.allow)
         log.info("adopted sandbox %s of session %s (pid %s)", record.sandbox_id, record.session_id, record.pid)
@@ -705,6 +709,7 @@ class LocalProvider(SandboxProvider):
                     relays=str(network.directory) if network is not None else None,
                     routes=dict(network.routes) if network is not None else {},
                     allow=held.allow,
+                    bridge_token=network.identity.token if network is not None and network.identity else "",
                 )
             )
         return handle
@@ -815,6 +820,8 @@ class LocalProvider(SandboxProvider):
         its egress allows beyond the installation's list."""
         inner, routes, allow = through_relays(spec, self._control)
         network = self._network(self._data_dir / "relays" / secrets.token_hex(8), spec.session_id, routes, allow)
+        if spec.token:  # a standby's is learnt at its claim
+            network.identity = Identity(spec.sandbox_id, spec.token)
         await network.start()
         return inner, network, tuple(allow)
 

@@ -1,9 +1,10 @@
 """What a restarted server needs to find its running local sandboxes again: one record each.
 
-Written when a process becomes a session's sandbox, removed when it is stopped. A record holds no
-secret (the sandbox's tokens live in the runtime and, hashed, in the database): which process it is
-(pid and start time), the uid and cgroup it was given, where its relay sockets are and where they
-lead. Records live in ``<data dir>/running/``, which no sandbox sees; the server reads them as data.
+Written when a process becomes a session's sandbox, removed when it is stopped. A record holds which
+process it is (pid and start time), the uid and cgroup it was given, where its relay sockets are and
+where they lead, and one secret: the bridge token its relay presents for it (a sandbox on its own
+network never holds it; the database keeps only its hash). Records live in ``<data dir>/running/``
+(0700, files 0600, beside the instance key), which no sandbox sees; the server reads them as data.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class SandboxRecord:
     relays: str | None = None  # the directory of its relay sockets (bound into it)
     routes: dict[str, tuple[str, int]] = dataclasses.field(default_factory=dict)
     allow: tuple[str, ...] = ()  # hosts its egress proxy allows beyond the installation's list
+    bridge_token: str = dataclasses.field(default="", repr=False)  # what its bridge relay presents
 
     @classmethod
     def parse(cls, text: str) -> SandboxRecord:

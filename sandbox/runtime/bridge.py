@@ -103,7 +103,8 @@ class Bridge:
     def identify(self, *, url: str, token: str, sandbox_id: str) -> None:
         """Who this sandbox is, learned late by a pooled sandbox (before ``run``; the outbox stays)."""
         self._url = url
-        self._headers = {"Authorization": f"Bearer {token}", "X-Sandbox-ID": sandbox_id}
+        # no token: the bridge's relay presents the sandbox's identity on its way out
+        self._headers = {"X-Sandbox-ID": sandbox_id, **({"Authorization": f"Bearer {token}"} if token else {})}
 
     @property
     def unacknowledged(self) -> int:

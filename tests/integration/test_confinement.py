@@ -22,6 +22,7 @@ from tests.integration.sandbox_harness import (
     local_sandbox,
     make_origin,
     require_opencode,
+    sandbox_processes,
 )
 
 pytestmark = pytest.mark.timeout(180)
@@ -66,6 +67,31 @@ def processes_holding(value: bytes) -> list[str]:
                     found.append(f"{entry.name}:{part}")
             except OSError:
                 continue
+    return found
+
+
+def memory_holding(pids: list[int], value: bytes) -> list[int]:
+    """Those of ``pids`` whose memory holds ``value`` (read as root reads it: every readable mapping
+    of up to 1 GiB)."""
+    found = []
+    for pid in pids:
+        try:
+            maps = Path(f"/proc/{pid}/maps").read_text().splitlines()
+            with open(f"/proc/{pid}/mem", "rb", buffering=0) as memory:
+                for line in maps:
+                    span, perms = line.split()[:2]
+                    start, end = (int(x, 16) for x in span.split("-"))
+                    if not perms.startswith("r") or end - start > 1 << 30:
+                        continue
+                    try:
+                        memory.seek(start)
+                        if value in memory.read(end - start):
+                            found.append(pid)
+                            break
+                    except (OSError, OverflowError, ValueError):
+                        continue
+        except OSError:
+            continue
     return found
 
 
@@ -119,6 +145,13 @@ async def test_the_agent_is_unprivileged_and_sees_nothing_of_the_host(tmp_path: 
         # at all, the secret only in the agent's own processes, inside the sandbox's PID namespace.
         assert host_processes_holding(REPO_SECRET.encode()) == []
         assert processes_holding(sb.spec.token.encode()) == []
+        # The bridge token is not in the sandbox at all (its relay presents it): in no file of it and
+        # in the memory of none of its processes, so nothing in it can carry the token off
+        inside = sorted(set(await asyncio.to_thread(sandbox_processes, "sess-1")))
+        assert inside and sb.control.connected  # it runs, and its bridge is connected
+        assert await asyncio.to_thread(memory_holding, inside, sb.spec.token.encode()) == []
+        files = [f for f in sb.root.rglob("*") if f.is_file() and not f.is_symlink()]
+        assert [f for f in files if sb.spec.token.encode() in f.read_bytes()] == []
 
 
 async def test_opening_the_changes_runs_none_of_the_agents_git_configuration_on_the_host(tmp_path: Path) -> None:
