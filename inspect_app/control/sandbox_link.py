@@ -30,6 +30,7 @@ from sandbox.protocol import (
     SessionTitle,
     SnapshotReady,
     StepFinish,
+    StopCommand,
     Token,
     ToolCall,
     Warning,
@@ -234,6 +235,9 @@ class SandboxConnection:
             # the prompt's one end: an error is not an execution_complete, and clients wait for one
             running = await asyncio.to_thread(prompts.processing, self.plane.engine, self.session_id)
             if running is not None and running.id == message.message_id:
+                # failed means over: whatever of it may still run in the sandbox is stopped first, so
+                # the next prompt never runs beside it (a stop for a prompt that ended is ignored)
+                await self.link.send(StopCommand(message_id=running.id))
                 await self.plane.fail_prompt(self.session_id, running, message.message or message.code)
 
     async def _execution_complete(self, message: ExecutionComplete) -> None:

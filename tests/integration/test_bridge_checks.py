@@ -109,16 +109,18 @@ async def test_a_second_connection_never_leaves_the_session_without_its_sandbox(
 
 
 async def test_an_error_for_the_running_prompt_is_its_one_end(services: Services) -> None:
-    """A sandbox reporting an error for its running prompt ends it: failed, with one
-    ``execution_complete`` carrying the reason (clients wait for that event), and a completion
-    re-sent afterwards changes nothing."""
+    """A sandbox reporting an error for its running prompt ends it: stopped in the sandbox, failed,
+    with one ``execution_complete`` carrying the reason (clients wait for that event), and a
+    completion re-sent afterwards changes nothing."""
     mine, _, ada = seed(services)
     engine = services.engine
     prompts.enqueue(engine, session_id=mine, author_id=ada, content="work", start_if_idle=True)
     running = prompts.processing(engine, mine)
     assert running is not None
-    own = connect(services, mine, Wire())
+    wire = Wire()
+    own = connect(services, mine, wire)
     await own.handle(SandboxError(code="agent_error", message="the model refused", message_id=running.id, ack_id="e1"))
+    assert {"type": "stop", "message_id": running.id} in wire.sent  # what may still run of it is stopped
     await own.handle(ExecutionComplete(message_id=running.id, success=True, ack_id="e2"))
     await services.plane.events.append(mine, "warning", {"message": "after"})  # flushes what came before
     ends = [e for e in services.plane.events.page(mine, after=0, limit=100)[0] if e.type == "execution_complete"]
