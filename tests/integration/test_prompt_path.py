@@ -109,8 +109,12 @@ async def test_a_prompt_too_long_with_its_context_is_refused_and_the_next_one_ru
 
         # the change feed over the API: follow the cursor each answer gives
         url, admin = f"/api/sessions/{path.session_id}/events", path.instance.admin
-        await services.current().plane.events.append(path.session_id, "warning", {"message": "flush"})
-        feed = (await path.instance.client.get(url, params={"cursor": 0}, headers=admin)).json()
+        # the prompt's start is recorded in the background, after its delivery: wait for the last write
+        for _ in range(200):
+            feed = (await path.instance.client.get(url, params={"cursor": 0}, headers=admin)).json()
+            if any(e["type"] == "prompt_started" for e in feed["events"]):
+                break
+            await asyncio.sleep(0.02)
         assert feed["events"] and feed["more"] is False
         assert feed["cursor"] == max(e["rev"] for e in feed["events"])
         again = (await path.instance.client.get(url, params={"cursor": feed["cursor"]}, headers=admin)).json()
