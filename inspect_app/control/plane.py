@@ -222,7 +222,7 @@ class ControlPlane:
         return message
 
     async def stop(self, *, session_id: str, user: User) -> None:
-        running = prompts.processing(self.engine, session_id)
+        running = await asyncio.to_thread(prompts.processing, self.engine, session_id)
         if running is None:
             raise Conflict("nothing is running in this session", code="not_running")
         await self.emit(session_id, "stop_requested", {"by": author_of(user)}, message_id=running.id)
@@ -286,7 +286,8 @@ class ControlPlane:
         if finished is None:
             return  # already finished (a re-sent completion)
         link = self.links.get(session_id)
-        sessions_ctl.set_status(self.engine, session_id, SessionStatus.READY if link else SessionStatus.STOPPED)
+        status = SessionStatus.READY if link else SessionStatus.STOPPED
+        await asyncio.to_thread(sessions_ctl.set_status, self.engine, session_id, status)
         if link is not None and self.lifecycle.provider.capabilities.snapshots:
             self.spawn_task(self.snapshot(session_id))
         await self.dispatch(session_id)
@@ -311,7 +312,7 @@ class ControlPlane:
         """Idle: snapshot, then stop the sandbox (or park it, where the provider keeps it warm for a
         while); the next prompt restores it."""
         link = self.links.get(session_id)
-        row = sandboxes.current(self.engine, session_id)
+        row = await asyncio.to_thread(sandboxes.current, self.engine, session_id)
         if row is None:
             return
         if link is not None:
@@ -323,7 +324,7 @@ class ControlPlane:
                 await self.lifecycle.unpark(ref or "")
         await self.lifecycle.stop(session_id, row.id)
         self.links.pop(session_id, None)
-        sessions_ctl.set_status(self.engine, session_id, SessionStatus.STOPPED, reason)
+        await asyncio.to_thread(sessions_ctl.set_status, self.engine, session_id, SessionStatus.STOPPED, reason)
         await self.emit(session_id, "sandbox_status", {"status": "stopped", "reason": reason})
 
     async def _keep_changes(self, session_id: str) -> None:
@@ -423,11 +424,10 @@ class ControlPlane:
         self.links.pop(session_id, None)
         await self.lifecycle.stop(session_id, sandbox_id, status=status, reason=reason)
         lost = f"the sandbox was lost: {reason}"
-        for message in prompts.fail_processing(self.engine, lost, session_id=session_id):
+        for message in await asyncio.to_thread(prompts.fail_processing, self.engine, lost, session_id=session_id):
             await self._announce_failure(session_id, message, lost)
-        sessions_ctl.set_status(
-            self.engine, session_id, status if status == SessionStatus.STALE else SessionStatus.STOPPED, reason
-        )
+        after = status if status == SessionStatus.STALE else SessionStatus.STOPPED
+        await asyncio.to_thread(sessions_ctl.set_status, self.engine, session_id, after, reason)
         await self.emit(session_id, "sandbox_status", {"status": status, "reason": reason})
         await self.after_failure(session_id)
 
@@ -453,7 +453,7 @@ class ControlPlane:
 
     async def after_failure(self, session_id: str) -> None:
         """Queued prompts get a new sandbox, unless the breaker says to wait for a person."""
-        if prompts.has_pending(self.engine, session_id):
+        if await asyncio.to_thread(prompts.has_pending, self.engine, session_id):
             self.spawn_task(self._ensure_and_dispatch(session_id))
 
     # --- helpers -------------------------------------------------------------------------------

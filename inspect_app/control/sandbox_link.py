@@ -8,13 +8,14 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import sqlalchemy as sa
 from pydantic import BaseModel
 
 from inspect_app.control import prompts, sandboxes
 from inspect_app.control import sessions as sessions_ctl
 from inspect_app.control.plane import RESTART_REASON, ControlPlane, SandboxLink
 from inspect_app.errors import NotFound
-from inspect_app.models import SessionStatus
+from inspect_app.models import Message, Sandbox, SessionStatus
 from sandbox.protocol import (
     AckCommand,
     ArtifactEvent,
@@ -148,7 +149,7 @@ class SandboxConnection:
         detail = message.detail if isinstance(message, BootProgress) and message.detail else ""
         self.plane.lifecycle.boots.progress(self.link.sandbox_id, f"{step}: {detail}" if detail else step)
         if isinstance(message, GitSync) and message.status == "started":
-            sessions_ctl.set_status(self.plane.engine, self.session_id, SessionStatus.SYNCING)
+            await asyncio.to_thread(sessions_ctl.set_status, self.plane.engine, self.session_id, SessionStatus.SYNCING)
         if message.status == "running":
             # a step still at it (a script's latest line): one row per step, updated in place
             self.plane.events.append_nowait(
@@ -163,8 +164,13 @@ class SandboxConnection:
 
     async def _ready(self, message: Ready) -> None:
         self.plane.lifecycle.boots.forget(self.link.sandbox_id)
-        engine = self.plane.engine
-        sandboxes.mark_ready(engine, self.link.sandbox_id, runtime_version=message.runtime_version)
+        engine, sandbox_id = self.plane.engine, self.link.sandbox_id
+
+        def record() -> tuple[Message | None, Sandbox | None]:  # off the loop, in one go
+            sandboxes.mark_ready(engine, sandbox_id, runtime_version=message.runtime_version)
+            return prompts.processing(engine, self.session_id), sandboxes.get(engine, sandbox_id)
+
+        running, sandbox = await asyncio.to_thread(record)
         self.link.ready = True
         await self.plane.attach(self.link)
         await self.plane.emit(
@@ -172,8 +178,6 @@ class SandboxConnection:
             "sandbox_status",
             {"status": "ready", "boot_mode": message.boot_mode, "commit": message.commit, "branch": message.branch},
         )
-        running = prompts.processing(engine, self.session_id)
-        sandbox = sandboxes.get(engine, self.link.sandbox_id)
         if (
             running is not None
             and sandbox is not None
@@ -185,8 +189,7 @@ class SandboxConnection:
         elif running is not None:
             # the same sandbox reconnected: re-send (it ignores a prompt it already has)
             await self.link.send(self.plane.prompt_command(running))
-        status = SessionStatus.RUNNING if prompts.processing(engine, self.session_id) else SessionStatus.READY
-        sessions_ctl.set_status(engine, self.session_id, status)
+        await asyncio.to_thread(_settle_status, engine, self.session_id)
         await self.plane.dispatch(self.session_id)
 
     async def _heartbeat(self, _message: Heartbeat) -> None:
@@ -219,9 +222,7 @@ class SandboxConnection:
         )
 
     async def _title(self, message: SessionTitle) -> None:
-        session = sessions_ctl.get(self.plane.engine, self.session_id)
-        if not session.title:
-            sessions_ctl.rename(self.plane.engine, self.session_id, message.title)
+        await asyncio.to_thread(_name_if_untitled, self.plane.engine, self.session_id, message.title)
         await self._store(message)
 
     async def _error(self, message: SandboxError) -> None:
@@ -241,7 +242,7 @@ class SandboxConnection:
                 await self.plane.fail_prompt(self.session_id, running, message.message or message.code)
 
     async def _execution_complete(self, message: ExecutionComplete) -> None:
-        running = prompts.processing(self.plane.engine, self.session_id)
+        running = await asyncio.to_thread(prompts.processing, self.plane.engine, self.session_id)
         if running is None or running.id != message.message_id:
             return  # already ended here (timed out, stopped without a sandbox, server restarted)
         await self._store(message)  # a re-sent one is not stored twice; completing is idempotent
@@ -260,3 +261,14 @@ class SandboxConnection:
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(message.commit)
+
+
+def _settle_status(engine: sa.Engine, session_id: str) -> None:
+    """A session whose sandbox is ready: running if a prompt is, else ready."""
+    running = prompts.processing(engine, session_id) is not None
+    sessions_ctl.set_status(engine, session_id, SessionStatus.RUNNING if running else SessionStatus.READY)
+
+
+def _name_if_untitled(engine: sa.Engine, session_id: str, title: str) -> None:
+    if not sessions_ctl.get(engine, session_id).title:
+        sessions_ctl.rename(engine, session_id, title)
