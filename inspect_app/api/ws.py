@@ -113,25 +113,29 @@ async def session_stream(websocket: WebSocket, session_id: str) -> None:
 
 
 async def _forward(websocket: WebSocket, subscription: Any) -> None:
-    """Send what the hub delivers. A quiet stream goes out event by event, at once; a busy one at most
-    every ``FRAME_INTERVAL_S``, with what queued meanwhile in one ``batch`` frame. Each event is
-    encoded once (by the publisher); a frame costs the server about the same for one or a hundred,
-    and at hundreds of events per second per client the frames, not the events, are the load."""
+    """Send what the hub delivers. While the client keeps up, each frame leaves at once: one event
+    alone, or what arrived together (one store commit) as a ``batch``. A client that is behind —
+    more waited by the time its last frame was sent — gets its next frame at most
+    ``FRAME_INTERVAL_S`` after the last, holding everything queued meanwhile, until it catches up.
+    Each event is encoded once (by the publisher); a frame costs the server about the same for one
+    or a hundred, and at hundreds of events per second per client the frames, not the events, are
+    the load — so pacing is for the busy, never for the idle."""
     loop = asyncio.get_running_loop()
-    last_sent = 0.0
+    last_sent, behind = 0.0, False
     while True:
         first = await subscription.get()
         if first is None:
             return
-        wait = last_sent + FRAME_INTERVAL_S - loop.time()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        last_sent = loop.time()
+        if behind:
+            wait = last_sent + FRAME_INTERVAL_S - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
         more = subscription.drain_nowait()
         if not more:
             await websocket.send_text(first)
         else:
             await websocket.send_text('{"type":"batch","events":[' + ",".join([first, *more]) + "]}")
+        last_sent, behind = loop.time(), subscription.waiting > 0
 
 
 async def _receive(websocket: WebSocket, plane: ControlPlane, session_id: str, user: User) -> None:

@@ -41,6 +41,11 @@ class Subscription:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def waiting(self) -> int:
+        """How many payloads are queued now (a consumer that sees some after its work is behind)."""
+        return self._queue.qsize()
+
     def deliver(self, payload: str) -> None:
         if self._closed:
             return
