@@ -18,7 +18,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TypeGuard
+from typing import Literal, TypeGuard
 
 import sqlalchemy as sa
 from sqlmodel import col, select
@@ -63,8 +63,27 @@ class LifecycleConfig:
 
 
 @dataclass(frozen=True)
+class Planned:
+    """A sandbox to start: its row exists, the session is spawning (``Lifecycle._decide``)."""
+
+    session_id: str
+    sandbox_id: str
+    plan: SpawnPlan
+    spec: SandboxSpec
+    image: Image | None  # the newest ready image (the warm pool refills from it)
+    refill: SandboxSpec | None  # started from an image: what the pool refills with
+
+
+@dataclass(frozen=True)
+class Tripped:
+    """The breaker trips now: the session is failed with ``reason``."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class SpawnPlan:
-    mode: str  # fresh | snapshot_restore | image
+    mode: Literal["fresh", "snapshot_restore", "image"]
     snapshot_ref: str | None = None
     image_ref: str | None = None
 
@@ -157,20 +176,39 @@ class Lifecycle:
         return f"the sandbox failed to start {len(failures)} times in {minutes} minutes; last error: {last}"
 
     async def ensure(self, session_id: str, *, reset_breaker: bool = False) -> None:
-        """Make sure the session has a live sandbox (spawning or ready); start one if not."""
+        """Make sure the session has a live sandbox (spawning or ready); start one if not. The
+        decision and its rows are made off the event loop, in one go (``_decide``)."""
         async with self.lock(session_id):
-            if sandboxes.current(self._engine, session_id) is not None:
-                return
-            session = sessions_ctl.get(self._engine, session_id)
-            if session.archived:
-                return
-            reason = None if reset_breaker else self.breaker_reason(session_id)
-            if reason:
-                if session.status_reason != reason:
-                    sessions_ctl.set_status(self._engine, session_id, SessionStatus.FAILED, reason)
-                    await self._emit(session_id, "sandbox_status", {"status": "failed", "reason": reason})
-                return
-            await self._spawn(session)
+            decided = await asyncio.to_thread(self._decide, session_id, reset_breaker)
+            if isinstance(decided, Tripped):
+                await self._emit(session_id, "sandbox_status", {"status": "failed", "reason": decided.reason})
+            elif decided is not None:
+                await self._spawn(decided)
+
+    def _decide(self, session_id: str, reset_breaker: bool) -> Planned | Tripped | None:
+        """Whether the session needs a sandbox and which (blocking: database work): None when it has
+        one (or is archived, or the breaker already said why); ``Tripped`` when the breaker trips now;
+        else the sandbox's row is created, the session is spawning, and here is what to start."""
+        if sandboxes.current(self._engine, session_id) is not None:
+            return None
+        session = sessions_ctl.get(self._engine, session_id)
+        if session.archived:
+            return None
+        reason = None if reset_breaker else self.breaker_reason(session_id)
+        if reason:
+            if session.status_reason == reason:
+                return None
+            sessions_ctl.set_status(self._engine, session_id, SessionStatus.FAILED, reason)
+            return Tripped(reason)
+        newest_image = self._newest_image(session)
+        plan = plan_spawn(session, newest_image)
+        row, token, tool_token = sandboxes.create(
+            self._engine, session_id=session.id, provider=self.provider.name, boot_mode=plan.mode
+        )
+        sessions_ctl.set_status(self._engine, session.id, SessionStatus.SPAWNING)
+        spec = self._spec(session, row.id, token, tool_token, plan)
+        refill = dataclasses.replace(spec, model=self._default_model()) if plan.mode == "image" else None
+        return Planned(session.id, row.id, plan, spec, newest_image, refill)
 
     def _newest_image(self, session: Session) -> Image | None:
         return newest_ready_image(self._engine, session.repository_id, session.base_branch, self.provider.name)
@@ -225,12 +263,17 @@ class Lifecycle:
     async def prewarm(self, repository_id: int) -> None:
         """Keep the provider's warm pool for this repository filled from its newest ready image, with
         today's settings and secrets (a change of either replaces the pooled sandboxes)."""
+        found = await asyncio.to_thread(self._pool_for, repository_id)
+        if found is not None:
+            await self._prewarm(*found)
+
+    def _pool_for(self, repository_id: int) -> tuple[Image | None, SandboxSpec] | None:
         with session_scope(self._engine) as db:
             repo = db.get(Repository, repository_id)
         if repo is None:
-            return
+            return None
         image = newest_ready_image(self._engine, repository_id, repo.default_branch, self.provider.name)
-        await self._prewarm(image, self._shared_spec(repo, repo.default_branch, ""))
+        return image, self._shared_spec(repo, repo.default_branch, "")
 
     async def _prewarm(self, image: Image | None, like: SandboxSpec) -> None:
         """Pool sandboxes for sessions ``like`` this one (its identity aside) from ``image``; none
@@ -243,17 +286,11 @@ class Lifecycle:
         except ProviderError as exc:
             log.warning("warm pool for %s: %s", like.repo_url, exc)
 
-    async def _spawn(self, session: Session) -> None:
-        newest_image = self._newest_image(session)
-        plan = plan_spawn(session, newest_image)
-        row, token, tool_token = sandboxes.create(
-            self._engine, session_id=session.id, provider=self.provider.name, boot_mode=plan.mode
-        )
-        sessions_ctl.set_status(self._engine, session.id, SessionStatus.SPAWNING)
+    async def _spawn(self, planned: Planned) -> None:
+        session_id, sandbox_id, plan, spec = planned.session_id, planned.sandbox_id, planned.plan, planned.spec
         await self._emit(
-            session.id, "sandbox_status", {"status": "spawning", "boot_mode": plan.mode, "sandbox_id": row.id}
+            session_id, "sandbox_status", {"status": "spawning", "boot_mode": plan.mode, "sandbox_id": sandbox_id}
         )
-        spec = self._spec(session, row.id, token, tool_token, plan)
         try:
             if plan.mode == "snapshot_restore" and plan.snapshot_ref:
                 handle = await self.provider.restore(plan.snapshot_ref, spec)
@@ -261,25 +298,27 @@ class Lifecycle:
                 try:
                     handle = await self.provider.start_from_image(plan.image_ref, spec)
                 except ProviderError as exc:  # e.g. cleaned up meanwhile: a fresh start still works
-                    await self._emit(session.id, "warning", {"message": f"prebuilt image unusable ({exc}); fresh"})
+                    await self._emit(session_id, "warning", {"message": f"prebuilt image unusable ({exc}); fresh"})
                     handle = await self.provider.spawn(dataclasses.replace(spec, boot_mode="fresh"))
             else:
                 handle = await self.provider.spawn(spec)
         except ProviderError as exc:
-            await self.fail(session.id, row.id, f"could not start the sandbox: {exc}")
+            await self.fail(session_id, sandbox_id, f"could not start the sandbox: {exc}")
             return
-        self.handles[row.id] = handle
-        sandboxes.set_status(self._engine, row.id, SandboxStatus.SPAWNING, provider_id=handle.provider_id)
+        self.handles[sandbox_id] = handle
+        await asyncio.to_thread(
+            sandboxes.set_status, self._engine, sandbox_id, SandboxStatus.SPAWNING, provider_id=handle.provider_id
+        )
         for warning in handle.warnings:
-            await self._emit(session.id, "warning", {"message": warning})
-        if plan.mode == "image":  # refill the pool, with today's settings (they may have changed since)
-            await self._prewarm(newest_image, dataclasses.replace(spec, model=self._default_model()))
+            await self._emit(session_id, "warning", {"message": warning})
+        if planned.refill is not None:  # refill the pool, with today's settings (they may have changed since)
+            await self._prewarm(planned.image, planned.refill)
 
     async def fail(self, session_id: str, sandbox_id: str, reason: str) -> None:
         """A sandbox failed to boot (or died): record why, stop it, and let the breaker decide."""
-        sandboxes.set_status(self._engine, sandbox_id, SandboxStatus.FAILED, error=reason)
+        await asyncio.to_thread(sandboxes.set_status, self._engine, sandbox_id, SandboxStatus.FAILED, error=reason)
         await self._stop_handle(sandbox_id)
-        sessions_ctl.set_status(self._engine, session_id, SessionStatus.FAILED, reason)
+        await asyncio.to_thread(sessions_ctl.set_status, self._engine, session_id, SessionStatus.FAILED, reason)
         await self._emit(session_id, "sandbox_status", {"status": "failed", "reason": reason, "sandbox_id": sandbox_id})
 
     async def _stop_handle(self, sandbox_id: str) -> None:
@@ -296,7 +335,7 @@ class Lifecycle:
     async def stop(
         self, session_id: str, sandbox_id: str, *, status: str = SandboxStatus.STOPPED, reason: str = ""
     ) -> None:
-        sandboxes.set_status(self._engine, sandbox_id, status, error=reason)
+        await asyncio.to_thread(sandboxes.set_status, self._engine, sandbox_id, status, error=reason)
         await self._stop_handle(sandbox_id)
 
     async def park(self, sandbox_id: str, snapshot_ref: str) -> bool:
@@ -322,12 +361,15 @@ class Lifecycle:
         except (ProviderError, TimeoutError) as exc:
             await self._emit(session_id, "warning", {"message": f"snapshot failed: {exc}"})
             return None
+        await asyncio.to_thread(self._keep_snapshot, session_id, sandbox_id, ref)
+        return ref
+
+    def _keep_snapshot(self, session_id: str, sandbox_id: str, ref: str) -> None:
         sandboxes.set_snapshot(self._engine, sandbox_id, ref)
         with session_scope(self._engine) as db:
             session = db.get(Session, session_id)
             if session is not None:
                 session.snapshot_ref = ref
-        return ref
 
     # --- after a server restart ------------------------------------------------------------
     async def adopt_after_restart(self) -> Adoption:
@@ -365,7 +407,7 @@ class Lifecycle:
             late = now - timedelta(seconds=c.execution_timeout_s)
             out["exec"] = list(
                 db.exec(
-                    select(Message).where(Message.status == MessageStatus.PROCESSING, Message.started_at < late)
+                    select(Message).where(Message.status == MessageStatus.PROCESSING, col(Message.started_at) < late)
                 ).all()
             )
             idle_since = now - timedelta(seconds=c.idle_timeout_s)
