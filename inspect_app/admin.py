@@ -14,7 +14,7 @@ import argparse
 import asyncio
 import sys
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from inspect_app.control import roles, users
 from inspect_app.db import check_connection, session_scope, upgrade
@@ -66,10 +66,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"inspect admin: note: {note}", file=sys.stderr)
         else:
             with session_scope(services.engine) as db:
-                user = db.exec(select(User).where(User.email == args.email).order_by(User.id)).first()
-            if user is None:
+                holder = db.exec(select(User).where(User.email == args.email).order_by(col(User.id))).first()
+            if holder is None:
                 raise InspectError(f"no user with email {args.email!r}")
-            print(users.issue_api_token(services.engine, user.id or 0, name=args.name))
+            print(users.issue_api_token(services.engine, holder.id or 0, name=args.name))
     except InspectError as exc:
         print(f"inspect admin: {exc.message}", file=sys.stderr)
         return 2

@@ -68,7 +68,7 @@ def check_connection(engine: sa.Engine, setting: str = "INSPECT_DATABASE_URL") -
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
     except sa.exc.SQLAlchemyError as exc:
-        reason = str(exc.orig if getattr(exc, "orig", None) else exc).strip().splitlines()[0]
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise ConfigError(
             f"{setting}: cannot connect to {engine.url.render_as_string(hide_password=True)}: {reason}"
         ) from None

@@ -60,8 +60,9 @@ async def control_plane() -> AsyncIterator[None]:
         await asyncio.gather(*watching, return_exceptions=True)
         for runner in connected:
             await runner.close()
-        if services.current().slack is not None:
-            await services.current().slack.close()
+        slack_bot = services.current().slack
+        if slack_bot is not None:
+            await slack_bot.close()
         await prebuilds.close()
         await plane.close()
 

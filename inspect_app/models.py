@@ -16,7 +16,7 @@ from __future__ import annotations
 import secrets as _secrets
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
@@ -67,7 +67,13 @@ def _json(default: Any) -> Any:
     return Field(default_factory=lambda: type(default)(default), sa_type=sa.JSON, nullable=False)
 
 
-def _fk(target: str, *, nullable: bool = False, ondelete: str = "CASCADE", index: bool = True) -> Any:
+def _fk(
+    target: str,
+    *,
+    nullable: bool = False,
+    ondelete: Literal["CASCADE", "SET NULL", "RESTRICT"] = "CASCADE",
+    index: bool = True,
+) -> Any:
     return Field(default=None, foreign_key=target, nullable=nullable, ondelete=ondelete, index=index)
 
 

@@ -149,7 +149,8 @@ class SlackBot:
             name = str((await self.client.conversations_info(channel=channel))["channel"].get("name", channel))
         with contextlib.suppress(SlackApiError):
             replies = await self.client.conversations_replies(channel=channel, ts=thread_ts, limit=20)
-            thread = [str(m.get("text", "")) for m in replies.get("messages", [])][:-1]
+            messages: list[dict[str, Any]] = replies.get("messages", [])
+            thread = [str(m.get("text", "")) for m in messages][:-1]
         return await self._classifier.classify(message=request, thread=thread, channel=name, candidates=candidates)
 
     def _candidates(self) -> list[Candidate]:
@@ -160,7 +161,7 @@ class SlackBot:
 
     # --- actions (the picker) ------------------------------------------------------------------
     async def handle_action(self, payload: dict[str, Any]) -> None:
-        action = next(iter(payload.get("actions") or []), {})
+        action: dict[str, Any] = next(iter(payload.get("actions") or []), {})
         action_id = str(action.get("action_id", ""))
         if not action_id.startswith(views.PICK_ACTION):
             return  # e.g. the View session link button

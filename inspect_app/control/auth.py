@@ -79,8 +79,9 @@ def sign_in(
             identity = Identity(user_id=user.id or 0, provider="github", provider_user_id=str(profile.id))
             db.add(identity)
         else:
-            user = db.get(User, identity.user_id)
-            assert user is not None
+            known = db.get(User, identity.user_id)
+            assert known is not None
+            user = known
             user.name, user.email, user.login = profile.name or profile.login, profile.email, profile.login
             user.avatar_url, user.commit_email = profile.avatar_url, profile.commit_email
         identity.login = profile.login

@@ -17,7 +17,8 @@ import abc
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, cast
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +172,7 @@ class RedisHub(Hub):
         self._ready = asyncio.Event()
 
     async def start(self) -> None:
-        await asyncio.wait_for(self._redis.ping(), 5)
+        await asyncio.wait_for(cast("Awaitable[bool]", self._redis.ping()), 5)  # the asyncio client's
         # a placeholder subscription keeps the pubsub connection open for the reader
         await self._pubsub.subscribe(f"{CHANNEL_PREFIX}__hub__")
         self._reader = asyncio.create_task(self._read(), name="redis-hub-reader")
@@ -191,7 +192,7 @@ class RedisHub(Hub):
     def _unsubscribe_later(self, sub: Subscription) -> None:
         self._fanout.remove(sub)
         if sub.channel not in self._fanout.subscribers and self._reader is not None:
-            task = asyncio.get_running_loop().create_task(self._pubsub.unsubscribe(CHANNEL_PREFIX + sub.channel))
+            task: asyncio.Future[Any] = asyncio.ensure_future(self._pubsub.unsubscribe(CHANNEL_PREFIX + sub.channel))
             task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
 
     async def _read(self) -> None:

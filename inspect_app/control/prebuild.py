@@ -21,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import col, select
@@ -157,7 +158,7 @@ class Prebuilder:
         return local_git.branch_sha(repo.url, repo.default_branch)
 
     # --- writes --------------------------------------------------------------------------------
-    def _new_image(self, repo: Repository, **fields: object) -> int:
+    def _new_image(self, repo: Repository, **fields: Any) -> int:
         with session_scope(self._engine) as db:
             image = Image(
                 repository_id=repo.id or 0, branch=repo.default_branch, provider=self._provider.name, **fields
@@ -266,7 +267,7 @@ class ImageSummary:
 
 def latest_images(engine: sa.Engine, repository_id: int | None = None) -> dict[int, ImageSummary]:
     """Each repository's newest image (any status), for Settings: what is ready, building or broken."""
-    newest = select(sa.func.max(Image.id)).group_by(Image.repository_id)
+    newest = select(sa.func.max(Image.id)).group_by(col(Image.repository_id))
     if repository_id is not None:
         newest = newest.where(Image.repository_id == repository_id)
     with session_scope(engine) as db:

@@ -178,7 +178,7 @@ def contexts(engine: sa.Engine, message_ids: list[str]) -> dict[str, dict[str, A
         return {}
     with session_scope(engine) as db:
         rows = db.exec(select(Message.id, Message.context).where(col(Message.id).in_(message_ids))).all()
-    return {message_id: context for message_id, context in rows if context}
+    return {message_id: dict(context) for message_id, context in rows if context}
 
 
 def attach_contexts(engine: sa.Engine, events: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -81,7 +81,8 @@ class SandboxConnection:
             pass  # sent again after a reconnect, and handled already (a critical one is acked again)
         elif message_id and not await self._owns(message_id):
             # another session's prompt (or none at all): the sandbox speaks for its own session only
-            log.warning("sandbox %s sent %s for a prompt not of its session", self.link.sandbox_id, message.type)
+            kind = getattr(message, "type", "?")
+            log.warning("sandbox %s sent %s for a prompt not of its session", self.link.sandbox_id, kind)
             await self.link.send(ControlError(code="not_your_prompt", message=f"no prompt {message_id} here"))
         else:
             await self._handlers[type(message)](message)
@@ -134,10 +135,10 @@ class SandboxConnection:
             payload["author"] = author
         stored = await self.plane.events.append(
             self.session_id,
-            message.type,
+            getattr(message, "type", ""),
             payload,
             message_id=message_id,
-            ack_id=getattr(message, "ack_id", None),  # type: ignore[attr-defined]
+            ack_id=getattr(message, "ack_id", None),
         )
         return stored is not None
 

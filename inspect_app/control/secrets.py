@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 
 from inspect_app.control import roles
 from inspect_app.control.crypto import Cipher
@@ -83,7 +83,9 @@ def for_sandbox(engine: sa.Engine, cipher: Cipher, repository_id: int) -> dict[s
     """Global secrets overlaid with the repository's (the repository wins), decrypted."""
     with session_scope(engine) as db:
         rows = db.exec(
-            select(Secret).where(sa.or_(Secret.repository_id.is_(None), Secret.repository_id == repository_id))  # type: ignore[union-attr]
+            select(Secret).where(
+                sa.or_(col(Secret.repository_id).is_(None), col(Secret.repository_id) == repository_id)
+            )
         ).all()
     values: dict[str, str] = {}
     for row in sorted(rows, key=lambda r: r.repository_id is not None):

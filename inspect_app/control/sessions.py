@@ -63,7 +63,7 @@ def list_sessions(
         .scalar_subquery()
     )
     query = (
-        select(Session, Repository.name, User.name, newest_pr, read_seq)
+        select(Session, Repository.name, User.name, newest_pr, read_seq)  # type: ignore[call-overload]  # 5 columns: past SQLModel's typed overloads
         .join(Repository, Repository.id == Session.repository_id)
         .join(User, User.id == Session.creator_id)
         .where(Session.archived == archived)

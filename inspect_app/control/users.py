@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 
 from inspect_app.control import tokens
 from inspect_app.db import session_scope
@@ -72,7 +72,7 @@ def user_for_token(engine: sa.Engine, token: str) -> User:
 
 def local_user(engine: sa.Engine) -> User | None:
     with session_scope(engine) as db:
-        return db.exec(select(User).where(User.is_local == sa.true()).order_by(User.id)).first()
+        return db.exec(select(User).where(User.is_local == sa.true()).order_by(col(User.id))).first()
 
 
 def ensure_local_user(engine: sa.Engine, *, name: str, email: str, data_dir: Path) -> User:
@@ -81,7 +81,7 @@ def ensure_local_user(engine: sa.Engine, *, name: str, email: str, data_dir: Pat
     The token is created once; if the file was deleted, a fresh token replaces it.
     """
     with session_scope(engine) as db:
-        user = db.exec(select(User).where(User.is_local == sa.true()).order_by(User.id)).first()
+        user = db.exec(select(User).where(User.is_local == sa.true()).order_by(col(User.id))).first()
         if user is None:
             user = User(name=name, email=email, is_local=True)
             db.add(user)
@@ -107,4 +107,4 @@ def ensure_local_user(engine: sa.Engine, *, name: str, email: str, data_dir: Pat
 
 def list_api_tokens(engine: sa.Engine, user_id: int) -> list[ApiToken]:
     with session_scope(engine) as db:
-        return list(db.exec(select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id)).all())
+        return list(db.exec(select(ApiToken).where(ApiToken.user_id == user_id).order_by(col(ApiToken.id))).all())

@@ -16,9 +16,11 @@ import reflex as rx
 from reflex.vars.base import Var
 
 # react-markdown's urlTransform(url, key, node): the value kept for an href/src attribute
-HTTP_LINKS_ONLY = Var(_js_expr=r'((url, key) => key === "href" && /^https?:\/\//i.test(url) ? url : undefined)')
+HTTP_LINKS_ONLY: Var[str] = Var(
+    _js_expr=r'((url, key) => key === "href" && /^https?:\/\//i.test(url) ? url : undefined)'
+)
 # allowElement(node): a link whose target was dropped is not a link (unwrapDisallowed keeps its text)
-NO_DEAD_LINKS = Var(_js_expr='((node) => node.tagName !== "a" || typeof node.properties.href === "string")')
+NO_DEAD_LINKS: Var[str] = Var(_js_expr='((node) => node.tagName !== "a" || typeof node.properties.href === "string")')
 
 
 def _link(text: object, **props: object) -> rx.Component:

@@ -134,7 +134,7 @@ def new_session() -> rx.Component:
         rx.vstack(
             rx.heading("New session", size="4"),
             rx.cond(
-                s.repos.length() > 0,  # type: ignore[attr-defined]
+                s.repos.length() > 0,
                 rx.hstack(
                     rx.input(
                         value=s.repo_filter,

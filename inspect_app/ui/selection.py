@@ -28,9 +28,10 @@ def clean_selection(raw: str) -> dict[str, Any] | None:
     if not isinstance(data, dict) or not isinstance(data.get("selector"), str) or not data["selector"]:
         return None
     clean: dict[str, Any] = {key: str(data.get(key) or "")[:limit] for key, limit in LIMITS.items()}
-    box = data.get("box") if isinstance(data.get("box"), dict) else {}
+    given_box, given_react = data.get("box"), data.get("react")
+    box: dict[str, Any] = given_box if isinstance(given_box, dict) else {}
     clean["box"] = {k: int(box[k]) for k in ("x", "y", "width", "height") if isinstance(box.get(k), int | float)}
-    react = data.get("react") if isinstance(data.get("react"), dict) else {}
+    react: dict[str, Any] = given_react if isinstance(given_react, dict) else {}
     components = []
     for entry in (react.get("components") or [])[:MAX_COMPONENTS]:
         if isinstance(entry, dict) and isinstance(entry.get("name"), str):

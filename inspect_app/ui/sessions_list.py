@@ -247,7 +247,7 @@ def sessions_list() -> rx.Component:
         rx.cond(
             SessionListState.loaded,
             rx.cond(
-                SessionListState.rows.length() > 0,  # type: ignore[attr-defined]
+                SessionListState.rows.length() > 0,
                 rx.vstack(rx.foreach(SessionListState.rows, session_card), width="100%", id="sessions-list"),
                 empty_state(),
             ),
@@ -282,7 +282,7 @@ def sidebar_sessions() -> rx.Component:
             id="sessions-search",
         ),
         rx.cond(
-            SessionListState.rows.length() > 0,  # type: ignore[attr-defined]
+            SessionListState.rows.length() > 0,
             rx.foreach(SessionListState.rows, sidebar_item),
             rx.text("Nothing here yet", size="1", color_scheme="gray", padding_x="0.5rem"),
         ),

@@ -370,7 +370,7 @@ def github_section() -> rx.Component:
                 align="center",
             ),
             rx.cond(
-                s.github_loaded & (s.github_repos.length() == 0),  # type: ignore[attr-defined]
+                s.github_loaded & (s.github_repos.length() == 0),
                 rx.text("The App is not installed on any repository yet.", size="2", color_scheme="gray"),
             ),
             rx.vstack(rx.foreach(s.github_repos, github_row), width="100%", id="github-repos"),

@@ -29,7 +29,7 @@ class StatsState(AppState):
         self.active_users, self.humans_prompting = figures.active_users, figures.humans_prompting
 
 
-def figure(label: str, value: rx.Var) -> rx.Component:
+def figure(label: str, value: rx.Var | int | str) -> rx.Component:  # a state var (typed as its value)
     return rx.card(
         rx.vstack(rx.text(label, size="2", color_scheme="gray"), rx.heading(value, size="7")),
         flex="1",

@@ -13,7 +13,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from sandbox.protocol import CLAIM_FIELDS
 
@@ -111,7 +111,8 @@ class SandboxSpec:
 
     def without_identity(self, boot_mode: BootMode) -> SandboxSpec:
         """This spec as any session like it would have it: what a pooled sandbox starts with."""
-        return dataclasses.replace(self, boot_mode=boot_mode, **dict.fromkeys(self.claim(), ""))
+        identity: dict[str, Any] = dict.fromkeys(self.claim(), "")
+        return dataclasses.replace(self, boot_mode=boot_mode, **identity)
 
     def claim(self) -> dict[str, str]:
         """What makes a sandbox this session's: handed to a pooled sandbox when it is claimed."""

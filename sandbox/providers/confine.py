@@ -138,9 +138,9 @@ class Jail:
             args += ["--bind", str(source), str(inner)]
         if self.relays is not None:
             args += ["--ro-bind", str(self.relays), RELAY_DIR]
-        for fd, target in ((passwd_fd, "/etc/passwd"), (group_fd, "/etc/group")):
+        for fd, etc in ((passwd_fd, "/etc/passwd"), (group_fd, "/etc/group")):
             if fd is not None:
-                args += ["--perms", "0644", "--ro-bind-data", str(fd), target]
+                args += ["--perms", "0644", "--ro-bind-data", str(fd), etc]
         args += ["--chdir", str(self.inside), "--"]
         if self.uid is not None:
             args += [

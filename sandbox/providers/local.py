@@ -300,8 +300,8 @@ class LocalProvider(SandboxProvider):
         process = self._processes.get(handle.sandbox_id)
         key = self._keys.get(handle.sandbox_id, "")
         held = self._held.get(process) if process is not None else None
-        if held is None or held.claims is None:  # adopted: no claim pipe to hand it its next session
-            return False
+        if held is None or held.claims is None or not isinstance(process, asyncio.subprocess.Process):
+            return False  # adopted: no claim pipe to hand it its next session
         if not self.parking.park(snapshot_ref, handle.session_id, key, process):
             return False
         self._forget(handle)  # stop() no longer reaches it

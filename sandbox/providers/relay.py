@@ -25,6 +25,7 @@ import logging
 import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from sandbox.protocol import BRIDGE_PATH, RELAY_PORTS
@@ -168,7 +169,7 @@ def through_relays(spec: SandboxSpec, control: tuple[str, int] | None) -> tuple[
     git host on plain http, are reached at the relay ports instead; https hosts by name through the
     egress proxy (returned to be allowed). Also the routes the host end needs."""
     routes: Routes = {}
-    changes: dict[str, str] = {}
+    changes: dict[str, Any] = {}
     bridge = urlsplit(spec.bridge_url)
     target = (bridge.hostname, bridge.port or 80) if bridge.hostname else control
     if target is not None:

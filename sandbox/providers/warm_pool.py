@@ -216,7 +216,7 @@ class ParkingLot:
             self.release(snapshot_ref)
 
     @staticmethod
-    def _own(tasks: set[asyncio.Task[None]], coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
+    def _own(tasks: set[asyncio.Task[None]], coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
         tasks.add(task)
         task.add_done_callback(tasks.discard)

@@ -144,7 +144,8 @@ class Bridge:
             except ConnectionClosed as exc:
                 code = exc.rcvd.code if exc.rcvd else None
                 if code in TERMINAL_CLOSE_CODES:
-                    raise BridgeRefused(f"control plane closed the bridge ({code}: {exc.rcvd.reason})") from None
+                    reason = exc.rcvd.reason if exc.rcvd else ""
+                    raise BridgeRefused(f"control plane closed the bridge ({code}: {reason})") from None
                 log.info("bridge closed (%s); reconnecting", code)
             except (OSError, TimeoutError, InvalidHandshake) as exc:
                 # InvalidHandshake: e.g. the relay took the connection and its far end was gone (the

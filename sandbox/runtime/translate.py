@@ -129,7 +129,8 @@ class PromptTranslator:
         output = str(output or "")
         if len(output) > MAX_TOOL_OUTPUT:
             output = output[:MAX_TOOL_OUTPUT] + f"\n… ({len(output) - MAX_TOOL_OUTPUT} more characters)"
-        args = state.get("input") if isinstance(state.get("input"), dict) else {}
+        given = state.get("input")
+        args: dict[str, Any] = given if isinstance(given, dict) else {}
         return [
             *self.flush(),
             ToolCall(

@@ -294,7 +294,7 @@ def conversation(spacing: str) -> list[rx.Component]:
                 opacity="0.9",
             ),
         ),
-        rx.cond(S.queue.length() > 0, rx.vstack(rx.foreach(S.queue, queued), width="100%", id="queue")),  # type: ignore[attr-defined]
+        rx.cond(S.queue.length() > 0, rx.vstack(rx.foreach(S.queue, queued), width="100%", id="queue")),
     ]
 
 
