@@ -99,13 +99,9 @@ class SandboxNetwork:
 
     def _forwarder(self, host: str, port: int) -> Handler:
         async def forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            try:
-                upstream = await asyncio.wait_for(asyncio.open_connection(host, port), CONNECT_TIMEOUT_S)
-            except (OSError, TimeoutError) as exc:
-                log.info("relay to %s:%s failed: %s", host, port, exc)
-                writer.close()
-                return
-            await pipe(reader, writer, *upstream)
+            upstream = await _far_end(host, port, writer)
+            if upstream is not None:
+                await pipe(reader, writer, *upstream)
 
         return forward
 
@@ -126,14 +122,10 @@ class SandboxNetwork:
                     await writer.drain()
                 writer.close()
                 return
-            try:
-                upstream = await asyncio.wait_for(asyncio.open_connection(host, port), CONNECT_TIMEOUT_S)
-            except (OSError, TimeoutError) as exc:
-                log.info("bridge relay to %s:%s failed: %s", host, port, exc)
-                writer.close()
-                return
-            upstream[1].write(rewritten)
-            await pipe(reader, writer, *upstream)
+            upstream = await _far_end(host, port, writer)
+            if upstream is not None:
+                upstream[1].write(rewritten)
+                await pipe(reader, writer, *upstream)
 
         return forward
 
@@ -148,6 +140,18 @@ class SandboxNetwork:
         self._servers = {}
         if not keep_directory:
             shutil.rmtree(self.directory, ignore_errors=True)
+
+
+async def _far_end(
+    host: str, port: int, writer: asyncio.StreamWriter
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+    """A connection to where a route leads; None (and the sandbox's side closed) when it does not answer."""
+    try:
+        return await asyncio.wait_for(asyncio.open_connection(host, port), CONNECT_TIMEOUT_S)
+    except (OSError, TimeoutError) as exc:
+        log.info("relay to %s:%s failed: %s", host, port, exc)
+        writer.close()
+        return None
 
 
 def as_sandbox(head: bytes, identity: Identity) -> bytes | None:
