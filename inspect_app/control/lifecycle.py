@@ -306,9 +306,8 @@ class Lifecycle:
             await self.fail(session_id, sandbox_id, f"could not start the sandbox: {exc}")
             return
         self.handles[sandbox_id] = handle
-        await asyncio.to_thread(
-            sandboxes.set_status, self._engine, sandbox_id, SandboxStatus.SPAWNING, provider_id=handle.provider_id
-        )
+        # its provider id only: a pooled sandbox may have connected, even be ready, by now
+        await asyncio.to_thread(sandboxes.set_provider_id, self._engine, sandbox_id, handle.provider_id)
         for warning in handle.warnings:
             await self._emit(session_id, "warning", {"message": warning})
         if planned.refill is not None:  # refill the pool, with today's settings (they may have changed since)
@@ -316,8 +315,12 @@ class Lifecycle:
 
     async def fail(self, session_id: str, sandbox_id: str, reason: str) -> None:
         """A sandbox failed to boot (or died): record why, stop it, and let the breaker decide."""
-        await asyncio.to_thread(sandboxes.set_status, self._engine, sandbox_id, SandboxStatus.FAILED, error=reason)
+        failed = await asyncio.to_thread(
+            sandboxes.set_status, self._engine, sandbox_id, SandboxStatus.FAILED, error=reason
+        )
         await self._stop_handle(sandbox_id)
+        if not failed:  # it had ended already (stopped, say): its first account stands, the session's too
+            return
         await asyncio.to_thread(sessions_ctl.set_status, self._engine, session_id, SessionStatus.FAILED, reason)
         await self._emit(session_id, "sandbox_status", {"status": "failed", "reason": reason, "sandbox_id": sandbox_id})
 

@@ -167,11 +167,14 @@ class SandboxConnection:
         self.plane.lifecycle.boots.forget(self.link.sandbox_id)
         engine, sandbox_id = self.plane.engine, self.link.sandbox_id
 
-        def record() -> tuple[Message | None, Sandbox | None]:  # off the loop, in one go
-            sandboxes.mark_ready(engine, sandbox_id, runtime_version=message.runtime_version)
-            return prompts.processing(engine, self.session_id), sandboxes.get(engine, sandbox_id)
+        def record() -> tuple[bool, Message | None, Sandbox | None]:  # off the loop, in one go
+            ready = sandboxes.mark_ready(engine, sandbox_id, runtime_version=message.runtime_version)
+            return ready, prompts.processing(engine, self.session_id), sandboxes.get(engine, sandbox_id)
 
-        running, sandbox = await asyncio.to_thread(record)
+        ready, running, sandbox = await asyncio.to_thread(record)
+        if not ready:  # it was stopped (or failed) meanwhile: it is on its way out, not the session's
+            log.info("sandbox %s said ready after it ended; ignored", sandbox_id)
+            return
         self.link.ready = True
         await self.plane.attach(self.link)
         await self.plane.emit(

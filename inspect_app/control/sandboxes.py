@@ -8,7 +8,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from inspect_app.control import tokens
+from inspect_app.control import tokens, transitions
 from inspect_app.db import session_scope
 from inspect_app.models import Image, ImageStatus, Sandbox, SandboxStatus, Session, utcnow
 
@@ -95,33 +95,43 @@ def authenticate(engine: sa.Engine, *, sandbox_id: str, session_id: str, token: 
         return row, ""
 
 
-def set_status(
-    engine: sa.Engine, sandbox_id: str, status: str, *, error: str = "", provider_id: str | None = None
-) -> None:
+def set_status(engine: sa.Engine, sandbox_id: str, status: str, *, error: str = "") -> bool:
+    """Move the sandbox to ``status`` (``transitions.sandbox_may`` decides): False when it had ended
+    already and the write was ignored."""
     with session_scope(engine) as db:
         row = db.get(Sandbox, sandbox_id)
-        if row is None:
-            return
+        if row is None or not transitions.sandbox_may(row.status, status):
+            return False
         row.status = status
         if error:
             row.error = error
-        if provider_id is not None:
-            row.provider_id = provider_id
         now = utcnow()
         if status == SandboxStatus.READY and row.ready_at is None:
             row.ready_at = now
-        if status in (SandboxStatus.STOPPED, SandboxStatus.FAILED, SandboxStatus.STALE):
+        if status in transitions.ENDED:
             row.stopped_at = now
+        return True
 
 
-def mark_ready(engine: sa.Engine, sandbox_id: str, *, runtime_version: str) -> None:
+def set_provider_id(engine: sa.Engine, sandbox_id: str, provider_id: str) -> None:
+    """Where the provider keeps it (its status is the sandbox's own business by then: it may be up)."""
     with session_scope(engine) as db:
         row = db.get(Sandbox, sandbox_id)
         if row is not None:
-            row.status = SandboxStatus.READY
-            row.runtime_version = runtime_version
-            row.ready_at = row.ready_at or utcnow()
-            row.last_heartbeat_at = utcnow()
+            row.provider_id = provider_id
+
+
+def mark_ready(engine: sa.Engine, sandbox_id: str, *, runtime_version: str) -> bool:
+    """The sandbox said ``ready``; False when it had ended meanwhile (stopped, failed): it stays so."""
+    with session_scope(engine) as db:
+        row = db.get(Sandbox, sandbox_id)
+        if row is None or not transitions.sandbox_may(row.status, SandboxStatus.READY):
+            return False
+        row.status = SandboxStatus.READY
+        row.runtime_version = runtime_version
+        row.ready_at = row.ready_at or utcnow()
+        row.last_heartbeat_at = utcnow()
+        return True
 
 
 def heartbeat(engine: sa.Engine, sandbox_id: str) -> None:

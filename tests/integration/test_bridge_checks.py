@@ -17,7 +17,7 @@ from inspect_app.db import session_scope, upgrade
 from inspect_app.models import MessageStatus, Repository, User
 from inspect_app.services import Services, build_services
 from inspect_app.settings import Settings
-from sandbox.protocol import ExecutionComplete, SandboxError, Token
+from sandbox.protocol import ExecutionComplete, Ready, SandboxError, Token
 
 
 @dataclass
@@ -158,3 +158,19 @@ async def test_numbered_events_sent_again_on_a_second_connection_are_handled_onc
     assert len([e for e in events if e.type == "execution_complete"]) == 1
     assert [m["ack_id"] for m in old_wire.sent + new_wire.sent if m.get("type") == "ack"] == ["c1", "c1"]
     assert "n" not in text.data and all("n" not in e.data for e in events)  # the number is the wire's, not data
+
+
+async def test_a_ready_after_the_sandbox_was_stopped_does_not_bring_it_back(services: Services) -> None:
+    """The server stopped the sandbox (idle, say) while its ``ready`` was on the way: the row stays
+    stopped, the session gets no link to it, and no prompt is sent there."""
+    mine, _, ada = seed(services)
+    engine = services.engine
+    wire = Wire()
+    late = connect(services, mine, wire)
+    await services.plane.lifecycle.stop(mine, late.link.sandbox_id, reason="idle")
+    prompts.enqueue(engine, session_id=mine, author_id=ada, content="work", start_if_idle=False)
+    await late.handle(Ready(sandbox_id=late.link.sandbox_id, runtime_version="0.1.0"))
+    row = sandboxes.get(engine, late.link.sandbox_id)
+    assert row is not None and row.status == "stopped"
+    assert mine not in services.plane.links and not [m for m in wire.sent if m.get("type") == "prompt"]
+    assert not sandboxes.set_status(engine, late.link.sandbox_id, "failed", error="later")  # the first end stands
