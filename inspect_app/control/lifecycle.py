@@ -62,6 +62,9 @@ class LifecycleConfig:
     keep_sandboxes: bool = False  # sandboxes outlive the server's exit (the next one adopts them)
 
 
+Ensured = Literal["live", "failed", "held"]
+
+
 @dataclass(frozen=True)
 class Planned:
     """A sandbox to start: its row exists, the session is spawning (``Lifecycle._decide``)."""
@@ -175,29 +178,33 @@ class Lifecycle:
         minutes = round(self.config.breaker_window_s / 60)
         return f"the sandbox failed to start {len(failures)} times in {minutes} minutes; last error: {last}"
 
-    async def ensure(self, session_id: str, *, reset_breaker: bool = False) -> None:
+    async def ensure(self, session_id: str, *, reset_breaker: bool = False) -> Ensured:
         """Make sure the session has a live sandbox (spawning or ready); start one if not. The
-        decision and its rows are made off the event loop, in one go (``_decide``)."""
+        decision and its rows are made off the event loop, in one go (``_decide``). ``live``: it has
+        one now; ``failed``: the provider refused to start one; ``held``: none is wanted (archived,
+        or the breaker waits for a person)."""
         async with self.lock(session_id):
             decided = await asyncio.to_thread(self._decide, session_id, reset_breaker)
             if isinstance(decided, Tripped):
                 await self._emit(session_id, "sandbox_status", {"status": "failed", "reason": decided.reason})
-            elif decided is not None:
-                await self._spawn(decided)
+                return "held"
+            if isinstance(decided, Planned):
+                return "live" if await self._spawn(decided) else "failed"
+            return decided
 
-    def _decide(self, session_id: str, reset_breaker: bool) -> Planned | Tripped | None:
-        """Whether the session needs a sandbox and which (blocking: database work): None when it has
-        one (or is archived, or the breaker already said why); ``Tripped`` when the breaker trips now;
-        else the sandbox's row is created, the session is spawning, and here is what to start."""
+    def _decide(self, session_id: str, reset_breaker: bool) -> Planned | Tripped | Ensured:
+        """Whether the session needs a sandbox and which (blocking: database work): ``live`` when it
+        has one, ``held`` when archived or the breaker already said why; ``Tripped`` when the breaker
+        trips now; else the sandbox's row is created, the session is spawning, and here is what to start."""
         if sandboxes.current(self._engine, session_id) is not None:
-            return None
+            return "live"
         session = sessions_ctl.get(self._engine, session_id)
         if session.archived:
-            return None
+            return "held"
         reason = None if reset_breaker else self.breaker_reason(session_id)
         if reason:
             if session.status_reason == reason:
-                return None
+                return "held"
             sessions_ctl.set_status(self._engine, session_id, SessionStatus.FAILED, reason)
             return Tripped(reason)
         newest_image = self._newest_image(session)
@@ -286,7 +293,7 @@ class Lifecycle:
         except ProviderError as exc:
             log.warning("warm pool for %s: %s", like.repo_url, exc)
 
-    async def _spawn(self, planned: Planned) -> None:
+    async def _spawn(self, planned: Planned) -> bool:
         session_id, sandbox_id, plan, spec = planned.session_id, planned.sandbox_id, planned.plan, planned.spec
         await self._emit(
             session_id, "sandbox_status", {"status": "spawning", "boot_mode": plan.mode, "sandbox_id": sandbox_id}
@@ -304,7 +311,7 @@ class Lifecycle:
                 handle = await self.provider.spawn(spec)
         except ProviderError as exc:
             await self.fail(session_id, sandbox_id, f"could not start the sandbox: {exc}")
-            return
+            return False
         self.handles[sandbox_id] = handle
         # its provider id only: a pooled sandbox may have connected, even be ready, by now
         await asyncio.to_thread(sandboxes.set_provider_id, self._engine, sandbox_id, handle.provider_id)
@@ -312,6 +319,7 @@ class Lifecycle:
             await self._emit(session_id, "warning", {"message": warning})
         if planned.refill is not None:  # refill the pool, with today's settings (they may have changed since)
             await self._prewarm(planned.image, planned.refill)
+        return True
 
     async def fail(self, session_id: str, sandbox_id: str, reason: str) -> None:
         """A sandbox failed to boot (or died): record why, stop it, and let the breaker decide."""

@@ -44,6 +44,7 @@ SNAPSHOT_WAIT_S = 60.0
 # After a sandbox's socket closes: how long (and how often) to look whether its process is gone.
 EXIT_WATCH_S = 8.0
 EXIT_WATCH_EVERY_S = 0.25
+START_RETRY_S = (1.0, 2.0, 4.0, 8.0)  # pauses between starts the provider refused (the breaker stops them)
 LIVE_SANDBOX = frozenset({SandboxStatus.SPAWNING, SandboxStatus.CONNECTED, SandboxStatus.READY})
 
 
@@ -192,16 +193,19 @@ class ControlPlane:
             if context:
                 data["has_context"] = True  # kept once, on the message (prompts.contexts reads it)
             if queued.started and link is not None:
-                # warm sandbox: deliver first, on the request's path; record it right after
+                # warm sandbox: delivered on the request's path. Its events are queued first (the
+                # store writes in order), so whatever the sandbox answers is recorded after them.
+                self.events.append_nowait(session_id, "prompt", data, message_id=queued.message.id)
+                self._started(session_id, queued.message)
                 try:
                     sent = await self._deliver(session_id, link, queued.message)
                 except Undeliverable as exc:
-                    self.events.append_nowait(session_id, "prompt", data, message_id=queued.message.id)
                     await self._announce_failure(session_id, exc.message, exc.reason)
+                    await asyncio.to_thread(sessions_ctl.settle, self.engine, session_id, sandbox_up=True)
                     self.spawn_task(self.dispatch(session_id))
                     return queued
-                self.events.append_nowait(session_id, "prompt", data, message_id=queued.message.id)
-                self.spawn_task(self._started(session_id, queued.message) if sent else self.dispatch(session_id))
+                if not sent:
+                    self.spawn_task(self.dispatch(session_id))
                 return queued
             self.events.append_nowait(session_id, "prompt", data, message_id=queued.message.id)
             if warm:
@@ -213,7 +217,15 @@ class ControlPlane:
         return queued
 
     async def _ensure_and_dispatch(self, session_id: str, *, reset_breaker: bool = False) -> None:
-        await self.lifecycle.ensure(session_id, reset_breaker=reset_breaker)
+        """A sandbox for the session's queue, then its next prompt. A start the provider refused at
+        once (an API down, say) is tried again, after a pause, until the breaker says to wait."""
+        for pause in START_RETRY_S:
+            if await self.lifecycle.ensure(session_id, reset_breaker=reset_breaker) != "failed":
+                break
+            reset_breaker = False
+            if not await asyncio.to_thread(prompts.has_pending, self.engine, session_id):
+                return
+            await asyncio.sleep(pause)
         await self.dispatch(session_id)
 
     async def cancel_prompt(self, *, session_id: str, message_id: str, user: User) -> Message:
@@ -243,12 +255,12 @@ class ControlPlane:
                     message = await asyncio.to_thread(prompts.start_next, self.engine, session_id)
                     if message is None:
                         return
-                    sent = await self._deliver(session_id, link, message)
+                    self._started(session_id, message)  # queued before anything the sandbox answers
+                    await self._deliver(session_id, link, message)
             except Undeliverable as exc:
                 await self._announce_failure(session_id, exc.message, exc.reason)
+                await asyncio.to_thread(sessions_ctl.settle, self.engine, session_id, sandbox_up=True)
                 continue
-            if sent:
-                await self._started(session_id, message)
             return
 
     async def _deliver(self, session_id: str, link: SandboxLink, message: Message) -> bool:
@@ -277,17 +289,19 @@ class ControlPlane:
             author=commit_author(self.user(message.author_id)),
         )
 
-    async def _started(self, session_id: str, message: Message) -> None:
-        await asyncio.to_thread(sessions_ctl.set_status, self.engine, session_id, SessionStatus.RUNNING)
-        await self.emit(session_id, "prompt_started", {"author": self._author(message)}, message_id=message.id)
+    def _started(self, session_id: str, message: Message) -> None:
+        """Record that ``message`` starts (the session is running already: set with it). Queued in the
+        store before the prompt is sent, so it is stored before anything the sandbox answers; a prompt
+        whose sending failed is pending again and starts again later."""
+        data = {"author": self._author(message)}
+        self.events.append_nowait(session_id, "prompt_started", data, message_id=message.id)
 
     async def complete(self, session_id: str, message_id: str, *, success: bool, error: str | None) -> None:
         finished = await asyncio.to_thread(prompts.finish, self.engine, message_id, success=success, error=error or "")
         if finished is None:
             return  # already finished (a re-sent completion)
         link = self.links.get(session_id)
-        status = SessionStatus.READY if link else SessionStatus.STOPPED
-        await asyncio.to_thread(sessions_ctl.set_status, self.engine, session_id, status)
+        await asyncio.to_thread(sessions_ctl.settle, self.engine, session_id, sandbox_up=link is not None)
         if link is not None and self.lifecycle.provider.capabilities.snapshots:
             self.spawn_task(self.snapshot(session_id))
         await self.dispatch(session_id)

@@ -21,7 +21,7 @@ from sqlmodel import col, func, select
 from inspect_app.control.text import refuse_nul
 from inspect_app.db import session_scope
 from inspect_app.errors import Conflict, InvalidInput, NotFound
-from inspect_app.models import Message, MessageStatus, Session, User, utcnow
+from inspect_app.models import Message, MessageStatus, Session, SessionStatus, User, utcnow
 from sandbox.protocol import MAX_PROMPT_CHARS
 
 MAX_CONTENT_CHARS = MAX_PROMPT_CHARS  # what the agent gets: the prompt and its context together
@@ -135,6 +135,7 @@ def enqueue(
         if started:
             message.status = MessageStatus.PROCESSING
             message.started_at = utcnow()
+            session.status = SessionStatus.RUNNING  # with the prompt, in one write: never after its end
         db.add(message)
         session.last_activity_at = session.updated_at = utcnow()
         try:
@@ -235,6 +236,9 @@ def start_next(engine: sa.Engine, session_id: str) -> Message | None:
             return None
         message.status = MessageStatus.PROCESSING
         message.started_at = utcnow()
+        session = db.get(Session, session_id)
+        if session is not None:  # running, with the prompt, in one write: never after its end
+            session.status, session.updated_at = SessionStatus.RUNNING, utcnow()
         try:
             db.flush()
         except sa.exc.IntegrityError:  # another dispatcher won the race

@@ -193,7 +193,7 @@ class SandboxConnection:
         elif running is not None:
             # the same sandbox reconnected: re-send (it ignores a prompt it already has)
             await self.link.send(self.plane.prompt_command(running))
-        await asyncio.to_thread(_settle_status, engine, self.session_id)
+        await asyncio.to_thread(sessions_ctl.settle, engine, self.session_id, sandbox_up=True)
         await self.plane.dispatch(self.session_id)
 
     async def _heartbeat(self, _message: Heartbeat) -> None:
@@ -265,12 +265,6 @@ class SandboxConnection:
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(message.commit)
-
-
-def _settle_status(engine: sa.Engine, session_id: str) -> None:
-    """A session whose sandbox is ready: running if a prompt is, else ready."""
-    running = prompts.processing(engine, session_id) is not None
-    sessions_ctl.set_status(engine, session_id, SessionStatus.RUNNING if running else SessionStatus.READY)
 
 
 def _name_if_untitled(engine: sa.Engine, session_id: str, title: str) -> None:

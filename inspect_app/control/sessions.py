@@ -14,7 +14,17 @@ from inspect_app.control.names import valid_branch
 from inspect_app.control.text import refuse_nul
 from inspect_app.db import session_scope
 from inspect_app.errors import InvalidInput, NotFound, Unauthorized
-from inspect_app.models import Artifact, Participant, Repository, Session, User, utcnow
+from inspect_app.models import (
+    Artifact,
+    Message,
+    MessageStatus,
+    Participant,
+    Repository,
+    Session,
+    SessionStatus,
+    User,
+    utcnow,
+)
 
 MAX_PAGE = 100
 
@@ -190,6 +200,30 @@ def set_status(engine: sa.Engine, session_id: str, status: str, reason: str = ""
         if status in ("ready", "running"):
             session.last_activity_at = session.updated_at  # the idle clock starts when work ends
         return session
+
+
+def settle(engine: sa.Engine, session_id: str, *, sandbox_up: bool) -> None:
+    """The session's status from what is true now, in one statement: running while a prompt is
+    processing, else ready (its sandbox up) or stopped. One statement, so a prompt that starts or ends
+    meanwhile is never overwritten by a status read before it."""
+    processing = (
+        sa.select(col(Message.id))
+        .where(col(Message.session_id) == session_id, col(Message.status) == MessageStatus.PROCESSING)
+        .exists()
+    )
+    idle = SessionStatus.READY if sandbox_up else SessionStatus.STOPPED
+    now = utcnow()
+    with session_scope(engine) as db:
+        db.execute(
+            sa.update(Session)
+            .where(col(Session.id) == session_id)
+            .values(
+                status=sa.case((processing, SessionStatus.RUNNING.value), else_=idle.value),
+                status_reason="",
+                updated_at=now,
+                last_activity_at=now,  # the idle clock starts when work ends
+            )
+        )
 
 
 def join(engine: sa.Engine, session_id: str, user_id: int) -> Participant:

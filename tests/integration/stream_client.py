@@ -57,6 +57,12 @@ class Client:
                 raise TimeoutError(f"no {what}; last: {kinds}")
             await asyncio.sleep(0.05)
 
+    @property
+    def subscribed_at(self) -> int:
+        """The newest seq its snapshot held: what came before it subscribed is not in its live stream."""
+        snapshot = next(m for m in self.received if m["type"] == "snapshot")
+        return max([0, *(int(e["seq"]) for e in snapshot.get("events", []))])
+
     def stored(self) -> list[tuple[int, str, str | None]]:
         """Stored events seen live (seq, type, message id), excluding rows updated in place (token
         deltas of the text rows, tool calls, a boot step's "still running" line)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from inspect_app.control import instance, sandboxes, sessions
+from inspect_app.control import instance, prompts, sandboxes, sessions
 from inspect_app.control.events import EventStore
 from inspect_app.control.hub import InProcessHub
 from inspect_app.db import session_scope
@@ -98,3 +98,17 @@ def test_the_breaker_counts_sandboxes_that_failed_to_start_not_ones_that_died_la
     assert sandboxes.recent_failures(engine, sid, 300) == []
     sandbox(was_ready=False)
     assert [row.error for row in sandboxes.recent_failures(engine, sid, 300)] == ["the sandbox process exited"]
+
+
+def test_settling_reads_and_writes_the_status_in_one_statement(engine: sa.Engine, people: tuple[int, int, int]) -> None:
+    repo, ada, _ = people
+    sid = sessions.create(engine, repository_id=repo, creator_id=ada).id
+    sessions.settle(engine, sid, sandbox_up=True)
+    assert sessions.get(engine, sid).status == "ready"
+    queued = prompts.enqueue(engine, session_id=sid, author_id=ada, content="work", start_if_idle=True)
+    assert queued.started and sessions.get(engine, sid).status == "running"  # set with the prompt, at once
+    sessions.settle(engine, sid, sandbox_up=False)
+    assert sessions.get(engine, sid).status == "running"  # a prompt is processing, whatever else is true
+    prompts.finish(engine, queued.message.id, success=True)
+    sessions.settle(engine, sid, sandbox_up=False)
+    assert sessions.get(engine, sid).status == "stopped"
