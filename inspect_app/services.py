@@ -114,7 +114,8 @@ def build_slack(settings: Settings, plane: ControlPlane) -> SlackBot | None:
     )
 
 
-def build_services(settings: Settings) -> Services:
+def build_services(settings: Settings, *, provider: SandboxProvider | None = None) -> Services:
+    """Everything, built once from ``settings`` (``provider``: another sandbox provider, for tests)."""
     engine = create_db_engine(settings.resolved_database_url)
     cipher = Cipher(settings.encryption_key())
     hub = build_hub(settings.redis_url, settings.hub_queue_limit)
@@ -128,7 +129,7 @@ def build_services(settings: Settings) -> Services:
         engine=engine,
         cipher=cipher,
         settings=settings,
-        provider=build_provider(settings),
+        provider=provider or build_provider(settings),
         config=LifecycleConfig(
             spawn_timeout_s=settings.spawn_timeout_s,
             setup_timeout_s=settings.setup_timeout_s,
