@@ -12,14 +12,18 @@ package index), as real projects do; a fresh boot pays for it, an image or snaps
 - parked:   the same restore when its sandbox was parked at the idle stop (kept running): claim it
             → ``ready``
 - warm:     the sandbox was started while the person typed (it is ready): from sending the prompt to
-            the agent's first event, with a model that answers at once — what is left is the model.
+            the agent's first event, with a model that answers at once. Broken down as ``warm_to_model``
+            (the prompt sent → the model asked: our runtime, then OpenCode) and ``warm_from_model``
+            (the model asked → its first words at the control plane: OpenCode, the translator, the
+            bridge).
 
 Each kind runs twice in one run: with the host's network and no resource limits (``host``), and with
 a network of the sandbox's own (relays, egress proxy) and cgroup limits (``own``, the default).
 
 Run: ``.venv/bin/python benchmarks/session_start.py [--runs N]``. Prints a table, then one JSON
 object on the last line: ``{"host": {...}, "own": {...}}``, each ``{"fresh_s", "image_s",
-"snapshot_s", "warm_s", "image_pooled_s", "snapshot_parked_s", "pooled_rss_mb"}`` (medians;
+"snapshot_s", "warm_s", "warm_to_model_s", "warm_from_model_s", "image_pooled_s", "snapshot_parked_s",
+"pooled_rss_mb"}`` (medians;
 ``image_s`` and ``snapshot_s`` are the cold starts, without a pooled or parked sandbox).
 """
 
@@ -61,6 +65,8 @@ READY_TIMEOUT_S = 300
 class Boot:
     ready_s: float
     warm_s: float = 0.0  # fresh boots only: prompt → first agent event once ready
+    warm_to_model_s: float = 0.0  # of which: prompt sent → the model asked (the runtime, then OpenCode)
+    warm_from_model_s: float = 0.0  # and: the model asked → its first words reach the control plane
     snapshot_ref: str = ""  # fresh and snapshot boots: the snapshot taken before it stopped (or parked)
 
 
@@ -82,6 +88,7 @@ async def boot(provider: LocalProvider, origin: Path, llm: FakeLLM, mode: str, r
         result = Boot(ready_s=time.monotonic() - started)
         if mode == "fresh":  # the warm case and the snapshot both start from this sandbox
             llm.add(Turn(text="Ready when you are."))
+            asked_before = len(llm.agent_asked_at())
             sent = time.monotonic()
             await control.send(
                 PromptCommand(message_id="m1", content="hello", author=Author(name="Ada", email="ada@example.com"))
@@ -89,7 +96,10 @@ async def boot(provider: LocalProvider, origin: Path, llm: FakeLLM, mode: str, r
             await control.wait_for(
                 lambda ms: any(m.type in ("token", "tool_call") for m in ms), timeout=60, what="first agent event"
             )
-            result.warm_s = time.monotonic() - sent
+            arrived = time.monotonic()
+            result.warm_s = arrived - sent
+            asked = llm.agent_asked_at()[asked_before]
+            result.warm_to_model_s, result.warm_from_model_s = asked - sent, arrived - asked
             await control.wait_type("execution_complete", message_id="m1", timeout=60)
         if mode in ("fresh", "snapshot"):
             await control.send(SnapshotCommand())
@@ -141,7 +151,16 @@ def rss_mb(pids: list[int]) -> float:
 
 async def measure(provider: LocalProvider, origin: Path, runs: int) -> dict[str, float]:
     """Every kind of start, ``runs`` times, on one provider: the medians (and a standby's memory)."""
-    results: dict[str, list[float]] = {"fresh": [], "image": [], "pooled": [], "snapshot": [], "parked": [], "warm": []}
+    results: dict[str, list[float]] = {
+        "fresh": [],
+        "image": [],
+        "pooled": [],
+        "snapshot": [],
+        "parked": [],
+        "warm": [],
+        "warm_to_model": [],
+        "warm_from_model": [],
+    }
     memory: list[float] = []
     with FakeLLM() as llm:
         build_spec = SandboxSpec(
@@ -156,6 +175,8 @@ async def measure(provider: LocalProvider, origin: Path, runs: int) -> dict[str,
             fresh = await boot(provider, origin, llm, "fresh")
             results["fresh"].append(fresh.ready_s)
             results["warm"].append(fresh.warm_s)
+            results["warm_to_model"].append(fresh.warm_to_model_s)
+            results["warm_from_model"].append(fresh.warm_from_model_s)
             restored = await boot(provider, origin, llm, "snapshot", fresh.snapshot_ref)
             results["snapshot"].append(restored.ready_s)
             results["parked"].append((await boot(provider, origin, llm, "parked", restored.snapshot_ref)).ready_s)

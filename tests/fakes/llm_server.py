@@ -55,6 +55,7 @@ class FakeLLM:
         self.title = title
         self.fallback = fallback
         self.requests: list[dict[str, Any]] = []
+        self.asked_at: list[float] = []  # time.monotonic() of each request, beside ``requests``
         self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-llm", daemon=True)
@@ -81,9 +82,14 @@ class FakeLLM:
     def agent_requests(self) -> list[dict[str, Any]]:
         return [r for r in self.requests if not _is_title_request(r)]
 
+    def agent_asked_at(self) -> list[float]:
+        """When each of the agent's requests arrived (``time.monotonic()``; title requests aside)."""
+        return [t for r, t in zip(self.requests, self.asked_at, strict=True) if not _is_title_request(r)]
+
     def next_turn(self, body: dict[str, Any]) -> Turn:
         with self._lock:
             self.requests.append(body)
+            self.asked_at.append(time.monotonic())
             if _is_title_request(body):
                 return Turn(text=self.title)
             if self._turns:
