@@ -33,6 +33,9 @@ def opencode_config(config: RuntimeConfig) -> dict[str, Any]:
         "share": "disabled",
         "lsp": False,
         "formatter": False,
+        # OpenCode's own undo snapshots (a shadow git of the workspace, written at every step) are not
+        # used here — the session's branch is the record — and cost ~0.1 s a prompt, more in big trees
+        "snapshot": False,
         # Unattended: nobody is there to answer "may I?". The sandbox is the boundary, not prompts.
         "permission": "allow",
         "tools": {"question": False},

@@ -58,6 +58,7 @@ def test_opencode_config_is_explicit_and_offline(tmp_path: Path) -> None:
     assert body["model"] == "llm/qwen" and body["enabled_providers"] == ["llm"]
     assert body["provider"]["llm"]["options"]["baseURL"] == "http://127.0.0.1:9/v1"
     assert body["autoupdate"] is False and body["share"] == "disabled" and body["lsp"] is False
+    assert body["snapshot"] is False  # no shadow git of the workspace at every step
     assert body["tools"]["question"] is False and body["permission"] == "allow"
 
 
