@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,7 +45,8 @@ SNAPSHOT_WAIT_S = 60.0
 # After a sandbox's socket closes: how long (and how often) to look whether its process is gone.
 EXIT_WATCH_S = 8.0
 EXIT_WATCH_EVERY_S = 0.25
-START_RETRY_S = (1.0, 2.0, 4.0, 8.0)  # pauses between starts the provider refused (the breaker stops them)
+START_RETRY_S = (1.0, 2.0, 4.0, 8.0)
+AUTHORS_KEPT = 10_000  # pauses between starts the provider refused (the breaker stops them)
 LIVE_SANDBOX = frozenset({SandboxStatus.SPAWNING, SandboxStatus.CONNECTED, SandboxStatus.READY})
 
 
@@ -95,10 +97,11 @@ class ControlPlane:
         self.links: dict[str, SandboxLink] = {}  # session id → live link
         self._sweeper: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._authors: dict[str, dict[str, Any]] = {}  # message id → author, for events
+        # message id → author, for its events (tokens stream: one read per prompt, not per event);
+        # bounded, so a server that runs for months does not keep every prompt's
+        self._authors: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._oom_kills: dict[str, int] = {}  # sandbox id → memory-limit kills already reported
         self._denied_hosts: set[tuple[str, str]] = set()  # (session, host) refusals already reported
-        self._users: dict[int, User] = {}  # prompt authors (names and emails for commits)
         self._joined: set[tuple[str, int]] = set()
         self.closing = False  # stopping: sandbox events are left for the next server (they re-send)
 
@@ -187,8 +190,7 @@ class ControlPlane:
         )
         if queued.created:
             author = author_of(user)
-            self._authors[queued.message.id] = author
-            self._users[user.id or 0] = user
+            self._remember_author(queued.message.id, author)
             data = {"content": content, "author": author, "source": source, "position": queued.position}
             if context:
                 data["has_context"] = True  # kept once, on the message (prompts.contexts reads it)
@@ -268,7 +270,7 @@ class ControlPlane:
         Raises ``Undeliverable`` (the prompt has failed, with its reason; the caller announces it)
         when it cannot be sent at all: a prompt is never left processing with no sandbox on it."""
         try:
-            command = self.prompt_command(message)
+            command = await asyncio.to_thread(self.prompt_command, message)
         except (ValidationError, ValueError) as exc:  # the checks at the edges should make this unreachable
             reason = f"the prompt could not be sent to the sandbox: {exc}"
             log.error("prompt %s of %s: %s", message.id, session_id, reason)
@@ -281,7 +283,7 @@ class ControlPlane:
 
     def prompt_command(self, message: Message) -> PromptCommand:
         """What a sandbox is sent to run ``message``: built here alone, for a first delivery and for a
-        re-send after a reconnect alike (its context included)."""
+        re-send after a reconnect alike (its context included). Blocking: it reads the author."""
         return PromptCommand(
             message_id=message.id,
             content=prompts.delivered_text(message.content, message.context),
@@ -472,16 +474,21 @@ class ControlPlane:
 
     # --- helpers -------------------------------------------------------------------------------
     def user(self, user_id: int) -> User:
-        if user_id not in self._users:
-            with session_scope(self.engine) as db:
-                user = db.get(User, user_id)
-                assert user is not None
-                self._users[user_id] = user
-        return self._users[user_id]
+        """Read each time (blocking): a name or commit email changed in Settings counts from the next prompt."""
+        with session_scope(self.engine) as db:
+            user = db.get(User, user_id)
+            assert user is not None
+            return user
+
+    def _remember_author(self, message_id: str, author: dict[str, Any]) -> None:
+        self._authors[message_id] = author
+        self._authors.move_to_end(message_id)
+        while len(self._authors) > AUTHORS_KEPT:
+            self._authors.popitem(last=False)
 
     def _author(self, message: Message) -> dict[str, Any]:
         if message.id not in self._authors:
-            self._authors[message.id] = author_of(self.user(message.author_id))
+            self._remember_author(message.id, author_of(self.user(message.author_id)))
         return self._authors[message.id]
 
     async def attach(self, link: SandboxLink) -> None:
@@ -511,7 +518,7 @@ class ControlPlane:
                 message = db.get(Message, message_id)
             if message is None:
                 return None
-            self._authors[message_id] = author_of(self.user(message.author_id))
+            self._remember_author(message_id, author_of(self.user(message.author_id)))
         return self._authors[message_id]
 
     def session_snapshot(self, session_id: str) -> dict[str, Any]:

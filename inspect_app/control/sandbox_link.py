@@ -192,7 +192,7 @@ class SandboxConnection:
             await self.plane.complete(self.session_id, running.id, success=False, error=RESTART_REASON)
         elif running is not None:
             # the same sandbox reconnected: re-send (it ignores a prompt it already has)
-            await self.link.send(self.plane.prompt_command(running))
+            await self.link.send(await asyncio.to_thread(self.plane.prompt_command, running))
         await asyncio.to_thread(sessions_ctl.settle, engine, self.session_id, sandbox_up=True)
         await self.plane.dispatch(self.session_id)
 

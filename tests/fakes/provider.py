@@ -33,6 +33,7 @@ class FakeSandbox:
     connection: SandboxConnection | None = None
     exited: bool = False
     prompts: list[str] = field(default_factory=list)  # the prompt ids it was sent
+    commands: list[PromptCommand] = field(default_factory=list)  # and the prompts themselves
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     n: itertools.count = field(default_factory=lambda: itertools.count(1))  # its bridge numbering
 
@@ -120,6 +121,7 @@ class FakeProvider(SandboxProvider):
             command = parse_from_control(text)
             if isinstance(command, PromptCommand):
                 sandbox.prompts.append(command.message_id)
+                sandbox.commands.append(command)
                 self._run(sandbox, self._answer(sandbox, command.message_id))
             elif isinstance(command, StopCommand) and command.message_id:
                 self._run(sandbox, self._say(sandbox, ExecutionComplete(message_id=command.message_id, success=False)))

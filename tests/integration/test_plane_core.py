@@ -97,9 +97,16 @@ async def test_a_first_prompt_spawns_a_sandbox_runs_and_ends_once(core: Core) ->
     started = [e.seq for e in core.events() if e.type == "prompt_started"]
     ended = [e.seq for e in core.events() if e.type == "execution_complete"]
     assert started < ended  # started is recorded before anything the sandbox answers
+    with session_scope(core.services.engine) as db:  # a new commit email (GitHub sign-in refreshes it)
+        user = db.get(User, core.user.id)
+        assert user is not None
+        user.commit_email = "ada@noreply.example"
     second = await core.prompt("And again")  # warm now: delivered on the request's path
     await core.until(lambda: second in core.ends(), "the second prompt to end")
     assert len(core.provider.sandboxes) == 1  # the same sandbox
+    [sandbox] = core.provider.sandboxes.values()
+    emails = [c.author.email for c in sandbox.commands]
+    assert emails == ["ada@example.com", "ada@noreply.example"]  # counted from the next prompt
 
 
 async def test_a_sandbox_lost_mid_prompt_fails_it_once_and_the_next_prompt_gets_a_new_one(core: Core) -> None:
