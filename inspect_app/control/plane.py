@@ -198,7 +198,7 @@ class ControlPlane:
                 # warm sandbox: delivered on the request's path. Its events are queued first (the
                 # store writes in order), so whatever the sandbox answers is recorded after them.
                 self.events.append_nowait(session_id, "prompt", data, message_id=queued.message.id)
-                self._started(session_id, queued.message)
+                self._started(session_id, queued.message, author)
                 try:
                     sent = await self._deliver(session_id, link, queued.message)
                 except Undeliverable as exc:
@@ -257,7 +257,8 @@ class ControlPlane:
                     message = await asyncio.to_thread(prompts.start_next, self.engine, session_id)
                     if message is None:
                         return
-                    self._started(session_id, message)  # queued before anything the sandbox answers
+                    author = await self._author(message)
+                    self._started(session_id, message, author)  # queued before anything the sandbox answers
                     await self._deliver(session_id, link, message)
             except Undeliverable as exc:
                 await self._announce_failure(session_id, exc.message, exc.reason)
@@ -291,11 +292,11 @@ class ControlPlane:
             author=commit_author(self.user(message.author_id)),
         )
 
-    def _started(self, session_id: str, message: Message) -> None:
+    def _started(self, session_id: str, message: Message, author: dict[str, Any]) -> None:
         """Record that ``message`` starts (the session is running already: set with it). Queued in the
         store before the prompt is sent, so it is stored before anything the sandbox answers; a prompt
         whose sending failed is pending again and starts again later."""
-        data = {"author": self._author(message)}
+        data = {"author": author}
         self.events.append_nowait(session_id, "prompt_started", data, message_id=message.id)
 
     async def complete(self, session_id: str, message_id: str, *, success: bool, error: str | None) -> None:
@@ -427,7 +428,7 @@ class ControlPlane:
         await self.emit(
             session_id,
             "execution_complete",
-            {"success": False, "error": reason, "author": self._author(message)},
+            {"success": False, "error": reason, "author": await self._author(message)},
             message_id=message.id,
         )
 
@@ -486,9 +487,10 @@ class ControlPlane:
         while len(self._authors) > AUTHORS_KEPT:
             self._authors.popitem(last=False)
 
-    def _author(self, message: Message) -> dict[str, Any]:
+    async def _author(self, message: Message) -> dict[str, Any]:
         if message.id not in self._authors:
-            self._remember_author(message.id, author_of(self.user(message.author_id)))
+            user = await asyncio.to_thread(self.user, message.author_id)
+            self._remember_author(message.id, author_of(user))
         return self._authors[message.id]
 
     async def attach(self, link: SandboxLink) -> None:
@@ -510,16 +512,22 @@ class ControlPlane:
             except Exception as exc:  # noqa: BLE001 - already gone: nothing to close
                 log.info("closing the replaced link of %s: %s", link.session_id, exc)
 
-    def author_for(self, message_id: str | None) -> dict[str, Any] | None:
+    async def author_for(self, message_id: str | None) -> dict[str, Any] | None:
+        """Who wrote prompt ``message_id`` (for its events): remembered, else read off the loop."""
         if message_id is None:
             return None
         if message_id not in self._authors:
-            with session_scope(self.engine) as db:
-                message = db.get(Message, message_id)
-            if message is None:
+            author = await asyncio.to_thread(self._read_author, message_id)
+            if author is None:
                 return None
-            self._remember_author(message_id, author_of(self.user(message.author_id)))
+            self._remember_author(message_id, author)
         return self._authors[message_id]
+
+    def _read_author(self, message_id: str) -> dict[str, Any] | None:
+        with session_scope(self.engine) as db:
+            message = db.get(Message, message_id)
+            author_id = message.author_id if message is not None else None
+        return None if author_id is None else author_of(self.user(author_id))
 
     def session_snapshot(self, session_id: str) -> dict[str, Any]:
         """The session as a client sees it on (re)subscribe."""

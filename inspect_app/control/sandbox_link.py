@@ -130,7 +130,7 @@ class SandboxConnection:
         """Store as an event; False when it is a re-sent critical event already stored."""
         message_id = getattr(message, "message_id", None)
         payload = data if data is not None else self._data(message)
-        author = self.plane.author_for(message_id)
+        author = await self.plane.author_for(message_id)
         if author is not None:
             payload["author"] = author
         stored = await self.plane.events.append(
@@ -203,7 +203,7 @@ class SandboxConnection:
             await asyncio.to_thread(sandboxes.heartbeat, self.plane.engine, self.link.sandbox_id)
 
     async def _token(self, message: Token) -> None:
-        author = self.plane.author_for(message.message_id)
+        author = await self.plane.author_for(message.message_id)
         self.plane.events.append_nowait(
             self.session_id,
             "token",
@@ -215,7 +215,7 @@ class SandboxConnection:
 
     async def _tool_call(self, message: ToolCall) -> None:
         data = self._data(message)
-        data["author"] = self.plane.author_for(message.message_id)
+        data["author"] = await self.plane.author_for(message.message_id)
         self.plane.events.append_nowait(
             self.session_id,
             "tool_call",
