@@ -70,6 +70,11 @@ def processes_holding(value: bytes) -> list[str]:
     return found
 
 
+def files_holding(root: Path, value: bytes) -> list[Path]:
+    """The regular files under ``root`` that contain ``value`` (a whole tree: read in a thread)."""
+    return [f for f in root.rglob("*") if f.is_file() and not f.is_symlink() and value in f.read_bytes()]
+
+
 def memory_holding(pids: list[int], value: bytes) -> list[int]:
     """Those of ``pids`` whose memory holds ``value`` (read as root reads it: every readable mapping
     of up to 1 GiB)."""
@@ -150,8 +155,7 @@ async def test_the_agent_is_unprivileged_and_sees_nothing_of_the_host(tmp_path: 
         inside = sorted(set(await asyncio.to_thread(sandbox_processes, "sess-1")))
         assert inside and sb.control.connected  # it runs, and its bridge is connected
         assert await asyncio.to_thread(memory_holding, inside, sb.spec.token.encode()) == []
-        files = [f for f in sb.root.rglob("*") if f.is_file() and not f.is_symlink()]
-        assert [f for f in files if sb.spec.token.encode() in f.read_bytes()] == []
+        assert await asyncio.to_thread(files_holding, sb.root, sb.spec.token.encode()) == []
 
 
 async def test_opening_the_changes_runs_none_of_the_agents_git_configuration_on_the_host(tmp_path: Path) -> None:
