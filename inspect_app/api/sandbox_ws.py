@@ -9,7 +9,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from inspect_app import services as services_module
 from inspect_app.control import sandboxes
-from inspect_app.control.plane import SandboxLink
+from inspect_app.control.links import SandboxLink
 from inspect_app.control.sandbox_link import SandboxConnection
 from inspect_app.models import SandboxStatus
 from sandbox.protocol import (
@@ -51,7 +51,7 @@ async def sandbox_socket(websocket: WebSocket) -> None:
 
     link = SandboxLink(session_id=session_id, sandbox_id=row.id, send_text=websocket.send_text, close=replaced)
     connection = SandboxConnection(plane, link)
-    await plane.attach(link)
+    await plane.links.attach(link)
     try:
         while True:
             raw = await websocket.receive_text()

@@ -11,12 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from sqlmodel import col, select
 
 from inspect_app.control import prompts, sandboxes
@@ -24,6 +23,7 @@ from inspect_app.control import sessions as sessions_ctl
 from inspect_app.control.events import EventStore, StoredEvent
 from inspect_app.control.hub import Hub
 from inspect_app.control.lifecycle import Lifecycle
+from inspect_app.control.links import SNAPSHOT_REPLY, Links, NotLinked, SandboxLink
 from inspect_app.db import session_scope
 from inspect_app.errors import Conflict
 from inspect_app.models import Artifact, Message, MessageStatus, SandboxStatus, Session, SessionStatus, User
@@ -34,7 +34,6 @@ from sandbox.protocol import (
     ShutdownCommand,
     SnapshotCommand,
     StopCommand,
-    encode,
 )
 from sandbox.providers.base import ProviderError, SandboxHandle
 
@@ -48,27 +47,6 @@ EXIT_WATCH_EVERY_S = 0.25
 START_RETRY_S = (1.0, 2.0, 4.0, 8.0)
 AUTHORS_KEPT = 10_000  # pauses between starts the provider refused (the breaker stops them)
 LIVE_SANDBOX = frozenset({SandboxStatus.SPAWNING, SandboxStatus.CONNECTED, SandboxStatus.READY})
-
-
-@dataclass
-class SandboxLink:
-    """A connected sandbox: how to send it a command."""
-
-    session_id: str
-    sandbox_id: str
-    send_text: Callable[[str], Awaitable[None]]
-    close: Callable[[], Awaitable[None]] | None = None  # ends this connection (a newer one replaced it)
-    ready: bool = False
-    snapshot_waiters: list[asyncio.Future[str]] = field(default_factory=list)
-    push_waiters: dict[str, list[asyncio.Future[tuple[bool, str]]]] = field(default_factory=dict)  # by branch
-
-    async def send(self, message: BaseModel) -> bool:
-        try:
-            await asyncio.wait_for(self.send_text(encode(message)), 10)
-        except Exception as exc:  # noqa: BLE001 - a dead socket: the caller requeues or waits for reconnect
-            log.warning("send to sandbox %s failed: %s", self.sandbox_id, exc)
-            return False
-        return True
 
 
 def commit_author(user: User) -> Author:
@@ -94,7 +72,7 @@ class ControlPlane:
         self.hub = hub
         self.events = events
         self.lifecycle = lifecycle
-        self.links: dict[str, SandboxLink] = {}  # session id → live link
+        self.links = Links()  # session id → live link, and request/reply over it
         self._sweeper: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         # message id → author, for its events (tokens stream: one read per prompt, not per event);
@@ -175,8 +153,8 @@ class ControlPlane:
         source: str = "api",
         context: dict[str, Any] | None = None,
     ) -> prompts.Enqueued:
-        link = self.links.get(session_id)
-        warm = link is not None and link.ready
+        link = self.links.ready(session_id)
+        warm = link is not None
         queued = await asyncio.to_thread(
             prompts.enqueue,
             self.engine,
@@ -240,8 +218,7 @@ class ControlPlane:
         if running is None:
             raise Conflict("nothing is running in this session", code="not_running")
         await self.emit(session_id, "stop_requested", {"by": author_of(user)}, message_id=running.id)
-        link = self.links.get(session_id)
-        if link is None or not await link.send(StopCommand(message_id=running.id)):
+        if not await self.links.send(session_id, StopCommand(message_id=running.id)):
             # no sandbox to ask: the prompt cannot finish, so it fails now
             await self.fail_prompt(session_id, running, "stopped (the sandbox was not connected)")
 
@@ -249,8 +226,8 @@ class ControlPlane:
         """Send the next prompt if the sandbox is ready and none is running (one that cannot be sent
         at all has failed, and the next one is tried)."""
         while True:
-            link = self.links.get(session_id)
-            if link is None or not link.ready:
+            link = self.links.ready(session_id)
+            if link is None:
                 return
             try:
                 async with self.lifecycle.lock(session_id):
@@ -315,13 +292,9 @@ class ControlPlane:
         link = self.links.get(session_id)
         if link is None:
             return None
-        waiter: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        link.snapshot_waiters.append(waiter)
-        if not await link.send(SnapshotCommand()):
-            return None
         try:
-            await asyncio.wait_for(waiter, SNAPSHOT_WAIT_S)
-        except TimeoutError:
+            await self.links.request(session_id, SnapshotCommand(), reply=SNAPSHOT_REPLY, timeout=SNAPSHOT_WAIT_S)
+        except (NotLinked, TimeoutError):
             return None
         return await self.lifecycle.snapshot(session_id, link.sandbox_id)
 
@@ -340,7 +313,7 @@ class ControlPlane:
             if parked and not told:  # it would wait for a claim it cannot take: stop it instead
                 await self.lifecycle.unpark(ref or "")
         await self.lifecycle.stop(session_id, row.id)
-        self.links.pop(session_id, None)
+        self.links.drop(session_id)
         await asyncio.to_thread(sessions_ctl.set_status, self.engine, session_id, SessionStatus.STOPPED, reason)
         await self.emit(session_id, "sandbox_status", {"status": "stopped", "reason": reason})
 
@@ -374,9 +347,7 @@ class ControlPlane:
             )
         for message in due["exec"]:
             reason = f"the prompt ran longer than {limit.execution_timeout_s:.0f}s and was stopped"
-            link = self.links.get(message.session_id)
-            if link is not None:
-                await link.send(StopCommand(message_id=message.id))
+            await self.links.send(message.session_id, StopCommand(message_id=message.id))
             await self.fail_prompt(message.session_id, message, reason)
         for session in due["idle"]:
             await self.sleep(session.id, f"idle for {limit.idle_timeout_s:.0f}s")
@@ -438,7 +409,7 @@ class ControlPlane:
         await self.complete(session_id, message.id, success=False, error=reason)
 
     async def _lost(self, session_id: str, sandbox_id: str, reason: str, status: str) -> None:
-        self.links.pop(session_id, None)
+        self.links.drop(session_id)
         await self.lifecycle.stop(session_id, sandbox_id, status=status, reason=reason)
         lost = f"the sandbox was lost: {reason}"
         for message in await asyncio.to_thread(prompts.fail_processing, self.engine, lost, session_id=session_id):
@@ -492,25 +463,6 @@ class ControlPlane:
             user = await asyncio.to_thread(self.user, message.author_id)
             self._remember_author(message.id, author_of(user))
         return self._authors[message.id]
-
-    async def attach(self, link: SandboxLink) -> None:
-        """``link`` is its session's live link now. One per sandbox: an older connection still open is
-        closed (a live sandbox reconnects), so a second connection can never leave the session with a
-        link to nothing when it goes away."""
-        previous = self.links.get(link.session_id)
-        self.links[link.session_id] = link
-        if previous is None or previous is link:
-            return
-        # what waited for the old connection's answer (a push, a snapshot) waits on the new one
-        for branch, waiters in previous.push_waiters.items():
-            link.push_waiters.setdefault(branch, []).extend(waiters)
-        link.snapshot_waiters.extend(previous.snapshot_waiters)
-        previous.push_waiters, previous.snapshot_waiters = {}, []
-        if previous.close is not None:
-            try:
-                await asyncio.wait_for(previous.close(), 5)
-            except Exception as exc:  # noqa: BLE001 - already gone: nothing to close
-                log.info("closing the replaced link of %s: %s", link.session_id, exc)
 
     async def author_for(self, message_id: str | None) -> dict[str, Any] | None:
         """Who wrote prompt ``message_id`` (for its events): remembered, else read off the loop."""

@@ -30,6 +30,7 @@ from sqlmodel import col, select
 from inspect_app.control import auth, prompts, repositories
 from inspect_app.control import sessions as sessions_ctl
 from inspect_app.control.crypto import Cipher
+from inspect_app.control.links import NotLinked, push_reply
 from inspect_app.control.plane import ControlPlane
 from inspect_app.db import session_scope
 from inspect_app.errors import Conflict, Forbidden, InspectError, NotFound
@@ -125,24 +126,19 @@ class Pulls:
         return result
 
     async def _push(self, session_id: str, branch: str) -> str:
-        link = self._plane.links.get(session_id)
-        if link is None or not link.ready:
+        if self._plane.links.ready(session_id) is None:
             raise Conflict("the sandbox is not connected; try again in a moment", code="sandbox_not_ready")
-        waiter: asyncio.Future[tuple[bool, str]] = asyncio.get_running_loop().create_future()
-        link.push_waiters.setdefault(branch, []).append(waiter)
         try:
-            if not await link.send(PushCommand(branch=branch)):
-                raise Conflict("the sandbox did not take the push command", code="sandbox_not_ready")
-            ok, detail = await asyncio.wait_for(waiter, PUSH_TIMEOUT_S)
+            ok, detail = await self._plane.links.request(
+                session_id, PushCommand(branch=branch), reply=push_reply(branch), timeout=PUSH_TIMEOUT_S
+            )
+        except NotLinked:
+            raise Conflict("the sandbox did not take the push command", code="sandbox_not_ready") from None
         except TimeoutError:
             raise InspectError(f"the push of {branch} did not finish within {PUSH_TIMEOUT_S:.0f}s") from None
-        finally:
-            waiters = link.push_waiters.get(branch, [])
-            if waiter in waiters:
-                waiters.remove(waiter)
         if not ok:
             raise Conflict(f"git push failed: {detail}", code="push_failed")
-        return detail
+        return str(detail)
 
     async def _open_on_github(
         self, session: Session, repo: Repository, author: User, title: str, body: str, draft: bool

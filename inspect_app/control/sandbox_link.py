@@ -13,7 +13,8 @@ from pydantic import BaseModel
 
 from inspect_app.control import prompts, sandboxes
 from inspect_app.control import sessions as sessions_ctl
-from inspect_app.control.plane import RESTART_REASON, ControlPlane, SandboxLink
+from inspect_app.control.links import SNAPSHOT_REPLY, SandboxLink, push_reply
+from inspect_app.control.plane import RESTART_REASON, ControlPlane
 from inspect_app.errors import NotFound
 from inspect_app.models import Message, Sandbox, SessionStatus
 from sandbox.protocol import (
@@ -117,8 +118,7 @@ class SandboxConnection:
         return True
 
     async def closed(self) -> None:
-        if self.plane.links.get(self.session_id) is self.link:
-            del self.plane.links[self.session_id]
+        if self.plane.links.detach(self.link):
             # a supervisor that died takes its socket with it: find out now, not at the heartbeat timeout
             self.plane.spawn_task(self.plane.watch_exit(self.session_id, self.link.sandbox_id))
 
@@ -176,7 +176,7 @@ class SandboxConnection:
             log.info("sandbox %s said ready after it ended; ignored", sandbox_id)
             return
         self.link.ready = True
-        await self.plane.attach(self.link)
+        await self.plane.links.attach(self.link)
         await self.plane.emit(
             self.session_id,
             "sandbox_status",
@@ -255,16 +255,11 @@ class SandboxConnection:
     async def _push_result(self, message: PushComplete | PushError) -> None:
         await self._store(message)
         outcome = (True, message.commit) if isinstance(message, PushComplete) else (False, message.error)
-        for waiter in self.link.push_waiters.pop(message.branch, []):
-            if not waiter.done():
-                waiter.set_result(outcome)
+        self.plane.links.answer(self.session_id, push_reply(message.branch), outcome)
 
     async def _snapshot_ready(self, message: SnapshotReady) -> None:
         await self._store(message)
-        waiters, self.link.snapshot_waiters = self.link.snapshot_waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(message.commit)
+        self.plane.links.answer(self.session_id, SNAPSHOT_REPLY, message.commit)
 
 
 def _name_if_untitled(engine: sa.Engine, session_id: str, title: str) -> None:

@@ -14,7 +14,8 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
-from inspect_app.control.plane import ControlPlane, SandboxLink
+from inspect_app.control.links import SandboxLink
+from inspect_app.control.plane import ControlPlane
 from inspect_app.control.sandbox_link import SandboxConnection
 from sandbox.protocol import ExecutionComplete, PromptCommand, Ready, StopCommand, Token, parse_from_control
 from sandbox.providers.base import (
@@ -128,7 +129,7 @@ class FakeProvider(SandboxProvider):
 
         link = SandboxLink(session_id=sandbox.spec.session_id, sandbox_id=sandbox.spec.sandbox_id, send_text=receive)
         sandbox.connection = SandboxConnection(self.plane, link)
-        await self.plane.attach(link)
+        await self.plane.links.attach(link)
         await sandbox.connection.handle(Ready(sandbox_id=sandbox.spec.sandbox_id, runtime_version="0.1.0"))
 
     async def _answer(self, sandbox: FakeSandbox, message_id: str) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from inspect_app.control import prompts, sandboxes, sessions
-from inspect_app.control.plane import SandboxLink
+from inspect_app.control.links import SandboxLink
 from inspect_app.control.sandbox_link import SandboxConnection
 from inspect_app.db import session_scope, upgrade
 from inspect_app.models import MessageStatus, Repository, User
@@ -91,19 +91,19 @@ async def test_a_second_connection_never_leaves_the_session_without_its_sandbox(
     mine, _, _ = seed(services)
     first_wire, second_wire = Wire(), Wire()
     first = connect(services, mine, first_wire)
-    await services.plane.attach(first.link)
+    await services.plane.links.attach(first.link)
     second = SandboxConnection(
         services.plane,
         SandboxLink(session_id=mine, sandbox_id=first.link.sandbox_id, send_text=second_wire.send_text),
     )
-    await services.plane.attach(second.link)
+    await services.plane.links.attach(second.link)
     assert first_wire.closed  # the older connection is told to go (a live sandbox reconnects)
     await first.closed()  # its socket ends: the newer link stays
     assert services.plane.links[mine] is second.link
     reconnected = SandboxConnection(
         services.plane, SandboxLink(session_id=mine, sandbox_id=first.link.sandbox_id, send_text=Wire().send_text)
     )
-    await services.plane.attach(reconnected.link)
+    await services.plane.links.attach(reconnected.link)
     await second.closed()  # the intruder leaves: the sandbox's own connection is still the link
     assert services.plane.links[mine] is reconnected.link
 

@@ -18,7 +18,7 @@ from sqlmodel import select
 
 from inspect_app import services
 from inspect_app.control import sandboxes, sessions
-from inspect_app.control.plane import SandboxLink
+from inspect_app.control.links import SandboxLink
 from inspect_app.control.sandbox_link import SandboxConnection
 from inspect_app.db import session_scope
 from inspect_app.models import Message, MessageStatus, Repository
@@ -92,7 +92,7 @@ async def prompt_path(data_dir: Path) -> AsyncIterator[PromptPath]:
             link = SandboxLink(session_id=session_id, sandbox_id=row.id, send_text=sandbox.send_text)
             link.ready = True
             sandbox.connection = SandboxConnection(plane, link)
-            await plane.attach(link)
+            await plane.links.attach(link)
             yield PromptPath(instance, session_id, sandbox)
         finally:
             await plane.events.close()

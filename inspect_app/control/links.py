@@ -1,0 +1,137 @@
+"""The live sandbox links of this server, and request/reply over them.
+
+One registry owns which connection a session's sandbox is reached through: only ``attach`` and
+``detach`` change it. A request (push this branch, settle for a snapshot) waits for its reply by
+session and subject, not by connection, so a sandbox that reconnects while it works answers on its
+new connection and the request still gets the answer. Scale-out adds a remote transport behind
+``send`` and ``request`` for sessions whose sandbox is linked to another replica; callers stay as
+they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from sandbox.protocol import encode
+
+log = logging.getLogger(__name__)
+
+SEND_TIMEOUT_S = 10.0
+SNAPSHOT_REPLY = "snapshot"  # the sandbox settled its tree (``snapshot_ready``)
+
+
+def push_reply(branch: str) -> str:
+    """The subject a push of ``branch`` is answered on (``push_complete`` / ``push_error``)."""
+    return f"push:{branch}"
+
+
+@dataclass
+class SandboxLink:
+    """A connected sandbox: how to send it a command."""
+
+    session_id: str
+    sandbox_id: str
+    send_text: Callable[[str], Awaitable[None]]
+    close: Callable[[], Awaitable[None]] | None = None  # ends this connection (a newer one replaced it)
+    ready: bool = False
+
+    async def send(self, message: BaseModel) -> bool:
+        try:
+            await asyncio.wait_for(self.send_text(encode(message)), SEND_TIMEOUT_S)
+        except Exception as exc:  # noqa: BLE001 - a dead socket: the caller requeues or waits for reconnect
+            log.warning("send to sandbox %s failed: %s", self.sandbox_id, exc)
+            return False
+        return True
+
+
+class NotLinked(Exception):
+    """The session has no connected sandbox (or it did not take the command)."""
+
+
+class Links:
+    """Session id → its sandbox's live link (one each), with requests waiting for their replies."""
+
+    def __init__(self) -> None:
+        self._links: dict[str, SandboxLink] = {}
+        self._waiting: dict[tuple[str, str], list[asyncio.Future[Any]]] = {}  # (session, subject) → requests
+
+    def get(self, session_id: str) -> SandboxLink | None:
+        return self._links.get(session_id)
+
+    def ready(self, session_id: str) -> SandboxLink | None:
+        """The session's link if its sandbox said it is ready for prompts."""
+        link = self._links.get(session_id)
+        return link if link is not None and link.ready else None
+
+    def current(self, link: SandboxLink) -> bool:
+        """Whether ``link`` is still its session's link (not replaced, not detached)."""
+        return self._links.get(link.session_id) is link
+
+    def items(self) -> list[tuple[str, SandboxLink]]:
+        return list(self._links.items())
+
+    def __contains__(self, session_id: object) -> bool:
+        return session_id in self._links
+
+    def __getitem__(self, session_id: str) -> SandboxLink:
+        return self._links[session_id]
+
+    async def attach(self, link: SandboxLink) -> None:
+        """``link`` is its session's live link now. One per session: an older connection still open is
+        closed (a live sandbox reconnects), so a second connection can never leave the session with a
+        link to nothing when it goes away. Requests waiting on the old one wait on, for the new one."""
+        previous = self._links.get(link.session_id)
+        self._links[link.session_id] = link
+        if previous is None or previous is link or previous.close is None:
+            return
+        try:
+            await asyncio.wait_for(previous.close(), 5)
+        except Exception as exc:  # noqa: BLE001 - already gone: nothing to close
+            log.info("closing the replaced link of %s: %s", link.session_id, exc)
+
+    def detach(self, link: SandboxLink) -> bool:
+        """``link``'s connection ended: forget it unless a newer one replaced it. True if it was current."""
+        if self.current(link):
+            del self._links[link.session_id]
+            return True
+        return False
+
+    def drop(self, session_id: str) -> None:
+        """The session's sandbox is stopped or lost: whatever link it had is no longer one."""
+        self._links.pop(session_id, None)
+
+    async def send(self, session_id: str, command: BaseModel) -> bool:
+        """Send to the session's sandbox; False when it has no link or the send failed."""
+        link = self._links.get(session_id)
+        return link is not None and await link.send(command)
+
+    async def request(self, session_id: str, command: BaseModel, *, reply: str, timeout: float) -> Any:
+        """Send ``command`` and wait for the sandbox's answer on ``reply`` (given to ``answer``).
+        Raises ``NotLinked`` when it cannot be sent, ``TimeoutError`` when no answer came in time."""
+        key = (session_id, reply)
+        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(key, []).append(waiter)  # before sending: the answer can be quick
+        try:
+            if not await self.send(session_id, command):
+                raise NotLinked(f"the sandbox of session {session_id} is not connected")
+            return await asyncio.wait_for(waiter, timeout)
+        finally:
+            waiters = self._waiting.get(key, [])
+            if waiter in waiters:
+                waiters.remove(waiter)
+            if not waiters:
+                self._waiting.pop(key, None)
+
+    def answer(self, session_id: str, reply: str, value: Any) -> int:
+        """A sandbox answered on ``reply``: every request waiting for it gets ``value``. How many did."""
+        waiters = self._waiting.pop((session_id, reply), [])
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(value)
+        return len(waiters)
