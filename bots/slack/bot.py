@@ -204,9 +204,7 @@ class SlackBot:
         permalink = ""
         with contextlib.suppress(SlackApiError):
             permalink = str((await self.client.chat_getPermalink(channel=channel, message_ts=thread_ts))["permalink"])
-        session = await asyncio.to_thread(
-            sessions.create,
-            self._engine,
+        session = await self._plane.create_session(
             repository_id=repo_id,
             creator_id=person.id or 0,
             source="slack",
@@ -215,11 +213,9 @@ class SlackBot:
         await asyncio.to_thread(
             slack.link_thread, self._engine, team=team, channel=channel, thread_ts=thread_ts, session_id=session.id
         )
-        self._plane.warm(session.id)
         await self._prompt(session.id, person, request, channel, thread_ts)
 
     async def _prompt(self, session_id: str, person: User, request: str, channel: str, thread_ts: str) -> None:
-        await self._plane.join(session_id, person)
         # subscribed before the prompt exists: the hub replays nothing, and a warm sandbox can finish
         # a short prompt before a Slack round trip is over
         subscription = await self._plane.hub.subscribe(session_channel(session_id))

@@ -26,9 +26,7 @@ router = APIRouter(prefix="/api/sessions", tags=["sessions"])
 
 @router.post("", status_code=201)
 async def create(body: SessionCreate, services: ServicesDep, plane: PlaneDep, user: CurrentUser) -> dict[str, Any]:
-    session = await asyncio.to_thread(
-        sessions.create,
-        services.engine,
+    session = await plane.create_session(
         repository_id=body.repository_id,
         creator_id=user.id or 0,
         branch=body.branch,
@@ -36,7 +34,6 @@ async def create(body: SessionCreate, services: ServicesDep, plane: PlaneDep, us
         title=body.title or "",
         source="api",
     )
-    plane.warm(session.id)  # the sandbox boots while the person writes their prompt
     return session_public(session)
 
 
@@ -86,7 +83,6 @@ async def unarchive(session_id: str, services: ServicesDep, _user: CurrentUser) 
 
 @router.post("/{session_id}/prompts", status_code=202, response_model=PromptAccepted)
 async def prompt(session_id: str, body: PromptCreate, plane: PlaneDep, user: CurrentUser) -> PromptAccepted:
-    await plane.join(session_id, user)
     queued = await plane.submit_prompt(
         session_id=session_id,
         user=user,

@@ -25,9 +25,9 @@ from pydantic import ValidationError
 
 from inspect_app import services as services_module
 from inspect_app.api.schemas import MAX_BIGINT, PromptCreate
-from inspect_app.control import sessions, users
+from inspect_app.control import presence, sessions, users
 from inspect_app.control.events import session_channel
-from inspect_app.control.plane import ControlPlane, author_of
+from inspect_app.control.plane import ControlPlane
 from inspect_app.control.tokens import CLIENT_PREFIX
 from inspect_app.errors import InspectError
 from inspect_app.models import User
@@ -86,7 +86,7 @@ async def session_stream(websocket: WebSocket, session_id: str) -> None:
     after, cursor = _position(first, "after"), _position(first, "cursor")
     plane = services_module.current().plane
     subscription = await plane.hub.subscribe(session_channel(session_id))
-    presence = {"type": "presence", "event": "join", "user": author_of(user)}
+    me = presence.person(user)
     try:
         snapshot = await asyncio.to_thread(plane.session_snapshot, session_id)
         if cursor >= 0:  # resuming (a reconnect, or after a resync): every row changed since, as it is now
@@ -96,7 +96,7 @@ async def session_stream(websocket: WebSocket, session_id: str) -> None:
         else:
             page = await asyncio.to_thread(plane.recent_events, session_id, 100)
         await websocket.send_text(json.dumps({"type": "snapshot", **snapshot, "events": [e.to_dict() for e in page]}))
-        await plane.hub.publish(session_channel(session_id), json.dumps(presence))
+        await presence.announce(plane.hub, session_id, presence.Presence(event="join", user=me))
         forward = asyncio.create_task(_forward(websocket, subscription))
         try:
             await _receive(websocket, plane, session_id, user)
@@ -109,7 +109,7 @@ async def session_stream(websocket: WebSocket, session_id: str) -> None:
     finally:
         subscription.close()
         with contextlib.suppress(Exception):
-            await plane.hub.publish(session_channel(session_id), json.dumps({**presence, "event": "leave"}))
+            await presence.announce(plane.hub, session_id, presence.Presence(event="leave", user=me))
 
 
 async def _forward(websocket: WebSocket, subscription: Any) -> None:
@@ -191,14 +191,11 @@ async def _stop(plane: ControlPlane, session_id: str, user: User, _message: dict
 
 
 async def _typing(plane: ControlPlane, session_id: str, user: User, _message: dict[str, Any]) -> None:
-    await plane.hub.publish(session_channel(session_id), json.dumps({"type": "typing", "user": author_of(user)}))
-    plane.warm(session_id)  # someone is about to prompt: have the sandbox ready
+    await plane.typing(session_id, presence.person(user))
 
 
 async def _presence(plane: ControlPlane, session_id: str, user: User, _message: dict[str, Any]) -> None:
-    await plane.hub.publish(
-        session_channel(session_id), json.dumps({"type": "presence", "event": "here", "user": author_of(user)})
-    )
+    await presence.announce(plane.hub, session_id, presence.Presence(event="here", user=presence.person(user)))
 
 
 _ACTIONS = {"prompt": _prompt, "stop": _stop, "typing": _typing, "presence": _presence}

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlmodel import col, select
 
-from inspect_app.control import prompts, sandboxes
+from inspect_app.control import presence, prompts, sandboxes
 from inspect_app.control import sessions as sessions_ctl
 from inspect_app.control.events import EventStore, StoredEvent
 from inspect_app.control.hub import Hub
@@ -143,6 +143,38 @@ class ControlPlane:
         """Start the session's sandbox now (session created, someone typing), without waiting."""
         self.spawn_task(self.lifecycle.ensure(session_id))
 
+    async def create_session(
+        self,
+        *,
+        repository_id: int,
+        creator_id: int,
+        branch: str | None = None,
+        model: str = "",
+        title: str = "",
+        source: str = "api",
+        source_ref: dict[str, Any] | None = None,
+    ) -> Session:
+        """A new session whose sandbox starts booting at once, while the person writes their prompt.
+        Every client creates sessions through here (the API, the web UI, Slack)."""
+        session = await asyncio.to_thread(
+            sessions_ctl.create,
+            self.engine,
+            repository_id=repository_id,
+            creator_id=creator_id,
+            branch=branch,
+            model=model,
+            title=title,
+            source=source,
+            source_ref=source_ref,
+        )
+        self.warm(session.id)
+        return session
+
+    async def typing(self, session_id: str, who: presence.Person) -> None:
+        """Someone is writing a prompt: the others see it, and the sandbox starts if it sleeps."""
+        await presence.announce(self.hub, session_id, presence.Typing(user=who))
+        self.warm(session_id)
+
     async def submit_prompt(
         self,
         *,
@@ -153,6 +185,9 @@ class ControlPlane:
         source: str = "api",
         context: dict[str, Any] | None = None,
     ) -> prompts.Enqueued:
+        """Queue ``content`` as ``user``'s prompt (they join the session if new to it), and send it at
+        once if the sandbox is ready and idle, else start one. Every client prompts through here."""
+        await self.join(session_id, user)
         link = self.links.ready(session_id)
         warm = link is not None
         queued = await asyncio.to_thread(
@@ -445,6 +480,10 @@ class ControlPlane:
             self.spawn_task(self._ensure_and_dispatch(session_id))
 
     # --- helpers -------------------------------------------------------------------------------
+    async def person(self, user_id: int) -> User:
+        """``user`` off the loop (for edges that hold only an id)."""
+        return await asyncio.to_thread(self.user, user_id)
+
     def user(self, user_id: int) -> User:
         """Read each time (blocking): a name or commit email changed in Settings counts from the next prompt."""
         with session_scope(self.engine) as db:

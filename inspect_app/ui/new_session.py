@@ -72,9 +72,7 @@ class NewSessionState(AppState):
             return True
         plane = services.current().plane
         try:
-            session = await asyncio.to_thread(
-                sessions.create,
-                plane.engine,
+            session = await plane.create_session(
                 repository_id=int(self.repo_id),
                 creator_id=self.user_id,
                 branch=wanted[1] or None,
@@ -89,7 +87,6 @@ class NewSessionState(AppState):
             await asyncio.to_thread(sessions.set_archived, plane.engine, discarded, True)
             plane.spawn_task(plane.sleep(discarded, "replaced before the first prompt"))
         self.session_id, self._created_for, self.error = session.id, wanted, ""
-        plane.warm(session.id)
         return True
 
     @rx.event
@@ -114,7 +111,7 @@ class NewSessionState(AppState):
         try:
             await plane.submit_prompt(
                 session_id=self.session_id,
-                user=plane.user(self.user_id),
+                user=await plane.person(self.user_id),
                 content=self.prompt,
                 source="extension" if embedded else "web",
                 context=context,

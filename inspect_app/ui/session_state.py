@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import logging
 import time
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import reflex as rx
 
 from inspect_app import services
-from inspect_app.control import prompts, repositories
+from inspect_app.control import presence, prompts, repositories
 from inspect_app.control import sessions as sessions_ctl
 from inspect_app.control.events import session_channel
 from inspect_app.control.follow import Follower
@@ -161,13 +160,12 @@ class SessionPageState(AppState):
         """Apply the session's live events to this tab until it leaves the page or disconnects."""
         plane = services.current().plane
         async with self:
-            sid, me, client = self.session_id, self.user_name, self.router.session.client_token
+            sid, me, client = self.session_id, self._me(), self.router.session.client_token
             user_id, cursor = self.user_id, self._cursor
         read_seq, marked, read_at = 0, 0, time.monotonic()
         follower = Follower(plane.events, sid, cursor)
         subscription = await plane.hub.subscribe(session_channel(sid))
-        presence = {"type": "presence", "event": "join", "user": {"name": me}}
-        await plane.hub.publish(session_channel(sid), json.dumps(presence))
+        await presence.announce(plane.hub, sid, presence.Presence(event="join", user=me))
         behind = True  # what was written between the page's load and this subscription: catch up first
         try:
             while True:
@@ -205,7 +203,7 @@ class SessionPageState(AppState):
                 with contextlib.suppress(Exception):
                     await asyncio.to_thread(sessions_ctl.mark_read, plane.engine, sid, user_id, read_seq)
             with contextlib.suppress(Exception):
-                await plane.hub.publish(session_channel(sid), json.dumps({**presence, "event": "leave"}))
+                await presence.announce(plane.hub, sid, presence.Presence(event="leave", user=me))
 
     def _settle_live(self, events: list[dict[str, Any]]) -> None:
         """Caught-up rows hold the running prompt's answer as it is so far: it continues the live
@@ -285,12 +283,9 @@ class SessionPageState(AppState):
             self.watchers = [*self.watchers, name]
             if event.get("event") == "join" and self.user_name:
                 # say we are here too, so the newcomer sees us
-                services.current().plane.spawn_task(
-                    services.current().plane.hub.publish(
-                        session_channel(self.session_id),
-                        json.dumps({"type": "presence", "event": "here", "user": {"name": self.user_name}}),
-                    )
-                )
+                plane = services.current().plane
+                here = presence.Presence(event="here", user=self._me())
+                plane.spawn_task(presence.announce(plane.hub, self.session_id, here))
 
     def _boot(self, event: dict[str, Any]) -> None:
         data = event.get("data", {})
@@ -372,11 +367,10 @@ class SessionPageState(AppState):
         if not content:
             return
         plane = services.current().plane
-        user = plane.user(self.user_id)
+        user = await plane.person(self.user_id)
         picked = await self.get_state(SelectionState)
         context = picked.take()  # an element picked with the Chrome extension, if any
         try:
-            await plane.join(self.session_id, user)
             await plane.submit_prompt(
                 session_id=self.session_id,
                 user=user,
@@ -389,13 +383,12 @@ class SessionPageState(AppState):
             return
         self.draft, self.error = "", ""
 
+    def _me(self) -> presence.Person:
+        return presence.Person(id=self.user_id or None, name=self.user_name)
+
     @rx.event
     async def typed(self, _key: str) -> None:
-        plane = services.current().plane
-        plane.warm(self.session_id)  # someone is about to prompt: have the sandbox ready
-        await plane.hub.publish(
-            session_channel(self.session_id), json.dumps({"type": "typing", "user": {"name": self.user_name}})
-        )
+        await services.current().plane.typing(self.session_id, self._me())
 
     @rx.event
     async def stop(self) -> None:

@@ -199,7 +199,8 @@ async def test_websocket_rejects_bad_subscribe_and_survives_bad_messages(server:
         errors = [m for m in client.received if m["type"] == "error"]
         assert len(errors) == 3
         await client.send({"type": "presence"})
-        await client.wait(lambda m: m["type"] == "presence" and m["event"] == "here", "presence")
+        here = await client.wait(lambda m: m["type"] == "presence" and m["event"] == "here", "presence")
+        assert set(here["user"]) == {"id", "name"} and here["user"]["id"]  # the one shape every client sends
 
     # resuming from a cursor: the snapshot's events are the rows changed since, and none past the end
     async def resumed(cursor: int) -> dict[str, Any]:
