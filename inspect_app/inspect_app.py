@@ -52,6 +52,7 @@ async def control_plane() -> AsyncIterator[None]:
     prebuilds.start()
     connected: list[SocketModeRunner] = []
     watching = watch_outside_services(connected)
+    watching.append(asyncio.create_task(services.current().loop_lag.run(), name="loop-lag"))
     try:
         yield
     finally:

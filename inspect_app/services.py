@@ -24,6 +24,7 @@ from inspect_app.control.lifecycle import Lifecycle, LifecycleConfig
 from inspect_app.control.plane import ControlPlane
 from inspect_app.db import PROJECT_ROOT, create_db_engine
 from inspect_app.errors import ConfigError
+from inspect_app.loop_lag import LoopLag
 from inspect_app.settings import Settings, get_settings
 from sandbox.protocol import RELAY_PORTS
 from sandbox.providers.base import SandboxProvider
@@ -50,6 +51,7 @@ class Services:
     prebuilds: PrebuildScheduler
     slack: SlackBot | None  # None until a Slack bot token is configured
     integrations: Integrations  # how Slack, GitHub and the model endpoint are doing (for /api/health)
+    loop_lag: LoopLag  # how late the event loop runs (for /api/health/loop)
 
 
 def build_provider(settings: Settings) -> SandboxProvider:
@@ -199,6 +201,7 @@ def build_services(settings: Settings, *, provider: SandboxProvider | None = Non
         pulls=pulls,
         prebuilds=prebuilds,
         integrations=Integrations(),
+        loop_lag=LoopLag(),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import sqlalchemy as sa
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from inspect_app import __version__
@@ -47,3 +47,10 @@ async def health(services: ServicesDep) -> JSONResponse:
         "integrations": services.integrations.report(),
     }
     return JSONResponse(body, status_code=200 if healthy else 503)
+
+
+@router.get("/health/loop")
+async def loop_lag(services: ServicesDep, seconds: float = Query(default=60, gt=0, le=600)) -> dict[str, float]:
+    """How late the server's event loop ran in the last ``seconds`` (p50, p99, max): above a few
+    milliseconds, something blocks it and every connection of this server waits."""
+    return services.loop_lag.report(seconds)
