@@ -97,7 +97,9 @@ async def session_stream(websocket: WebSocket, session_id: str) -> None:
             page = await asyncio.to_thread(plane.recent_events, session_id, 100)
         await websocket.send_text(json.dumps({"type": "snapshot", **snapshot, "events": [e.to_dict() for e in page]}))
         await presence.announce(plane.hub, session_id, presence.Presence(event="join", user=me))
-        forward = asyncio.create_task(_forward(websocket, subscription))
+        # subscribed before the snapshot was read: what was written in between is in both
+        held = max([snapshot["cursor"], *(e.rev for e in page)])
+        forward = asyncio.create_task(_forward(websocket, subscription, held))
         try:
             await _receive(websocket, plane, session_id, user)
         finally:
@@ -112,16 +114,17 @@ async def session_stream(websocket: WebSocket, session_id: str) -> None:
             await presence.announce(plane.hub, session_id, presence.Presence(event="leave", user=me))
 
 
-async def _forward(websocket: WebSocket, subscription: Any) -> None:
-    """Send what the hub delivers. While the client keeps up, each frame leaves at once: one event
-    alone, or what arrived together (one store commit) as a ``batch``. A client that is behind —
-    more waited by the time its last frame was sent — gets its next frame at most
-    ``FRAME_INTERVAL_S`` after the last, holding everything queued meanwhile, until it catches up.
-    Each event is encoded once (by the publisher); a frame costs the server about the same for one
-    or a hundred, and at hundreds of events per second per client the frames, not the events, are
-    the load — so pacing is for the busy, never for the idle."""
+async def _forward(websocket: WebSocket, subscription: Any, held: int) -> None:
+    """Send what the hub delivers (but what the snapshot, up to revision ``held``, already gave).
+    While the client keeps up, each frame leaves at once: one event alone, or what arrived together
+    (one store commit) as a ``batch``. A client that is behind — more waited by the time its last
+    frame was sent — gets its next frame at most ``FRAME_INTERVAL_S`` after the last, holding
+    everything queued meanwhile, until it catches up. Each event is encoded once (by the publisher);
+    a frame costs the server about the same for one or a hundred, and at hundreds of events per
+    second per client the frames, not the events, are the load — so pacing is for the busy, never
+    for the idle."""
     loop = asyncio.get_running_loop()
-    last_sent, behind = 0.0, False
+    last_sent, behind, past_snapshot = 0.0, False, False
     while True:
         first = await subscription.get()
         if first is None:
@@ -130,12 +133,31 @@ async def _forward(websocket: WebSocket, subscription: Any) -> None:
             wait = last_sent + FRAME_INTERVAL_S - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)
-        more = subscription.drain_nowait()
-        if not more:
-            await websocket.send_text(first)
+        frames = [first, *subscription.drain_nowait()]
+        if not past_snapshot:
+            frames, past_snapshot = not_in_snapshot(frames, held)
+            if not frames:
+                continue
+        if len(frames) == 1:
+            await websocket.send_text(frames[0])
         else:
-            await websocket.send_text('{"type":"batch","events":[' + ",".join([first, *more]) + "]}")
+            await websocket.send_text('{"type":"batch","events":[' + ",".join(frames) + "]}")
         last_sent, behind = loop.time(), subscription.waiting > 0
+
+
+def not_in_snapshot(frames: list[str], held: int) -> tuple[list[str], bool]:
+    """Of live frames that may predate the snapshot, those it does not hold: events newer than
+    revision ``held``, and frames that are not stored events (presence, typing, resync). True once
+    an event newer than ``held`` came: the store publishes in revision order, so all later ones are
+    newer too and need not be decoded."""
+    kept: list[str] = []
+    for i, frame in enumerate(frames):
+        rev = json.loads(frame).get("rev")
+        if not isinstance(rev, int):
+            kept.append(frame)
+        elif rev > held:
+            return kept + frames[i:], True
+    return kept, False
 
 
 async def _receive(websocket: WebSocket, plane: ControlPlane, session_id: str, user: User) -> None:

@@ -215,6 +215,8 @@ class EventStore:
                 .where(col(SessionRow.id) == session_id)
                 .values(last_seq=col(SessionRow.last_seq) + creating, last_rev=col(SessionRow.last_rev) + writing)
                 .returning(col(SessionRow.last_seq), col(SessionRow.last_rev))
+                # the counters are read from RETURNING: no session object to keep in step
+                .execution_options(synchronize_session=False)
             ).one_or_none()
             if last is None:
                 raise LookupError(f"no session {session_id}")
