@@ -26,7 +26,7 @@ from inspect_app.control.lifecycle import Lifecycle
 from inspect_app.control.links import SNAPSHOT_REPLY, Links, NotLinked, SandboxLink
 from inspect_app.db import session_scope
 from inspect_app.errors import Conflict
-from inspect_app.models import Artifact, Message, MessageStatus, SandboxStatus, Session, SessionStatus, User
+from inspect_app.models import Artifact, Message, SandboxStatus, Session, SessionStatus, User
 from sandbox.protocol import (
     Author,
     ParkCommand,
@@ -291,7 +291,7 @@ class ControlPlane:
             raise Undeliverable(message, reason) from None
         if await link.send(command):
             return True
-        await asyncio.to_thread(_requeue, self.engine, message.id)
+        await asyncio.to_thread(prompts.requeue, self.engine, message.id)
         return False
 
     def prompt_command(self, message: Message) -> PromptCommand:
@@ -567,11 +567,3 @@ def session_public(session: Session) -> dict[str, Any]:
         "created_at": session.created_at.isoformat(),
         "updated_at": session.updated_at.isoformat(),
     }
-
-
-def _requeue(engine: sa.Engine, message_id: str) -> None:
-    with session_scope(engine) as db:
-        message = db.get(Message, message_id)
-        if message is not None and message.status == MessageStatus.PROCESSING:
-            message.status = MessageStatus.PENDING
-            message.started_at = None

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlmodel import Session as DBSession
 from sqlmodel import col, func, select
 
+from inspect_app.control import transitions
 from inspect_app.control.text import refuse_nul
 from inspect_app.db import session_scope
 from inspect_app.errors import Conflict, InvalidInput, NotFound
@@ -133,8 +134,7 @@ def enqueue(
         )
         started = start_if_idle and ahead == 0
         if started:
-            message.status = MessageStatus.PROCESSING
-            message.started_at = utcnow()
+            _move(message, MessageStatus.PROCESSING)
             session.status = SessionStatus.RUNNING  # with the prompt, in one write: never after its end
         db.add(message)
         session.last_activity_at = session.updated_at = utcnow()
@@ -205,10 +205,8 @@ def cancel(engine: sa.Engine, *, session_id: str, message_id: str) -> Message:
         message = db.get(Message, message_id)
         if message is None or message.session_id != session_id:
             raise NotFound(f"no prompt {message_id} in this session")
-        if message.status != MessageStatus.PENDING:
+        if not _move(message, MessageStatus.CANCELLED):
             raise Conflict(f"the prompt is {message.status}; only waiting prompts can be cancelled", code="not_pending")
-        message.status = MessageStatus.CANCELLED
-        message.completed_at = utcnow()
         return message
 
 
@@ -232,10 +230,8 @@ def start_next(engine: sa.Engine, session_id: str) -> Message | None:
             .order_by(col(Message.created_at), col(Message.id))
             .limit(1)
         ).first()
-        if message is None:
+        if message is None or not _move(message, MessageStatus.PROCESSING):
             return None
-        message.status = MessageStatus.PROCESSING
-        message.started_at = utcnow()
         session = db.get(Session, session_id)
         if session is not None:  # running, with the prompt, in one write: never after its end
             session.status, session.updated_at = SessionStatus.RUNNING, utcnow()
@@ -252,10 +248,9 @@ def finish(engine: sa.Engine, message_id: str, *, success: bool, error: str = ""
     with session_scope(engine) as db:
         message = db.get(Message, message_id)
         if message is None or message.status != MessageStatus.PROCESSING:
-            return None
-        message.status = MessageStatus.COMPLETED if success else MessageStatus.FAILED
+            return None  # ended already (a re-sent completion), or waiting again
+        _move(message, MessageStatus.COMPLETED if success else MessageStatus.FAILED)
         message.error = "" if success else error
-        message.completed_at = utcnow()
         session = db.get(Session, message.session_id)
         if session is not None:
             session.last_activity_at = session.updated_at = utcnow()
@@ -270,10 +265,32 @@ def fail_processing(engine: sa.Engine, reason: str, *, session_id: str | None = 
             query = query.where(Message.session_id == session_id)
         failed = list(db.exec(query).all())
         for message in failed:
-            message.status = MessageStatus.FAILED
+            _move(message, MessageStatus.FAILED)
             message.error = reason
-            message.completed_at = utcnow()
         return failed
+
+
+def requeue(engine: sa.Engine, message_id: str) -> None:
+    """A started prompt its sandbox did not take (the socket failed): it waits again, first in line."""
+    with session_scope(engine) as db:
+        message = db.get(Message, message_id)
+        if message is not None and message.status == MessageStatus.PROCESSING:
+            _move(message, MessageStatus.PENDING)
+
+
+def _move(message: Message, status: MessageStatus) -> bool:
+    """Set the prompt's status if the rules allow it now (``transitions.prompt_may``), with the time
+    it started or ended; False when it has moved on already."""
+    if not transitions.prompt_may(message.status, status):
+        return False
+    message.status = status
+    if status == MessageStatus.PROCESSING:
+        message.started_at = utcnow()
+    elif status == MessageStatus.PENDING:
+        message.started_at = None
+    else:
+        message.completed_at = utcnow()
+    return True
 
 
 def has_pending(engine: sa.Engine, session_id: str) -> bool:

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import Session as DBSession
 from sqlmodel import col, select
 
-from inspect_app.control import instance, tokens
+from inspect_app.control import instance, tokens, transitions
 from inspect_app.control.names import valid_branch
 from inspect_app.control.text import refuse_nul
 from inspect_app.db import session_scope
@@ -190,15 +190,15 @@ def set_archived(engine: sa.Engine, session_id: str, archived: bool) -> Session:
 
 
 def set_status(engine: sa.Engine, session_id: str, status: str, reason: str = "") -> Session | None:
+    """Set a status that does not follow from the prompts (spawning, syncing, stopped, stale, failed:
+    ``transitions.session_may``); None when there is no such session or the word came too late."""
     with session_scope(engine) as db:
         session = db.get(Session, session_id)
-        if session is None:
+        if session is None or not transitions.session_may(session.status, status):
             return None
         session.status = status
         session.status_reason = reason
         session.updated_at = utcnow()
-        if status in ("ready", "running"):
-            session.last_activity_at = session.updated_at  # the idle clock starts when work ends
         return session
 
 
