@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from inspect_app.control.crypto import Cipher
+from inspect_app.control.event_data import EventData
 from inspect_app.control.events import EventStore
 from inspect_app.control.hub import build_hub
 from inspect_app.control.integrations import Integrations
@@ -124,7 +125,7 @@ def build_services(settings: Settings, *, provider: SandboxProvider | None = Non
     events = EventStore(engine=engine, hub=hub)
     plane_ref: list[ControlPlane] = []
 
-    async def emit(session_id: str, type_: str, data: dict) -> None:
+    async def emit(session_id: str, type_: str, data: EventData) -> None:
         await plane_ref[0].emit(session_id, type_, data)
 
     lifecycle = Lifecycle(

@@ -28,6 +28,7 @@ from bots.slack import views
 from bots.slack.classifier import Classifier
 from bots.slack.routing import Candidate, Decision, by_rules
 from inspect_app.control import repositories, sessions, slack, webhooks
+from inspect_app.control.event_data import CompleteData, StartedData, TextData, ToolCallData, data_of
 from inspect_app.control.events import session_channel, tool_detail
 from inspect_app.control.follow import Follower
 from inspect_app.control.hub import Subscription
@@ -42,10 +43,9 @@ WATCH_LIMIT_S = 4 * 3600
 MENTION = re.compile(r"<@[A-Z0-9]+>")
 
 
-def _tool_line(data: dict[str, Any]) -> str:
-    detail = tool_detail(data.get("args") or {})
-    icon = {"completed": ":white_check_mark:", "error": ":x:"}.get(str(data.get("status")), ":gear:")
-    return f"{icon} {data.get('tool', 'tool')} {str(detail)[:80]}".rstrip()
+def _tool_line(call: ToolCallData) -> str:
+    icon = {"completed": ":white_check_mark:", "error": ":x:"}.get(call.status, ":gear:")
+    return f"{icon} {call.tool or 'tool'} {tool_detail(call.args)[:80]}".rstrip()
 
 
 class SlackBot:
@@ -259,17 +259,17 @@ class SlackBot:
                 if taken is None:
                     return
                 for event in taken.events:
-                    kind, data = event.get("type"), event.get("data", {})
                     if event.get("message_id") != message_id:
                         continue
-                    if kind == "tool_call":
-                        lines[str(data.get("call_id"))] = _tool_line(data)
-                    elif kind == "prompt_started":
-                        lines.setdefault("_started", ":arrow_forward: Started")
-                    elif kind == "execution_complete":
-                        done = (channel, thread_ts, working_ts, repo, list(lines.values()))
-                        await self._finish(session_id, message_id, data, *done)
-                        return
+                    match data_of(event):
+                        case ToolCallData() as call:
+                            lines[call.call_id] = _tool_line(call)
+                        case StartedData():
+                            lines.setdefault("_started", ":arrow_forward: Started")
+                        case CompleteData() as end:
+                            done = (channel, thread_ts, working_ts, repo, list(lines.values()))
+                            await self._finish(session_id, message_id, end, *done)
+                            return
                 text = "\n".join(lines.values())
                 if working_ts and text != shown and time.monotonic() - last_update >= UPDATE_EVERY_S:
                     shown, last_update = text, time.monotonic()
@@ -287,7 +287,7 @@ class SlackBot:
         self,
         session_id: str,
         message_id: str,
-        data: dict,
+        end: CompleteData,
         channel: str,
         thread_ts: str,
         working_ts: str,
@@ -295,10 +295,10 @@ class SlackBot:
         lines: list[str],
     ) -> None:
         rows = await asyncio.to_thread(self._plane.events.answers, session_id, [message_id])
-        answer = str(rows[0].data.get("text", "")) if rows else ""
+        answer = TextData.model_validate(rows[0].data).text if rows else ""
         found = await asyncio.to_thread(artifacts, self._engine, session_id)
         session = await asyncio.to_thread(sessions.get, self._engine, session_id)
-        success = bool(data.get("success"))
+        success = end.success
         url = f"{self._public_url}/sessions/{session_id}"
         if working_ts:
             done = ":white_check_mark: Done" if success else ":x: Stopped"
@@ -309,7 +309,7 @@ class SlackBot:
         blocks = views.finished(
             answer=answer,
             success=success,
-            error=str(data.get("error") or ""),
+            error=end.error or "",
             artifacts=found,
             session_url=url,
             model=session.model,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 
 from inspect_app.api.deps import PlaneDep, ServicesDep
 from inspect_app.control import webhooks
+from inspect_app.control.event_data import ArtifactData
 from inspect_app.errors import InvalidInput
 from inspect_app.scm.webhooks import pull_request_change, pushed_branch, verify_signature
 
@@ -39,7 +40,8 @@ async def webhook(request: Request, services: ServicesDep, plane: PlaneDep) -> d
         return {"status": "duplicate"}
     if change is not None:
         for session_id, data in await asyncio.to_thread(webhooks.apply_pull_request, services.engine, change):
-            await plane.emit(session_id, "artifact", data)  # every connected client sees it live
+            # every connected client sees it live
+            await plane.emit(session_id, "artifact", ArtifactData.model_validate(data))
     if pushed is not None:
         await asyncio.to_thread(webhooks.mark_images_stale, services.engine, *pushed)
     return {"status": "ok"}

@@ -27,6 +27,7 @@ from inspect_app.control import instance, sandboxes, secrets
 from inspect_app.control import sessions as sessions_ctl
 from inspect_app.control.boot_watch import BootWatch
 from inspect_app.control.crypto import Cipher
+from inspect_app.control.event_data import EventData, SandboxStatusData, WarningData
 from inspect_app.db import session_scope
 from inspect_app.models import (
     Image,
@@ -44,7 +45,7 @@ from sandbox.providers.base import Adoption, ProviderError, SandboxHandle, Sandb
 
 log = logging.getLogger(__name__)
 
-Emit = Callable[[str, str, dict], Awaitable[None]]  # (session_id, event type, data)
+Emit = Callable[[str, str, EventData], Awaitable[None]]  # (session_id, event type, data)
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,8 @@ class Lifecycle:
         async with self.lock(session_id):
             decided = await asyncio.to_thread(self._decide, session_id, reset_breaker)
             if isinstance(decided, Tripped):
-                await self._emit(session_id, "sandbox_status", {"status": "failed", "reason": decided.reason})
+                held = SandboxStatusData(status="failed", reason=decided.reason)
+                await self._emit(session_id, "sandbox_status", held)
                 return "held"
             if isinstance(decided, Planned):
                 return "live" if await self._spawn(decided) else "failed"
@@ -295,9 +297,8 @@ class Lifecycle:
 
     async def _spawn(self, planned: Planned) -> bool:
         session_id, sandbox_id, plan, spec = planned.session_id, planned.sandbox_id, planned.plan, planned.spec
-        await self._emit(
-            session_id, "sandbox_status", {"status": "spawning", "boot_mode": plan.mode, "sandbox_id": sandbox_id}
-        )
+        spawning = SandboxStatusData(status="spawning", boot_mode=plan.mode, sandbox_id=sandbox_id)
+        await self._emit(session_id, "sandbox_status", spawning)
         try:
             if plan.mode == "snapshot_restore" and plan.snapshot_ref:
                 handle = await self.provider.restore(plan.snapshot_ref, spec)
@@ -305,7 +306,8 @@ class Lifecycle:
                 try:
                     handle = await self.provider.start_from_image(plan.image_ref, spec)
                 except ProviderError as exc:  # e.g. cleaned up meanwhile: a fresh start still works
-                    await self._emit(session_id, "warning", {"message": f"prebuilt image unusable ({exc}); fresh"})
+                    unusable = WarningData(message=f"prebuilt image unusable ({exc}); fresh")
+                    await self._emit(session_id, "warning", unusable)
                     handle = await self.provider.spawn(dataclasses.replace(spec, boot_mode="fresh"))
             else:
                 handle = await self.provider.spawn(spec)
@@ -316,7 +318,7 @@ class Lifecycle:
         # its provider id only: a pooled sandbox may have connected, even be ready, by now
         await asyncio.to_thread(sandboxes.set_provider_id, self._engine, sandbox_id, handle.provider_id)
         for warning in handle.warnings:
-            await self._emit(session_id, "warning", {"message": warning})
+            await self._emit(session_id, "warning", WarningData(message=warning))
         if planned.refill is not None:  # refill the pool, with today's settings (they may have changed since)
             await self._prewarm(planned.image, planned.refill)
         return True
@@ -330,7 +332,8 @@ class Lifecycle:
         if not failed:  # it had ended already (stopped, say): its first account stands, the session's too
             return
         await asyncio.to_thread(sessions_ctl.set_status, self._engine, session_id, SessionStatus.FAILED, reason)
-        await self._emit(session_id, "sandbox_status", {"status": "failed", "reason": reason, "sandbox_id": sandbox_id})
+        failure = SandboxStatusData(status="failed", reason=reason, sandbox_id=sandbox_id)
+        await self._emit(session_id, "sandbox_status", failure)
 
     async def _stop_handle(self, sandbox_id: str) -> None:
         self.boots.forget(sandbox_id)  # every stop and failure passes here: no boot is watched after it
@@ -370,7 +373,7 @@ class Lifecycle:
         try:
             ref = await asyncio.wait_for(self.provider.snapshot(handle), 300)
         except (ProviderError, TimeoutError) as exc:
-            await self._emit(session_id, "warning", {"message": f"snapshot failed: {exc}"})
+            await self._emit(session_id, "warning", WarningData(message=f"snapshot failed: {exc}"))
             return None
         await asyncio.to_thread(self._keep_snapshot, session_id, sandbox_id, ref)
         return ref

@@ -20,6 +20,17 @@ from sqlmodel import col, select
 
 from inspect_app.control import presence, prompts, sandboxes
 from inspect_app.control import sessions as sessions_ctl
+from inspect_app.control.event_data import (
+    ByData,
+    CompleteData,
+    EventData,
+    Person,
+    PromptData,
+    SandboxStatusData,
+    StartedData,
+    WarningData,
+    person,
+)
 from inspect_app.control.events import EventStore, StoredEvent
 from inspect_app.control.hub import Hub
 from inspect_app.control.lifecycle import Lifecycle
@@ -54,8 +65,8 @@ def commit_author(user: User) -> Author:
     return Author(name=user.name, email=user.commit_email or user.email or f"user-{user.id}@users.noreply.inspect")
 
 
-def author_of(user: User) -> dict[str, Any]:
-    return {"id": user.id, "name": user.name}
+def author_of(user: User) -> Person:
+    return person(user)
 
 
 class Undeliverable(Exception):
@@ -77,7 +88,7 @@ class ControlPlane:
         self._tasks: set[asyncio.Task[Any]] = set()
         # message id → author, for its events (tokens stream: one read per prompt, not per event);
         # bounded, so a server that runs for months does not keep every prompt's
-        self._authors: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._authors: OrderedDict[str, Person] = OrderedDict()
         self._oom_kills: dict[str, int] = {}  # sandbox id → memory-limit kills already reported
         self._denied_hosts: set[tuple[str, str]] = set()  # (session, host) refusals already reported
         self._joined: set[tuple[str, int]] = set()
@@ -113,8 +124,8 @@ class ControlPlane:
 
         task.add_done_callback(done)
 
-    async def emit(self, session_id: str, type_: str, data: dict[str, Any], *, message_id: str | None = None) -> None:
-        await self.events.append(session_id, type_, data, message_id=message_id)
+    async def emit(self, session_id: str, type_: str, data: EventData, *, message_id: str | None = None) -> None:
+        await self.events.append(session_id, type_, data.stored(), message_id=message_id)
 
     async def _recover(self) -> None:
         """After a restart: the sandboxes still running are ours again — they reconnect, a prompt they
@@ -204,9 +215,10 @@ class ControlPlane:
         if queued.created:
             author = author_of(user)
             self._remember_author(queued.message.id, author)
-            data = {"content": content, "author": author, "source": source, "position": queued.position}
-            if context:
-                data["has_context"] = True  # kept once, on the message (prompts.contexts reads it)
+            # a context is kept once, on the message (prompts.contexts reads it)
+            data = PromptData(
+                content=content, author=author, source=source, position=queued.position, has_context=bool(context)
+            ).stored()
             if queued.started and link is not None:
                 # warm sandbox: delivered on the request's path. Its events are queued first (the
                 # store writes in order), so whatever the sandbox answers is recorded after them.
@@ -245,14 +257,14 @@ class ControlPlane:
 
     async def cancel_prompt(self, *, session_id: str, message_id: str, user: User) -> Message:
         message = await asyncio.to_thread(prompts.cancel, self.engine, session_id=session_id, message_id=message_id)
-        await self.emit(session_id, "prompt_cancelled", {"by": author_of(user)}, message_id=message_id)
+        await self.emit(session_id, "prompt_cancelled", ByData(by=author_of(user)), message_id=message_id)
         return message
 
     async def stop(self, *, session_id: str, user: User) -> None:
         running = await asyncio.to_thread(prompts.processing, self.engine, session_id)
         if running is None:
             raise Conflict("nothing is running in this session", code="not_running")
-        await self.emit(session_id, "stop_requested", {"by": author_of(user)}, message_id=running.id)
+        await self.emit(session_id, "stop_requested", ByData(by=author_of(user)), message_id=running.id)
         if not await self.links.send(session_id, StopCommand(message_id=running.id)):
             # no sandbox to ask: the prompt cannot finish, so it fails now
             await self.fail_prompt(session_id, running, "stopped (the sandbox was not connected)")
@@ -304,11 +316,11 @@ class ControlPlane:
             author=commit_author(self.user(message.author_id)),
         )
 
-    def _started(self, session_id: str, message: Message, author: dict[str, Any]) -> None:
+    def _started(self, session_id: str, message: Message, author: Person) -> None:
         """Record that ``message`` starts (the session is running already: set with it). Queued in the
         store before the prompt is sent, so it is stored before anything the sandbox answers; a prompt
         whose sending failed is pending again and starts again later."""
-        data = {"author": author}
+        data = StartedData(author=author).stored()
         self.events.append_nowait(session_id, "prompt_started", data, message_id=message.id)
 
     async def complete(self, session_id: str, message_id: str, *, success: bool, error: str | None) -> None:
@@ -350,7 +362,7 @@ class ControlPlane:
         await self.lifecycle.stop(session_id, row.id)
         self.links.drop(session_id)
         await asyncio.to_thread(sessions_ctl.set_status, self.engine, session_id, SessionStatus.STOPPED, reason)
-        await self.emit(session_id, "sandbox_status", {"status": "stopped", "reason": reason})
+        await self.emit(session_id, "sandbox_status", SandboxStatusData(status="stopped", reason=reason))
 
     async def _keep_changes(self, session_id: str) -> None:
         """Read the session's diff while its sandbox still runs: once it is gone, the provider shows the
@@ -405,7 +417,7 @@ class ControlPlane:
             "The sandbox reaches out only through its egress proxy. An admin can allow the host for this repository "
             "in Settings (its egress hosts; new sandboxes get it), or for every repository with INSPECT_EGRESS_ALLOW."
         )
-        self.spawn_task(self.emit(session_id, "warning", {"message": message, "detail": detail}))
+        self.spawn_task(self.emit(session_id, "warning", WarningData(message=message, detail=detail)))
 
     def _exit_reason(self, handle: SandboxHandle) -> str:
         """Why a sandbox's process is gone, as far as we can tell (read before it is cleaned up)."""
@@ -423,10 +435,10 @@ class ControlPlane:
             await self.emit(
                 session_id,
                 "warning",
-                {
-                    "message": "a process in the sandbox was killed: it went over the sandbox's memory limit",
-                    "detail": f"{kills} such kill(s) so far; the limit is INSPECT_SANDBOX_MEMORY_MB",
-                },
+                WarningData(
+                    message="a process in the sandbox was killed: it went over the sandbox's memory limit",
+                    detail=f"{kills} such kill(s) so far; the limit is INSPECT_SANDBOX_MEMORY_MB",
+                ),
             )
 
     async def _announce_failure(self, session_id: str, message: Message, reason: str) -> None:
@@ -434,7 +446,7 @@ class ControlPlane:
         await self.emit(
             session_id,
             "execution_complete",
-            {"success": False, "error": reason, "author": await self._author(message)},
+            CompleteData(success=False, error=reason, author=await self._author(message)),
             message_id=message.id,
         )
 
@@ -451,7 +463,7 @@ class ControlPlane:
             await self._announce_failure(session_id, message, lost)
         after = status if status == SessionStatus.STALE else SessionStatus.STOPPED
         await asyncio.to_thread(sessions_ctl.set_status, self.engine, session_id, after, reason)
-        await self.emit(session_id, "sandbox_status", {"status": status, "reason": reason})
+        await self.emit(session_id, "sandbox_status", SandboxStatusData(status=status, reason=reason))
         await self.after_failure(session_id)
 
     async def watch_exit(self, session_id: str, sandbox_id: str) -> None:
@@ -491,19 +503,19 @@ class ControlPlane:
             assert user is not None
             return user
 
-    def _remember_author(self, message_id: str, author: dict[str, Any]) -> None:
+    def _remember_author(self, message_id: str, author: Person) -> None:
         self._authors[message_id] = author
         self._authors.move_to_end(message_id)
         while len(self._authors) > AUTHORS_KEPT:
             self._authors.popitem(last=False)
 
-    async def _author(self, message: Message) -> dict[str, Any]:
+    async def _author(self, message: Message) -> Person:
         if message.id not in self._authors:
             user = await asyncio.to_thread(self.user, message.author_id)
             self._remember_author(message.id, author_of(user))
         return self._authors[message.id]
 
-    async def author_for(self, message_id: str | None) -> dict[str, Any] | None:
+    async def author_for(self, message_id: str | None) -> Person | None:
         """Who wrote prompt ``message_id`` (for its events): remembered, else read off the loop."""
         if message_id is None:
             return None
@@ -514,7 +526,7 @@ class ControlPlane:
             self._remember_author(message_id, author)
         return self._authors[message_id]
 
-    def _read_author(self, message_id: str) -> dict[str, Any] | None:
+    def _read_author(self, message_id: str) -> Person | None:
         with session_scope(self.engine) as db:
             message = db.get(Message, message_id)
             author_id = message.author_id if message is not None else None

@@ -10,14 +10,11 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from inspect_app.control.event_data import Person, person
 from inspect_app.control.events import session_channel
 from inspect_app.control.hub import Hub
-from inspect_app.models import User
 
-
-class Person(BaseModel):
-    id: int | None = None
-    name: str
+__all__ = ["Person", "Presence", "Typing", "announce", "person"]
 
 
 class Presence(BaseModel):
@@ -29,10 +26,6 @@ class Presence(BaseModel):
 class Typing(BaseModel):
     type: Literal["typing"] = "typing"
     user: Person
-
-
-def person(user: User) -> Person:
-    return Person(id=user.id, name=user.name)
 
 
 async def announce(hub: Hub, session_id: str, frame: Presence | Typing) -> None:

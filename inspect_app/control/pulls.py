@@ -30,6 +30,7 @@ from sqlmodel import col, select
 from inspect_app.control import auth, prompts, repositories
 from inspect_app.control import sessions as sessions_ctl
 from inspect_app.control.crypto import Cipher
+from inspect_app.control.event_data import ArtifactData
 from inspect_app.control.links import NotLinked, push_reply
 from inspect_app.control.plane import ControlPlane
 from inspect_app.db import session_scope
@@ -184,7 +185,7 @@ class Pulls:
 
     async def _record(self, session_id: str, result: PullResult, meta: dict[str, Any]) -> None:
         data = await asyncio.to_thread(_store_artifact, self._engine, session_id, result, meta)
-        await self._plane.emit(session_id, "artifact", data)
+        await self._plane.emit(session_id, "artifact", ArtifactData.model_validate(data))
 
 
 def _pr_result(pr: PullRequestInfo, opened_as: str) -> PullResult:

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from inspect_app.control import prompts, sandboxes
 from inspect_app.control import sessions as sessions_ctl
+from inspect_app.control.event_data import SandboxStatusData, TextData
 from inspect_app.control.links import SNAPSHOT_REPLY, SandboxLink, push_reply
 from inspect_app.control.plane import RESTART_REASON, ControlPlane
 from inspect_app.errors import NotFound
@@ -126,13 +127,17 @@ class SandboxConnection:
     def _data(self, message: BaseModel, *drop: str) -> dict[str, Any]:
         return message.model_dump(exclude={"type", "ack_id", "message_id", "n", *drop}, exclude_none=True)
 
+    async def _authored(self, message_id: str | None, data: dict[str, Any]) -> dict[str, Any]:
+        """``data`` with the prompt's author (``EventData.author``), when it belongs to a prompt."""
+        author = await self.plane.author_for(message_id)
+        if author is not None:
+            data["author"] = author.model_dump()
+        return data
+
     async def _store(self, message: BaseModel, data: dict[str, Any] | None = None) -> bool:
         """Store as an event; False when it is a re-sent critical event already stored."""
         message_id = getattr(message, "message_id", None)
-        payload = data if data is not None else self._data(message)
-        author = await self.plane.author_for(message_id)
-        if author is not None:
-            payload["author"] = author
+        payload = await self._authored(message_id, data if data is not None else self._data(message))
         stored = await self.plane.events.append(
             self.session_id,
             getattr(message, "type", ""),
@@ -177,11 +182,10 @@ class SandboxConnection:
             return
         self.link.ready = True
         await self.plane.links.attach(self.link)
-        await self.plane.emit(
-            self.session_id,
-            "sandbox_status",
-            {"status": "ready", "boot_mode": message.boot_mode, "commit": message.commit, "branch": message.branch},
+        ready_now = SandboxStatusData(
+            status="ready", boot_mode=message.boot_mode, commit=message.commit, branch=message.branch
         )
+        await self.plane.emit(self.session_id, "sandbox_status", ready_now)
         if (
             running is not None
             and sandbox is not None
@@ -207,15 +211,14 @@ class SandboxConnection:
         self.plane.events.append_nowait(
             self.session_id,
             "token",
-            {"text": message.text, "author": author},
+            TextData(text=message.text, author=author).stored(),
             message_id=message.message_id,
             key=f"text:{message.message_id}",
             mode="append_text",
         )
 
     async def _tool_call(self, message: ToolCall) -> None:
-        data = self._data(message)
-        data["author"] = await self.plane.author_for(message.message_id)
+        data = await self._authored(message.message_id, self._data(message))
         self.plane.events.append_nowait(
             self.session_id,
             "tool_call",

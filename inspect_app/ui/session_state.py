@@ -19,6 +19,16 @@ import reflex as rx
 from inspect_app import services
 from inspect_app.control import presence, prompts, repositories
 from inspect_app.control import sessions as sessions_ctl
+from inspect_app.control.event_data import (
+    ArtifactData,
+    BootProgressData,
+    EventData,
+    GitSyncData,
+    SandboxStatusData,
+    TextData,
+    TitleData,
+    data_of,
+)
 from inspect_app.control.events import session_channel
 from inspect_app.control.follow import Follower
 from inspect_app.errors import InspectError
@@ -132,7 +142,7 @@ class SessionPageState(AppState):
         self.sandbox_limits = loaded["snapshot"].get("sandbox_limits", "")
         self._cursor = int(loaded["snapshot"].get("cursor", 0))
         for artifact in loaded["snapshot"]["artifacts"]:
-            self._artifact(artifact)
+            self._sandbox_news(data_of({"type": "artifact", "data": artifact}))
         self.items = merge([], loaded["events"])
         self.oldest_seq = loaded["events"][0]["seq"] if loaded["events"] else 0
         self.has_older = self.oldest_seq > 1
@@ -212,7 +222,7 @@ class SessionPageState(AppState):
         for event in [e for e in events if e.get("type") == "text" and e.get("message_id") == running and running]:
             events.remove(event)
             self.live_message = running
-            self.live_done, self.live_tail = settle("", str(event.get("data", {}).get("text", "")))
+            self.live_done, self.live_tail = settle("", _text(event))
 
     def _apply(self, events: list[dict[str, Any]]) -> tuple[bool, list[str]]:
         """Apply a batch of live events: (the prompt queue changed, prompts that completed)."""
@@ -224,7 +234,7 @@ class SessionPageState(AppState):
             if kind == "token":
                 if event.get("message_id") != self.live_message:
                     self.live_message, self.live_done, self.live_tail = event.get("message_id") or "", "", ""
-                done, tail = settle(self.live_done, self.live_tail + str(event.get("data", {}).get("text", "")))
+                done, tail = settle(self.live_done, self.live_tail + _text(event))
                 if done != self.live_done:
                     self.live_done = done
                 self.live_tail = tail
@@ -234,12 +244,8 @@ class SessionPageState(AppState):
                 name = str(event.get("user", {}).get("name", ""))
                 if name != self.user_name:
                     self.typing, self._typing_at = f"{name} is typing…", time.monotonic()
-            elif kind == "artifact":
-                self._artifact(event.get("data", {}))
-            elif kind in ("sandbox_status", "git_sync", "boot_progress"):
-                self._boot(event)
-            elif kind == "session_title" and self.title in ("", "Untitled session"):
-                self.title = str(event.get("data", {}).get("title", self.title))
+            elif kind in ("artifact", "sandbox_status", "git_sync", "boot_progress", "session_title"):
+                self._sandbox_news(data_of(event))
             if kind in TIMELINE_TYPES:
                 timeline.append(event)
             if kind in ("prompt", "prompt_started", "prompt_cancelled", "execution_complete"):
@@ -266,13 +272,6 @@ class SessionPageState(AppState):
             self.typing = ""
         return queue_changed, completed
 
-    def _artifact(self, data: dict[str, Any]) -> None:
-        if data.get("kind") == "pr":
-            self.pr_url, self.pr_state = http_url(str(data.get("url", ""))), str(data.get("state", ""))
-        elif data.get("kind") == "branch":
-            self.branch_pushed = str(data.get("meta", {}).get("branch", "")) or self.branch
-            self.branch_url = http_url(str(data.get("url", "")))
-
     def _presence(self, event: dict[str, Any]) -> None:
         name = str(event.get("user", {}).get("name", ""))
         if not name:
@@ -287,32 +286,39 @@ class SessionPageState(AppState):
                 here = presence.Presence(event="here", user=self._me())
                 plane.spawn_task(presence.announce(plane.hub, self.session_id, here))
 
-    def _boot(self, event: dict[str, Any]) -> None:
-        data = event.get("data", {})
-        kind = event.get("type")
-        timing = f" ({data['elapsed_ms']} ms)" if data.get("elapsed_ms") else ""
-        if kind == "sandbox_status":
-            self.status = str(data.get("status", self.status))
-            self.status_reason = str(data.get("reason", ""))
-            self.boot = "" if self.status == "ready" else f"Sandbox {self.status}"
-            if self.status == "spawning":
-                self.boot_steps = [f"Sandbox starting ({data.get('boot_mode', 'fresh')})"]
-            elif self.status == "ready":
-                self.boot_steps = []
-        elif kind == "git_sync" and data.get("status") == "running":
-            self.boot = f"Syncing the repository ({int(data.get('elapsed_ms', 0)) // 1000}s)"
-        elif kind == "git_sync":
-            self.boot = f"Syncing the repository ({data.get('status')})"
-            self.boot_steps = [*self.boot_steps, f"Git sync: {data.get('status')}{timing}"]
-        elif kind == "boot_progress" and data.get("status") == "running":
-            # the step's latest output line, live: it replaces the step's previous one
-            stage = str(data.get("stage", "")).capitalize()
-            self.boot = f"{stage}: {data.get('detail', '')}"[:200]
-            steps = [step for step in self.boot_steps if not step.startswith(f"{stage} output: ")]
-            self.boot_steps = [*steps, f"{stage} output: {data.get('detail', '')}"[:200]]
-        elif kind == "boot_progress":
-            self.boot = f"{str(data.get('stage', '')).capitalize()}: {data.get('status')}"
-            self.boot_steps = [*self.boot_steps, f"{self.boot}{timing}"]
+    def _sandbox_news(self, news: EventData) -> None:
+        """What the header and the boot panel show: the sandbox's status and boot steps, the PR or
+        pushed branch, the session's title."""
+        timing = f" ({news.elapsed_ms} ms)" if getattr(news, "elapsed_ms", 0) else ""
+        match news:
+            case ArtifactData(kind="pr"):
+                self.pr_url, self.pr_state = http_url(news.url), news.state
+            case ArtifactData(kind="branch"):
+                self.branch_pushed = str(news.meta.get("branch", "")) or self.branch
+                self.branch_url = http_url(news.url)
+            case TitleData() if self.title in ("", "Untitled session"):
+                self.title = news.title or self.title
+            case SandboxStatusData():
+                self.status, self.status_reason = news.status or self.status, news.reason
+                self.boot = "" if self.status == "ready" else f"Sandbox {self.status}"
+                if self.status == "spawning":
+                    self.boot_steps = [f"Sandbox starting ({news.boot_mode or 'fresh'})"]
+                elif self.status == "ready":
+                    self.boot_steps = []
+            case GitSyncData(status="running"):
+                self.boot = f"Syncing the repository ({news.elapsed_ms // 1000}s)"
+            case GitSyncData():
+                self.boot = f"Syncing the repository ({news.status})"
+                self.boot_steps = [*self.boot_steps, f"Git sync: {news.status}{timing}"]
+            case BootProgressData(status="running"):
+                # the step's latest output line, live: it replaces the step's previous one
+                stage = news.stage.capitalize()
+                self.boot = f"{stage}: {news.detail}"[:200]
+                steps = [step for step in self.boot_steps if not step.startswith(f"{stage} output: ")]
+                self.boot_steps = [*steps, f"{stage} output: {news.detail}"[:200]]
+            case BootProgressData():
+                self.boot = f"{news.stage.capitalize()}: {news.status}"
+                self.boot_steps = [*self.boot_steps, f"{self.boot}{timing}"]
 
     @rx.event
     async def load_older(self) -> None:
@@ -436,3 +442,9 @@ def session_id_from_path(path: str) -> str:
     """``/sessions/<id>`` or ``/extension/<id>`` → ``<id>`` (also with a trailing slash or query)."""
     parts = [p for p in path.split("?", 1)[0].split("/") if p]
     return parts[1] if len(parts) >= 2 and parts[0] in ("sessions", "extension") else ""
+
+
+def _text(event: dict[str, Any]) -> str:
+    """A live token's text, or an answer row's."""
+    data = data_of(event)
+    return data.text if isinstance(data, TextData) else ""

@@ -5,6 +5,18 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from inspect_app.control.event_data import (
+    ArtifactData,
+    ByData,
+    CompleteData,
+    ErrorData,
+    PromptData,
+    TextData,
+    ToolCallData,
+    WarningData,
+    author_name,
+    data_of,
+)
 from inspect_app.control.events import tool_detail
 
 MAX_OUTPUT = 4000
@@ -26,11 +38,6 @@ class TimelineItem:
     color: str = "gray"
 
 
-def _author(event: dict[str, Any]) -> str:
-    author = event.get("data", {}).get("author") or {}
-    return str(author.get("name") or "")
-
-
 def element_label(element: dict[str, Any]) -> str:
     """A picked element in one line: its selector and its innermost React components."""
     names = [str(c.get("name", "")) for c in (element.get("react") or {}).get("components", [])][:4]
@@ -46,60 +53,58 @@ def item_for(event: dict[str, Any]) -> TimelineItem | None:
 
 
 def _item_for(event: dict[str, Any]) -> TimelineItem | None:
-    kind, data, seq = event.get("type"), event.get("data") or {}, int(event.get("seq") or 0)
-    mid = event.get("message_id") or ""
-    name = _author(event)
-    if kind == "prompt":
-        element = (data.get("context") or {}).get("element") or {}
-        return TimelineItem(
-            key=f"prompt:{mid}",
-            kind="prompt",
-            seq=seq,
-            author=name,
-            initial=name[:1].upper(),
-            text=str(data.get("content", "")),
-            detail=element_label(element) if element else "",  # a page element picked with the extension
-        )
-    if kind == "text":
-        return TimelineItem(key=f"answer:{mid}", kind="answer", seq=seq, text=str(data.get("text", "")))
-    if kind == "tool_call":
-        tool = str(data.get("tool", ""))
-        status = str(data.get("status", ""))
-        color = {"completed": "green", "error": "red", "running": "blue"}.get(status, "gray")
-        return TimelineItem(
-            key=f"tool:{data.get('call_id')}",
-            kind="tool",
-            seq=seq,
-            tool=tool,
-            status=status,
-            detail=tool_detail(data.get("args") or {}),
-            output=str(data.get("output", ""))[:MAX_OUTPUT],
-            color=color,
-        )
-    if kind == "execution_complete":
-        ok = bool(data.get("success"))
-        text = "Done" if ok else f"Failed: {data.get('error') or 'unknown error'}"
-        return TimelineItem(key=f"done:{mid}", kind="done", seq=seq, text=text, color="green" if ok else "red")
-    if kind == "error":
-        return TimelineItem(key=f"error:{seq}", kind="error", seq=seq, text=str(data.get("message", "")), color="red")
-    if kind == "warning":
-        return TimelineItem(
-            key=f"warning:{seq}",
-            kind="notice",
-            seq=seq,
-            text=str(data.get("message", "")),
-            detail=str(data.get("detail", ""))[:MAX_OUTPUT],
-            color="amber",
-        )
-    if kind == "artifact":
-        label = {"pr": "Pull request", "branch": "Branch"}.get(str(data.get("kind")), "Artifact")
-        state = f" ({data['state']})" if data.get("state") else ""
-        where = data.get("url") or data.get("meta", {}).get("branch", "")  # a local branch has no URL
-        return TimelineItem(
-            key=f"artifact:{seq}", kind="notice", seq=seq, text=f"{label}{state}: {where}", color="violet"
-        )
-    if kind == "prompt_cancelled":
-        return TimelineItem(key=f"cancel:{mid}", kind="notice", seq=seq, text="Prompt cancelled", color="gray")
+    kind, seq, mid = event.get("type"), int(event.get("seq") or 0), event.get("message_id") or ""
+    match data_of(event):
+        case PromptData() as prompt:
+            name = author_name(prompt)
+            element = (prompt.context or {}).get("element") or {}
+            return TimelineItem(
+                key=f"prompt:{mid}",
+                kind="prompt",
+                seq=seq,
+                author=name,
+                initial=name[:1].upper(),
+                text=prompt.content,
+                detail=element_label(element) if element else "",  # a page element picked with the extension
+            )
+        case TextData() as answer if kind == "text":
+            return TimelineItem(key=f"answer:{mid}", kind="answer", seq=seq, text=answer.text)
+        case ToolCallData() as call:
+            return TimelineItem(
+                key=f"tool:{call.call_id}",
+                kind="tool",
+                seq=seq,
+                tool=call.tool,
+                status=call.status,
+                detail=tool_detail(call.args),
+                output=call.output[:MAX_OUTPUT],
+                color={"completed": "green", "error": "red", "running": "blue"}.get(call.status, "gray"),
+            )
+        case CompleteData() as end:
+            text = "Done" if end.success else f"Failed: {end.error or 'unknown error'}"
+            return TimelineItem(
+                key=f"done:{mid}", kind="done", seq=seq, text=text, color="green" if end.success else "red"
+            )
+        case ErrorData() as error:
+            return TimelineItem(key=f"error:{seq}", kind="error", seq=seq, text=error.message, color="red")
+        case WarningData() as warning:
+            return TimelineItem(
+                key=f"warning:{seq}",
+                kind="notice",
+                seq=seq,
+                text=warning.message,
+                detail=warning.detail[:MAX_OUTPUT],
+                color="amber",
+            )
+        case ArtifactData() as artifact:
+            label = {"pr": "Pull request", "branch": "Branch"}.get(artifact.kind, "Artifact")
+            state = f" ({artifact.state})" if artifact.state else ""
+            where = artifact.url or str(artifact.meta.get("branch", ""))  # a local branch has no URL
+            return TimelineItem(
+                key=f"artifact:{seq}", kind="notice", seq=seq, text=f"{label}{state}: {where}", color="violet"
+            )
+        case ByData() if kind == "prompt_cancelled":
+            return TimelineItem(key=f"cancel:{mid}", kind="notice", seq=seq, text="Prompt cancelled", color="gray")
     return None
 
 
