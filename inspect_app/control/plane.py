@@ -65,6 +65,17 @@ def commit_author(user: User) -> Author:
     return Author(name=user.name, email=user.commit_email or user.email or f"user-{user.id}@users.noreply.inspect")
 
 
+def prompt_command(message: Message, author: User) -> PromptCommand:
+    """What a sandbox is sent to run ``message``: built here alone, for a first delivery and for a
+    re-send after a reconnect alike (its context included); ``author`` is the prompt's, as now."""
+    return PromptCommand(
+        message_id=message.id,
+        content=prompts.delivered_text(message.content, message.context),
+        model=message.model,
+        author=commit_author(author),
+    )
+
+
 def author_of(user: User) -> Person:
     return person(user)
 
@@ -225,7 +236,7 @@ class ControlPlane:
                 self.events.append_nowait(session_id, "prompt", data, message_id=queued.message.id)
                 self._started(session_id, queued.message, author)
                 try:
-                    sent = await self._deliver(session_id, link, queued.message)
+                    sent = await self._deliver(session_id, link, queued.message, author=user)
                 except Undeliverable as exc:
                     await self._announce_failure(session_id, exc.message, exc.reason)
                     await asyncio.to_thread(sessions_ctl.settle, self.engine, session_id, sandbox_up=True)
@@ -281,21 +292,24 @@ class ControlPlane:
                     message = await asyncio.to_thread(prompts.start_next, self.engine, session_id)
                     if message is None:
                         return
-                    author = await self._author(message)
-                    self._started(session_id, message, author)  # queued before anything the sandbox answers
-                    await self._deliver(session_id, link, message)
+                    user = await self.person(message.author_id)  # as now: for its events and its commits
+                    self._remember_author(message.id, author_of(user))
+                    self._started(session_id, message, author_of(user))  # queued before anything the sandbox answers
+                    await self._deliver(session_id, link, message, author=user)
             except Undeliverable as exc:
                 await self._announce_failure(session_id, exc.message, exc.reason)
                 await asyncio.to_thread(sessions_ctl.settle, self.engine, session_id, sandbox_up=True)
                 continue
             return
 
-    async def _deliver(self, session_id: str, link: SandboxLink, message: Message) -> bool:
+    async def _deliver(self, session_id: str, link: SandboxLink, message: Message, author: User | None = None) -> bool:
         """Send a processing prompt to its sandbox; False: the link is gone, and it is pending again.
         Raises ``Undeliverable`` (the prompt has failed, with its reason; the caller announces it)
         when it cannot be sent at all: a prompt is never left processing with no sandbox on it."""
         try:
-            command = await asyncio.to_thread(self.prompt_command, message)
+            if author is None:  # read now: a name or commit email changed since it was queued counts
+                author = await self.person(message.author_id)
+            command = prompt_command(message, author)
         except (ValidationError, ValueError) as exc:  # the checks at the edges should make this unreachable
             reason = f"the prompt could not be sent to the sandbox: {exc}"
             log.error("prompt %s of %s: %s", message.id, session_id, reason)
@@ -305,16 +319,6 @@ class ControlPlane:
             return True
         await asyncio.to_thread(prompts.requeue, self.engine, message.id)
         return False
-
-    def prompt_command(self, message: Message) -> PromptCommand:
-        """What a sandbox is sent to run ``message``: built here alone, for a first delivery and for a
-        re-send after a reconnect alike (its context included). Blocking: it reads the author."""
-        return PromptCommand(
-            message_id=message.id,
-            content=prompts.delivered_text(message.content, message.context),
-            model=message.model,
-            author=commit_author(self.user(message.author_id)),
-        )
 
     def _started(self, session_id: str, message: Message, author: Person) -> None:
         """Record that ``message`` starts (the session is running already: set with it). Queued in the

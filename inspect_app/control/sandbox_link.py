@@ -15,7 +15,7 @@ from inspect_app.control import prompts, sandboxes
 from inspect_app.control import sessions as sessions_ctl
 from inspect_app.control.event_data import SandboxStatusData, TextData
 from inspect_app.control.links import SNAPSHOT_REPLY, SandboxLink, push_reply
-from inspect_app.control.plane import RESTART_REASON, ControlPlane
+from inspect_app.control.plane import RESTART_REASON, ControlPlane, prompt_command
 from inspect_app.errors import NotFound
 from inspect_app.models import Message, Sandbox, SessionStatus
 from sandbox.protocol import (
@@ -196,7 +196,7 @@ class SandboxConnection:
             await self.plane.complete(self.session_id, running.id, success=False, error=RESTART_REASON)
         elif running is not None:
             # the same sandbox reconnected: re-send (it ignores a prompt it already has)
-            await self.link.send(await asyncio.to_thread(self.plane.prompt_command, running))
+            await self.link.send(prompt_command(running, await self.plane.person(running.author_id)))
         await asyncio.to_thread(sessions_ctl.settle, engine, self.session_id, sandbox_up=True)
         await self.plane.dispatch(self.session_id)
 

@@ -31,7 +31,9 @@ class Core:
     user: User
 
     async def prompt(self, content: str) -> str:
-        queued = await self.services.plane.submit_prompt(session_id=self.session_id, user=self.user, content=content)
+        """As an edge prompts: as the person as they are now (an API request reads its user each time)."""
+        user = await self.services.plane.person(self.user.id or 0)
+        queued = await self.services.plane.submit_prompt(session_id=self.session_id, user=user, content=content)
         return queued.message.id
 
     def events(self) -> list[Any]:
