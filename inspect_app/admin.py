@@ -16,7 +16,7 @@ import sys
 
 from sqlmodel import col, select
 
-from inspect_app.control import roles, users
+from inspect_app.control.data import roles, users
 from inspect_app.db import check_connection, session_scope, upgrade
 from inspect_app.errors import InspectError
 from inspect_app.models import User

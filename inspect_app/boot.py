@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 
 from inspect_app import files
-from inspect_app.control import users
+from inspect_app.control.data import users
 from inspect_app.db import check_connection, migration_status, upgrade
 from inspect_app.errors import ConfigError
 from inspect_app.services import Services, build_services

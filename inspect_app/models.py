@@ -126,7 +126,7 @@ class User(SQLModel, table=True):
     avatar_url: str = Field(default="", max_length=500)
     commit_email: str = Field(default="", max_length=320)  # public email or GitHub noreply: commit authorship
     is_local: bool = Field(default=False)
-    # admins manage secrets, provider keys, instance settings and repositories (control/roles.py)
+    # admins manage secrets, provider keys, instance settings and repositories (control/data/roles.py)
     is_admin: bool = Field(default=False)
     created_at: datetime = _ts()
     last_seen_at: datetime | None = _when()

@@ -12,7 +12,7 @@ import os
 import sys
 
 from inspect_app.boot import prepare
-from inspect_app.control import browser_sign_in
+from inspect_app.control.data import browser_sign_in
 from inspect_app.db import PROJECT_ROOT
 from inspect_app.errors import ConfigError
 from inspect_app.settings import Settings, load_settings

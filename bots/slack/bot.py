@@ -27,7 +27,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bots.slack import views
 from bots.slack.classifier import Classifier
 from bots.slack.routing import Candidate, Decision, by_rules
-from inspect_app.control import repositories, sessions, slack, webhooks
+from inspect_app.control.data import repositories, sessions, slack, webhooks
 from inspect_app.control.event_data import CompleteData, StartedData, TextData, ToolCallData, data_of
 from inspect_app.control.events import session_channel, tool_detail
 from inspect_app.control.follow import Follower

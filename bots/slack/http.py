@@ -18,7 +18,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from inspect_app.api.deps import CurrentUser, ServicesDep
 from inspect_app.api.schemas import RowId
-from inspect_app.control import slack
+from inspect_app.control.data import slack
 from inspect_app.errors import InvalidInput, NotFound, Unauthorized
 
 router = APIRouter(tags=["slack"])

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from inspect_app.api.deps import ServicesDep
-from inspect_app.control import auth, browser_sign_in
+from inspect_app.control.data import auth, browser_sign_in
 from inspect_app.errors import Forbidden, NotFound, Unauthorized
 from inspect_app.scm.github_oauth import GitHubOAuth
 from inspect_app.settings import Settings

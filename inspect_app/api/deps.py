@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from inspect_app import services as services_module
-from inspect_app.control import users
-from inspect_app.control.auth import SESSION_COOKIE
+from inspect_app.control.data import users
+from inspect_app.control.data.auth import SESSION_COOKIE
 from inspect_app.control.plane import ControlPlane
 from inspect_app.errors import Unauthorized
 from inspect_app.models import User

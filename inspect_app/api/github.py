@@ -8,7 +8,7 @@ import json
 from fastapi import APIRouter, Request
 
 from inspect_app.api.deps import PlaneDep, ServicesDep
-from inspect_app.control import webhooks
+from inspect_app.control.data import webhooks
 from inspect_app.control.event_data import ArtifactData
 from inspect_app.errors import InvalidInput
 from inspect_app.scm.webhooks import pull_request_change, pushed_branch, verify_signature

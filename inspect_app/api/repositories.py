@@ -15,7 +15,8 @@ from inspect_app.api.schemas import (
     RepositoryUpdate,
     SecretPut,
 )
-from inspect_app.control import prebuild, repositories, secrets
+from inspect_app.control import prebuild
+from inspect_app.control.data import repositories, secrets
 from inspect_app.models import Repository
 
 router = APIRouter(prefix="/api", tags=["repositories"])

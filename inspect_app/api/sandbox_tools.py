@@ -15,8 +15,8 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from inspect_app.api.deps import ServicesDep
-from inspect_app.control import sandboxes
-from inspect_app.control.sandboxes import ToolCaller
+from inspect_app.control.data import sandboxes
+from inspect_app.control.data.sandboxes import ToolCaller
 from inspect_app.errors import Forbidden, Unauthorized
 
 router = APIRouter(prefix="/api/sandbox", tags=["sandbox"])

@@ -8,7 +8,7 @@ import logging
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from inspect_app import services as services_module
-from inspect_app.control import sandboxes
+from inspect_app.control.data import sandboxes
 from inspect_app.control.links import SandboxLink
 from inspect_app.control.sandbox_link import SandboxConnection
 from inspect_app.models import SandboxStatus

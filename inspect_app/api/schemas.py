@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from inspect_app.control.prompts import MAX_CONTENT_CHARS
+from inspect_app.control.data.prompts import MAX_CONTENT_CHARS
 from inspect_app.control.text import NUL_MESSAGE, has_nul
 
 # The largest id or cursor a database column holds (a signed BIGINT): beyond it the driver fails (500).

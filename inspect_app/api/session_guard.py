@@ -36,7 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from inspect_app import services
 from inspect_app.api.framing import FRAMEABLE
-from inspect_app.control import auth
+from inspect_app.control.data import auth
 from inspect_app.errors import Unauthorized
 from inspect_app.settings import Settings
 

@@ -18,7 +18,7 @@ from inspect_app.api.schemas import (
     SessionCreate,
     SessionUpdate,
 )
-from inspect_app.control import prompts, sessions
+from inspect_app.control.data import prompts, sessions
 from inspect_app.control.plane import session_public
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])

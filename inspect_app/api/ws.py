@@ -25,7 +25,8 @@ from pydantic import ValidationError
 
 from inspect_app import services as services_module
 from inspect_app.api.schemas import MAX_BIGINT, PromptCreate
-from inspect_app.control import presence, sessions, users
+from inspect_app.control import presence
+from inspect_app.control.data import sessions, users
 from inspect_app.control.events import session_channel
 from inspect_app.control.plane import ControlPlane
 from inspect_app.control.tokens import CLIENT_PREFIX

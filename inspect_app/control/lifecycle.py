@@ -23,10 +23,10 @@ from typing import Literal, TypeGuard
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from inspect_app.control import instance, sandboxes, secrets
-from inspect_app.control import sessions as sessions_ctl
 from inspect_app.control.boot_watch import BootWatch
 from inspect_app.control.crypto import Cipher
+from inspect_app.control.data import instance, sandboxes, secrets
+from inspect_app.control.data import sessions as sessions_ctl
 from inspect_app.control.event_data import EventData, SandboxStatusData, WarningData
 from inspect_app.db import session_scope
 from inspect_app.models import (

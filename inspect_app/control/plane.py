@@ -18,8 +18,9 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlmodel import col, select
 
-from inspect_app.control import presence, prompts, sandboxes
-from inspect_app.control import sessions as sessions_ctl
+from inspect_app.control import presence
+from inspect_app.control.data import prompts, sandboxes
+from inspect_app.control.data import sessions as sessions_ctl
 from inspect_app.control.event_data import (
     ByData,
     CompleteData,

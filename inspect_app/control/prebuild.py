@@ -26,7 +26,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from inspect_app.control import leases, repositories, roles, tokens
+from inspect_app.control import tokens
+from inspect_app.control.data import leases, repositories, roles
 from inspect_app.control.lifecycle import image_usable, newest_ready_image
 from inspect_app.db import session_scope
 from inspect_app.errors import InspectError

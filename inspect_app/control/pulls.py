@@ -27,9 +27,9 @@ from urllib.parse import quote, urlparse
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from inspect_app.control import auth, prompts, repositories
-from inspect_app.control import sessions as sessions_ctl
 from inspect_app.control.crypto import Cipher
+from inspect_app.control.data import auth, prompts, repositories
+from inspect_app.control.data import sessions as sessions_ctl
 from inspect_app.control.event_data import ArtifactData
 from inspect_app.control.links import NotLinked, push_reply
 from inspect_app.control.plane import ControlPlane

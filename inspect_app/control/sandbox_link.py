@@ -11,8 +11,8 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import BaseModel
 
-from inspect_app.control import prompts, sandboxes
-from inspect_app.control import sessions as sessions_ctl
+from inspect_app.control.data import prompts, sandboxes
+from inspect_app.control.data import sessions as sessions_ctl
 from inspect_app.control.event_data import SandboxStatusData, TextData
 from inspect_app.control.links import SNAPSHOT_REPLY, SandboxLink, push_reply
 from inspect_app.control.plane import RESTART_REASON, ControlPlane, prompt_command

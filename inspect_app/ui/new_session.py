@@ -8,7 +8,7 @@ import dataclasses
 import reflex as rx
 
 from inspect_app import services
-from inspect_app.control import instance, repositories, sessions
+from inspect_app.control.data import instance, repositories, sessions
 from inspect_app.errors import InspectError
 from inspect_app.ui import routes
 from inspect_app.ui.selection import SelectionState

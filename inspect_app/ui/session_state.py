@@ -17,8 +17,9 @@ from typing import Any
 import reflex as rx
 
 from inspect_app import services
-from inspect_app.control import presence, prompts, repositories
-from inspect_app.control import sessions as sessions_ctl
+from inspect_app.control import presence
+from inspect_app.control.data import prompts, repositories
+from inspect_app.control.data import sessions as sessions_ctl
 from inspect_app.control.event_data import (
     ArtifactData,
     BootProgressData,

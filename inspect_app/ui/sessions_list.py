@@ -9,7 +9,7 @@ from typing import Any
 import reflex as rx
 
 from inspect_app import services
-from inspect_app.control import sessions
+from inspect_app.control.data import sessions
 from inspect_app.ui import routes
 from inspect_app.ui.formatting import relative_time, status_color
 from inspect_app.ui.state import AppState, connected

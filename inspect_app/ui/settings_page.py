@@ -12,7 +12,8 @@ import dataclasses
 import reflex as rx
 
 from inspect_app import services
-from inspect_app.control import instance, prebuild, repositories, roles, secrets, users
+from inspect_app.control import prebuild
+from inspect_app.control.data import instance, repositories, roles, secrets, users
 from inspect_app.errors import InspectError
 from inspect_app.ui.formatting import relative_time
 from inspect_app.ui.layout import page_frame

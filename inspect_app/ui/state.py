@@ -8,7 +8,7 @@ from http.cookies import SimpleCookie
 import reflex as rx
 
 from inspect_app import services
-from inspect_app.control import auth
+from inspect_app.control.data import auth
 from inspect_app.errors import Unauthorized
 
 

@@ -7,7 +7,7 @@ import asyncio
 import reflex as rx
 
 from inspect_app import services
-from inspect_app.control import stats
+from inspect_app.control.data import stats
 from inspect_app.ui.layout import page_frame
 from inspect_app.ui.state import AppState
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from inspect_app.control import prompts, sandboxes, sessions
+from inspect_app.control.data import prompts, sandboxes, sessions
 from inspect_app.control.links import SandboxLink
 from inspect_app.control.sandbox_link import SandboxConnection
 from inspect_app.db import session_scope, upgrade

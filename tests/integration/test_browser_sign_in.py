@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from inspect_app.control import auth, browser_sign_in, users
+from inspect_app.control.data import auth, browser_sign_in, users
 from inspect_app.errors import Unauthorized
 from inspect_app.models import utcnow
 

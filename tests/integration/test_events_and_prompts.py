@@ -8,7 +8,7 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from inspect_app.control import prompts, sessions
+from inspect_app.control.data import prompts, sessions
 from inspect_app.control.events import EventStore, session_channel
 from inspect_app.control.hub import InProcessHub
 from inspect_app.db import session_scope

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 import sqlalchemy as sa
 
-from inspect_app.control import sessions
+from inspect_app.control.data import sessions
 from inspect_app.control.events import EventStore, session_channel
 from inspect_app.control.follow import Follower
 from inspect_app.control.hub import InProcessHub

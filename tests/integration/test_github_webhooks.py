@@ -15,7 +15,7 @@ from sqlmodel import select
 
 from inspect_app import services
 from inspect_app.api.app import build_api
-from inspect_app.control import sessions
+from inspect_app.control.data import sessions
 from inspect_app.control.events import session_channel
 from inspect_app.db import session_scope, upgrade
 from inspect_app.models import Artifact, Image, Repository, User

@@ -16,7 +16,8 @@ from sqlmodel import Session as DBSession
 from sqlmodel import func, select
 
 from inspect_app import services
-from inspect_app.control import prompts, repositories, sessions, tokens, users
+from inspect_app.control import tokens
+from inspect_app.control.data import prompts, repositories, sessions, users
 from inspect_app.errors import InvalidInput
 from inspect_app.models import Event, Message, Repository, Sandbox
 from inspect_app.ui.timeline import item_for

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from inspect_app.control import prompts, sessions
+from inspect_app.control.data import prompts, sessions
 from inspect_app.db import session_scope, upgrade
 from inspect_app.models import Repository, User
 from inspect_app.services import Services, build_services

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from sqlmodel import select
 
 from inspect_app import services
-from inspect_app.control import sandboxes, sessions
+from inspect_app.control.data import sandboxes, sessions
 from inspect_app.control.links import SandboxLink
 from inspect_app.control.sandbox_link import SandboxConnection
 from inspect_app.db import session_scope

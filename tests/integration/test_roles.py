@@ -14,8 +14,8 @@ from sqlmodel import Session as DBSession
 from sqlmodel import func, select
 
 from inspect_app import services
-from inspect_app.control import auth, instance, roles, secrets, users
 from inspect_app.control.crypto import Cipher
+from inspect_app.control.data import auth, instance, roles, secrets, users
 from inspect_app.errors import Forbidden
 from inspect_app.models import InstanceSetting, Repository, Secret
 from inspect_app.scm.github_oauth import GitHubProfile

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from inspect_app.control import instance, prompts, sandboxes, sessions
+from inspect_app.control.data import instance, prompts, sandboxes, sessions
 from inspect_app.control.events import EventStore
 from inspect_app.control.hub import InProcessHub
 from inspect_app.db import session_scope

@@ -4,7 +4,7 @@ from datetime import date
 
 import sqlalchemy as sa
 
-from inspect_app.control import prompts, sessions, stats
+from inspect_app.control.data import prompts, sessions, stats
 from inspect_app.db import session_scope
 from inspect_app.models import Artifact, Repository, User
 

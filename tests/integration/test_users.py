@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import Session as DBSession
 from sqlmodel import select
 
-from inspect_app.control import users
+from inspect_app.control.data import users
 from inspect_app.errors import InvalidInput, Unauthorized
 from inspect_app.models import ApiToken
 

@@ -7,7 +7,7 @@ import itertools
 import pytest
 import sqlalchemy as sa
 
-from inspect_app.control import prompts, sessions
+from inspect_app.control.data import prompts, sessions
 from inspect_app.control.transitions import IllegalTransition, prompt_may, sandbox_may, session_may
 from inspect_app.db import session_scope
 from inspect_app.models import MessageStatus as M

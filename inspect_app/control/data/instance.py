@@ -6,7 +6,7 @@ import re
 
 import sqlalchemy as sa
 
-from inspect_app.control import roles
+from inspect_app.control.data import roles
 from inspect_app.db import session_scope
 from inspect_app.errors import InvalidInput
 from inspect_app.models import InstanceSetting, utcnow

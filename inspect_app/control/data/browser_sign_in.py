@@ -17,8 +17,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from inspect_app.control import tokens, users
-from inspect_app.control.auth import SESSION_TOKEN_NAME
+from inspect_app.control import tokens
+from inspect_app.control.data import users
+from inspect_app.control.data.auth import SESSION_TOKEN_NAME
 from inspect_app.errors import Unauthorized
 from inspect_app.models import User, utcnow
 

@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from sqlmodel import Session as DBSession
 from sqlmodel import col, select
 
-from inspect_app.control import instance, tokens, transitions
+from inspect_app.control import tokens, transitions
+from inspect_app.control.data import instance
 from inspect_app.control.names import valid_branch
 from inspect_app.control.text import refuse_nul
 from inspect_app.db import session_scope

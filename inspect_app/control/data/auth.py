@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlmodel import select
 
-from inspect_app.control import tokens, users
+from inspect_app.control import tokens
+from inspect_app.control.data import users
 from inspect_app.control.crypto import Cipher
 from inspect_app.db import session_scope
 from inspect_app.errors import Forbidden, Unauthorized

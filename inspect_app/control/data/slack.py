@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlmodel import func, select
 
-from inspect_app.control import instance, roles, users
+from inspect_app.control.data import instance, roles, users
 from inspect_app.db import session_scope
 from inspect_app.errors import NotFound
 from inspect_app.models import Repository, SlackThread, User
