@@ -98,8 +98,7 @@ class Prebuilder:
         return outcome
 
     async def _build(self, repository_id: int, *, force: bool) -> BuildOutcome:
-        with session_scope(self._engine) as db:
-            repo = db.get(Repository, repository_id)
+        repo = await asyncio.to_thread(self._repository, repository_id)
         if repo is None:
             return BuildOutcome(repository_id, "failed", detail=f"no repository {repository_id}")
         try:
@@ -201,13 +200,28 @@ class Prebuilder:
     async def _drop_older(self, outcome: BuildOutcome) -> None:
         """A new image replaces every older one of its repository (ready, stale or failed); a failed
         build only the older failures (a ready image stays usable, and Settings shows the newest row)."""
+        for image_id, ref in await asyncio.to_thread(self._older_images, outcome):
+            if ref:
+                try:
+                    await self._provider.delete_image(ref)
+                except ProviderError as exc:
+                    log.warning("deleting image %s: %s", ref, exc)
+                    continue
+            await asyncio.to_thread(self._delete_image_row, image_id)
+
+    def _repository(self, repository_id: int) -> Repository | None:
+        with session_scope(self._engine) as db:
+            return db.get(Repository, repository_id)
+
+    def _older_images(self, outcome: BuildOutcome) -> list[tuple[int, str | None]]:
+        """The images ``outcome``'s replaces (id and provider ref)."""
         replaced = [ImageStatus.FAILED]
         if outcome.status == "built":
             replaced += [ImageStatus.READY, ImageStatus.STALE]
         with session_scope(self._engine) as db:
             newest = db.get(Image, outcome.image_id)
             if newest is None:
-                return
+                return []
             older = db.exec(
                 select(Image).where(
                     Image.repository_id == outcome.repository_id,
@@ -217,40 +231,41 @@ class Prebuilder:
                     col(Image.status).in_(replaced),
                 )
             ).all()
-            refs = [(i.id, i.provider_ref) for i in older]
-        for image_id, ref in refs:
-            if ref:
-                try:
-                    await self._provider.delete_image(ref)
-                except ProviderError as exc:
-                    log.warning("deleting image %s: %s", ref, exc)
-                    continue
-            with session_scope(self._engine) as db:
-                row = db.get(Image, image_id)
-                if row is not None:
-                    db.delete(row)
+            return [(i.id or 0, i.provider_ref) for i in older]
+
+    def _delete_image_row(self, image_id: int) -> None:
+        with session_scope(self._engine) as db:
+            row = db.get(Image, image_id)
+            if row is not None:
+                db.delete(row)
 
     async def cleanup(self) -> int:
         """Delete snapshots no session points to any more (each session keeps its newest)."""
+        deleted = 0
+        for sandbox_id, ref in await asyncio.to_thread(self._unused_snapshots):
+            try:
+                await self._provider.delete_snapshot(ref or "")
+            except ProviderError as exc:
+                log.warning("deleting snapshot %s: %s", ref, exc)
+                continue
+            await asyncio.to_thread(self._forget_snapshot, sandbox_id)
+            deleted += 1
+        return deleted
+
+    def _unused_snapshots(self) -> list[tuple[str, str | None]]:
         with session_scope(self._engine) as db:
             rows = db.exec(
                 select(Sandbox.id, Sandbox.snapshot_ref)
                 .join(Session, col(Session.id) == Sandbox.session_id)
                 .where(col(Sandbox.snapshot_ref).is_not(None), Sandbox.snapshot_ref != Session.snapshot_ref)
             ).all()
-        deleted = 0
-        for sandbox_id, ref in rows:
-            try:
-                await self._provider.delete_snapshot(ref or "")
-            except ProviderError as exc:
-                log.warning("deleting snapshot %s: %s", ref, exc)
-                continue
-            with session_scope(self._engine) as db:
-                row = db.get(Sandbox, sandbox_id)
-                if row is not None:
-                    row.snapshot_ref = None
-            deleted += 1
-        return deleted
+            return [(sandbox_id, ref) for sandbox_id, ref in rows]
+
+    def _forget_snapshot(self, sandbox_id: str) -> None:
+        with session_scope(self._engine) as db:
+            row = db.get(Sandbox, sandbox_id)
+            if row is not None:
+                row.snapshot_ref = None
 
 
 @dataclass(frozen=True)
