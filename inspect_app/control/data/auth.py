@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from inspect_app.control import tokens
-from inspect_app.control.data import users
 from inspect_app.control.crypto import Cipher
+from inspect_app.control.data import users
 from inspect_app.db import session_scope
 from inspect_app.errors import Forbidden, Unauthorized
 from inspect_app.models import ApiToken, Identity, User, utcnow

@@ -11,8 +11,8 @@ import re
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from inspect_app.control.data import roles
 from inspect_app.control.crypto import Cipher
+from inspect_app.control.data import roles
 from inspect_app.db import session_scope
 from inspect_app.errors import InvalidInput, NotFound
 from inspect_app.models import Repository, Secret, utcnow
