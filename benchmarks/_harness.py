@@ -121,7 +121,8 @@ class FakeSandbox:
 
 async def subscribe(server: RunningServer, session_id: str) -> Any:
     url = server.url.replace("http://", "ws://") + f"/api/sessions/{session_id}/ws"
-    ws = await websockets.connect(url, max_size=None)
+    # max_queue=None: a client that stops reading (the run is over) still takes the close handshake
+    ws = await websockets.connect(url, max_size=None, max_queue=None)
     await ws.send(json.dumps({"type": "subscribe", "token": server.token}))
     while json.loads(await ws.recv())["type"] != "snapshot":
         pass

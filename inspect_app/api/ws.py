@@ -98,8 +98,8 @@ async def session_stream(websocket: WebSocket, session_id: str) -> None:
             page = await asyncio.to_thread(plane.recent_events, session_id, 100)
         await websocket.send_text(json.dumps({"type": "snapshot", **snapshot, "events": [e.to_dict() for e in page]}))
         await presence.announce(plane.hub, session_id, presence.Presence(event="join", user=me))
-        # subscribed before the snapshot was read: what was written in between is in both
-        held = max([snapshot["cursor"], *(e.rev for e in page)])
+        # subscribed before the snapshot was read: what was written in between may be in both
+        held = {e.seq: e.rev for e in page}
         forward = asyncio.create_task(_forward(websocket, subscription, held))
         try:
             await _receive(websocket, plane, session_id, user)
@@ -115,8 +115,8 @@ async def session_stream(websocket: WebSocket, session_id: str) -> None:
             await presence.announce(plane.hub, session_id, presence.Presence(event="leave", user=me))
 
 
-async def _forward(websocket: WebSocket, subscription: Any, held: int) -> None:
-    """Send what the hub delivers (but what the snapshot, up to revision ``held``, already gave).
+async def _forward(websocket: WebSocket, subscription: Any, held: dict[int, int]) -> None:
+    """Send what the hub delivers (but what the snapshot's rows, ``held``: seq → rev, already gave).
     While the client keeps up, each frame leaves at once: one event alone, or what arrived together
     (one store commit) as a ``batch``. A client that is behind — more waited by the time its last
     frame was sent — gets its next frame at most ``FRAME_INTERVAL_S`` after the last, holding
@@ -146,18 +146,23 @@ async def _forward(websocket: WebSocket, subscription: Any, held: int) -> None:
         last_sent, behind = loop.time(), subscription.waiting > 0
 
 
-def not_in_snapshot(frames: list[str], held: int) -> tuple[list[str], bool]:
-    """Of live frames that may predate the snapshot, those it does not hold: events newer than
-    revision ``held``, and frames that are not stored events (presence, typing, resync). True once
-    an event newer than ``held`` came: the store publishes in revision order, so all later ones are
-    newer too and need not be decoded."""
+def not_in_snapshot(frames: list[str], held: dict[int, int]) -> tuple[list[str], bool]:
+    """Of live frames that may predate the snapshot, those it does not hold: a stored event is held
+    when the snapshot has its row (``held``: seq → rev) at its revision or later; a row it does not
+    have (an older one updated, outside the page it sent) always passes, as do frames that are not
+    stored events (presence, typing, resync). True once an event newer than every row of the
+    snapshot came: the store publishes in revision order, so no later frame needs decoding."""
+    newest = max(held.values(), default=0)
     kept: list[str] = []
     for i, frame in enumerate(frames):
-        rev = json.loads(frame).get("rev")
-        if not isinstance(rev, int):
+        event = json.loads(frame)
+        rev, seq = event.get("rev"), event.get("seq")
+        if not isinstance(rev, int) or not isinstance(seq, int):
             kept.append(frame)
-        elif rev > held:
+        elif rev > newest:
             return kept + frames[i:], True
+        elif rev > held.get(seq, -1):
+            kept.append(frame)
     return kept, False
 
 

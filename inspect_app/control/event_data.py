@@ -40,8 +40,9 @@ class EventData(BaseModel):
     author: Person | None = None
 
     def stored(self) -> dict[str, Any]:
-        """As written to the store (no empty author)."""
-        return self.model_dump(exclude_none=True)
+        """As written to the store: the fields its writer gave (none empty), so a row holds what was
+        said — a sandbox status without a boot mode has none, rather than an empty one."""
+        return self.model_dump(exclude_unset=True, exclude_none=True)
 
 
 class PromptData(EventData):

@@ -228,9 +228,10 @@ class ControlPlane:
             author = author_of(user)
             self._remember_author(queued.message.id, author)
             # a context is kept once, on the message (prompts.contexts reads it)
-            data = PromptData(
-                content=content, author=author, source=source, position=queued.position, has_context=bool(context)
-            ).stored()
+            prompt = PromptData(content=content, author=author, source=source, position=queued.position)
+            if context:
+                prompt.has_context = True  # set only when true: a stored row names what was given
+            data = prompt.stored()
             if queued.started and link is not None:
                 # warm sandbox: delivered on the request's path. Its events are queued first (the
                 # store writes in order), so whatever the sandbox answers is recorded after them.

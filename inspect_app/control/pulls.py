@@ -104,7 +104,7 @@ class Pulls:
         session = await asyncio.to_thread(sessions_ctl.get, self._engine, session_id)
         repo = await asyncio.to_thread(repositories.get, self._engine, session.repository_id)
         running = await asyncio.to_thread(prompts.processing, self._engine, session.id)
-        author = self._plane.user(running.author_id if running else session.creator_id)
+        author = await self._plane.person(running.author_id if running else session.creator_id)
         commit = await self._push(session.id, session.branch)
         if repo.kind != "github":
             try:  # the sandbox may not write the person's repository: it bundled the branch for us

@@ -58,7 +58,9 @@ PROMPT: dict[str, frozenset[str]] = {
 
 def prompt_may(old: str, new: str) -> bool:
     """Whether a prompt in ``old`` may be written ``new`` now (see the module's rules)."""
-    if old == new or new in PROMPT.get(old, frozenset()):
+    if old == new:
+        return old not in PROMPT_ENDED  # an end said twice (a second cancel) changes nothing
+    if new in PROMPT.get(old, frozenset()):
         return True
     if old in PROMPT_ENDED and new in (M.PENDING, M.PROCESSING):
         raise IllegalTransition(f"a prompt that ended ({old}) cannot be {new} again")

@@ -401,7 +401,7 @@ class SessionPageState(AppState):
     async def stop(self) -> None:
         plane = services.current().plane
         try:
-            await plane.stop(session_id=self.session_id, user=plane.user(self.user_id))
+            await plane.stop(session_id=self.session_id, user=await plane.person(self.user_id))
         except InspectError as exc:
             self.error = exc.message
 
@@ -409,7 +409,8 @@ class SessionPageState(AppState):
     async def cancel(self, message_id: str) -> None:
         plane = services.current().plane
         try:
-            await plane.cancel_prompt(session_id=self.session_id, message_id=message_id, user=plane.user(self.user_id))
+            who = await plane.person(self.user_id)
+            await plane.cancel_prompt(session_id=self.session_id, message_id=message_id, user=who)
         except InspectError as exc:
             self.error = exc.message
 

@@ -32,3 +32,13 @@ def test_old_and_new_rows_read_leniently_and_a_broken_one_reads_as_nothing() -> 
     assert type(broken) is EventData  # the page shows nothing for it rather than failing
     assert type(data_of({"type": "a_future_kind", "data": {"x": 1}})) is EventData
     assert type(data_of({"type": "text", "data": None})) is TextData
+
+
+def test_a_row_holds_what_its_writer_gave_and_nothing_empty() -> None:
+    from inspect_app.control.event_data import SandboxStatusData
+
+    assert SandboxStatusData(status="stopped", reason="idle").stored() == {"status": "stopped", "reason": "idle"}
+    prompt = PromptData(content="x", author=None)
+    assert prompt.stored() == {"content": "x"}
+    prompt.has_context = True
+    assert prompt.stored() == {"content": "x", "has_context": True}

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from inspect_app.control.data import prompts, sessions
 from inspect_app.control.transitions import IllegalTransition, prompt_may, sandbox_may, session_may
 from inspect_app.db import session_scope
+from inspect_app.errors import Conflict
 from inspect_app.models import MessageStatus as M
 from inspect_app.models import Repository, User
 from inspect_app.models import SandboxStatus as S
@@ -47,6 +48,7 @@ def test_a_prompt_waits_runs_and_ends_once() -> None:
     assert not prompt_may(M.PROCESSING, M.CANCELLED)  # a cancel racing its start: a conflict for the person
     for ended in (M.COMPLETED, M.FAILED, M.CANCELLED):
         assert not prompt_may(ended, M.FAILED if ended != M.FAILED else M.COMPLETED)  # a re-sent end
+        assert not prompt_may(ended, ended)  # the same end said twice (a second cancel) changes nothing
         with pytest.raises(IllegalTransition):
             prompt_may(ended, M.PROCESSING)
 
@@ -79,3 +81,7 @@ def test_the_data_layer_applies_the_rules(engine: sa.Engine) -> None:
     assert prompts.get(engine, sid, first.id).status == M.COMPLETED
     sessions.settle(engine, sid, sandbox_up=True)
     assert sessions.get(engine, sid).status == SS.READY
+    waiting = prompts.enqueue(engine, session_id=sid, author_id=user_id, content="b", start_if_idle=False).message
+    prompts.cancel(engine, session_id=sid, message_id=waiting.id)
+    with pytest.raises(Conflict):  # a second cancel (a double click, a retried request) is refused
+        prompts.cancel(engine, session_id=sid, message_id=waiting.id)
