@@ -323,6 +323,17 @@ class Lifecycle:
             await self._prewarm(planned.image, planned.refill)
         return True
 
+    # --- the session's status: every write of it is made here (rules: transitions.session_may) -----
+    async def session_is(self, session_id: str, status: SessionStatus, reason: str = "") -> None:
+        """Set a status that does not follow from the prompts: syncing, stopped, stale, failed
+        (spawning is written with the sandbox's row, in ``_decide``)."""
+        await asyncio.to_thread(sessions_ctl.set_status, self._engine, session_id, status, reason)
+
+    async def settle(self, session_id: str, *, sandbox_up: bool) -> None:
+        """The status that follows from the prompts (a prompt's start writes running with it):
+        running while one is processing, else ready with a sandbox up, else stopped."""
+        await asyncio.to_thread(sessions_ctl.settle, self._engine, session_id, sandbox_up=sandbox_up)
+
     async def fail(self, session_id: str, sandbox_id: str, reason: str) -> None:
         """A sandbox failed to boot (or died): record why, stop it, and let the breaker decide."""
         failed = await asyncio.to_thread(
@@ -331,7 +342,7 @@ class Lifecycle:
         await self._stop_handle(sandbox_id)
         if not failed:  # it had ended already (stopped, say): its first account stands, the session's too
             return
-        await asyncio.to_thread(sessions_ctl.set_status, self._engine, session_id, SessionStatus.FAILED, reason)
+        await self.session_is(session_id, SessionStatus.FAILED, reason)
         failure = SandboxStatusData(status="failed", reason=reason, sandbox_id=sandbox_id)
         await self._emit(session_id, "sandbox_status", failure)
 

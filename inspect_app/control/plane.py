@@ -241,7 +241,7 @@ class ControlPlane:
                     sent = await self._deliver(session_id, link, queued.message, author=user)
                 except Undeliverable as exc:
                     await self._announce_failure(session_id, exc.message, exc.reason)
-                    await asyncio.to_thread(sessions_ctl.settle, self.engine, session_id, sandbox_up=True)
+                    await self.lifecycle.settle(session_id, sandbox_up=True)
                     self.spawn_task(self.dispatch(session_id))
                     return queued
                 if not sent:
@@ -300,7 +300,7 @@ class ControlPlane:
                     await self._deliver(session_id, link, message, author=user)
             except Undeliverable as exc:
                 await self._announce_failure(session_id, exc.message, exc.reason)
-                await asyncio.to_thread(sessions_ctl.settle, self.engine, session_id, sandbox_up=True)
+                await self.lifecycle.settle(session_id, sandbox_up=True)
                 continue
             return
 
@@ -334,7 +334,7 @@ class ControlPlane:
         if finished is None:
             return  # already finished (a re-sent completion)
         link = self.links.get(session_id)
-        await asyncio.to_thread(sessions_ctl.settle, self.engine, session_id, sandbox_up=link is not None)
+        await self.lifecycle.settle(session_id, sandbox_up=link is not None)
         if link is not None and self.lifecycle.provider.capabilities.snapshots:
             self.spawn_task(self.snapshot(session_id))
         await self.dispatch(session_id)
@@ -367,7 +367,7 @@ class ControlPlane:
                 await self.lifecycle.unpark(ref or "")
         await self.lifecycle.stop(session_id, row.id)
         self.links.drop(session_id)
-        await asyncio.to_thread(sessions_ctl.set_status, self.engine, session_id, SessionStatus.STOPPED, reason)
+        await self.lifecycle.session_is(session_id, SessionStatus.STOPPED, reason)
         await self.emit(session_id, "sandbox_status", SandboxStatusData(status="stopped", reason=reason))
 
     async def _keep_changes(self, session_id: str) -> None:
@@ -467,8 +467,8 @@ class ControlPlane:
         lost = f"the sandbox was lost: {reason}"
         for message in await asyncio.to_thread(prompts.fail_processing, self.engine, lost, session_id=session_id):
             await self._announce_failure(session_id, message, lost)
-        after = status if status == SessionStatus.STALE else SessionStatus.STOPPED
-        await asyncio.to_thread(sessions_ctl.set_status, self.engine, session_id, after, reason)
+        after = SessionStatus.STALE if status == SandboxStatus.STALE else SessionStatus.STOPPED
+        await self.lifecycle.session_is(session_id, after, reason)
         await self.emit(session_id, "sandbox_status", SandboxStatusData(status=status, reason=reason))
         await self.after_failure(session_id)
 

@@ -155,7 +155,7 @@ class SandboxConnection:
         detail = message.detail if isinstance(message, BootProgress) and message.detail else ""
         self.plane.lifecycle.boots.progress(self.link.sandbox_id, f"{step}: {detail}" if detail else step)
         if isinstance(message, GitSync) and message.status == "started":
-            await asyncio.to_thread(sessions_ctl.set_status, self.plane.engine, self.session_id, SessionStatus.SYNCING)
+            await self.plane.lifecycle.session_is(self.session_id, SessionStatus.SYNCING)
         if message.status == "running":
             # a step still at it (a script's latest line): one row per step, updated in place
             self.plane.events.append_nowait(
@@ -197,7 +197,7 @@ class SandboxConnection:
         elif running is not None:
             # the same sandbox reconnected: re-send (it ignores a prompt it already has)
             await self.link.send(prompt_command(running, await self.plane.person(running.author_id)))
-        await asyncio.to_thread(sessions_ctl.settle, engine, self.session_id, sandbox_up=True)
+        await self.plane.lifecycle.settle(self.session_id, sandbox_up=True)
         await self.plane.dispatch(self.session_id)
 
     async def _heartbeat(self, _message: Heartbeat) -> None:
