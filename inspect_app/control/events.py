@@ -238,10 +238,13 @@ class EventStore:
             )
         # how many new rows this batch creates for the session, and how many writes it makes
         new_keys: set[str] = set()
+        counted_acks = set(seen_acks)  # an ack id twice in this batch (a re-send that raced) is one row
         creating = writing = 0
         for op in ops:
-            if op.ack_id and op.ack_id in seen_acks:
+            if op.ack_id and op.ack_id in counted_acks:
                 continue
+            if op.ack_id:
+                counted_acks.add(op.ack_id)
             writing += 1
             if op.key is None:
                 creating += 1

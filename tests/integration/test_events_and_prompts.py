@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from inspect_app.control.data import prompts, sessions
-from inspect_app.control.events import EventStore, session_channel
+from inspect_app.control.events import EventStore, _Op, session_channel
 from inspect_app.control.hub import InProcessHub
 from inspect_app.db import session_scope
 from inspect_app.errors import Conflict, InvalidInput, NotFound
@@ -66,6 +66,12 @@ async def test_seq_text_rows_upserts_and_acks(seeded: tuple[sa.Engine, str, int,
         page, nxt = store.page(sid, after=0, limit=2)
         assert [e.seq for e in page] == [1, 2] and nxt == 2
         assert [e.seq for e in store.page(sid, after=nxt, limit=2)[0]] == [3, 4]
+        # one critical event twice in one batch (a re-send racing the original): one row, and no
+        # seq or revision is skipped for the copy
+        twice = [_Op(sid, "push_complete", {"branch": "b"}, ack_id="ack2") for _ in range(2)]
+        await asyncio.to_thread(store._write, twice)
+        after = await store.append(sid, "warning", {"message": "next"})
+        assert after is not None and after.seq == 6 and after.rev == done.rev + 2
     finally:
         await store.close()
 
