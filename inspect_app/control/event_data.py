@@ -6,6 +6,10 @@ call ``data_of(event)`` and get the model below for its type. Rows written by ol
 with fields a newer one added, read leniently (unknown fields are ignored, missing ones default);
 a row that cannot be read at all reads as ``EventData`` — shown as nothing rather than breaking the
 page. Writers in the control plane build these models, so what is written is what is read.
+
+Kinds and statuses are plain strings here, on purpose: where they come from a sandbox, the wire
+models (``sandbox.protocol``) check them as Literals on arrival; a stored row must still read when
+a later version adds a kind (a Literal would make the whole event unreadable to an older reader).
 """
 
 from __future__ import annotations
