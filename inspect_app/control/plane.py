@@ -77,10 +77,6 @@ def prompt_command(message: Message, author: User) -> PromptCommand:
     )
 
 
-def author_of(user: User) -> Person:
-    return person(user)
-
-
 class Undeliverable(Exception):
     """A prompt that cannot be sent to any sandbox (it has been marked failed with ``reason``)."""
 
@@ -100,7 +96,7 @@ class ControlPlane:
         self._tasks: set[asyncio.Task[Any]] = set()
         # message id → author, for its events (tokens stream: one read per prompt, not per event);
         # bounded, so a server that runs for months does not keep every prompt's
-        self._authors: OrderedDict[str, Person] = OrderedDict()
+        self._authors: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._oom_kills: dict[str, int] = {}  # sandbox id → memory-limit kills already reported
         self._denied_hosts: set[tuple[str, str]] = set()  # (session, host) refusals already reported
         self._joined: set[tuple[str, int]] = set()
@@ -225,7 +221,7 @@ class ControlPlane:
             context=context,
         )
         if queued.created:
-            author = author_of(user)
+            author = person(user)
             self._remember_author(queued.message.id, author)
             # a context is kept once, on the message (prompts.contexts reads it)
             prompt = PromptData(content=content, author=author, source=source, position=queued.position)
@@ -270,14 +266,14 @@ class ControlPlane:
 
     async def cancel_prompt(self, *, session_id: str, message_id: str, user: User) -> Message:
         message = await asyncio.to_thread(prompts.cancel, self.engine, session_id=session_id, message_id=message_id)
-        await self.emit(session_id, "prompt_cancelled", ByData(by=author_of(user)), message_id=message_id)
+        await self.emit(session_id, "prompt_cancelled", ByData(by=person(user)), message_id=message_id)
         return message
 
     async def stop(self, *, session_id: str, user: User) -> None:
         running = await asyncio.to_thread(prompts.processing, self.engine, session_id)
         if running is None:
             raise Conflict("nothing is running in this session", code="not_running")
-        await self.emit(session_id, "stop_requested", ByData(by=author_of(user)), message_id=running.id)
+        await self.emit(session_id, "stop_requested", ByData(by=person(user)), message_id=running.id)
         if not await self.links.send(session_id, StopCommand(message_id=running.id)):
             # no sandbox to ask: the prompt cannot finish, so it fails now
             await self.fail_prompt(session_id, running, "stopped (the sandbox was not connected)")
@@ -295,8 +291,8 @@ class ControlPlane:
                     if message is None:
                         return
                     user = await self.person(message.author_id)  # as now: for its events and its commits
-                    self._remember_author(message.id, author_of(user))
-                    self._started(session_id, message, author_of(user))  # queued before anything the sandbox answers
+                    self._remember_author(message.id, person(user))
+                    self._started(session_id, message, person(user))  # queued before anything the sandbox answers
                     await self._deliver(session_id, link, message, author=user)
             except Undeliverable as exc:
                 await self._announce_failure(session_id, exc.message, exc.reason)
@@ -452,7 +448,9 @@ class ControlPlane:
         await self.emit(
             session_id,
             "execution_complete",
-            CompleteData(success=False, error=reason, author=await self._author(message)),
+            CompleteData.model_validate(
+                {"success": False, "error": reason, "author": await self.author_for(message.id)}
+            ),
             message_id=message.id,
         )
 
@@ -510,19 +508,14 @@ class ControlPlane:
             return user
 
     def _remember_author(self, message_id: str, author: Person) -> None:
-        self._authors[message_id] = author
+        self._authors[message_id] = author.model_dump()  # kept as stored: events copy it as it is
         self._authors.move_to_end(message_id)
         while len(self._authors) > AUTHORS_KEPT:
             self._authors.popitem(last=False)
 
-    async def _author(self, message: Message) -> Person:
-        if message.id not in self._authors:
-            user = await asyncio.to_thread(self.user, message.author_id)
-            self._remember_author(message.id, author_of(user))
-        return self._authors[message.id]
-
-    async def author_for(self, message_id: str | None) -> Person | None:
-        """Who wrote prompt ``message_id`` (for its events): remembered, else read off the loop."""
+    async def author_for(self, message_id: str | None) -> dict[str, Any] | None:
+        """Who wrote prompt ``message_id``, as its events store it (``Person``): remembered (tokens
+        stream), else read off the loop."""
         if message_id is None:
             return None
         if message_id not in self._authors:
@@ -536,7 +529,7 @@ class ControlPlane:
         with session_scope(self.engine) as db:
             message = db.get(Message, message_id)
             author_id = message.author_id if message is not None else None
-        return None if author_id is None else author_of(self.user(author_id))
+        return None if author_id is None else person(self.user(author_id))
 
     def session_snapshot(self, session_id: str) -> dict[str, Any]:
         """The session as a client sees it on (re)subscribe."""

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from inspect_app.control.data import prompts, sandboxes
 from inspect_app.control.data import sessions as sessions_ctl
-from inspect_app.control.event_data import SandboxStatusData, TextData
+from inspect_app.control.event_data import SandboxStatusData
 from inspect_app.control.links import SNAPSHOT_REPLY, SandboxLink, push_reply
 from inspect_app.control.plane import RESTART_REASON, ControlPlane, prompt_command
 from inspect_app.errors import NotFound
@@ -131,7 +131,7 @@ class SandboxConnection:
         """``data`` with the prompt's author (``EventData.author``), when it belongs to a prompt."""
         author = await self.plane.author_for(message_id)
         if author is not None:
-            data["author"] = author.model_dump()
+            data["author"] = author
         return data
 
     async def _store(self, message: BaseModel, data: dict[str, Any] | None = None) -> bool:
@@ -207,11 +207,11 @@ class SandboxConnection:
             await asyncio.to_thread(sandboxes.heartbeat, self.plane.engine, self.link.sandbox_id)
 
     async def _token(self, message: Token) -> None:
-        author = await self.plane.author_for(message.message_id)
+        # a plain dict (TextData's shape): this runs for every streamed token
         self.plane.events.append_nowait(
             self.session_id,
             "token",
-            TextData(text=message.text, author=author).stored(),
+            await self._authored(message.message_id, {"text": message.text}),
             message_id=message.message_id,
             key=f"text:{message.message_id}",
             mode="append_text",
