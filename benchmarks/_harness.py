@@ -26,24 +26,20 @@ from sqlmodel import select  # noqa: E402
 
 from inspect_app.control import tokens  # noqa: E402
 from inspect_app.db import create_db_engine  # noqa: E402
+from inspect_app.loop_lag import percentile  # noqa: E402
 from inspect_app.models import Message, Repository, Sandbox, SandboxStatus, Session, User  # noqa: E402
 from sandbox.protocol import Ready, SnapshotCommand, SnapshotReady, encode, parse_from_control  # noqa: E402
 from tests.servers import RunningServer, start_server  # noqa: E402
 
 
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
-
-
 def summary(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"p50_ms": float("nan"), "p99_ms": float("nan"), "mean_ms": float("nan")}
+    values = sorted(values)
     return {
         "p50_ms": round(percentile(values, 50), 2),
         "p99_ms": round(percentile(values, 99), 2),
-        "mean_ms": round(statistics.fmean(values), 2) if values else float("nan"),
+        "mean_ms": round(statistics.fmean(values), 2),
     }
 
 

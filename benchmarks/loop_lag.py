@@ -26,6 +26,7 @@ import httpx
 from _harness import FakeSandbox, seed, start, summary, table
 
 from sandbox.protocol import ExecutionComplete, PromptCommand, Token
+from sandbox.providers.processes import descendants
 
 FOLLOWERS = Path(__file__).with_name("_followers.py")
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -33,24 +34,14 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 def cpu_seconds(root: int) -> float:
     """CPU time used so far by process ``root`` and its descendants (the server is a process tree)."""
-    parents: dict[int, int] = {}
-    used: dict[int, float] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    used = 0.0
+    for pid in [root, *descendants(root)]:
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
-            continue
-        pid = int(stat.parent.name)
-        parents[pid] = int(fields[1])
-        used[pid] = (int(fields[11]) + int(fields[12])) / TICKS
-    tree, grew = {root}, True
-    while grew:
-        grew = False
-        for pid, parent in parents.items():
-            if parent in tree and pid not in tree:
-                tree.add(pid)
-                grew = True
-    return sum(used.get(pid, 0.0) for pid in tree)
+            continue  # gone meanwhile
+        used += (int(fields[11]) + int(fields[12])) / TICKS
+    return used
 
 
 async def lag(http: httpx.AsyncClient, seconds: float) -> dict:
