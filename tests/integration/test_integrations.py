@@ -67,6 +67,12 @@ async def test_the_app_starts_with_slack_github_and_the_model_unreachable_and_re
             assert (await client.get(f"{server.url}/api/sessions")).is_success  # it serves meanwhile
             health = await client.get(f"{server.url}/api/health")
             assert health.status_code == 200 and health.json()["status"] == "ok"  # outside services aside
+        async with httpx.AsyncClient() as anyone:  # like /api/health: for load balancers, no credentials
+            lag = (await anyone.get(f"{server.url}/api/health/loop", params={"seconds": 30})).json()
+            assert lag["samples"] > 0 and 0 <= lag["p50_ms"] <= lag["p99_ms"] <= lag["max_ms"]
+            for bad in ("-1", "601", "lots"):  # refused with the reason, not a sweep of all history
+                refused = await anyone.get(f"{server.url}/api/health/loop", params={"seconds": bad})
+                assert refused.status_code == 422 and "seconds" in refused.text, (bad, refused.text)
 
         bring_up()
         await until(lambda: all_in("ok"), "every integration to recover without a restart", 120, every=1)
