@@ -402,6 +402,9 @@ class Supervisor:
             healthy_ms = self._elapsed_ms(since)
             await self.agent.open_session()
             await self.client.warm()
+            # Before ``ready``, not after: a prompt sent at once would wait for this boot all the
+            # same (measured: 0.54 s to the model when both start together, 0.18 s after it)
+            await self.client.warm_workspace()
         except OpenCodeError as exc:
             raise BootFailed("agent_failed", str(exc)) from None
         finally:
