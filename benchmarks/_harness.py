@@ -71,8 +71,12 @@ def seed(server: RunningServer) -> Seeded:
         db.flush()
         message = Message(session_id=session.id, author_id=user.id, content="stream", status="completed")  # type: ignore[arg-type]
         db.add(message)
-        sandbox = Sandbox(
-            session_id=session.id, provider="local", token_hash=tokens.hash_token(token), status=SandboxStatus.SPAWNING
+        sandbox = Sandbox(  # served by this server (another would take it over as an orphan)
+            session_id=session.id,
+            provider="local",
+            token_hash=tokens.hash_token(token),
+            status=SandboxStatus.SPAWNING,
+            replica_id=server.replica_id,
         )
         db.add(sandbox)
         db.commit()

@@ -6,7 +6,11 @@ sandbox receives it; the agent and the model are left out, so this is the contro
 The request goes through a lean keep-alive client (``LeanHTTP``): httpx's own work per request,
 about 3 ms here, would otherwise be counted as the server's. ``--httpx`` times it through httpx.
 
-    .venv/bin/python benchmarks/prompt_latency.py [--prompts 200]
+``--replicas 2``: two replicas on a new PostgreSQL database and the machine's Redis, the sandbox
+connected to the first; prompts go alternately to the first (same replica) and to the second
+(which forwards them to the first), so the two paths are compared in one run.
+
+    .venv/bin/python benchmarks/prompt_latency.py [--prompts 200] [--replicas 2]
 """
 
 from __future__ import annotations
@@ -14,45 +18,101 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import secrets
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
+import sqlalchemy as sa
 from _harness import FakeSandbox, LeanHTTP, seed, start, summary, table
 
 from sandbox.protocol import ExecutionComplete, PromptCommand
+from tests.servers import RunningServer, start_server
+
+POSTGRES = os.environ.get("INSPECT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS = os.environ.get("INSPECT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
-async def main(count: int, use_httpx: bool) -> dict:
+@contextmanager
+def replicas(count: int) -> Iterator[list[RunningServer]]:
+    """``count`` replicas on a new PostgreSQL database and Redis, sharing one data directory."""
+    name = f"inspect_bench_{secrets.token_hex(4)}"
+    admin = sa.create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    workdir = Path(tempfile.mkdtemp(prefix="inspect-bench-"))
+    env = {
+        "INSPECT_DATABASE_URL": sa.make_url(POSTGRES).set(database=name).render_as_string(hide_password=False),
+        "INSPECT_REDIS_URL": REDIS,
+        "INSPECT_IDLE_TIMEOUT_S": "3600",
+        "INSPECT_LOG_LEVEL": "WARNING",
+    }
+    started: list[RunningServer] = []
+    try:
+        for i in range(count):
+            started.append(
+                start_server(workdir / f"r{i}", data_dir=workdir / "data", INSPECT_REPLICA_ID=f"bench-{i}", **env)
+            )
+        yield started
+    finally:
+        for server in reversed(started):
+            server.stop()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+async def measure(servers: list[RunningServer], count: int, use_httpx: bool) -> list[dict]:
+    """Prompts sent to each server in turn, all delivered to a sandbox connected to the first."""
+    first = servers[0]
+    seeded = seed(first)
+    sandbox = FakeSandbox(first, seeded)
+    await sandbox.connect()
+    await asyncio.sleep(0.3)
+    latencies: list[list[float]] = [[] for _ in servers]
+    loop = asyncio.get_running_loop()
+    lean = [LeanHTTP(s.url, s.token) for s in servers]
+    clients = [
+        httpx.AsyncClient(base_url=s.url, headers={"Authorization": f"Bearer {s.token}"}, timeout=30) for s in servers
+    ]
+    try:
+        for i in range((count + 10) * len(servers)):
+            which = i % len(servers)
+            path, body = f"/api/sessions/{seeded.session_id}/prompts", {"content": f"p{i}"}
+            sent = loop.time()
+            if use_httpx:
+                (await clients[which].post(path, json=body)).raise_for_status()
+            else:
+                status, answer = await lean[which].request("POST", path, body)
+                assert status == 202, (status, answer)
+            while True:
+                received, command = await asyncio.wait_for(sandbox.commands.get(), 10)
+                if isinstance(command, PromptCommand):
+                    break
+            if i >= 10 * len(servers):  # the first ones warm caches and connections
+                latencies[which].append((received - sent) * 1000)
+            await sandbox.send(ExecutionComplete(message_id=command.message_id, success=True, ack_id=f"a{i}"))
+            await asyncio.sleep(0.1)  # let the completion's own work settle: measure one prompt at a time
+    finally:
+        await sandbox.close()
+        for client in lean:
+            await client.close()
+        for http in clients:
+            await http.aclose()
+    paths = ["same replica", *(f"through replica {n}" for n in range(1, len(servers)))]
+    return [{"path": p, "prompts": len(v), **summary(v)} for p, v in zip(paths, latencies, strict=True)]
+
+
+async def main(count: int, use_httpx: bool, replica_count: int) -> list[dict]:
+    if replica_count > 1:
+        with replicas(replica_count) as servers:
+            return await measure(servers, count, use_httpx)
     server = start()
     try:
-        seeded = seed(server)
-        sandbox = FakeSandbox(server, seeded)
-        await sandbox.connect()
-        await asyncio.sleep(0.3)
-        latencies: list[float] = []
-        loop = asyncio.get_running_loop()
-        lean = LeanHTTP(server.url, server.token)
-        async with httpx.AsyncClient(
-            base_url=server.url, headers={"Authorization": f"Bearer {server.token}"}, timeout=30
-        ) as http:
-            for i in range(count + 10):
-                path, body = f"/api/sessions/{seeded.session_id}/prompts", {"content": f"p{i}"}
-                sent = loop.time()
-                if use_httpx:
-                    (await http.post(path, json=body)).raise_for_status()
-                else:
-                    status, _ = await lean.request("POST", path, body)
-                    assert status == 202, status
-                while True:
-                    received, command = await asyncio.wait_for(sandbox.commands.get(), 10)
-                    if isinstance(command, PromptCommand):
-                        break
-                if i >= 10:  # the first ones warm caches and connections
-                    latencies.append((received - sent) * 1000)
-                await sandbox.send(ExecutionComplete(message_id=command.message_id, success=True, ack_id=f"a{i}"))
-                await asyncio.sleep(0.1)  # let the completion's own work settle: measure one prompt at a time
-        await sandbox.close()
-        await lean.close()
-        return {"prompts": len(latencies), **summary(latencies)}
+        return await measure([server], count, use_httpx)
     finally:
         server.stop()
 
@@ -61,7 +121,15 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=200)
     parser.add_argument("--httpx", action="store_true", help="send through httpx (its overhead included)")
+    parser.add_argument("--replicas", type=int, default=1, help="2: also through a second replica")
     args = parser.parse_args()
-    result = asyncio.run(main(args.prompts, args.httpx))
-    print(table([result], ["prompts", "p50_ms", "p99_ms", "mean_ms"]))
-    print(json.dumps({"p50_ms": result["p50_ms"], "p99_ms": result["p99_ms"]}))
+    rows = asyncio.run(main(args.prompts, args.httpx, args.replicas))
+    print(table(rows, ["path", "prompts", "p50_ms", "p99_ms", "mean_ms"]))
+    figures = {"p50_ms": rows[0]["p50_ms"], "p99_ms": rows[0]["p99_ms"]}
+    if len(rows) > 1:
+        figures |= {
+            "cross_p50_ms": rows[1]["p50_ms"],
+            "cross_p99_ms": rows[1]["p99_ms"],
+            "cross_to_same_p50": round(rows[1]["p50_ms"] / rows[0]["p50_ms"], 2),
+        }
+    print(json.dumps(figures))

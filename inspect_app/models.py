@@ -295,9 +295,22 @@ class Artifact(SQLModel, table=True):
 
 
 # --- sandboxes, images, secrets, integrations --------------------------------------------------
+LIVE_SANDBOX_SQL = "status IN ('spawning', 'connected', 'ready')"
+
+
 class Sandbox(SQLModel, table=True):
     __tablename__ = "sandboxes"
-    __table_args__ = (sa.Index("ix_sandboxes_session_created", "session_id", "created_at"),)
+    __table_args__ = (
+        sa.Index("ix_sandboxes_session_created", "session_id", "created_at"),
+        # one live sandbox per session, also when two replicas decide to start one at the same time
+        sa.Index(
+            "uq_sandboxes_one_live",
+            "session_id",
+            unique=True,
+            sqlite_where=sa.text(LIVE_SANDBOX_SQL),
+            postgresql_where=sa.text(LIVE_SANDBOX_SQL),
+        ),
+    )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     session_id: str = _fk("sessions.id", index=False)
@@ -316,6 +329,9 @@ class Sandbox(SQLModel, table=True):
     # the highest numbered bridge event handled, written when the server stops: the next server's
     # handshake says it, so the sandbox re-sends only what did not arrive (protocol.py)
     bridge_received: int = Field(default=0)
+    # the replica serving it (its link, its watchdogs); another adopts it once this one stops
+    # beating (``replicas``). Empty: a server from before replicas, adopted by the next to start.
+    replica_id: str = Field(default="", max_length=100, index=True)
     created_at: datetime = _ts()
     ready_at: datetime | None = _when()
     stopped_at: datetime | None = _when()
@@ -403,6 +419,16 @@ class InstanceSetting(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=100)
     value: str = Field(default="", sa_type=sa.Text)
     updated_at: datetime = _ts()
+
+
+class Replica(SQLModel, table=True):
+    """A server process of the installation, alive while its heartbeat is recent."""
+
+    __tablename__ = "replicas"
+
+    id: str = Field(primary_key=True, max_length=100)
+    started_at: datetime = _ts()
+    heartbeat_at: datetime = _ts()
 
 
 class Lease(SQLModel, table=True):

@@ -52,6 +52,9 @@ def reflex_environment(settings: Settings) -> dict[str, str]:
     env["REFLEX_CHECK_LATEST_VERSION"] = "false"
     if settings.redis_url:
         env["REFLEX_REDIS_URL"] = settings.redis_url
+    # One worker per server: with Redis, Reflex would start 2 x cores + 1, each its own control plane
+    # under one replica name, with a sandbox's bridge landing on any of them. Scale with replicas.
+    env["GRANIAN_WORKERS"] = "1"
     return env
 
 

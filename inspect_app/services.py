@@ -11,21 +11,26 @@ import os
 import socket
 import threading
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
 from inspect_app.control.crypto import Cipher
+from inspect_app.control.data import stats
 from inspect_app.control.event_data import EventData
 from inspect_app.control.events import EventStore
 from inspect_app.control.hub import build_hub
 from inspect_app.control.integrations import Integrations
 from inspect_app.control.lifecycle import Lifecycle, LifecycleConfig
+from inspect_app.control.links import Links
+from inspect_app.control.peers import Peers
 from inspect_app.control.plane import ControlPlane
 from inspect_app.db import PROJECT_ROOT, create_db_engine
 from inspect_app.errors import ConfigError
 from inspect_app.loop_lag import LoopLag
+from inspect_app.metrics import Metrics
 from inspect_app.settings import Settings, get_settings
 from sandbox.protocol import RELAY_PORTS
 from sandbox.providers.base import SandboxProvider
@@ -53,6 +58,7 @@ class Services:
     slack: SlackBot | None  # None until a Slack bot token is configured
     integrations: Integrations  # how Slack, GitHub and the model endpoint are doing (for /api/health)
     loop_lag: LoopLag  # how late the event loop runs (for /api/health/loop)
+    metrics: Metrics  # what /metrics reports
 
 
 def build_provider(settings: Settings) -> SandboxProvider:
@@ -122,7 +128,9 @@ def build_services(settings: Settings, *, provider: SandboxProvider | None = Non
     engine = create_db_engine(settings.resolved_database_url)
     cipher = Cipher(settings.encryption_key())
     hub = build_hub(settings.redis_url, settings.hub_queue_limit)
-    events = EventStore(engine=engine, hub=hub)
+    metrics = Metrics(settings.resolved_replica_id)
+    metrics.watch(partial(stats.gauges, engine, settings.resolved_replica_id))
+    events = EventStore(engine=engine, hub=hub, metrics=metrics)
     plane_ref: list[ControlPlane] = []
 
     async def emit(session_id: str, type_: str, data: EventData) -> None:
@@ -142,11 +150,26 @@ def build_services(settings: Settings, *, provider: SandboxProvider | None = Non
             execution_timeout_s=settings.execution_timeout_s,
             warm_pool_size=settings.warm_pool_size,
             keep_sandboxes=settings.sandboxes_outlive_server,
+            replica_id=settings.resolved_replica_id,
+            replica_timeout_s=settings.replica_timeout_s,
         ),
         bridge_url=settings.sandbox_bridge_url,
         emit=emit,
     )
-    plane = ControlPlane(engine=engine, hub=hub, events=events, lifecycle=lifecycle)
+    links = Links()
+    peers = None
+    if settings.redis_url:  # several replicas share one Redis: each reaches its peers' sandboxes through it
+        peers = Peers(
+            engine=engine,
+            hub=hub,
+            links=links,
+            replica_id=settings.resolved_replica_id,
+            timeout_s=settings.replica_timeout_s,
+            written=events.written,
+        )
+    plane = ControlPlane(
+        engine=engine, hub=hub, events=events, lifecycle=lifecycle, links=links, peers=peers, metrics=metrics
+    )
     plane_ref.append(plane)
     lifecycle.provider.on_egress_denied = plane.egress_denied
     github_oauth = None
@@ -187,6 +210,7 @@ def build_services(settings: Settings, *, provider: SandboxProvider | None = Non
         build_timeout_s=settings.build_timeout_s,
         setup_timeout_s=settings.setup_timeout_s,
         on_image=lifecycle.prewarm,
+        metrics=metrics,
     )
     prebuilds = PrebuildScheduler(
         prebuilder=prebuilder, engine=engine, holder=holder, interval_min=settings.prebuild_interval_min
@@ -203,6 +227,7 @@ def build_services(settings: Settings, *, provider: SandboxProvider | None = Non
         prebuilds=prebuilds,
         integrations=Integrations(),
         loop_lag=LoopLag(),
+        metrics=metrics,
     )
 
 

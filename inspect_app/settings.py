@@ -11,6 +11,7 @@ import binascii
 import ipaddress
 import os
 import secrets
+import socket
 import subprocess
 from functools import lru_cache
 from pathlib import Path
@@ -68,6 +69,19 @@ class Settings(BaseSettings):
         "", description="SQLAlchemy URL. Default: SQLite at DATA_DIR/inspect.db. PostgreSQL: postgresql+psycopg://..."
     )
     redis_url: str = Field("", description="Redis URL for the hub and multi-worker Reflex. Empty: in-process.")
+    replica_id: str = Field(
+        "",
+        max_length=100,
+        description="This server's name among several on one database (the sandboxes it serves are "
+        "recorded under it; a restart under the same name takes them back). Default: HOSTNAME:PORT.",
+    )
+    metrics_token: SecretStr = Field(
+        SecretStr(""),
+        description="Bearer token a Prometheus scraper presents at /metrics. Empty: /metrics is off.",
+    )
+    replica_timeout_s: float = Field(
+        30, ge=5, description="Seconds without a replica's heartbeat before its peers take over its sandboxes."
+    )
     secret_key: SecretStr = Field(
         SecretStr(""),
         description="AES-256-GCM key, 32 bytes as urlsafe base64. Empty: generated into DATA_DIR/secret.key (0600).",
@@ -265,6 +279,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'inspect.db').resolve()}"
+
+    @property
+    def resolved_replica_id(self) -> str:
+        return self.replica_id or f"{socket.gethostname()}:{self.port}"
 
     @property
     def resolved_public_url(self) -> str:

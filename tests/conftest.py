@@ -97,3 +97,26 @@ def sqlite_engine(tmp_path: Path) -> Iterator[sa.Engine]:
     engine = create_db_engine(url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def postgres_database(postgres_admin_url: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database (no tables), dropped afterwards."""
+    yield from _fresh_postgres_database(postgres_admin_url)
+
+
+REDIS_URL = os.environ.get("INSPECT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The machine's Redis (required in CI, else the test is skipped)."""
+    import redis
+
+    try:
+        redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        if IN_CI:
+            pytest.fail(f"Redis is required in CI: {exc}")
+        pytest.skip(f"Redis unreachable: {exc}")
+    return REDIS_URL

@@ -37,7 +37,12 @@ class RunningServer:
 
     @property
     def database_url(self) -> str:
-        return f"sqlite:///{self.data_dir / 'inspect.db'}"
+        return self.environment.get("INSPECT_DATABASE_URL") or f"sqlite:///{self.data_dir / 'inspect.db'}"
+
+    @property
+    def replica_id(self) -> str:
+        """What the server calls itself among replicas (``Settings.resolved_replica_id``)."""
+        return self.environment.get("INSPECT_REPLICA_ID") or f"{socket.gethostname()}:{self.url.rsplit(':', 1)[1]}"
 
     def create_user(self, name: str, email: str) -> str:
         """A new user of this server, through the operator's command; returns their API token."""
@@ -68,9 +73,11 @@ class RunningServer:
             self.admin("stop-sandboxes")
 
 
-def start_server(workdir: Path, *, port: int | None = None, **env: str) -> RunningServer:
+def start_server(workdir: Path, *, port: int | None = None, data_dir: Path | None = None, **env: str) -> RunningServer:
+    """``data_dir``: another server's (replicas on one host share it), else ``workdir/data``."""
     port = port or free_port()
-    data_dir = workdir / "data"
+    data_dir = data_dir or workdir / "data"
+    workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / "server.log"
     environment = {k: v for k, v in os.environ.items() if not k.startswith("INSPECT_")}
     environment.update(

@@ -11,7 +11,18 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bots.slack import http as slack_http
 from inspect_app import __version__, services
-from inspect_app.api import auth, github, health, me, repositories, sandbox_tools, sandbox_ws, sessions, ws
+from inspect_app.api import (
+    auth,
+    github,
+    health,
+    me,
+    metrics,
+    repositories,
+    sandbox_tools,
+    sandbox_ws,
+    sessions,
+    ws,
+)
 from inspect_app.api.errors import install_error_handlers
 from inspect_app.api.limits import RequestLimits
 
@@ -49,6 +60,7 @@ def build_api() -> FastAPI:
     api.include_router(auth.router)
     api.include_router(auth.pages)
     api.include_router(health.router, prefix="/api", tags=["health"])
+    api.include_router(metrics.router)
     api.include_router(me.router, prefix="/api", tags=["users"])
     api.include_router(repositories.router)
     api.include_router(sessions.router)

@@ -85,9 +85,11 @@ async def session_stream(websocket: WebSocket, session_id: str) -> None:
         return
     user, first = auth
     after, cursor = _position(first, "after"), _position(first, "cursor")
-    plane = services_module.current().plane
+    services = services_module.current()
+    plane = services.plane
     subscription = await plane.hub.subscribe(session_channel(session_id))
     me = presence.person(user)
+    services.metrics.websocket_clients.inc()
     try:
         snapshot = await asyncio.to_thread(plane.session_snapshot, session_id)
         if cursor >= 0:  # resuming (a reconnect, or after a resync): every row changed since, as it is now
@@ -110,6 +112,7 @@ async def session_stream(websocket: WebSocket, session_id: str) -> None:
     except WebSocketDisconnect:
         pass
     finally:
+        services.metrics.websocket_clients.dec()
         subscription.close()
         with contextlib.suppress(Exception):
             await presence.announce(plane.hub, session_id, presence.Presence(event="leave", user=me))

@@ -23,7 +23,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 from sqlmodel import Session as DBSession
@@ -32,6 +32,9 @@ from sqlmodel import col, select
 from inspect_app.control.hub import Hub
 from inspect_app.models import Event, utcnow
 from inspect_app.models import Session as SessionRow
+
+if TYPE_CHECKING:
+    from inspect_app.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -119,11 +122,15 @@ def session_channel(session_id: str) -> str:
 
 
 class EventStore:
-    def __init__(self, *, engine: sa.Engine, hub: Hub) -> None:
+    def __init__(self, *, engine: sa.Engine, hub: Hub, metrics: Metrics | None = None) -> None:
         self._engine = engine
         self._hub = hub
+        self._metrics = metrics
         self._queue: asyncio.Queue[_Op] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
+        self._queued = 0  # events ever queued, and ever handled (stored or dropped): see ``written``
+        self._handled = 0
+        self._barriers: list[tuple[int, asyncio.Future[None]]] = []
 
     async def start(self) -> None:
         self._writer = asyncio.create_task(self._write_loop(), name="event-writer")
@@ -152,7 +159,7 @@ class EventStore:
     ) -> StoredEvent | None:
         """Store an event and wait for its commit. None when its ack id was already stored."""
         future: asyncio.Future[StoredEvent | None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Op(session_id, type_, data, message_id, key, ack_id, mode, future))
+        self._put(_Op(session_id, type_, data, message_id, key, ack_id, mode, future))
         return await future
 
     def append_nowait(
@@ -166,7 +173,30 @@ class EventStore:
         mode: Mode = "insert",
     ) -> None:
         """Queue an event without waiting (streamed tokens, tool call updates)."""
-        self._queue.put_nowait(_Op(session_id, type_, data, message_id, key, None, mode))
+        self._put(_Op(session_id, type_, data, message_id, key, None, mode))
+
+    def _put(self, op: _Op) -> None:
+        self._queued += 1
+        self._queue.put_nowait(op)
+
+    async def written(self) -> None:
+        """Until every event queued before this call is stored and published (what another replica
+        does next must come after it: a prompt's start before the sandbox's answer)."""
+        if self._handled >= self._queued:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._barriers.append((self._queued, future))
+        await future
+
+    def _handled_one(self) -> None:
+        self._queue.task_done()
+        self._handled += 1
+        if self._barriers and self._barriers[0][0] <= self._handled:
+            passed = [b for b in self._barriers if b[0] <= self._handled]
+            self._barriers = [b for b in self._barriers if b[0] > self._handled]
+            for _, future in passed:
+                if not future.done():
+                    future.set_result(None)
 
     async def _write_loop(self) -> None:
         while True:
@@ -180,17 +210,22 @@ class EventStore:
                 for op in batch:
                     if op.future is not None and not op.future.done():
                         op.future.set_exception(exc)
-                    self._queue.task_done()
+                    self._handled_one()
                 continue
+            published = 0
             for op in batch:
                 if op.published is not None:
                     try:
                         await self._hub.publish(session_channel(op.session_id), op.published)
+                        published += 1
                     except Exception as exc:  # noqa: BLE001 - stored is what matters; clients resync
                         log.warning("publish failed: %s", exc)
                 if op.future is not None and not op.future.done():
                     op.future.set_result(op.result)
-                self._queue.task_done()
+                self._handled_one()
+            if self._metrics is not None:
+                self._metrics.events_written.inc(sum(1 for op in batch if op.result is not None))
+                self._metrics.events_published.inc(published)
 
     def _write_resilient(self, batch: list[_Op]) -> None:
         """Write the batch; if one event breaks it (e.g. it names an unknown message), write the

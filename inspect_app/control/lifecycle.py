@@ -25,7 +25,7 @@ from sqlmodel import col, select
 
 from inspect_app.control.boot_watch import BootWatch
 from inspect_app.control.crypto import Cipher
-from inspect_app.control.data import instance, sandboxes, secrets
+from inspect_app.control.data import instance, replicas, sandboxes, secrets
 from inspect_app.control.data import sessions as sessions_ctl
 from inspect_app.control.event_data import EventData, SandboxStatusData, WarningData
 from inspect_app.db import session_scope
@@ -61,6 +61,8 @@ class LifecycleConfig:
     sweep_interval_s: float = 5.0
     warm_pool_size: int = 0
     keep_sandboxes: bool = False  # sandboxes outlive the server's exit (the next one adopts them)
+    replica_id: str = "local"  # this server among several on one database (data/replicas.py)
+    replica_timeout_s: float = 30.0  # a peer silent this long is gone: its sandboxes are taken over
 
 
 Ensured = Literal["live", "failed", "held"]
@@ -211,9 +213,16 @@ class Lifecycle:
             return Tripped(reason)
         newest_image = self._newest_image(session)
         plan = plan_spawn(session, newest_image)
-        row, token, tool_token = sandboxes.create(
-            self._engine, session_id=session.id, provider=self.provider.name, boot_mode=plan.mode
+        created = sandboxes.create(
+            self._engine,
+            session_id=session.id,
+            provider=self.provider.name,
+            boot_mode=plan.mode,
+            replica_id=self.config.replica_id,
         )
+        if created is None:  # another replica started one a moment ago
+            return "live"
+        row, token, tool_token = created
         sessions_ctl.set_status(self._engine, session.id, SessionStatus.SPAWNING)
         spec = self._spec(session, row.id, token, tool_token, plan)
         refill = dataclasses.replace(spec, model=self._default_model()) if plan.mode == "image" else None
@@ -397,11 +406,21 @@ class Lifecycle:
                 session.snapshot_ref = ref
 
     # --- after a server restart ------------------------------------------------------------
-    async def adopt_after_restart(self) -> Adoption:
-        """Take over the sandboxes the database says were running before this server started: those
-        the provider finds alive are ours again (they reconnect); the others are reported lost."""
-        rows = await asyncio.to_thread(sandboxes.live, self._engine)
-        adoption = await self.provider.adopt([Survivor(row.id, row.session_id, row.provider_id) for row in rows])
+    async def adopt_orphans(self, *, starting: bool = False) -> Adoption:
+        """Take over the live sandboxes no living replica serves: this one's own from before a restart,
+        and a peer's that stopped beating. Those the provider finds alive are ours again (they
+        reconnect); the others are reported lost. What a living replica serves (this one's included)
+        is left alone. At start the provider also ends what it finds that nobody claims."""
+        c = self.config
+        await asyncio.to_thread(replicas.beat, self._engine, c.replica_id, starting=starting)
+        rows = await asyncio.to_thread(
+            replicas.claim_orphans, self._engine, c.replica_id, c.replica_timeout_s, starting=starting
+        )
+        if not rows and not starting:
+            return Adoption()
+        served = await asyncio.to_thread(replicas.served, self._engine, c.replica_timeout_s)
+        survivors = [Survivor(row.id, row.session_id, row.provider_id) for row in rows]
+        adoption = await self.provider.adopt(survivors, leave=frozenset(served - {row.id for row in rows}))
         received = {row.id: row.bridge_received for row in rows}
         for handle in adoption.handles:
             self.handles[handle.sandbox_id] = handle
@@ -421,24 +440,37 @@ class Lifecycle:
         now = utcnow()
         c = self.config
         out: dict[str, list] = {"spawn": [], "stale": [], "exec": [], "idle": []}
-        for row in sandboxes.live(self._engine):
+        # only what this replica serves: a peer watches its own (and a dead peer's are adopted first)
+        mine = sandboxes.live(self._engine, replica_id=c.replica_id)
+        for row in mine:
             if row.status in (SandboxStatus.SPAWNING, SandboxStatus.CONNECTED):
                 reason = self.boots.overdue(row.id, row.created_at, now)
                 if reason is not None:
                     out["spawn"].append((row, reason))
             elif row.last_heartbeat_at and now - row.last_heartbeat_at > timedelta(seconds=c.heartbeat_timeout_s):
                 out["stale"].append(row)
+        if not mine:
+            return out
+        served = {row.session_id for row in mine}
         with session_scope(self._engine) as db:
             late = now - timedelta(seconds=c.execution_timeout_s)
             out["exec"] = list(
                 db.exec(
-                    select(Message).where(Message.status == MessageStatus.PROCESSING, col(Message.started_at) < late)
+                    select(Message).where(
+                        Message.status == MessageStatus.PROCESSING,
+                        col(Message.started_at) < late,
+                        col(Message.session_id).in_(served),
+                    )
                 ).all()
             )
             idle_since = now - timedelta(seconds=c.idle_timeout_s)
             out["idle"] = list(
                 db.exec(
-                    select(Session).where(Session.status == SessionStatus.READY, Session.last_activity_at < idle_since)
+                    select(Session).where(
+                        Session.status == SessionStatus.READY,
+                        Session.last_activity_at < idle_since,
+                        col(Session.id).in_(served),
+                    )
                 ).all()
             )
         return out

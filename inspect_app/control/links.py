@@ -3,9 +3,9 @@
 One registry owns which connection a session's sandbox is reached through: only ``attach`` and
 ``detach`` change it. A request (push this branch, settle for a snapshot) waits for its reply by
 session and subject, not by connection, so a sandbox that reconnects while it works answers on its
-new connection and the request still gets the answer. Scale-out adds a remote transport behind
-``send`` and ``request`` for sessions whose sandbox is linked to another replica; callers stay as
-they are.
+new connection and the request still gets the answer. With several replicas, ``send`` and ``reach``
+go through the replica that serves a session's sandbox when it is not this one (``peers.py``); a
+request's answer comes to the replica serving the sandbox, so requests stay with that replica.
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ class Links:
     def __init__(self) -> None:
         self._links: dict[str, SandboxLink] = {}
         self._waiting: dict[tuple[str, str], list[asyncio.Future[Any]]] = {}  # (session, subject) → requests
+        # several replicas: a link through the replica that serves the session's sandbox (peers.py)
+        self.remote: Callable[[str], Awaitable[SandboxLink | None]] | None = None
 
     def get(self, session_id: str) -> SandboxLink | None:
         return self._links.get(session_id)
@@ -67,6 +69,14 @@ class Links:
     def ready(self, session_id: str) -> SandboxLink | None:
         """The session's link if its sandbox said it is ready for prompts."""
         link = self._links.get(session_id)
+        return link if link is not None and link.ready else None
+
+    async def reach(self, session_id: str) -> SandboxLink | None:
+        """The session's link if its sandbox is ready for prompts: this replica's own, else one
+        through the peer that serves it."""
+        link = self._links.get(session_id)
+        if link is None and self.remote is not None:
+            link = await self.remote(session_id)
         return link if link is not None and link.ready else None
 
     def current(self, link: SandboxLink) -> bool:
@@ -107,8 +117,11 @@ class Links:
         self._links.pop(session_id, None)
 
     async def send(self, session_id: str, command: BaseModel) -> bool:
-        """Send to the session's sandbox; False when it has no link or the send failed."""
+        """Send to the session's sandbox (through its peer when another replica serves it); False
+        when it has no link or the send failed."""
         link = self._links.get(session_id)
+        if link is None and self.remote is not None:
+            link = await self.remote(session_id)
         return link is not None and await link.send(command)
 
     async def request(self, session_id: str, command: BaseModel, *, reply: str, timeout: float) -> Any:
@@ -118,7 +131,8 @@ class Links:
         waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(key, []).append(waiter)  # before sending: the answer can be quick
         try:
-            if not await self.send(session_id, command):
+            link = self._links.get(session_id)  # this replica's own: the answer comes to the sandbox's
+            if link is None or not await link.send(command):
                 raise NotLinked(f"the sandbox of session {session_id} is not connected")
             return await asyncio.wait_for(waiter, timeout)
         finally:

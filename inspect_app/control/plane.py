@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from pydantic import ValidationError
@@ -36,9 +36,10 @@ from inspect_app.control.events import EventStore, StoredEvent
 from inspect_app.control.hub import Hub
 from inspect_app.control.lifecycle import Lifecycle
 from inspect_app.control.links import SNAPSHOT_REPLY, Links, NotLinked, SandboxLink
+from inspect_app.control.peers import Peers
 from inspect_app.db import session_scope
 from inspect_app.errors import Conflict
-from inspect_app.models import Artifact, Message, SandboxStatus, Session, SessionStatus, User
+from inspect_app.models import Artifact, Message, SandboxStatus, Session, SessionStatus, User, utcnow
 from sandbox.protocol import (
     Author,
     ParkCommand,
@@ -48,6 +49,9 @@ from sandbox.protocol import (
     StopCommand,
 )
 from sandbox.providers.base import ProviderError, SandboxHandle
+
+if TYPE_CHECKING:
+    from inspect_app.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +90,24 @@ class Undeliverable(Exception):
 
 
 class ControlPlane:
-    def __init__(self, *, engine: sa.Engine, hub: Hub, events: EventStore, lifecycle: Lifecycle) -> None:
+    def __init__(
+        self,
+        *,
+        engine: sa.Engine,
+        hub: Hub,
+        events: EventStore,
+        lifecycle: Lifecycle,
+        links: Links | None = None,
+        peers: Peers | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.engine = engine
         self.hub = hub
         self.events = events
         self.lifecycle = lifecycle
-        self.links = Links()  # session id → live link, and request/reply over it
+        self.links = links or Links()  # session id → live link, and request/reply over it
+        self.peers = peers  # several replicas: sessions whose sandbox a peer serves are reached through it
+        self.metrics = metrics
         self._sweeper: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         # message id → author, for its events (tokens stream: one read per prompt, not per event);
@@ -106,7 +122,9 @@ class ControlPlane:
     async def start(self) -> None:
         await self.hub.start()
         await self.events.start()
-        await self._recover()
+        if self.peers is not None:
+            await self.peers.start()
+        await self._adopt(starting=True)
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="control-sweep")
 
     async def close(self) -> None:
@@ -116,6 +134,8 @@ class ControlPlane:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*(t for t in [self._sweeper, *self._tasks] if t), return_exceptions=True)
+        if self.peers is not None:
+            await self.peers.close()
         await self.lifecycle.close()
         await self.events.close()
         await self.hub.close()
@@ -135,11 +155,12 @@ class ControlPlane:
     async def emit(self, session_id: str, type_: str, data: EventData, *, message_id: str | None = None) -> None:
         await self.events.append(session_id, type_, data.stored(), message_id=message_id)
 
-    async def _recover(self) -> None:
-        """After a restart: the sandboxes still running are ours again — they reconnect, a prompt they
-        were running goes on (its events were kept for the new connection) — and those that are gone
-        are over, with their prompts."""
-        adoption = await self.lifecycle.adopt_after_restart()
+    async def _adopt(self, *, starting: bool = False) -> None:
+        """Beat as a replica, and take over what no living replica serves: after a restart this one's
+        own sandboxes, later a peer's that stopped beating. Those still running are ours — they
+        reconnect, a prompt they were running goes on (its events were kept for the new connection)
+        — and those that are gone are over, with their prompts. A living peer's are left alone."""
+        adoption = await self.lifecycle.adopt_orphans(starting=starting)
         for handle in adoption.handles:
             # a fresh heartbeat window: the time the server was down is not the sandbox's silence
             await asyncio.to_thread(sandboxes.heartbeat, self.engine, handle.sandbox_id)
@@ -207,7 +228,7 @@ class ControlPlane:
         """Queue ``content`` as ``user``'s prompt (they join the session if new to it), and send it at
         once if the sandbox is ready and idle, else start one. Every client prompts through here."""
         await self.join(session_id, user)
-        link = self.links.ready(session_id)
+        link = await self.links.reach(session_id)
         warm = link is not None
         queued = await asyncio.to_thread(
             prompts.enqueue,
@@ -282,7 +303,7 @@ class ControlPlane:
         """Send the next prompt if the sandbox is ready and none is running (one that cannot be sent
         at all has failed, and the next one is tried)."""
         while True:
-            link = self.links.ready(session_id)
+            link = await self.links.reach(session_id)
             if link is None:
                 return
             try:
@@ -314,6 +335,8 @@ class ControlPlane:
             await asyncio.to_thread(prompts.finish, self.engine, message.id, success=False, error=reason)
             raise Undeliverable(message, reason) from None
         if await link.send(command):
+            if self.metrics is not None:
+                self.metrics.prompt_delivery.observe((utcnow() - message.created_at).total_seconds())
             return True
         await asyncio.to_thread(prompts.requeue, self.engine, message.id)
         return False
@@ -385,6 +408,7 @@ class ControlPlane:
                 log.exception("sweep failed")
 
     async def sweep(self) -> None:
+        await self._adopt()
         due = await asyncio.to_thread(self.lifecycle.overdue)
         limit = self.lifecycle.config
         for row, reason in due["spawn"]:

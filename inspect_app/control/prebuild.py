@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlmodel import col, select
@@ -35,6 +35,9 @@ from inspect_app.models import Image, ImageStatus, Repository, Sandbox, Session,
 from inspect_app.scm import local_git
 from inspect_app.scm.github_app import GitHubApp, GitHubError
 from sandbox.providers.base import ProviderError, SandboxProvider, SandboxSpec
+
+if TYPE_CHECKING:
+    from inspect_app.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +64,10 @@ class Prebuilder:
         build_timeout_s: float = 1800.0,
         setup_timeout_s: float = 600.0,
         on_image: Callable[[int], Awaitable[None]] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._engine = engine
+        self._metrics = metrics
         self._provider = provider
         self._github = github
         self._holder = holder  # this worker's name in the leases
@@ -129,6 +134,8 @@ class Prebuilder:
             await asyncio.to_thread(self._finish, image_id, ok=False, log_tail=str(exc), duration=0.0)
             return BuildOutcome(repository_id, "failed", image_id, str(exc))
         duration = time.monotonic() - started
+        if self._metrics is not None:
+            self._metrics.build_finished("built" if result.ok else "failed", duration)
         await asyncio.to_thread(
             self._finish,
             image_id,

@@ -249,9 +249,10 @@ class SandboxProvider(abc.ABC):
         """The session's changes against its base branch, if this provider can read them cheaply."""
         return None
 
-    async def adopt(self, survivors: list[Survivor]) -> Adoption:
-        """At start: take over the sandboxes an earlier server left running. A provider whose
-        sandboxes outlive the server finds them by their ids; others lost them with the server."""
+    async def adopt(self, survivors: list[Survivor], *, leave: frozenset[str] = frozenset()) -> Adoption:
+        """Take over the sandboxes an earlier server (or a replica that died) left running. A provider
+        whose sandboxes outlive the server finds them by their ids; others lost them with the server.
+        ``leave``: sandbox ids another live server serves, which nothing here may touch."""
         if self.capabilities.outlives_server:
             return Adoption(
                 handles=[SandboxHandle(self.name, s.sandbox_id, s.session_id, s.provider_id) for s in survivors]

@@ -449,14 +449,17 @@ class LocalProvider(SandboxProvider):
             await asyncio.gather(*(self.stop(handle) for handle in list(self._by_session.values())))
         await asyncio.gather(*self._chores, return_exceptions=True)
 
-    async def adopt(self, survivors: list[Survivor]) -> Adoption:
+    async def adopt(self, survivors: list[Survivor], *, leave: frozenset[str] = frozenset()) -> Adoption:
         """Take over the sandboxes an earlier server left running: each one the database lists whose
         record names a live process (the same pid *and* start time) is served again — its uid, its
         cgroup, its relay sockets made anew in the directory it has bound — and reconnects by itself.
-        Every other recorded sandbox is ended; a listed one that is gone is reported lost."""
+        Every other recorded sandbox is ended, except those in ``leave`` (a live peer replica sharing
+        this data directory serves them); a listed one that is gone is reported lost."""
         wanted = {s.sandbox_id: s for s in survivors}
         adoption = Adoption()
         for record in await asyncio.to_thread(self._records.all):
+            if record.sandbox_id in leave:
+                continue
             survivor = wanted.get(record.sandbox_id)
             alive = processes.start_time(record.pid) == record.started
             if survivor is None or survivor.session_id != record.session_id or not alive:
@@ -483,7 +486,11 @@ class LocalProvider(SandboxProvider):
         group = self._group_of(record)
         network = None
         if record.relays is not None:
-            network = self._network(self._relay_dir(record), record.session_id, dict(record.routes), record.allow)
+            routes = dict(record.routes)
+            if self._control is not None and "bridge" in routes:
+                # to this server, which may not be the one that started it (a replica that died)
+                routes["control"] = routes["bridge"] = self._control
+            network = self._network(self._relay_dir(record), record.session_id, routes, record.allow)
             if record.bridge_token:
                 network.identity = Identity(record.sandbox_id, record.bridge_token)
             await network.start(again=True)

@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import sqlalchemy as sa
@@ -32,8 +33,8 @@ def bearer(token: str) -> dict[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def local_instance(data_dir: Path) -> AsyncIterator[LocalInstance]:
-    settings = Settings(_env_file=None, data_dir=data_dir, local_user_name="Ada")  # type: ignore[call-arg]
+async def local_instance(data_dir: Path, **more: Any) -> AsyncIterator[LocalInstance]:
+    settings = Settings(_env_file=None, data_dir=data_dir, local_user_name="Ada", **more)  # type: ignore[call-arg]
     services.install(prepare(settings).services)
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=build_api()), base_url="http://testserver")
     try:

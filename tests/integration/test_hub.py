@@ -10,9 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from inspect_app.control.hub import RESYNC, Hub, InProcessHub, RedisHub
-from tests.conftest import IN_CI
-
-REDIS_URL = os.environ.get("INSPECT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+from tests.conftest import IN_CI, REDIS_URL
 
 
 @pytest.fixture(params=["inprocess", "redis"])

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from inspect_app.control.data import prompts, sessions
 from inspect_app.db import session_scope, upgrade
@@ -65,6 +66,17 @@ class Core:
             await asyncio.sleep(0.01)
 
 
+def new_session(engine: sa.Engine) -> tuple[str, User]:
+    """A person, a repository and a session of theirs on it."""
+    with session_scope(engine) as db:
+        ada, repo = User(name="Ada", email="ada@example.com"), Repository(url="/srv/demo.git", name="demo")
+        db.add_all([ada, repo])
+        db.flush()
+        db.expunge(ada)
+        repo_id = repo.id or 0
+    return sessions.create(engine, repository_id=repo_id, creator_id=ada.id or 0).id, ada
+
+
 @pytest.fixture
 async def core(tmp_path: Path) -> AsyncIterator[Core]:
     settings = Settings(_env_file=None, data_dir=tmp_path / "data")  # type: ignore[call-arg]
@@ -72,13 +84,7 @@ async def core(tmp_path: Path) -> AsyncIterator[Core]:
     provider = FakeProvider()
     services = build_services(settings, provider=provider)
     provider.plane = services.plane
-    with session_scope(services.engine) as db:
-        ada, repo = User(name="Ada", email="ada@example.com"), Repository(url="/srv/demo.git", name="demo")
-        db.add_all([ada, repo])
-        db.flush()
-        db.expunge(ada)
-        repo_id = repo.id or 0
-    session_id = sessions.create(services.engine, repository_id=repo_id, creator_id=ada.id or 0).id
+    session_id, ada = new_session(services.engine)
     await services.plane.start()
     try:
         yield Core(services, provider, session_id, ada)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import select
 
 from inspect_app import services
@@ -23,7 +24,7 @@ from inspect_app.control.sandbox_link import SandboxConnection
 from inspect_app.db import session_scope
 from inspect_app.models import Message, MessageStatus, Repository
 from sandbox.protocol import ExecutionComplete
-from tests.integration.local_api import LocalInstance, local_instance
+from tests.integration.local_api import LocalInstance, bearer, local_instance
 
 
 @dataclass
@@ -75,8 +76,8 @@ class PromptPath:
 
 
 @contextlib.asynccontextmanager
-async def prompt_path(data_dir: Path) -> AsyncIterator[PromptPath]:
-    async with local_instance(data_dir) as instance:
+async def prompt_path(data_dir: Path, **settings: Any) -> AsyncIterator[PromptPath]:
+    async with local_instance(data_dir, **settings) as instance:
         plane = services.current().plane
         await plane.events.start()
         try:
@@ -87,7 +88,12 @@ async def prompt_path(data_dir: Path) -> AsyncIterator[PromptPath]:
                 repo_id = repo.id or 0
             creator = (await instance.client.get("/api/me", headers=instance.admin)).json()["id"]
             session_id = sessions.create(instance.engine, repository_id=repo_id, creator_id=creator).id
-            row, _, _ = sandboxes.create(instance.engine, session_id=session_id, provider="local", boot_mode="fresh")
+            replica = instance.settings.resolved_replica_id
+            created = sandboxes.create(
+                instance.engine, session_id=session_id, provider="local", boot_mode="fresh", replica_id=replica
+            )
+            assert created is not None
+            row = created[0]
             sandbox = Sandbox()
             link = SandboxLink(session_id=session_id, sandbox_id=row.id, send_text=sandbox.send_text)
             link.ready = True
@@ -171,3 +177,39 @@ def test_no_body_wedges_the_queue(running_path: tuple[asyncio.Runner, PromptPath
         await path.next_prompt_runs()
 
     runner.run(example())
+
+
+async def test_metrics_are_off_without_a_token(tmp_path: Path) -> None:
+    async with local_instance(tmp_path / "data") as instance:
+        off = await instance.client.get("/metrics", headers=instance.admin)  # a user's token is not one
+        assert off.status_code == 404 and "INSPECT_METRICS_TOKEN" in off.text
+
+
+async def test_metrics_report_this_replica_to_a_scraper_with_the_token(tmp_path: Path) -> None:
+    async with prompt_path(tmp_path / "data", metrics_token="scrape-me", replica_id="r1") as path:
+        client = path.instance.client
+        for wrong in ({}, bearer("scrape-me-not"), path.instance.admin):
+            refused = await client.get("/metrics", headers=wrong)
+            assert refused.status_code == 401 and "metrics token" in refused.text
+        accepted = await path.send({"content": "Count me"})
+        assert accepted.status_code == 202, accepted.text
+        await services.current().plane.events.written()
+        scraped = await client.get("/metrics", headers=bearer("scrape-me"))
+        assert scraped.status_code == 200 and scraped.headers["content-type"].startswith("text/plain")
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(scraped.text)
+        for s in family.samples
+    }
+
+    def value(name: str, **labels: str) -> float:
+        return samples[(name, tuple(sorted({"replica": "r1", **labels}.items())))]
+
+    assert value("inspect_prompt_delivery_seconds_count") == 1  # sent to the sandbox on the request's path
+    assert value("inspect_prompts", status="processing") == 1 and value("inspect_prompts", status="pending") == 0
+    assert value("inspect_sessions", status="running") == 1
+    assert value("inspect_sandboxes", status="spawning") == 1  # the one this replica serves
+    assert value("inspect_events_written_total") >= 2  # the prompt and its start
+    assert value("inspect_events_published_total") == value("inspect_events_written_total")
+    assert value("inspect_websocket_clients") == 0
+    assert ("inspect_event_loop_lag_seconds", (("quantile", "0.99"), ("replica", "r1"))) in samples

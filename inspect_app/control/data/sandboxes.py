@@ -15,19 +15,30 @@ from inspect_app.models import Image, ImageStatus, Sandbox, SandboxStatus, Sessi
 LIVE = (SandboxStatus.SPAWNING, SandboxStatus.CONNECTED, SandboxStatus.READY)
 
 
-def create(engine: sa.Engine, *, session_id: str, provider: str, boot_mode: str) -> tuple[Sandbox, str, str]:
-    """A new sandbox row, its bridge token and its tool token (returned once; only hashes are stored)."""
+def create(
+    engine: sa.Engine, *, session_id: str, provider: str, boot_mode: str, replica_id: str = ""
+) -> tuple[Sandbox, str, str] | None:
+    """A new sandbox row (served by ``replica_id``), its bridge token and its tool token (returned
+    once; only hashes are stored). None when the session has a live sandbox already (another
+    replica started one at the same time: one live sandbox per session is a unique index)."""
     token, tool_token = tokens.mint(tokens.SANDBOX_PREFIX), tokens.mint(tokens.TOOL_PREFIX)
     with session_scope(engine) as db:
         row = Sandbox(
             session_id=session_id,
             provider=provider,
             boot_mode=boot_mode,
+            replica_id=replica_id,
             token_hash=tokens.hash_token(token),
             tool_token_hash=tokens.hash_token(tool_token),
         )
         db.add(row)
-        db.flush()
+        try:
+            db.flush()
+        except sa.exc.IntegrityError:
+            db.rollback()
+            if current(engine, session_id) is not None:
+                return None
+            raise
         return row, token, tool_token
 
 
@@ -177,6 +188,10 @@ def recent_failures(engine: sa.Engine, session_id: str, window_s: float) -> list
         )
 
 
-def live(engine: sa.Engine) -> list[Sandbox]:
+def live(engine: sa.Engine, *, replica_id: str | None = None) -> list[Sandbox]:
+    """The live sandboxes (those ``replica_id`` serves, when given)."""
     with session_scope(engine) as db:
-        return list(db.exec(select(Sandbox).where(col(Sandbox.status).in_(LIVE))).all())
+        query = select(Sandbox).where(col(Sandbox.status).in_(LIVE))
+        if replica_id is not None:
+            query = query.where(Sandbox.replica_id == replica_id)
+        return list(db.exec(query).all())

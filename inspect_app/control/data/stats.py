@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import col, func, select
 
 from inspect_app.db import session_scope
-from inspect_app.models import Artifact, Message, Session, utcnow
+from inspect_app.models import Artifact, Message, Sandbox, Session, utcnow
 
 HUMANS_WINDOW = timedelta(minutes=5)
 ACTIVE_WINDOW = timedelta(days=7)
@@ -60,4 +60,36 @@ def collect(engine: sa.Engine, *, days: int = 14) -> Stats:
         merge_rate=(merged / opened) if opened else 0.0,
         active_users=int(active),
         humans_prompting=int(humans),
+    )
+
+
+@dataclass(frozen=True)
+class Gauges:
+    """What ``/metrics`` reports as it is now (one transaction)."""
+
+    sessions: dict[str, int]  # by status, archived ones aside
+    sandboxes: dict[str, int]  # the live ones ``replica_id`` serves, by status
+    prompts: dict[str, int]  # pending and processing, installation-wide
+
+
+def gauges(engine: sa.Engine, replica_id: str) -> Gauges:
+    live = ("spawning", "connected", "ready")
+    with session_scope(engine) as db:
+        sessions = db.exec(
+            select(Session.status, func.count()).where(Session.archived == sa.false()).group_by(Session.status)
+        ).all()
+        sandboxes = db.exec(
+            select(Sandbox.status, func.count())
+            .where(Sandbox.replica_id == replica_id, col(Sandbox.status).in_(live))
+            .group_by(Sandbox.status)
+        ).all()
+        prompts = db.exec(
+            select(Message.status, func.count())
+            .where(col(Message.status).in_(("pending", "processing")))
+            .group_by(Message.status)
+        ).all()
+    return Gauges(
+        sessions=dict(sessions),
+        sandboxes={status: 0 for status in live} | dict(sandboxes),
+        prompts={"pending": 0, "processing": 0} | dict(prompts),
     )

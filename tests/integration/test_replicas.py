@@ -1,0 +1,203 @@
+"""Several replicas on one PostgreSQL and one Redis: the real planes, lifecycles, event stores and
+Redis hubs of two replicas in one test process, each with its own in-loop sandboxes
+(``tests/fakes/provider.py``). What an operator adding a second replica relies on: starting it
+leaves the first one's sandboxes alone; a prompt or a stop sent to either reaches the sandbox the
+other serves, and its answer streams to both; a replica that dies has its sandboxes taken over."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from inspect_app.control.data import replicas, sandboxes, sessions
+from inspect_app.control.events import session_channel
+from inspect_app.db import session_scope, upgrade
+from inspect_app.models import Repository, User
+from inspect_app.services import build_services
+from inspect_app.settings import Settings
+from tests.fakes.provider import FakeProvider
+from tests.integration.test_plane_core import Core, new_session
+
+pytestmark = [pytest.mark.timeout(90), pytest.mark.postgres]
+
+TIMEOUT_S = 5.0  # a replica silent this long is gone (the least the setting allows)
+
+
+class Cluster:
+    """Replicas started one by one on one database and one Redis; the first creates the session."""
+
+    def __init__(self, database: str, redis_url: str, tmp_path: Path) -> None:
+        self.database, self.redis_url, self.tmp_path = database, redis_url, tmp_path
+        self.replicas: list[Core] = []
+        self.names: list[str] = []
+        upgrade(database)
+
+    async def start(self, name: str) -> Core:
+        replica_id = f"{name}-{secrets.token_hex(3)}"  # unique on a shared Redis
+        settings = Settings(  # type: ignore[call-arg]
+            _env_file=None,
+            data_dir=self.tmp_path / name,
+            database_url=self.database,
+            redis_url=self.redis_url,
+            replica_id=replica_id,
+            replica_timeout_s=TIMEOUT_S,
+            spawn_timeout_s=3,  # the sweep (which beats and adopts) every second
+        )
+        provider = FakeProvider()
+        services = build_services(settings, provider=provider)
+        provider.plane = services.plane
+        if self.replicas:
+            first = self.replicas[0]
+            session_id, user = first.session_id, first.user
+        else:
+            session_id, user = new_session(services.engine)
+        await services.plane.start()
+        core = Core(services, provider, session_id, user)
+        self.replicas.append(core)
+        self.names.append(replica_id)
+        return core
+
+    def sandbox(self) -> Any:
+        return sandboxes.current(self.replicas[0].services.engine, self.replicas[0].session_id)
+
+    async def close(self) -> None:
+        for core in reversed(self.replicas):
+            await core.services.plane.close()
+            core.services.engine.dispose()
+
+
+@pytest.fixture
+async def cluster(postgres_database: str, redis_url: str, tmp_path: Path) -> AsyncIterator[Cluster]:
+    running = Cluster(postgres_database, redis_url, tmp_path)
+    try:
+        yield running
+        for core in running.replicas:
+            assert core.provider.errors == []
+    finally:
+        await running.close()
+
+
+async def listen(core: Core) -> tuple[list[dict[str, Any]], Callable[[], None]]:
+    """What the replica's hub delivers live on the session's channel (as its WebSocket clients get it)."""
+    subscription = await core.services.plane.hub.subscribe(session_channel(core.session_id))
+    heard: list[dict[str, Any]] = []
+
+    async def read() -> None:
+        async for payload in subscription:
+            decoded = json.loads(payload)
+            heard.extend(decoded if isinstance(decoded, list) else [decoded])
+
+    task = asyncio.ensure_future(read())
+
+    def stop() -> None:
+        subscription.close()
+        task.cancel()
+
+    return heard, stop
+
+
+async def test_a_second_replica_leaves_the_first_ones_sandbox_and_prompts_through_it(cluster: Cluster) -> None:
+    a = await cluster.start("a")
+    first = await a.prompt("Start here")
+    await a.until(lambda: first in a.ends(), "the first prompt to end on A")
+    served = cluster.sandbox()
+    assert served.replica_id == cluster.names[0]
+
+    b = await cluster.start("b")  # its start-up recovery must not take (or end) A's sandbox
+    for core in (a, b, a, b):  # nor the watchdogs of either, sweep after sweep
+        await core.services.plane.sweep()
+    row = cluster.sandbox()
+    assert (row.id, row.status, row.replica_id) == (served.id, "ready", cluster.names[0])
+    assert a.provider.live(a.session_id) is not None and len(a.provider.sandboxes) == 1
+
+    heard_on_b, stop_listening = await listen(b)
+    try:
+        second = await b.prompt("Now through B")
+        await b.until(lambda: second in b.ends(), "the prompt sent through B to end")
+        await b.until(lambda: any(e.get("type") == "execution_complete" for e in heard_on_b), "B's clients to hear")
+    finally:
+        stop_listening()
+    assert second in a.provider.sent(a.session_id)  # it ran on A's sandbox
+    assert b.provider.sandboxes == {}  # B started none
+    assert b.ends()[second] == [{"success": True, "author": {"id": b.user.id, "name": "Ada"}}]
+    mine = [(e.type, e.seq) for e in b.events() if e.message_id == second]
+    assert [t for t, _ in mine] == ["prompt", "prompt_started", "text", "execution_complete"]
+    assert [s for _, s in mine] == sorted(s for _, s in mine)  # stored in the order they happened
+    live = [e["type"] for e in heard_on_b if e.get("message_id") == second]
+    assert live[0] == "prompt" and live[-1] == "execution_complete" and "prompt_started" in live
+    seqs = [e.seq for e in b.events()]
+    assert len(seqs) == len(set(seqs))
+
+
+async def test_a_stop_sent_to_one_replica_stops_the_prompt_on_the_other(cluster: Cluster) -> None:
+    a = await cluster.start("a")
+    warmup = await a.prompt("Warm up")
+    await a.until(lambda: warmup in a.ends(), "a sandbox on A")
+    b = await cluster.start("b")
+    a.provider.hold.clear()  # A's sandbox works until it is told to stop
+    running = await b.prompt("Take your time")
+    await b.until(lambda: running in a.provider.sent(a.session_id), "the prompt to reach A's sandbox")
+    await b.services.plane.stop(session_id=b.session_id, user=b.user)
+    await b.until(lambda: running in b.ends(), "the stopped prompt to end")
+    assert [end["success"] for end in b.ends()[running]] == [False]
+    assert [e.type for e in b.events() if e.message_id == running][-2:] == ["stop_requested", "execution_complete"]
+
+
+async def test_a_dead_replicas_sandbox_is_taken_over_and_the_next_prompt_runs(cluster: Cluster) -> None:
+    a = await cluster.start("a")
+    b = await cluster.start("b")
+    a.provider.hold.clear()
+    doomed = await a.prompt("Working when A dies")
+    await a.until(lambda: doomed in a.provider.sent(a.session_id), "the prompt on A's sandbox")
+    # A is SIGKILLed with its sandbox: nothing it does is seen again (no beat, no last word)
+    plane_a = a.services.plane
+    assert plane_a._sweeper is not None
+    plane_a._sweeper.cancel()
+    sandbox = a.provider.live(a.session_id)
+    assert sandbox is not None
+    sandbox.exited = True
+    for task in sandbox.tasks:
+        task.cancel()
+    assert cluster.names[0] in replicas.alive(b.services.engine, TIMEOUT_S)
+
+    await b.until(lambda: doomed in b.ends(), "B to fail the prompt A was running", timeout=TIMEOUT_S + 15)
+    [end] = b.ends()[doomed]
+    assert end["success"] is False and "the sandbox was lost" in end["error"]
+    assert cluster.sandbox() is None  # no live sandbox left on a dead replica
+    after = await b.prompt("Again, on B")
+    await b.until(lambda: after in b.ends(), "the next prompt on a new sandbox")
+    assert b.ends()[after][0]["success"] is True
+    assert cluster.sandbox().replica_id == cluster.names[1]
+    assert after in b.provider.sent(b.session_id)
+
+
+def test_one_live_sandbox_per_session_and_orphans_are_claimed_once(engine: sa.Engine) -> None:
+    with session_scope(engine) as db:
+        ada, repo = User(name="Ada", email="ada@example.com"), Repository(url="/srv/demo.git", name="demo")
+        db.add_all([ada, repo])
+        db.flush()
+        ids = (repo.id or 0, ada.id or 0)
+    one, two = (sessions.create(engine, repository_id=ids[0], creator_id=ids[1]).id for _ in range(2))
+    created = sandboxes.create(engine, session_id=one, provider="fake", boot_mode="fresh", replica_id="a")
+    assert created is not None
+    # a second replica deciding at the same moment gets no second live sandbox
+    assert sandboxes.create(engine, session_id=one, provider="fake", boot_mode="fresh", replica_id="b") is None
+    other = sandboxes.create(engine, session_id=two, provider="fake", boot_mode="fresh", replica_id="gone")
+    assert other is not None
+    replicas.beat(engine, "a")
+    replicas.beat(engine, "b")
+    # b claims what no living replica serves: the row of "gone" (never beat), not a's
+    assert [row.id for row in replicas.claim_orphans(engine, "b", TIMEOUT_S)] == [other[0].id]
+    assert replicas.claim_orphans(engine, "a", TIMEOUT_S) == []  # its own it keeps; the other is b's
+    # a restarting replica takes back what it served before (a fresh start under the same name)
+    assert [row.id for row in replicas.claim_orphans(engine, "a", TIMEOUT_S, starting=True)] == [created[0].id]
+    assert replicas.served(engine, TIMEOUT_S) == {created[0].id, other[0].id}
+    found = replicas.serving(engine, one, TIMEOUT_S)
+    assert found is not None and (found.sandbox_id, found.replica_id, found.ready) == (created[0].id, "a", False)
