@@ -6,6 +6,10 @@ from reflex.plugins.sitemap import SitemapPlugin
 from inspect_app.settings import get_settings
 
 _settings = get_settings()
+# Where built pages open their state socket. Unset, Reflex bakes this server's own port into the
+# bundle (the host is taken from the page), so behind a balancer every page would follow whichever
+# replica built last; with INSPECT_PUBLIC_URL set, every replica builds the same bundle, pointing at it.
+_socket = {"api_url": _settings.public_url.rstrip("/")} if _settings.public_url else {}
 
 config = rx.Config(
     app_name="inspect_app",
@@ -16,4 +20,5 @@ config = rx.Config(
     backend_host=_settings.host,
     frontend_port=_settings.port,
     backend_port=_settings.port,
+    **_socket,
 )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from sqlmodel import col, select
 
 from inspect_app.control.hub import Hub
 from inspect_app.models import Event, utcnow
+from inspect_app.models import Sandbox as SandboxRow
 from inspect_app.models import Session as SessionRow
 
 if TYPE_CHECKING:
@@ -45,6 +47,13 @@ Mode = Literal["insert", "append_text", "upsert"]
 
 EVENTS: sa.Table = Event.__table__  # type: ignore[attr-defined]
 SESSIONS: sa.Table = SessionRow.__table__  # type: ignore[attr-defined]
+SANDBOXES: sa.Table = SandboxRow.__table__  # type: ignore[attr-defined]
+
+# The sandbox message (sandbox id, its bridge number) being handled: events queued while it is set
+# record that number in the sandbox's row, in the transaction that stores them. A server that is
+# killed outright then leaves the position of what it stored, and the replica that adopts the sandbox
+# asks it to re-send exactly what was not (sandbox_link.py sets it around each message).
+bridge_position: contextvars.ContextVar[tuple[str, int] | None] = contextvars.ContextVar("bridge", default=None)
 
 
 @dataclass
@@ -115,6 +124,7 @@ class _Op:
     future: asyncio.Future[StoredEvent | None] | None = None
     published: str | None = field(default=None, repr=False)
     result: StoredEvent | None = None
+    bridge: tuple[str, int] | None = field(default_factory=bridge_position.get)
 
 
 def session_channel(session_id: str) -> str:
@@ -252,6 +262,16 @@ class EventStore:
                 by_session.setdefault(op.session_id, []).append(op)
             for session_id, ops in by_session.items():
                 self._write_session(conn, session_id, ops)
+            positions: dict[str, int] = {}
+            for op in batch:
+                if op.bridge is not None:
+                    positions[op.bridge[0]] = max(op.bridge[1], positions.get(op.bridge[0], 0))
+            for sandbox_id, n in positions.items():
+                conn.execute(
+                    sa.update(SANDBOXES)
+                    .where(SANDBOXES.c.id == sandbox_id, SANDBOXES.c.bridge_received < n)
+                    .values(bridge_received=n)
+                )
 
     def _write_session(self, conn: sa.Connection, session_id: str, ops: list[_Op]) -> None:
         keys = {op.key for op in ops if op.key}

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from inspect_app.control.data import prompts, sandboxes
 from inspect_app.control.data import sessions as sessions_ctl
 from inspect_app.control.event_data import SandboxStatusData
+from inspect_app.control.events import bridge_position
 from inspect_app.control.links import SNAPSHOT_REPLY, SandboxLink, push_reply
 from inspect_app.control.plane import RESTART_REASON, ControlPlane, prompt_command
 from inspect_app.errors import NotFound
@@ -87,7 +88,13 @@ class SandboxConnection:
             log.warning("sandbox %s sent %s for a prompt not of its session", self.link.sandbox_id, kind)
             await self.link.send(ControlError(code="not_your_prompt", message=f"no prompt {message_id} here"))
         else:
-            await self._handlers[type(message)](message)
+            n = getattr(message, "n", None)
+            token = bridge_position.set((self.link.sandbox_id, n)) if n is not None else None
+            try:
+                await self._handlers[type(message)](message)
+            finally:
+                if token is not None:
+                    bridge_position.reset(token)
         ack_id = getattr(message, "ack_id", None)
         if ack_id:  # acknowledged either way: a refused message is not worth re-sending
             await self.link.send(AckCommand(ack_id=ack_id))
@@ -171,9 +178,12 @@ class SandboxConnection:
     async def _ready(self, message: Ready) -> None:
         self.plane.lifecycle.boots.forget(self.link.sandbox_id)
         engine, sandbox_id = self.plane.engine, self.link.sandbox_id
+        replica_id = self.plane.lifecycle.config.replica_id
 
         def record() -> tuple[bool, Message | None, Sandbox | None]:  # off the loop, in one go
-            ready = sandboxes.mark_ready(engine, sandbox_id, runtime_version=message.runtime_version)
+            ready = sandboxes.mark_ready(
+                engine, sandbox_id, runtime_version=message.runtime_version, replica_id=replica_id
+            )
             return ready, prompts.processing(engine, self.session_id), sandboxes.get(engine, sandbox_id)
 
         ready, running, sandbox = await asyncio.to_thread(record)

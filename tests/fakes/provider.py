@@ -117,7 +117,17 @@ class FakeProvider(SandboxProvider):
     async def _boot(self, sandbox: FakeSandbox) -> None:
         assert self.plane is not None
         await asyncio.sleep(0)  # connected after spawn returned, as a real one is
+        await self._connect(sandbox, self.plane)
 
+    async def reconnect(self, session_id: str, plane: ControlPlane) -> None:
+        """The live sandbox's connection drops and it connects again, to ``plane``: another replica's,
+        as a sandbox connecting through a load balancer may."""
+        sandbox = self.live(session_id)
+        assert sandbox is not None and sandbox.connection is not None, "no live sandbox to reconnect"
+        await sandbox.connection.closed()
+        await self._connect(sandbox, plane)
+
+    async def _connect(self, sandbox: FakeSandbox, plane: ControlPlane) -> None:
         async def receive(text: str) -> None:
             command = parse_from_control(text)
             if isinstance(command, PromptCommand):
@@ -128,8 +138,8 @@ class FakeProvider(SandboxProvider):
                 self._run(sandbox, self._say(sandbox, ExecutionComplete(message_id=command.message_id, success=False)))
 
         link = SandboxLink(session_id=sandbox.spec.session_id, sandbox_id=sandbox.spec.sandbox_id, send_text=receive)
-        sandbox.connection = SandboxConnection(self.plane, link)
-        await self.plane.links.attach(link)
+        sandbox.connection = SandboxConnection(plane, link)
+        await plane.links.attach(link)
         await sandbox.connection.handle(Ready(sandbox_id=sandbox.spec.sandbox_id, runtime_version="0.1.0"))
 
     async def _answer(self, sandbox: FakeSandbox, message_id: str) -> None:

@@ -8,8 +8,8 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from inspect_app.control.data import prompts, sessions
-from inspect_app.control.events import EventStore, _Op, session_channel
+from inspect_app.control.data import prompts, sandboxes, sessions
+from inspect_app.control.events import EventStore, _Op, bridge_position, session_channel
 from inspect_app.control.hub import InProcessHub
 from inspect_app.db import session_scope
 from inspect_app.errors import Conflict, InvalidInput, NotFound
@@ -180,3 +180,30 @@ async def test_a_client_following_the_change_feed_sees_every_update_once(
     assert answers == ["All done for Explain.", "All done for Fix it."]  # every final answer
     by_seq, _ = store.page(sid, after=0, limit=100)
     assert {e.seq: e.data for e in by_seq} == latest  # the feed ends where the timeline is
+
+
+async def test_a_sandboxs_bridge_position_is_stored_with_the_events_it_produced(
+    seeded: tuple[sa.Engine, str, int, int],
+) -> None:
+    """What a killed server leaves behind: the bridge number of the last sandbox message whose events
+    were stored, in the same transaction, so the replica that adopts the sandbox asks for the rest."""
+    engine, sid, _, _ = seeded
+    created = sandboxes.create(engine, session_id=sid, provider="local", boot_mode="fresh")
+    assert created is not None
+    sandbox_id = created[0].id
+    store = EventStore(engine=engine, hub=InProcessHub())
+    await store.start()
+    try:
+        for n in (1, 2, 3):
+            position = bridge_position.set((sandbox_id, n))
+            store.append_nowait(sid, "text", {"text": f"part {n}"})
+            bridge_position.reset(position)
+        store.append_nowait(sid, "warning", {"message": "not from the sandbox"})  # moves nothing
+        await store.written()
+        assert sandboxes.get(engine, sandbox_id).bridge_received == 3
+        older = bridge_position.set((sandbox_id, 2))  # a re-sent message handled late never moves it back
+        await store.append(sid, "text", {"text": "again"})
+        bridge_position.reset(older)
+        assert sandboxes.get(engine, sandbox_id).bridge_received == 3
+    finally:
+        await store.close()

@@ -6,17 +6,32 @@ clients watch it stream live."""
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import shutil
+import signal
+import subprocess
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
 
+from deploy.run_local import haproxy_config
 from sandbox.providers.local import bwrap_works
+from tests.browser import start_chromium
+from tests.conftest import IN_CI
+from tests.e2e.conftest import click, sign_in_with_token, text_of, wait_text
+from tests.e2e.test_session_page import send
 from tests.fakes.llm_server import MODEL, FakeLLM, Turn
 from tests.integration.sandbox_harness import make_origin, require_opencode, sandbox_processes, until
 from tests.integration.stream_client import Client
-from tests.integration.test_control_plane import _session_setup, _status, api
-from tests.servers import start_server
+from tests.integration.test_control_plane import _session, _session_setup, _status, api
+from tests.servers import free_port, start_server
 
 pytestmark = [pytest.mark.timeout(600), pytest.mark.postgres]
 
@@ -114,3 +129,126 @@ async def test_a_second_replica_serves_prompts_and_stops_for_the_first_ones_sand
             a.stop()  # and then every sandbox of the data directory is ended
             if session_id:
                 await until(lambda: not sandbox_processes(session_id), "the sandbox to end", 30)
+
+
+async def test_a_replica_killed_mid_prompt_hands_its_sandbox_to_a_peer_and_the_prompt_completes(
+    postgres_database: str, redis_url: str, tmp_path: Path
+) -> None:
+    """SIGKILL of the replica serving a sandbox while its answer streams: the peer adopts the sandbox
+    once the dead one's beat is stale, the sandbox reconnects to it and re-sends what was not stored,
+    and the prompt completes with each event stored once. (The model request in flight was cut with
+    the dead replica's relay: OpenCode asks again, so the answer keeps the cut-off part.)"""
+    require_opencode()
+    if not bwrap_works():
+        pytest.skip("local sandboxes need bubblewrap")
+    data = tmp_path / "data"
+    answer = "slow " * 300
+    with FakeLLM() as llm:
+        env = {
+            "INSPECT_DATABASE_URL": postgres_database,
+            "INSPECT_REDIS_URL": redis_url,
+            "INSPECT_LLM_BASE_URL": llm.base_url,
+            "INSPECT_LLM_MODEL": MODEL,
+            "INSPECT_REPLICA_TIMEOUT_S": "5",
+        }
+        a = start_server(tmp_path / "a", data_dir=data, INSPECT_REPLICA_ID="replica-a", **env)
+        b = None
+        session_id = ""
+        try:
+            session_id = _session_setup(a, make_origin(tmp_path))
+            b = start_server(tmp_path / "b", data_dir=data, INSPECT_REPLICA_ID="replica-b", **env)
+            await until(lambda: _session(b, session_id)["status"] == "ready", "A's sandbox ready", 120)
+            sandbox = sandbox_processes(session_id)
+            async with Client(b, session_id, b.token) as on_b:
+                llm.add(Turn(text=answer, chunk_delay_s=0.05, chunk_size=5), Turn(text="Retried after the kill."))
+                await on_b.send({"type": "prompt", "content": "Long answer", "client_request_id": "k1"})
+                prompt = (await on_b.wait(lambda m: m["type"] == "prompt_accepted", "accepted"))["message_id"]
+                await until(lambda: len([m for m in on_b.received if m["type"] == "token"]) >= 10, "mid-answer", 60)
+                os.killpg(a.process.pid, signal.SIGKILL)
+                a.process.wait(timeout=10)
+                end = await on_b.wait(
+                    lambda m: m["type"] == "execution_complete" and m["message_id"] == prompt, "the end", 150
+                )
+                assert end["data"]["success"] is True, end
+            assert served_by(postgres_database, session_id) == "replica-b"
+            assert set(sandbox) <= set(sandbox_processes(session_id))  # adopted, not replaced
+            with api(b, b.token) as http:
+                events = http.get(f"/api/sessions/{session_id}/events", params={"limit": 500}).json()["events"]
+            assert [e["seq"] for e in events] == list(range(1, len(events) + 1))  # no gap, no duplicate
+            assert [e["type"] for e in events if e["message_id"] == prompt].count("execution_complete") == 1
+            [text] = [e["data"]["text"] for e in events if e["type"] == "text" and e["message_id"] == prompt]
+            cut, _, retried = text.partition("Retried")
+            assert cut and answer.startswith(cut) and retried == " after the kill.", text  # nothing twice
+        finally:
+            if b is not None:
+                b.stop(keep_sandboxes=True)
+            a.stop()
+            if session_id:
+                await until(lambda: not sandbox_processes(session_id), "the sandbox to end", 30)
+
+
+@pytest.mark.browser
+def test_a_page_served_through_the_balancer_by_b_streams_and_stops_a_prompt_on_as_sandbox(
+    postgres_database: str, redis_url: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The deploy layout (``deploy/run_local.py``'s HAProxy configuration), with the balancer sending
+    the browser to B only while the session's sandbox was started, and is served, by A."""
+    require_opencode()
+    if not bwrap_works():
+        pytest.skip("local sandboxes need bubblewrap")
+    haproxy = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin")
+    if haproxy is None:
+        if IN_CI:
+            pytest.fail("haproxy is needed (apt-get install haproxy)")
+        pytest.skip("haproxy is not installed")
+    balancer_port = free_port()
+    public = f"http://127.0.0.1:{balancer_port}"
+    data = tmp_path / "data"
+    with FakeLLM() as llm:
+        env = {
+            "INSPECT_DATABASE_URL": postgres_database,
+            "INSPECT_REDIS_URL": redis_url,
+            "INSPECT_LLM_BASE_URL": llm.base_url,
+            "INSPECT_LLM_MODEL": MODEL,
+            "INSPECT_PUBLIC_URL": public,  # every replica's pages open their socket through the balancer
+        }
+        a = start_server(tmp_path / "a", data_dir=data, INSPECT_REPLICA_ID="replica-a", **env)
+        b = balancer = driver = None
+        try:
+            session_id = _session_setup(a, make_origin(tmp_path))  # through A: its sandbox is A's
+            b = start_server(tmp_path / "b", data_dir=data, INSPECT_REPLICA_ID="replica-b", **env)
+            config = tmp_path / "haproxy.cfg"
+            config.write_text(haproxy_config(balancer_port, [int(b.url.rsplit(":", 1)[1])]))
+            balancer = subprocess.Popen([haproxy, "-db", "-f", str(config)], stdout=subprocess.DEVNULL)
+            deadline = time.monotonic() + 30
+            while not _healthy(public):  # HAProxy's first health check of B
+                assert time.monotonic() < deadline, "the balancer never passed a request to B"
+                time.sleep(0.2)
+
+            driver = start_chromium(tmp_path_factory.mktemp("chromium-profile"))
+            sign_in_with_token(driver, dataclasses.replace(b, url=public), a.token)
+            driver.get(f"{public}/sessions/{session_id}")
+            WebDriverWait(driver, 60).until(ec.visibility_of_element_located((By.ID, "composer")))
+            wait_text(driver, "session-status", "ready", 120)
+            llm.add(Turn(text="Streaming through B. " * 40, chunk_delay_s=0.1, chunk_size=6))
+            send(driver, "Explain slowly")
+            WebDriverWait(driver, 60).until(lambda d: len(text_of(d, "live-answer")) > 10)  # live, mid-stream
+            click(driver, "stop")
+            wait_text(driver, "timeline", "Failed: stopped", 60)
+            assert served_by(postgres_database, session_id) == "replica-a"
+        finally:
+            if driver is not None:
+                driver.quit()
+            if balancer is not None:
+                balancer.terminate()
+                balancer.wait(timeout=10)
+            if b is not None:
+                b.stop(keep_sandboxes=True)
+            a.stop()
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/api/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False

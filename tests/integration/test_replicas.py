@@ -136,6 +136,20 @@ async def test_a_second_replica_leaves_the_first_ones_sandbox_and_prompts_throug
     assert len(seqs) == len(set(seqs))
 
 
+async def test_a_sandbox_that_reconnects_to_another_replica_is_served_there(cluster: Cluster) -> None:
+    a = await cluster.start("a")
+    b = await cluster.start("b")
+    first = await a.prompt("Start on A")
+    await a.until(lambda: first in a.ends(), "a sandbox on A")
+    # through a balancer (a Modal sandbox), its next connection may reach B: B serves it from then on
+    await a.provider.reconnect(a.session_id, b.services.plane)
+    assert cluster.sandbox().replica_id == cluster.names[1]
+    second = await a.prompt("Sent to A")  # A forwards it to B, whose link the sandbox is on now
+    await a.until(lambda: second in a.ends(), "the prompt sent to A to end")
+    assert a.ends()[second][0]["success"] is True
+    assert a.provider.sent(a.session_id) == [first, second] and b.provider.sandboxes == {}
+
+
 async def test_a_stop_sent_to_one_replica_stops_the_prompt_on_the_other(cluster: Cluster) -> None:
     a = await cluster.start("a")
     warmup = await a.prompt("Warm up")

@@ -132,13 +132,17 @@ def set_provider_id(engine: sa.Engine, sandbox_id: str, provider_id: str) -> Non
             row.provider_id = provider_id
 
 
-def mark_ready(engine: sa.Engine, sandbox_id: str, *, runtime_version: str) -> bool:
-    """The sandbox said ``ready``; False when it had ended meanwhile (stopped, failed): it stays so."""
+def mark_ready(engine: sa.Engine, sandbox_id: str, *, runtime_version: str, replica_id: str | None = None) -> bool:
+    """The sandbox said ``ready`` (to ``replica_id``, which serves it from now on: a sandbox that
+    connects through a balancer may reach another replica than the one that started it); False
+    when it had ended meanwhile (stopped, failed): it stays so."""
     with session_scope(engine) as db:
         row = db.get(Sandbox, sandbox_id)
         if row is None or not transitions.sandbox_may(row.status, SandboxStatus.READY):
             return False
         row.status = SandboxStatus.READY
+        if replica_id is not None:
+            row.replica_id = replica_id
         row.runtime_version = runtime_version
         row.ready_at = row.ready_at or utcnow()
         row.last_heartbeat_at = utcnow()
