@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import secrets
 import statistics
+import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 import websockets
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,6 +47,68 @@ def summary(values: list[float]) -> dict[str, float]:
         "p99_ms": round(percentile(values, 99), 2),
         "mean_ms": round(statistics.fmean(values), 2),
     }
+
+
+POSTGRES = os.environ.get("INSPECT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS = os.environ.get("INSPECT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@contextmanager
+def replicas(count: int) -> Iterator[list[RunningServer]]:
+    """``count`` replicas on a new PostgreSQL database and Redis, sharing one data directory."""
+    name = f"inspect_bench_{secrets.token_hex(4)}"
+    admin = sa.create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    workdir = Path(tempfile.mkdtemp(prefix="inspect-bench-"))
+    env = {
+        "INSPECT_DATABASE_URL": sa.make_url(POSTGRES).set(database=name).render_as_string(hide_password=False),
+        "INSPECT_REDIS_URL": REDIS,
+        "INSPECT_IDLE_TIMEOUT_S": "3600",
+        "INSPECT_LOG_LEVEL": "WARNING",
+    }
+    started: list[RunningServer] = []
+    try:
+        for i in range(count):
+            started.append(
+                start_server(workdir / f"r{i}", data_dir=workdir / "data", INSPECT_REPLICA_ID=f"bench-{i}", **env)
+            )
+        yield started
+    finally:
+        for server in reversed(started):
+            server.stop()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+FOLLOWERS = Path(__file__).with_name("_followers.py")
+
+
+def spawn_followers(
+    servers: list[RunningServer], session_id: str, clients: int, procs: int, events: int, deadline_s: float
+) -> list[subprocess.Popen[str]]:
+    """``clients`` followers of the session in ``procs`` processes of their own (``_followers.py``),
+    the processes spread over ``servers`` in turn. Each prints ``ready`` once subscribed."""
+    shares = [clients // procs + (1 if i < clients % procs else 0) for i in range(procs)]
+    return [
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(FOLLOWERS),
+                servers[i % len(servers)].url,
+                servers[i % len(servers)].token,
+                session_id,
+                str(n),
+                str(events),
+                str(deadline_s),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for i, n in enumerate(shares)
+        if n
+    ]
 
 
 def start() -> RunningServer:

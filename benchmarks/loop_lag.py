@@ -17,18 +17,15 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
-from _harness import FakeSandbox, seed, start, summary, table
+from _harness import FakeSandbox, seed, spawn_followers, start, summary, table
 
 from sandbox.protocol import ExecutionComplete, PromptCommand, Token
 from sandbox.providers.processes import descendants
 
-FOLLOWERS = Path(__file__).with_name("_followers.py")
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -69,28 +66,6 @@ async def prompts_until(http: httpx.AsyncClient, sandbox: FakeSandbox, session_i
     return latencies
 
 
-def spawn_followers(server, session_id: str, clients: int, procs: int, events: int, deadline_s: float) -> list:
-    shares = [clients // procs + (1 if i < clients % procs else 0) for i in range(procs)]
-    return [
-        subprocess.Popen(
-            [
-                sys.executable,
-                str(FOLLOWERS),
-                server.url,
-                server.token,
-                session_id,
-                str(n),
-                str(events),
-                str(deadline_s),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for n in shares
-        if n
-    ]
-
-
 async def main(clients: int, rate: int, seconds: float, procs: int) -> dict:
     server = start()
     try:
@@ -103,7 +78,7 @@ async def main(clients: int, rate: int, seconds: float, procs: int) -> dict:
 
             streamed, prompted = seed(server), seed(server)
             total = int(rate * seconds)
-            followers = spawn_followers(server, streamed.session_id, clients, procs, total, seconds + 20)
+            followers = spawn_followers([server], streamed.session_id, clients, procs, total, seconds + 20)
             for process in followers:  # every client subscribed before the first event
                 line = await asyncio.to_thread(process.stdout.readline)
                 assert line.strip() == "ready", line

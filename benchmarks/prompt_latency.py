@@ -18,51 +18,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import secrets
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
-import sqlalchemy as sa
-from _harness import FakeSandbox, LeanHTTP, seed, start, summary, table
+from _harness import FakeSandbox, LeanHTTP, replicas, seed, start, summary, table
 
 from sandbox.protocol import ExecutionComplete, PromptCommand
-from tests.servers import RunningServer, start_server
-
-POSTGRES = os.environ.get("INSPECT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-REDIS = os.environ.get("INSPECT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-@contextmanager
-def replicas(count: int) -> Iterator[list[RunningServer]]:
-    """``count`` replicas on a new PostgreSQL database and Redis, sharing one data directory."""
-    name = f"inspect_bench_{secrets.token_hex(4)}"
-    admin = sa.create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    workdir = Path(tempfile.mkdtemp(prefix="inspect-bench-"))
-    env = {
-        "INSPECT_DATABASE_URL": sa.make_url(POSTGRES).set(database=name).render_as_string(hide_password=False),
-        "INSPECT_REDIS_URL": REDIS,
-        "INSPECT_IDLE_TIMEOUT_S": "3600",
-        "INSPECT_LOG_LEVEL": "WARNING",
-    }
-    started: list[RunningServer] = []
-    try:
-        for i in range(count):
-            started.append(
-                start_server(workdir / f"r{i}", data_dir=workdir / "data", INSPECT_REPLICA_ID=f"bench-{i}", **env)
-            )
-        yield started
-    finally:
-        for server in reversed(started):
-            server.stop()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+from tests.servers import RunningServer
 
 
 async def measure(servers: list[RunningServer], count: int, use_httpx: bool) -> list[dict]:

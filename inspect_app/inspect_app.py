@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import reflex as rx
 from reflex.event import EventType
 
-from inspect_app import services
+from inspect_app import logs, services
 from inspect_app.api.app import build_api
 from inspect_app.api.framing import FrameGuard
 from inspect_app.api.session_guard import SessionGuard
@@ -46,6 +46,8 @@ app = rx.App(
 @contextlib.asynccontextmanager
 async def control_plane() -> AsyncIterator[None]:
     """Run the control plane (event writer, hub, watchdogs) and the prebuild schedule for the server's lifetime."""
+    settings = services.current().settings
+    logs.configure(settings.resolved_replica_id, settings.log_level)
     plane = services.current().plane
     await plane.start()
     prebuilds = services.current().prebuilds

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlmodel import col, select
 
+from inspect_app import logs
 from inspect_app.control import presence
 from inspect_app.control.data import prompts, sandboxes
 from inspect_app.control.data import sessions as sessions_ctl
@@ -227,6 +228,18 @@ class ControlPlane:
     ) -> prompts.Enqueued:
         """Queue ``content`` as ``user``'s prompt (they join the session if new to it), and send it at
         once if the sandbox is ready and idle, else start one. Every client prompts through here."""
+        with logs.about(session_id):
+            return await self._submit(session_id, user, content, client_request_id, source, context)
+
+    async def _submit(
+        self,
+        session_id: str,
+        user: User,
+        content: str,
+        client_request_id: str | None,
+        source: str,
+        context: dict[str, Any] | None,
+    ) -> prompts.Enqueued:
         await self.join(session_id, user)
         link = await self.links.reach(session_id)
         warm = link is not None
@@ -291,6 +304,10 @@ class ControlPlane:
         return message
 
     async def stop(self, *, session_id: str, user: User) -> None:
+        with logs.about(session_id):
+            await self._stop(session_id, user)
+
+    async def _stop(self, session_id: str, user: User) -> None:
         running = await asyncio.to_thread(prompts.processing, self.engine, session_id)
         if running is None:
             raise Conflict("nothing is running in this session", code="not_running")

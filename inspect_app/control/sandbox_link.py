@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import BaseModel
 
+from inspect_app import logs
 from inspect_app.control.data import prompts, sandboxes
 from inspect_app.control.data import sessions as sessions_ctl
 from inspect_app.control.event_data import SandboxStatusData
@@ -77,6 +78,10 @@ class SandboxConnection:
         return self.link.session_id
 
     async def handle(self, message: BaseModel) -> None:
+        with logs.about(self.session_id):
+            await self._handle(message)
+
+    async def _handle(self, message: BaseModel) -> None:
         if self.plane.closing:
             return  # not handled, not acknowledged: the sandbox sends it to the next server
         message_id = getattr(message, "message_id", None)
