@@ -3,9 +3,9 @@
 One registry owns which connection a session's sandbox is reached through: only ``attach`` and
 ``detach`` change it. A request (push this branch, settle for a snapshot) waits for its reply by
 session and subject, not by connection, so a sandbox that reconnects while it works answers on its
-new connection and the request still gets the answer. With several replicas, ``send`` and ``reach``
-go through the replica that serves a session's sandbox when it is not this one (``peers.py``); a
-request's answer comes to the replica serving the sandbox, so requests stay with that replica.
+new connection and the request still gets the answer. With several replicas, ``send``, ``reach`` and
+``request`` go through the replica that serves a session's sandbox when it is not this one
+(``peers.py``), which sends a request's answer back.
 """
 
 from __future__ import annotations
@@ -60,8 +60,9 @@ class Links:
     def __init__(self) -> None:
         self._links: dict[str, SandboxLink] = {}
         self._waiting: dict[tuple[str, str], list[asyncio.Future[Any]]] = {}  # (session, subject) → requests
-        # several replicas: a link through the replica that serves the session's sandbox (peers.py)
-        self.remote: Callable[[str], Awaitable[SandboxLink | None]] | None = None
+        # several replicas: a link through the replica that serves the session's sandbox (peers.py);
+        # with ``reply``, the answer on that subject comes back here
+        self.remote: Callable[..., Awaitable[SandboxLink | None]] | None = None
 
     def get(self, session_id: str) -> SandboxLink | None:
         return self._links.get(session_id)
@@ -131,7 +132,9 @@ class Links:
         waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(key, []).append(waiter)  # before sending: the answer can be quick
         try:
-            link = self._links.get(session_id)  # this replica's own: the answer comes to the sandbox's
+            link = self._links.get(session_id)
+            if link is None and self.remote is not None:  # the serving replica sends the answer back
+                link = await self.remote(session_id, reply=reply, timeout=timeout)
             if link is None or not await link.send(command):
                 raise NotLinked(f"the sandbox of session {session_id} is not connected")
             return await asyncio.wait_for(waiter, timeout)
@@ -141,6 +144,14 @@ class Links:
                 waiters.remove(waiter)
             if not waiters:
                 self._waiting.pop(key, None)
+
+    def fail(self, session_id: str, reply: str, error: Exception) -> int:
+        """No answer will come on ``reply`` (the replica serving the sandbox says so)."""
+        waiters = self._waiting.pop((session_id, reply), [])
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_exception(error)
+        return len(waiters)
 
     def answer(self, session_id: str, reply: str, value: Any) -> int:
         """A sandbox answered on ``reply``: every request waiting for it gets ``value``. How many did."""

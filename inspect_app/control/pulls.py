@@ -127,7 +127,7 @@ class Pulls:
         return result
 
     async def _push(self, session_id: str, branch: str) -> str:
-        if self._plane.links.ready(session_id) is None:
+        if await self._plane.links.reach(session_id) is None:  # this replica's, or through the one serving it
             raise Conflict("the sandbox is not connected; try again in a moment", code="sandbox_not_ready")
         try:
             ok, detail = await self._plane.links.request(

@@ -17,7 +17,16 @@ from typing import Any
 from inspect_app.control.links import SandboxLink
 from inspect_app.control.plane import ControlPlane
 from inspect_app.control.sandbox_link import SandboxConnection
-from sandbox.protocol import ExecutionComplete, PromptCommand, Ready, StopCommand, Token, parse_from_control
+from sandbox.protocol import (
+    ExecutionComplete,
+    PromptCommand,
+    PushCommand,
+    PushComplete,
+    Ready,
+    StopCommand,
+    Token,
+    parse_from_control,
+)
 from sandbox.providers.base import (
     Capabilities,
     ProviderError,
@@ -136,6 +145,11 @@ class FakeProvider(SandboxProvider):
                 self._run(sandbox, self._answer(sandbox, command.message_id))
             elif isinstance(command, StopCommand) and command.message_id:
                 self._run(sandbox, self._say(sandbox, ExecutionComplete(message_id=command.message_id, success=False)))
+            elif isinstance(command, PushCommand):  # pushed at once: the commit is the branch's name, reversed
+                pushed = PushComplete(
+                    branch=command.branch, commit=command.branch[::-1], ack_id=f"push-{command.branch}"
+                )
+                self._run(sandbox, self._say(sandbox, pushed))
 
         link = SandboxLink(session_id=sandbox.spec.session_id, sandbox_id=sandbox.spec.sandbox_id, send_text=receive)
         sandbox.connection = SandboxConnection(plane, link)

@@ -18,10 +18,12 @@ import sqlalchemy as sa
 
 from inspect_app.control.data import replicas, sandboxes, sessions
 from inspect_app.control.events import session_channel
+from inspect_app.control.links import NotLinked, push_reply
 from inspect_app.db import session_scope, upgrade
 from inspect_app.models import Repository, User
 from inspect_app.services import build_services
 from inspect_app.settings import Settings
+from sandbox.protocol import PushCommand
 from tests.fakes.provider import FakeProvider
 from tests.integration.test_plane_core import Core, new_session
 
@@ -148,6 +150,21 @@ async def test_a_sandbox_that_reconnects_to_another_replica_is_served_there(clus
     await a.until(lambda: second in a.ends(), "the prompt sent to A to end")
     assert a.ends()[second][0]["success"] is True
     assert a.provider.sent(a.session_id) == [first, second] and b.provider.sandboxes == {}
+
+
+async def test_a_request_through_one_replica_gets_the_answer_of_the_sandbox_another_serves(cluster: Cluster) -> None:
+    a = await cluster.start("a")
+    b = await cluster.start("b")
+    first = await a.prompt("A sandbox on A")
+    await a.until(lambda: first in a.ends(), "a sandbox on A")
+    links = b.services.plane.links
+    ok, commit = await links.request(
+        b.session_id, PushCommand(branch="feature"), reply=push_reply("feature"), timeout=5
+    )
+    assert (ok, commit) == (True, "erutaef")  # A's sandbox answered A; A sent it back to B
+    await a.provider.kill(a.session_id)  # no sandbox: the request fails at once, with the reason
+    with pytest.raises(NotLinked):
+        await links.request(b.session_id, PushCommand(branch="gone"), reply=push_reply("gone"), timeout=5)
 
 
 async def test_a_stop_sent_to_one_replica_stops_the_prompt_on_the_other(cluster: Cluster) -> None:
