@@ -2,8 +2,8 @@
 
 For N = 5, 10, 20, ... (up to ``--max``): a fresh server, N sessions created at once (each sandbox
 boots as its session is created), then one prompt sent to each at the same moment. N passes when
-every prompt completes and Send → first agent event has p99 ≤ 2 s. Also the resident memory of an
-idle sandbox (booted, waiting) and of an active one (its prompt streaming), medians per sandbox, so
+every prompt completes and Send → first agent event has p99 ≤ 2 s. Also the memory (PSS) of an idle
+sandbox (booted, waiting) and of an active one (its prompt streaming), medians per sandbox, so
 an operator can size a machine: memory / per-sandbox figure, and the largest N that passed here.
 
     .venv/bin/python benchmarks/capacity.py [--max 20]
@@ -34,14 +34,16 @@ FIRST_EVENT_P99_S = 2.0
 STREAM = Turn(text="working " * 50, chunk_delay_s=0.05, chunk_size=16)  # about 1.3 s of answer
 
 
-def rss_mb(pids: list[int]) -> float:
+def memory_mb(pids: list[int]) -> float:
+    """Proportional set size of these processes: shared pages (the OpenCode binary, libraries) are
+    split among the processes that map them, so a sum over sandboxes is what they take together."""
     total_kb = 0
     for pid in pids:
         try:
-            status = Path(f"/proc/{pid}/status").read_text()
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
         except OSError:
             continue
-        total_kb += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+        total_kb += next((int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:")), 0)
     return total_kb / 1024
 
 
@@ -79,7 +81,7 @@ async def measure(server: RunningServer, n: int, llm: FakeLLM, origin: Path) -> 
             await asyncio.sleep(0.2)
         if len(ready_at) < n:
             return {"n": n, "passed": False, "why": f"{n - len(ready_at)} sandboxes never became ready"}
-    idle = statistics.median(rss_mb(sandbox_processes(sid)) for sid in ids)
+    idle = statistics.median(memory_mb(sandbox_processes(sid)) for sid in ids)
     for _ in range(n):
         llm.add(STREAM)
     clients = [Client(server, sid, server.token) for sid in ids]
@@ -89,7 +91,7 @@ async def measure(server: RunningServer, n: int, llm: FakeLLM, origin: Path) -> 
         sent = time.monotonic()
         await asyncio.gather(*(c.send({"type": "prompt", "content": "Go", "client_request_id": "c1"}) for c in clients))
         firsts = await asyncio.gather(*(first_event(c, sent) for c in clients))
-        active = statistics.median(rss_mb(sandbox_processes(sid)) for sid in ids)  # while they stream
+        active = statistics.median(memory_mb(sandbox_processes(sid)) for sid in ids)  # while they stream
         ends = await asyncio.gather(*(c.wait(lambda m: m["type"] == "execution_complete", "end", 300) for c in clients))
     finally:
         for client in clients:
