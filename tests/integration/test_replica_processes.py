@@ -6,6 +6,8 @@ clients watch it stream live."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -179,6 +181,66 @@ async def test_a_replica_killed_mid_prompt_hands_its_sandbox_to_a_peer_and_the_p
             [text] = [e["data"]["text"] for e in events if e["type"] == "text" and e["message_id"] == prompt]
             cut, _, retried = text.partition("Retried")
             assert cut and answer.startswith(cut) and retried == " after the kill.", text  # nothing twice
+        finally:
+            if b is not None:
+                b.stop(keep_sandboxes=True)
+            a.stop()
+            if session_id:
+                await until(lambda: not sandbox_processes(session_id), "the sandbox to end", 30)
+
+
+async def test_a_replica_killed_with_its_sandbox_leaves_the_prompt_failed_and_the_next_one_runs_on_a_peer(
+    postgres_database: str, redis_url: str, tmp_path: Path
+) -> None:
+    """SIGKILL of the serving replica and of its sandbox mid-prompt: within a minute the peer shows the
+    prompt failed with the reason, and the next prompt runs on a new sandbox it starts."""
+    require_opencode()
+    if not bwrap_works():
+        pytest.skip("local sandboxes need bubblewrap")
+    data = tmp_path / "data"
+    with FakeLLM() as llm:
+        env = {
+            "INSPECT_DATABASE_URL": postgres_database,
+            "INSPECT_REDIS_URL": redis_url,
+            "INSPECT_LLM_BASE_URL": llm.base_url,
+            "INSPECT_LLM_MODEL": MODEL,
+            "INSPECT_REPLICA_TIMEOUT_S": "5",
+        }
+        a = start_server(tmp_path / "a", data_dir=data, INSPECT_REPLICA_ID="replica-a", **env)
+        b = None
+        session_id = ""
+        try:
+            session_id = _session_setup(a, make_origin(tmp_path))
+            b = start_server(tmp_path / "b", data_dir=data, INSPECT_REPLICA_ID="replica-b", **env)
+            await until(lambda: _session(b, session_id)["status"] == "ready", "A's sandbox ready", 120)
+            async with Client(b, session_id, b.token) as on_b:
+                llm.add(Turn(text="slow " * 300, chunk_delay_s=0.05, chunk_size=5), Turn(text="On a new sandbox."))
+                await on_b.send({"type": "prompt", "content": "Long answer", "client_request_id": "d1"})
+                doomed = (await on_b.wait(lambda m: m["type"] == "prompt_accepted", "accepted"))["message_id"]
+                await on_b.wait(lambda m: m["type"] == "token" and m["message_id"] == doomed, "tokens", 60)
+                killed_at = asyncio.get_running_loop().time()
+                for pid in sandbox_processes(session_id):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                os.killpg(a.process.pid, signal.SIGKILL)
+                a.process.wait(timeout=10)
+                end = await on_b.wait(
+                    lambda m: m["type"] == "execution_complete" and m["message_id"] == doomed, "the failure", 60
+                )
+                assert asyncio.get_running_loop().time() - killed_at < 60
+                assert end["data"]["success"] is False and "the sandbox was lost" in end["data"]["error"], end
+                await on_b.send({"type": "prompt", "content": "Again", "client_request_id": "d2"})
+                again = (
+                    await on_b.wait(lambda m: m["type"] == "prompt_accepted" and m["message_id"] != doomed, "2nd")
+                )["message_id"]
+                done = await on_b.wait(
+                    lambda m: m["type"] == "execution_complete" and m["message_id"] == again, "the next answer", 120
+                )
+                assert done["data"]["success"] is True, done
+            assert served_by(postgres_database, session_id) == "replica-b"  # a new sandbox, B's
+            with api(b, b.token) as http:
+                events = http.get(f"/api/sessions/{session_id}/events", params={"limit": 500}).json()["events"]
+            assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
         finally:
             if b is not None:
                 b.stop(keep_sandboxes=True)
