@@ -11,14 +11,15 @@ A replica runs one worker, so no multiprocess mode is needed; every series carri
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from inspect_app.control.data.stats import Gauges
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+CONTENT_TYPE = CONTENT_TYPE_LATEST  # the format generate_latest writes
 DELIVERY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 BUILD_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 1200, 1800)
 
@@ -26,38 +27,37 @@ BUILD_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 1200, 1800)
 class Metrics:
     def __init__(self, replica_id: str) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        labels = {"replica": replica_id}
-        r = self.registry
-        self.events_written = Counter(
-            "inspect_events_written", "Events stored by this replica.", ["replica"], registry=r
-        ).labels(**labels)
-        self.events_published = Counter(
-            "inspect_events_published", "Events published to the hub by this replica.", ["replica"], registry=r
-        ).labels(**labels)
-        self.prompt_delivery = Histogram(
+        self._replica = replica_id
+        self.events_written = self._series(Counter, "inspect_events_written", "Events stored by this replica.")
+        self.events_published = self._series(
+            Counter, "inspect_events_published", "Events published to the hub by this replica."
+        )
+        self.prompt_delivery = self._series(
+            Histogram,
             "inspect_prompt_delivery_seconds",
             "From a prompt queued to its command sent to the sandbox.",
-            ["replica"],
             buckets=DELIVERY_BUCKETS,
-            registry=r,
-        ).labels(**labels)
-        self.websocket_clients = Gauge(
-            "inspect_websocket_clients", "API WebSocket clients following a session here.", ["replica"], registry=r
-        ).labels(**labels)
+        )
+        self.websocket_clients = self._series(
+            Gauge, "inspect_websocket_clients", "API WebSocket clients following a session here."
+        )
         self._builds = Histogram(
             "inspect_build_duration_seconds",
             "Image builds run by this replica, by outcome.",
             ["replica", "outcome"],
             buckets=BUILD_BUCKETS,
-            registry=r,
+            registry=self.registry,
         )
-        self._replica = replica_id
         self._loop_lag = Gauge(
             "inspect_event_loop_lag_seconds",
             "How late this replica's event loop ran in the last minute.",
             ["replica", "quantile"],
-            registry=r,
+            registry=self.registry,
         )
+
+    def _series(self, kind: Any, name: str, help_: str, **options: Any) -> Any:
+        """One series of ``kind`` (Counter, Gauge, Histogram), labelled with this replica."""
+        return kind(name, help_, ["replica"], registry=self.registry, **options).labels(replica=self._replica)
 
     def build_finished(self, outcome: str, seconds: float) -> None:
         self._builds.labels(replica=self._replica, outcome=outcome).observe(seconds)
