@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from typing import ParamSpec, TypeVar
 
+P = ParamSpec("P")
+R = TypeVar("R")
 OURS = ("inspect_app", "bots", "sandbox")
 FORMAT = "%(asctime)s %(levelname)s [%(replica)s] %(name)s: %(session)s%(message)s"
 
@@ -56,3 +60,14 @@ def about(session_id: str) -> Iterator[None]:
         yield
     finally:
         session_context.reset(token)
+
+
+def about_session(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """``about`` the ``session_id`` a coroutine method is called with (as a keyword)."""
+
+    @functools.wraps(method)
+    async def logged(*args: P.args, **kwargs: P.kwargs) -> R:
+        with about(str(kwargs.get("session_id", ""))):
+            return await method(*args, **kwargs)
+
+    return logged

@@ -216,6 +216,7 @@ class ControlPlane:
         await presence.announce(self.hub, session_id, presence.Typing(user=who))
         self.warm(session_id)
 
+    @logs.about_session
     async def submit_prompt(
         self,
         *,
@@ -228,18 +229,6 @@ class ControlPlane:
     ) -> prompts.Enqueued:
         """Queue ``content`` as ``user``'s prompt (they join the session if new to it), and send it at
         once if the sandbox is ready and idle, else start one. Every client prompts through here."""
-        with logs.about(session_id):
-            return await self._submit(session_id, user, content, client_request_id, source, context)
-
-    async def _submit(
-        self,
-        session_id: str,
-        user: User,
-        content: str,
-        client_request_id: str | None,
-        source: str,
-        context: dict[str, Any] | None,
-    ) -> prompts.Enqueued:
         await self.join(session_id, user)
         link = await self.links.reach(session_id)
         warm = link is not None
@@ -303,11 +292,8 @@ class ControlPlane:
         await self.emit(session_id, "prompt_cancelled", ByData(by=person(user)), message_id=message_id)
         return message
 
+    @logs.about_session
     async def stop(self, *, session_id: str, user: User) -> None:
-        with logs.about(session_id):
-            await self._stop(session_id, user)
-
-    async def _stop(self, session_id: str, user: User) -> None:
         running = await asyncio.to_thread(prompts.processing, self.engine, session_id)
         if running is None:
             raise Conflict("nothing is running in this session", code="not_running")
