@@ -30,7 +30,7 @@ from inspect_app.control import tokens
 from inspect_app.control.data import leases, repositories, roles
 from inspect_app.control.lifecycle import image_usable, newest_ready_image
 from inspect_app.db import session_scope
-from inspect_app.errors import InspectError
+from inspect_app.errors import InspectError, NotFound
 from inspect_app.models import Image, ImageStatus, Repository, Sandbox, Session, utcnow
 from inspect_app.scm import local_git
 from inspect_app.scm.github_app import GitHubApp, GitHubError
@@ -103,8 +103,9 @@ class Prebuilder:
         return outcome
 
     async def _build(self, repository_id: int, *, force: bool) -> BuildOutcome:
-        repo = await asyncio.to_thread(self._repository, repository_id)
-        if repo is None:
+        try:
+            repo = await asyncio.to_thread(repositories.get, self._engine, repository_id)
+        except NotFound:
             return BuildOutcome(repository_id, "failed", detail=f"no repository {repository_id}")
         try:
             tip = await asyncio.to_thread(self._branch_tip, repo)
@@ -215,10 +216,6 @@ class Prebuilder:
                     log.warning("deleting image %s: %s", ref, exc)
                     continue
             await asyncio.to_thread(self._delete_image_row, image_id)
-
-    def _repository(self, repository_id: int) -> Repository | None:
-        with session_scope(self._engine) as db:
-            return db.get(Repository, repository_id)
 
     def _older_images(self, outcome: BuildOutcome) -> list[tuple[int, str | None]]:
         """The images ``outcome``'s replaces (id and provider ref)."""
