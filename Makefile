@@ -60,4 +60,4 @@ $(TOOLS)/.stamp: Makefile
 	touch $@
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .web .states
+	rm -rf $(VENV) $(TOOLS) .web .web-builds .states

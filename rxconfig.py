@@ -8,8 +8,10 @@ from inspect_app.settings import get_settings
 _settings = get_settings()
 # Where built pages open their state socket. Unset, Reflex bakes this server's own port into the
 # bundle (the host is taken from the page), so behind a balancer every page would follow whichever
-# replica built last; with INSPECT_PUBLIC_URL set, every replica builds the same bundle, pointing at it.
-_socket = {"api_url": _settings.public_url.rstrip("/")} if _settings.public_url else {}
+# replica built last; with INSPECT_PUBLIC_URL set, every replica builds the same bundle, pointing at it
+# (and, the deploy URL being the same too, shares one build: inspect_app/frontend.py).
+_public = _settings.public_url.rstrip("/")
+_socket = {"api_url": _public, "deploy_url": _public} if _public else {}
 
 config = rx.Config(
     app_name="inspect_app",

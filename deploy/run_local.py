@@ -117,7 +117,7 @@ def main() -> int:
             }
             print(f"run_local: starting replica {i} on port {port}", flush=True)
             processes.append(subprocess.Popen([sys.executable, "-m", "inspect_app.serve"], cwd=ROOT, env=env))
-            wait_healthy(f"http://127.0.0.1:{port}", processes[-1])  # one at a time: each builds the frontend
+            wait_healthy(f"http://127.0.0.1:{port}", processes[-1])  # one at a time (the first builds the frontend)
         config = data_dir / "haproxy.cfg"
         config.write_text(haproxy_config(args.port, ports))
         print(f"run_local: {args.replicas} replicas behind {public_url}", flush=True)

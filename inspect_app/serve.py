@@ -1,8 +1,9 @@
-"""``python -m inspect_app.serve``: check the configuration, migrate, then run the Reflex server.
+"""``python -m inspect_app.serve``: check the configuration, migrate, build the frontend if this
+version has no build yet, then run the server.
 
 The server runs in production mode on ONE port (pages, Reflex's state socket and /api), bound to
-INSPECT_HOST. A configuration problem ends start-up with exit status 2 and one line naming the
-setting.
+INSPECT_HOST (``web_process``). A configuration problem ends start-up with exit status 2 and one line
+naming the setting.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 import os
 import sys
 
+from inspect_app import frontend
 from inspect_app.boot import prepare
 from inspect_app.control.data import browser_sign_in
 from inspect_app.db import PROJECT_ROOT
@@ -18,27 +20,6 @@ from inspect_app.errors import ConfigError
 from inspect_app.settings import Settings, load_settings
 
 TOOLS_BIN = PROJECT_ROOT / ".tools" / "node_modules" / ".bin"
-
-
-def reflex_command(settings: Settings) -> list[str]:
-    venv_reflex = PROJECT_ROOT / ".venv" / "bin" / "reflex"
-    reflex = str(venv_reflex) if venv_reflex.exists() else "reflex"
-    port = str(settings.port)
-    return [
-        reflex,
-        "run",
-        "--env",
-        "prod",
-        "--single-port",
-        "--backend-host",
-        settings.host,
-        "--frontend-port",
-        port,
-        "--backend-port",
-        port,
-        "--loglevel",
-        settings.log_level.lower(),
-    ]
 
 
 def reflex_environment(settings: Settings) -> dict[str, str]:
@@ -82,12 +63,17 @@ def main() -> int:
         link = browser_sign_in.issue_login_link(settings.data_dir)
         minutes = int(browser_sign_in.LOGIN_LINK_TTL.total_seconds() // 60)
         print(f"inspect: sign in (once, within {minutes} min): {sign_in_url(settings, link)}", flush=True)
+    os.chdir(PROJECT_ROOT)  # Reflex reads rxconfig.py from the working directory
+    env = reflex_environment(settings)
+    try:
+        env["REFLEX_WEB_WORKDIR"] = str(frontend.ensure_built(env, loglevel=settings.log_level.lower()))
+    except frontend.BuildError as exc:
+        print(f"inspect: {exc}", file=sys.stderr)
+        return 1
     print(f"inspect: starting on {settings.resolved_public_url}", flush=True)
-    os.chdir(PROJECT_ROOT)
-    os.execvpe(  # noqa: S606 - an argument list, no shell
-        reflex_command(settings)[0], reflex_command(settings), reflex_environment(settings)
-    )
-    return 0  # pragma: no cover - execvpe does not return
+    command = [sys.executable, "-m", "inspect_app.web_process"]
+    os.execve(command[0], command, env)  # noqa: S606 - an argument list, no shell
+    return 0  # pragma: no cover - execve does not return
 
 
 if __name__ == "__main__":

@@ -260,6 +260,7 @@ def test_a_page_served_through_the_balancer_by_b_streams_and_stops_a_prompt_on_a
     a = replicas.start("a")
     session_id = replicas.session_on(a)  # through A: its sandbox is A's
     b = replicas.start("b")
+    assert "(built earlier)" in b.log_tail(300)  # one frontend build, A's, served by both
     config = tmp_path / "haproxy.cfg"
     config.write_text(haproxy_config(balancer_port, [int(b.url.rsplit(":", 1)[1])]))
     balancer = subprocess.Popen([haproxy, "-db", "-f", str(config)], stdout=subprocess.DEVNULL)
