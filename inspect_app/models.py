@@ -332,6 +332,9 @@ class Sandbox(SQLModel, table=True):
     # the replica serving it (its link, its watchdogs); another adopts it once this one stops
     # beating (``replicas``). Empty: a server from before replicas, adopted by the next to start.
     replica_id: str = Field(default="", max_length=100, index=True)
+    # raised each time a replica takes the sandbox over from another (``sandboxes.take``): event
+    # batches carry the epoch of the connection they came on, and a stale one is refused
+    owner_epoch: int = Field(default=0)
     created_at: datetime = _ts()
     ready_at: datetime | None = _when()
     stopped_at: datetime | None = _when()

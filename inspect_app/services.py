@@ -130,7 +130,9 @@ def build_services(settings: Settings, *, provider: SandboxProvider | None = Non
     hub = build_hub(settings.redis_url, settings.hub_queue_limit)
     metrics = Metrics(settings.resolved_replica_id)
     metrics.watch(partial(stats.gauges, engine, settings.resolved_replica_id))
-    events = EventStore(engine=engine, hub=hub, metrics=metrics)
+    links = Links()
+    # a sandbox another replica took over: its stale link here ends (and the sandbox reconnects there)
+    events = EventStore(engine=engine, hub=hub, metrics=metrics, on_stale=links.release)
     plane_ref: list[ControlPlane] = []
 
     async def emit(session_id: str, type_: str, data: EventData) -> None:
@@ -156,7 +158,6 @@ def build_services(settings: Settings, *, provider: SandboxProvider | None = Non
         bridge_url=settings.sandbox_bridge_url,
         emit=emit,
     )
-    links = Links()
     peers = None
     if settings.redis_url:  # several replicas share one Redis: each reaches its peers' sandboxes through it
         peers = Peers(

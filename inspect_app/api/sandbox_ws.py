@@ -36,21 +36,22 @@ async def sandbox_socket(websocket: WebSocket) -> None:
     row, why = await asyncio.to_thread(
         sandboxes.authenticate, plane.engine, sandbox_id=sandbox_id, session_id=session_id, token=token.strip()
     )
-    received = plane.lifecycle.bridge_received.get(row.id) if row is not None else None
-    # what of this sandbox's numbered events we have: it sends again what it sent after that
-    await websocket.accept(headers=[(RECEIVED_HEADER.lower().encode(), str(received).encode())] if received else None)
     if row is None or scheme.lower() != "bearer":
+        await websocket.accept()
         code = CLOSE_GONE if why == "gone" else CLOSE_UNAUTHORIZED
         await websocket.close(code, "sandbox stopped or replaced" if why == "gone" else "invalid sandbox token")
         return
-    if row.status == SandboxStatus.SPAWNING:
-        await asyncio.to_thread(sandboxes.set_status, plane.engine, row.id, SandboxStatus.CONNECTED)
 
     async def replaced() -> None:
         await websocket.close(CLOSE_REPLACED, "replaced by a newer connection")
 
     link = SandboxLink(session_id=session_id, sandbox_id=row.id, send_text=websocket.send_text, close=replaced)
     connection = SandboxConnection(plane, link)
+    received = await connection.open()
+    # what of this sandbox's numbered events we have: it sends again what it sent after that
+    await websocket.accept(headers=[(RECEIVED_HEADER.lower().encode(), str(received).encode())] if received else None)
+    if row.status == SandboxStatus.SPAWNING:
+        await asyncio.to_thread(sandboxes.set_status, plane.engine, row.id, SandboxStatus.CONNECTED)
     await plane.links.attach(link)
     try:
         while True:

@@ -22,6 +22,7 @@ import contextlib
 import contextvars
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -49,11 +50,21 @@ EVENTS: sa.Table = Event.__table__  # type: ignore[attr-defined]
 SESSIONS: sa.Table = SessionRow.__table__  # type: ignore[attr-defined]
 SANDBOXES: sa.Table = SandboxRow.__table__  # type: ignore[attr-defined]
 
-# The sandbox message (sandbox id, its bridge number) being handled: events queued while it is set
-# record that number in the sandbox's row, in the transaction that stores them. A server that is
-# killed outright then leaves the position of what it stored, and the replica that adopts the sandbox
-# asks it to re-send exactly what was not (sandbox_link.py sets it around each message).
-bridge_position: contextvars.ContextVar[tuple[str, int] | None] = contextvars.ContextVar("bridge", default=None)
+# The sandbox message being handled: (sandbox id, its bridge number, the owner's epoch its connection
+# was taken in). Events queued while it is set record that number in the sandbox's row, in the
+# transaction that stores them. A server that is killed outright then leaves the position of what it
+# stored, and the replica that adopts the sandbox asks it to re-send exactly what was not
+# (sandbox_link.py sets it around each message). The epoch fences: once another replica has taken the
+# sandbox over (``sandboxes.take``), this one's events from it are refused, not stored twice.
+bridge_position: contextvars.ContextVar[tuple[str, int, int] | None] = contextvars.ContextVar("bridge", default=None)
+
+
+class _Stale(Exception):
+    """Some of a batch's events came from sandboxes another replica took over since."""
+
+    def __init__(self, fenced: set[tuple[str, int]]) -> None:
+        super().__init__(f"{len(fenced)} sandbox(es) taken over by another replica")
+        self.fenced = fenced  # (sandbox id, epoch)
 
 
 @dataclass
@@ -124,7 +135,12 @@ class _Op:
     future: asyncio.Future[StoredEvent | None] | None = None
     published: str | None = field(default=None, repr=False)
     result: StoredEvent | None = None
-    bridge: tuple[str, int] | None = field(default_factory=bridge_position.get)
+    bridge: tuple[str, int, int] | None = field(default_factory=bridge_position.get)
+
+    @property
+    def fence(self) -> tuple[str, int] | None:
+        """(sandbox id, epoch) for an event from a sandbox's message."""
+        return None if self.bridge is None else (self.bridge[0], self.bridge[2])
 
 
 def session_channel(session_id: str) -> str:
@@ -132,7 +148,14 @@ def session_channel(session_id: str) -> str:
 
 
 class EventStore:
-    def __init__(self, *, engine: sa.Engine, hub: Hub, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        engine: sa.Engine,
+        hub: Hub,
+        metrics: Metrics | None = None,
+        on_stale: Callable[[str, int], Awaitable[None]] | None = None,
+    ) -> None:
         self._engine = engine
         self._hub = hub
         self._metrics = metrics
@@ -141,6 +164,10 @@ class EventStore:
         self._queued = 0  # events ever queued, and ever handled (stored or dropped): see ``written``
         self._handled = 0
         self._barriers: list[tuple[int, asyncio.Future[None]]] = []
+        # told (sandbox id, epoch) when a batch's events from a sandbox are refused because another
+        # replica took it over: the plane ends this replica's stale link to it
+        self._on_stale = on_stale
+        self._stale: set[tuple[str, int]] = set()
 
     async def start(self) -> None:
         self._writer = asyncio.create_task(self._write_loop(), name="event-writer")
@@ -222,6 +249,13 @@ class EventStore:
                         op.future.set_exception(exc)
                     self._handled_one()
                 continue
+            stale, self._stale = self._stale, set()
+            for sandbox_id, epoch in stale:
+                if self._on_stale is not None:
+                    try:
+                        await self._on_stale(sandbox_id, epoch)
+                    except Exception:
+                        log.exception("ending the stale link of sandbox %s failed", sandbox_id)
             published = 0
             for op in batch:
                 if op.published is not None:
@@ -254,6 +288,25 @@ class EventStore:
                     op.result = None
 
     def _write(self, batch: list[_Op]) -> None:
+        """Store the batch in one transaction. Events from a sandbox another replica has taken over
+        are refused: the transaction is rolled back and written again without them (rare: a stalled
+        replica coming back), the sandbox rows being updated last, as before, to keep one lock order."""
+        while True:
+            try:
+                self._write_once(batch)
+                return
+            except _Stale as stale:
+                refused = [op for op in batch if op.fence in stale.fenced]
+                log.warning("refused %d events of sandboxes another replica serves now", len(refused))
+                for op in refused:
+                    op.published = None
+                    op.result = None
+                self._stale |= stale.fenced
+                batch = [op for op in batch if op not in refused]
+                if not batch:
+                    return
+
+    def _write_once(self, batch: list[_Op]) -> None:
         # SQLAlchemy Core, not the ORM: this runs for every streamed token, and the unit of work's
         # bookkeeping was most of its cost (about half the time of a one-token batch)
         with self._engine.begin() as conn:
@@ -262,16 +315,23 @@ class EventStore:
                 by_session.setdefault(op.session_id, []).append(op)
             for session_id, ops in by_session.items():
                 self._write_session(conn, session_id, ops)
-            positions: dict[str, int] = {}
+            positions: dict[tuple[str, int], int] = {}  # (sandbox, epoch) → the highest number
             for op in batch:
-                if op.bridge is not None:
-                    positions[op.bridge[0]] = max(op.bridge[1], positions.get(op.bridge[0], 0))
-            for sandbox_id, n in positions.items():
-                conn.execute(
+                if op.bridge is not None and op.fence is not None:
+                    positions[op.fence] = max(op.bridge[1], positions.get(op.fence, 0))
+            fenced: set[tuple[str, int]] = set()
+            for (sandbox_id, epoch), n in positions.items():
+                moved = conn.execute(
                     sa.update(SANDBOXES)
-                    .where(SANDBOXES.c.id == sandbox_id, SANDBOXES.c.bridge_received < n)
-                    .values(bridge_received=n)
+                    .where(SANDBOXES.c.id == sandbox_id, SANDBOXES.c.owner_epoch == epoch)
+                    .values(
+                        bridge_received=sa.case((SANDBOXES.c.bridge_received < n, n), else_=SANDBOXES.c.bridge_received)
+                    )
                 )
+                if moved.rowcount == 0:
+                    fenced.add((sandbox_id, epoch))
+            if fenced:
+                raise _Stale(fenced)  # rolls back: written again without them
 
     def _write_session(self, conn: sa.Connection, session_id: str, ops: list[_Op]) -> None:
         keys = {op.key for op in ops if op.key}

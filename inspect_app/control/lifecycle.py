@@ -167,6 +167,9 @@ class Lifecycle:
         self.boots = BootWatch(no_progress_s=config.spawn_timeout_s, cap_s=cap)
         # sandbox id → the highest numbered bridge event handled from it (a reconnect re-sends the rest)
         self.bridge_received: dict[str, int] = {}
+        # sandbox id → the owner's epoch this replica holds it in (``sandboxes.take``); one taken over
+        # by another replica since is known by a different epoch, and what is above is stale then
+        self.epochs: dict[str, int] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
     def lock(self, session_id: str) -> asyncio.Lock:
@@ -358,6 +361,7 @@ class Lifecycle:
     async def _stop_handle(self, sandbox_id: str) -> None:
         self.boots.forget(sandbox_id)  # every stop and failure passes here: no boot is watched after it
         self.bridge_received.pop(sandbox_id, None)
+        self.epochs.pop(sandbox_id, None)
         handle = self.handles.pop(sandbox_id, None)
         if handle is None:
             return
@@ -421,17 +425,22 @@ class Lifecycle:
         served = await asyncio.to_thread(replicas.served, self._engine, c.replica_timeout_s)
         survivors = [Survivor(row.id, row.session_id, row.provider_id) for row in rows]
         adoption = await self.provider.adopt(survivors, leave=frozenset(served - {row.id for row in rows}))
-        received = {row.id: row.bridge_received for row in rows}
+        claimed = {row.id: row for row in rows}
         for handle in adoption.handles:
             self.handles[handle.sandbox_id] = handle
-            if received.get(handle.sandbox_id):
-                self.bridge_received[handle.sandbox_id] = received[handle.sandbox_id]
+            row = claimed.get(handle.sandbox_id)
+            if row is None:
+                continue
+            self.epochs[row.id] = row.owner_epoch  # the claim took it over: a new epoch
+            if row.bridge_received:
+                self.bridge_received[row.id] = row.bridge_received
         return adoption
 
     async def close(self) -> None:
         if self.config.keep_sandboxes and self.bridge_received:
             # the sandboxes go on: the next server's handshake tells each where to resume
-            await asyncio.to_thread(sandboxes.keep_positions, self._engine, dict(self.bridge_received))
+            positions, epochs = dict(self.bridge_received), dict(self.epochs)
+            await asyncio.to_thread(sandboxes.keep_positions, self._engine, positions, epochs)
         await self.provider.close(keep_running=self.config.keep_sandboxes)
 
     # --- watchdog queries ----------------------------------------------------------------------

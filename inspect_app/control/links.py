@@ -40,6 +40,7 @@ class SandboxLink:
     send_text: Callable[[str], Awaitable[None]]
     close: Callable[[], Awaitable[None]] | None = None  # ends this connection (a newer one replaced it)
     ready: bool = False
+    epoch: int = 0  # the owner's epoch this replica took the sandbox in when it connected
 
     async def send(self, message: BaseModel) -> bool:
         try:
@@ -112,6 +113,20 @@ class Links:
             del self._links[link.session_id]
             return True
         return False
+
+    async def release(self, sandbox_id: str, epoch: int) -> None:
+        """Another replica took ``sandbox_id`` over after ``epoch`` (this one's writes for it are
+        refused): end this replica's link to it, held in that epoch or before, so the sandbox
+        reconnects to where it is served now."""
+        for session_id, link in list(self._links.items()):
+            if link.sandbox_id == sandbox_id and link.epoch <= epoch:
+                del self._links[session_id]
+                log.warning("sandbox %s is served by another replica now: its link here is closed", sandbox_id)
+                if link.close is not None:
+                    try:
+                        await asyncio.wait_for(link.close(), 5)
+                    except Exception as exc:  # noqa: BLE001 - already gone: nothing to close
+                        log.info("closing the stale link of %s: %s", session_id, exc)
 
     def drop(self, session_id: str) -> None:
         """The session's sandbox is stopped or lost: whatever link it had is no longer one."""

@@ -77,6 +77,25 @@ class SandboxConnection:
     def session_id(self) -> str:
         return self.link.session_id
 
+    async def open(self) -> int | None:
+        """The sandbox connected here: this replica serves it from now on (``sandboxes.take``).
+        Returns the number of its last bridge event this replica has, for the handshake (it sends
+        again what came after), or None when it has none.
+
+        Taken over from another replica (or after another held it since this one did), what this
+        replica remembers is stale: what is stored is what counts, and the previous owner's events
+        not stored by now are refused from now on, so the sandbox re-sends each of them once."""
+        lifecycle, sandbox_id = self.plane.lifecycle, self.link.sandbox_id
+        taken = await asyncio.to_thread(sandboxes.take, self.plane.engine, sandbox_id, lifecycle.config.replica_id)
+        if taken is None:
+            return None
+        epoch, stored = taken
+        self.link.epoch = epoch
+        if lifecycle.epochs.get(sandbox_id) != epoch:
+            lifecycle.epochs[sandbox_id] = epoch
+            lifecycle.bridge_received[sandbox_id] = stored
+        return lifecycle.bridge_received.get(sandbox_id) or None
+
     async def handle(self, message: BaseModel) -> None:
         with logs.about(self.session_id):
             await self._handle(message)
@@ -94,7 +113,7 @@ class SandboxConnection:
             await self.link.send(ControlError(code="not_your_prompt", message=f"no prompt {message_id} here"))
         else:
             n = getattr(message, "n", None)
-            token = bridge_position.set((self.link.sandbox_id, n)) if n is not None else None
+            token = bridge_position.set((self.link.sandbox_id, n, self.link.epoch)) if n is not None else None
             try:
                 await self._handlers[type(message)](message)
             finally:
@@ -183,12 +202,9 @@ class SandboxConnection:
     async def _ready(self, message: Ready) -> None:
         self.plane.lifecycle.boots.forget(self.link.sandbox_id)
         engine, sandbox_id = self.plane.engine, self.link.sandbox_id
-        replica_id = self.plane.lifecycle.config.replica_id
 
         def record() -> tuple[bool, Message | None, Sandbox | None]:  # off the loop, in one go
-            ready = sandboxes.mark_ready(
-                engine, sandbox_id, runtime_version=message.runtime_version, replica_id=replica_id
-            )
+            ready = sandboxes.mark_ready(engine, sandbox_id, runtime_version=message.runtime_version)
             return ready, prompts.processing(engine, self.session_id), sandboxes.get(engine, sandbox_id)
 
         ready, running, sandbox = await asyncio.to_thread(record)

@@ -46,6 +46,7 @@ class FakeSandbox:
     commands: list[PromptCommand] = field(default_factory=list)  # and the prompts themselves
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     n: itertools.count = field(default_factory=lambda: itertools.count(1))  # its bridge numbering
+    said: list[Any] = field(default_factory=list)  # its numbered messages, to re-send after a reconnect
 
 
 class FakeProvider(SandboxProvider):
@@ -152,9 +153,14 @@ class FakeProvider(SandboxProvider):
                 self._run(sandbox, self._say(sandbox, pushed))
 
         link = SandboxLink(session_id=sandbox.spec.session_id, sandbox_id=sandbox.spec.sandbox_id, send_text=receive)
-        sandbox.connection = SandboxConnection(plane, link)
+        connection = SandboxConnection(plane, link)
+        received = await connection.open()  # the handshake: what of its events the plane has
+        sandbox.connection = connection
         await plane.links.attach(link)
-        await sandbox.connection.handle(Ready(sandbox_id=sandbox.spec.sandbox_id, runtime_version="0.1.0"))
+        await connection.handle(Ready(sandbox_id=sandbox.spec.sandbox_id, runtime_version="0.1.0"))
+        if received is not None:  # as the runtime's bridge does: the rest again, in order
+            for message in [m for m in sandbox.said if m.n > received]:
+                await connection.handle(message)
 
     async def _answer(self, sandbox: FakeSandbox, message_id: str) -> None:
         await self.hold.wait()
@@ -164,4 +170,6 @@ class FakeProvider(SandboxProvider):
 
     async def _say(self, sandbox: FakeSandbox, message: Any) -> None:
         if not sandbox.exited and sandbox.connection is not None:
-            await sandbox.connection.handle(message.model_copy(update={"n": next(sandbox.n)}))
+            numbered = message.model_copy(update={"n": next(sandbox.n)})
+            sandbox.said.append(numbered)
+            await sandbox.connection.handle(numbered)

@@ -195,15 +195,61 @@ async def test_a_sandboxs_bridge_position_is_stored_with_the_events_it_produced(
     await store.start()
     try:
         for n in (1, 2, 3):
-            position = bridge_position.set((sandbox_id, n))
+            position = bridge_position.set((sandbox_id, n, 0))
             store.append_nowait(sid, "text", {"text": f"part {n}"})
             bridge_position.reset(position)
         store.append_nowait(sid, "warning", {"message": "not from the sandbox"})  # moves nothing
         await store.written()
         assert sandboxes.get(engine, sandbox_id).bridge_received == 3
-        older = bridge_position.set((sandbox_id, 2))  # a re-sent message handled late never moves it back
+        older = bridge_position.set((sandbox_id, 2, 0))  # a re-sent message handled late never moves it back
         await store.append(sid, "text", {"text": "again"})
         bridge_position.reset(older)
         assert sandboxes.get(engine, sandbox_id).bridge_received == 3
+    finally:
+        await store.close()
+
+
+async def test_events_from_a_sandbox_another_replica_took_over_are_refused(
+    seeded: tuple[sa.Engine, str, int, int],
+) -> None:
+    """A replica that stalled (a long pause, a partition) while a peer took its sandbox over comes
+    back with events it had handled and not stored. The sandbox re-sends those to the peer, from
+    the stored position the peer's takeover read; the stale replica's copies are refused, not stored
+    twice, and it is told to end its link. Events not from the sandbox are stored as ever."""
+    engine, sid, _, _ = seeded
+    created = sandboxes.create(engine, session_id=sid, provider="local", boot_mode="fresh", replica_id="a")
+    assert created is not None
+    sandbox_id = created[0].id
+    taken = sandboxes.take(engine, sandbox_id, "a")
+    assert taken is not None
+    epoch_a = taken[0]
+    stale: list[tuple[str, int]] = []
+
+    async def on_stale(sandbox: str, epoch: int) -> None:
+        stale.append((sandbox, epoch))
+
+    store = EventStore(engine=engine, hub=InProcessHub(), on_stale=on_stale)
+    await store.start()
+
+    def from_sandbox(n: int, epoch: int, text: str) -> None:
+        position = bridge_position.set((sandbox_id, n, epoch))
+        store.append_nowait(sid, "text", {"text": text})
+        bridge_position.reset(position)
+
+    try:
+        from_sandbox(1, epoch_a, "one")
+        await store.written()
+        assert sandboxes.take(engine, sandbox_id, "a") == (epoch_a, 1)  # a reconnect to its owner: same epoch
+        epoch_b, stored = sandboxes.take(engine, sandbox_id, "b") or (0, 0)
+        assert epoch_b == epoch_a + 1 and stored == 1  # b took it over, and resumes after event 1
+        from_sandbox(2, epoch_a, "two, from the stalled replica")
+        store.append_nowait(sid, "warning", {"message": "not from the sandbox"})
+        from_sandbox(2, epoch_b, "two")
+        await store.written()
+        events, _ = store.page(sid, after=0, limit=100)
+        assert [e.data.get("text") or e.data.get("message") for e in events] == ["one", "not from the sandbox", "two"]
+        assert stale == [(sandbox_id, epoch_a)]
+        assert sandboxes.get(engine, sandbox_id).bridge_received == 2
+        assert sandboxes.get(engine, sandbox_id).replica_id == "b"
     finally:
         await store.close()

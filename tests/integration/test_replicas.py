@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,42 @@ async def test_a_sandbox_that_reconnects_to_another_replica_is_served_there(clus
     await a.until(lambda: second in a.ends(), "the prompt sent to A to end")
     assert a.ends()[second][0]["success"] is True
     assert a.provider.sent(a.session_id) == [first, second] and b.provider.sandboxes == {}
+
+
+async def test_a_stalled_replicas_events_are_refused_once_a_peer_took_its_sandbox_over(cluster: Cluster) -> None:
+    """A stalls (a long pause) while its sandbox answers: it handled the answer but stored none of
+    it. The sandbox reconnects to B, which takes it over and asks for what is not stored; then A
+    wakes up and writes what it had. The answer is stored once: B's copy; A's is refused."""
+    a = await cluster.start("a")
+    b = await cluster.start("b")
+    first = await a.prompt("Start on A")
+    await a.until(lambda: first in a.ends(), "a sandbox on A")
+    sandbox = a.provider.live(a.session_id)
+    assert sandbox is not None
+    store = a.services.plane.events
+    gate = threading.Event()
+    write_once = store._write_once
+
+    def stalled(batch: list[Any]) -> None:
+        gate.wait(30)
+        write_once(batch)
+
+    store._write_once = stalled  # type: ignore[method-assign]
+    try:
+        said = len(sandbox.said)
+        second = await b.prompt("Answer while A stalls")  # B forwards it to A's link
+        await b.until(lambda: len(sandbox.said) == said + 4, "the sandbox to answer on A (3 tokens, the end)")
+        await a.provider.reconnect(a.session_id, b.services.plane)
+        await b.until(lambda: second in b.ends(), "B to store the answer the sandbox sent again")
+        assert cluster.sandbox().replica_id == cluster.names[1]
+    finally:
+        gate.set()
+    await store.written()  # A wrote what it had: refused
+    mine = [e for e in b.events() if e.message_id == second]
+    assert [e.type for e in mine] == ["prompt", "prompt_started", "text", "execution_complete"]
+    assert [e.data["text"] for e in mine if e.type == "text"] == ["Done as asked."]  # not twice
+    assert [e.seq for e in b.events()] == list(range(1, len(b.events()) + 1))
+    assert a.services.plane.links.get(a.session_id) is None
 
 
 async def test_a_request_through_one_replica_gets_the_answer_of_the_sandbox_another_serves(cluster: Cluster) -> None:

@@ -54,7 +54,10 @@ def claim_orphans(engine: sa.Engine, replica_id: str, timeout_s: float, *, start
         ids = [
             row[0]
             for row in db.exec(
-                sa.update(Sandbox).where(orphaned).values(replica_id=replica_id).returning(col(Sandbox.id))
+                sa.update(Sandbox)
+                .where(orphaned)
+                .values(replica_id=replica_id, owner_epoch=col(Sandbox.owner_epoch) + 1)  # a takeover
+                .returning(col(Sandbox.id))
             )
         ]
         if not ids:

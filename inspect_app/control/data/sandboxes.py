@@ -132,21 +132,35 @@ def set_provider_id(engine: sa.Engine, sandbox_id: str, provider_id: str) -> Non
             row.provider_id = provider_id
 
 
-def mark_ready(engine: sa.Engine, sandbox_id: str, *, runtime_version: str, replica_id: str | None = None) -> bool:
-    """The sandbox said ``ready`` (to ``replica_id``, which serves it from now on: a sandbox that
-    connects through a balancer may reach another replica than the one that started it); False
-    when it had ended meanwhile (stopped, failed): it stays so."""
+def mark_ready(engine: sa.Engine, sandbox_id: str, *, runtime_version: str) -> bool:
+    """The sandbox said ``ready``; False when it had ended meanwhile (stopped, failed): it stays so."""
     with session_scope(engine) as db:
         row = db.get(Sandbox, sandbox_id)
         if row is None or not transitions.sandbox_may(row.status, SandboxStatus.READY):
             return False
         row.status = SandboxStatus.READY
-        if replica_id is not None:
-            row.replica_id = replica_id
         row.runtime_version = runtime_version
         row.ready_at = row.ready_at or utcnow()
         row.last_heartbeat_at = utcnow()
         return True
+
+
+def take(engine: sa.Engine, sandbox_id: str, replica_id: str) -> tuple[int, int] | None:
+    """The sandbox connected to ``replica_id``, which serves it from now on. Returns the owner's
+    epoch, raised when the sandbox comes from another replica (whose writes for it are refused from
+    then on: ``events``), and how far its bridge events are stored; None if there is no such row.
+
+    One statement: it waits for a batch of the previous owner being written (the row's lock), so
+    what it returns as stored includes that batch, and any later batch of that owner is refused."""
+    moved = sa.case((col(Sandbox.replica_id) == replica_id, 0), else_=1)
+    with session_scope(engine) as db:
+        row = db.exec(
+            sa.update(Sandbox)
+            .where(col(Sandbox.id) == sandbox_id)
+            .values(owner_epoch=col(Sandbox.owner_epoch) + moved, replica_id=replica_id)
+            .returning(col(Sandbox.owner_epoch), col(Sandbox.bridge_received))
+        ).one_or_none()
+        return None if row is None else (row[0], row[1])
 
 
 def heartbeat(engine: sa.Engine, sandbox_id: str) -> None:
@@ -163,13 +177,14 @@ def set_snapshot(engine: sa.Engine, sandbox_id: str, ref: str) -> None:
             row.snapshot_ref = ref
 
 
-def keep_positions(engine: sa.Engine, received: dict[str, int]) -> None:
-    """Remember how far each sandbox's bridge events were handled (the server is stopping)."""
+def keep_positions(engine: sa.Engine, received: dict[str, int], epochs: dict[str, int]) -> None:
+    """Remember how far each sandbox's bridge events were handled (the server is stopping), for the
+    sandboxes still held in the epoch this server knows (not one another replica took over)."""
     with session_scope(engine) as db:
         for sandbox_id, n in received.items():
             row = db.get(Sandbox, sandbox_id)
-            if row is not None:
-                row.bridge_received = n
+            if row is not None and row.owner_epoch == epochs.get(sandbox_id, row.owner_epoch):
+                row.bridge_received = max(row.bridge_received, n)
 
 
 def recent_failures(engine: sa.Engine, session_id: str, window_s: float) -> list[Sandbox]:
