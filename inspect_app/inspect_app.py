@@ -52,6 +52,8 @@ async def control_plane() -> AsyncIterator[None]:
     await plane.start()
     prebuilds = services.current().prebuilds
     prebuilds.start()
+    automations = services.current().automations
+    automations.start()
     connected: list[SocketModeRunner] = []
     watching = watch_outside_services(connected)
     watching.append(asyncio.create_task(services.current().loop_lag.run(), name="loop-lag"))
@@ -66,6 +68,7 @@ async def control_plane() -> AsyncIterator[None]:
         slack_bot = services.current().slack
         if slack_bot is not None:
             await slack_bot.close()
+        await automations.close()
         await prebuilds.close()
         await plane.close()
 

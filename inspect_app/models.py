@@ -442,3 +442,74 @@ class Lease(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=100)
     holder: str = Field(max_length=100)
     expires_at: datetime = _ts()
+
+
+class AutomationStatus(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"  # by a person, or by itself after failing runs (``paused_reason`` says which)
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"  # claimed; waits for a free slot (or for its session to start)
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # a body that did not match, or no free slot with overflow "skip"
+    MISSED = "missed"  # a schedule's fire the server was down for, past the grace window
+
+
+class Automation(SQLModel, table=True):
+    """Work that starts without anyone prompting: a trigger, the repositories it works on, a prompt
+    template (jinja2, sandboxed; the trigger's payload is data only), the person it acts for."""
+
+    __tablename__ = "automations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    trigger: str = Field(max_length=16)  # schedule | webhook
+    # schedule: {"cron": "0 9 * * 1-5", "timezone": "Europe/Berlin"}; webhook: {"filters": [...]}
+    trigger_config: dict[str, Any] = _json({})
+    repository_ids: list[int] = _json([])
+    template: str = Field(sa_type=sa.Text)
+    model: str = Field(default="", max_length=200)
+    acts_for_id: int = _fk("users.id", ondelete="RESTRICT")
+    created_by_id: int = _fk("users.id", ondelete="RESTRICT", index=False)
+    status: str = Field(default=AutomationStatus.ACTIVE, max_length=16)
+    paused_reason: str = Field(default="", sa_type=sa.Text)
+    max_concurrent: int = Field(default=1)
+    overflow: str = Field(default="queue", max_length=8)  # queue | skip: a run with no free slot
+    failures_in_a_row: int = Field(default=0)
+    runs: int = Field(default=0)  # runs ever claimed: each run's number
+    # an inbound webhook's secret (HMAC-SHA256 key or bearer token), encrypted like every secret
+    webhook_secret_ciphertext: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
+    next_fire_at: datetime | None = _when()  # a schedule's next fire time (UTC)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class AutomationRun(SQLModel, table=True):
+    """One firing of an automation for one repository. ``fire_key`` names the firing (a schedule's
+    fire time, a webhook delivery): unique per automation and repository, so a fire is claimed once
+    across replicas and restarts."""
+
+    __tablename__ = "automation_runs"
+    __table_args__ = (
+        sa.UniqueConstraint("automation_id", "fire_key", "repository_id", name="uq_automation_runs_fire"),
+        sa.Index("ix_automation_runs_status", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    automation_id: int = _fk("automations.id")
+    number: int = Field(default=0)  # run #n of its automation
+    repository_id: int = _fk("repositories.id", ondelete="CASCADE", index=False)
+    fire_key: str = Field(max_length=200)
+    source: str = Field(max_length=16)  # schedule | webhook | manual
+    status: str = Field(default=RunStatus.QUEUED, max_length=16)
+    reason: str = Field(default="", sa_type=sa.Text)
+    payload: dict[str, Any] = _json({})
+    prompt: str = Field(default="", sa_type=sa.Text)  # the rendered template
+    session_id: str | None = _fk("sessions.id", nullable=True, ondelete="SET NULL")
+    message_id: str | None = Field(default=None, max_length=32)  # the prompt it sent
+    created_at: datetime = _ts()
+    started_at: datetime | None = _when()
+    finished_at: datetime | None = _when()

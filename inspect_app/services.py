@@ -37,6 +37,7 @@ from sandbox.providers.base import SandboxProvider
 
 if TYPE_CHECKING:
     from bots.slack.bot import SlackBot
+    from inspect_app.control.automations.runner import Automations
     from inspect_app.control.prebuild import PrebuildScheduler
     from inspect_app.control.pulls import Pulls
     from inspect_app.scm.github_app import GitHubApp
@@ -55,6 +56,7 @@ class Services:
     github_app: GitHubApp | None  # None until a GitHub App is configured
     pulls: Pulls
     prebuilds: PrebuildScheduler
+    automations: Automations  # scheduled and webhook-triggered runs
     slack: SlackBot | None  # None until a Slack bot token is configured
     integrations: Integrations  # how Slack, GitHub and the model endpoint are doing (for /api/health)
     loop_lag: LoopLag  # how late the event loop runs (for /api/health/loop)
@@ -216,7 +218,13 @@ def build_services(settings: Settings, *, provider: SandboxProvider | None = Non
     prebuilds = PrebuildScheduler(
         prebuilder=prebuilder, engine=engine, holder=holder, interval_min=settings.prebuild_interval_min
     )
+    from inspect_app.control.automations.runner import Automations
+
+    automations = Automations(
+        engine=engine, plane=plane, tick_s=settings.automation_tick_s, grace_s=settings.automation_grace_s
+    )
     return Services(
+        automations=automations,
         slack=build_slack(settings, plane),
         settings=settings,
         engine=engine,

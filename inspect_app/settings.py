@@ -148,6 +148,15 @@ class Settings(BaseSettings):
         30, gt=0, description="Minutes between prebuild runs (repositories with prebuild on, when their branch moved)."
     )
     build_timeout_s: float = Field(1800, gt=0, description="Seconds one image build (clone + setup.sh) may take.")
+    automation_tick_s: float = Field(
+        15, ge=1, le=300, description="Seconds between automation checks (schedules due, runs ended, queued runs)."
+    )
+    automation_grace_s: float = Field(
+        3600,
+        ge=0,
+        description="A scheduled fire missed while the server was down runs at start if it is at most this many "
+        "seconds late; an older one is recorded as missed.",
+    )
     warm_pool_size: int = Field(
         1,
         ge=0,

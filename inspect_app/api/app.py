@@ -13,6 +13,7 @@ from bots.slack import http as slack_http
 from inspect_app import __version__, services
 from inspect_app.api import (
     auth,
+    automations,
     github,
     health,
     me,
@@ -64,6 +65,7 @@ def build_api() -> FastAPI:
     api.include_router(me.router, prefix="/api", tags=["users"])
     api.include_router(repositories.router)
     api.include_router(sessions.router)
+    api.include_router(automations.router)
     api.include_router(ws.router)
     api.include_router(sandbox_ws.router)
     api.include_router(sandbox_tools.router)

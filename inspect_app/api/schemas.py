@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -15,6 +15,7 @@ from inspect_app.control.text import NUL_MESSAGE, has_nul
 MAX_BIGINT = 2**63 - 1
 RowId = Annotated[int, Field(ge=1, le=MAX_BIGINT)]
 RepositoryId = Annotated[int, Path(ge=1, le=MAX_BIGINT)]
+AutomationId = Annotated[int, Path(ge=1, le=MAX_BIGINT)]
 Cursor = Annotated[int, Query(ge=0, le=MAX_BIGINT)]
 
 
@@ -120,3 +121,29 @@ class EventsPage(BaseModel):
     next: int | None = None  # with ``after``: the seq to ask after for the following page
     cursor: int | None = None  # with ``cursor``: the revision to pass next time (the change feed)
     more: bool = False  # with ``cursor``: more changes are waiting now
+
+
+class _AutomationFields(_Body):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    cron: str | None = Field(default=None, min_length=1, max_length=100, description="e.g. '0 9 * * 1-5'")
+    timezone: str | None = Field(default=None, min_length=1, max_length=64, description="IANA, e.g. Europe/Berlin")
+    filters: list[dict[str, Any]] | None = Field(
+        default=None, max_length=20, description="webhook: [{'path': 'a.b', 'equals': v} | {'path': ..., 'in': [...]}]"
+    )
+    repository_ids: list[RowId] | None = Field(default=None, min_length=1, max_length=20)
+    template: str | None = Field(default=None, min_length=1, max_length=20_000, description="jinja2; {{ payload.x }}")
+    model: str | None = Field(default=None, max_length=200)
+    acts_for_id: RowId | None = Field(default=None, description="admins only: another person")
+    max_concurrent: int | None = Field(default=None, ge=1, le=10)
+    overflow: Literal["queue", "skip"] | None = None
+
+
+class AutomationCreate(_AutomationFields):
+    name: str = Field(min_length=1, max_length=200)
+    trigger: Literal["schedule", "webhook"]
+    repository_ids: list[RowId] = Field(min_length=1, max_length=20)
+    template: str = Field(min_length=1, max_length=20_000)
+
+
+class AutomationUpdate(_AutomationFields):
+    status: Literal["active", "paused"] | None = None

@@ -60,6 +60,7 @@ class FakeProvider(SandboxProvider):
         self.hold = asyncio.Event()  # cleared: prompts wait before they answer
         self.hold.set()
         self.errors: list[BaseException] = []  # what raised in a sandbox's work (the plane's handlers)
+        self.failing_prompts = False  # set: the agent fails every prompt (its answer ends unsuccessful)
 
     # --- what tests use ----------------------------------------------------------------------
     def live(self, session_id: str) -> FakeSandbox | None:
@@ -141,6 +142,8 @@ class FakeProvider(SandboxProvider):
         async def receive(text: str) -> None:
             command = parse_from_control(text)
             if isinstance(command, PromptCommand):
+                if command.message_id in sandbox.prompts:
+                    return  # sent again after a reconnect: ignored, as the runtime ignores a prompt it has
                 sandbox.prompts.append(command.message_id)
                 sandbox.commands.append(command)
                 self._run(sandbox, self._answer(sandbox, command.message_id))
@@ -166,6 +169,12 @@ class FakeProvider(SandboxProvider):
         await self.hold.wait()
         for word in ("Done ", "as ", "asked."):
             await self._say(sandbox, Token(message_id=message_id, text=word))
+        if self.failing_prompts:
+            failed = ExecutionComplete(
+                message_id=message_id, success=False, error="the agent gave up", ack_id=f"ack-{message_id}"
+            )
+            await self._say(sandbox, failed)
+            return
         await self._say(sandbox, ExecutionComplete(message_id=message_id, success=True, ack_id=f"ack-{message_id}"))
 
     async def _say(self, sandbox: FakeSandbox, message: Any) -> None:

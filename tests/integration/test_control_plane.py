@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import json
 import os
 import random
@@ -39,6 +41,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, llm: FakeLLM) -> Iterator[R
         INSPECT_LLM_BASE_URL=llm.base_url,
         INSPECT_LLM_MODEL=MODEL,
         INSPECT_IDLE_TIMEOUT_S="600",
+        INSPECT_AUTOMATION_TICK_S="1",
     )
     yield running
     running.stop()
@@ -167,6 +170,59 @@ def test_bad_input_gets_clear_errors_never_500(server: RunningServer, tmp_path: 
         error(http.post(f"/api/sessions/{sid}/prompts", json={"content": "hi"}), 409, "archived")
         assert http.post(f"/api/sessions/{sid}/unarchive").json()["archived"] is False
     error(httpx.get(f"{server.url}/api/sessions", timeout=10), 401, "unauthorized")
+
+
+async def test_a_signed_webhook_starts_an_automation_run_whose_session_answers(
+    server: RunningServer, llm: FakeLLM, tmp_path: Path
+) -> None:
+    origin = make_origin(tmp_path)
+    with api(server, server.token) as http:
+        repo = http.post("/api/repositories", json={"url": str(origin)})
+        assert repo.status_code == 201, repo.text
+        created = http.post(
+            "/api/automations",
+            json={
+                "name": "When a deploy fails",
+                "trigger": "webhook",
+                "filters": [{"path": "status", "equals": "failed"}],
+                "repository_ids": [repo.json()["id"]],
+                "template": "Deploy {{ payload.id }} failed. Find out why.",
+            },
+        )
+        assert created.status_code == 201, created.text
+        automation = created.json()
+        secret, url = automation.pop("webhook_secret"), automation["webhook_url"]
+        assert http.get(f"/api/automations/{automation['id']}").json().get("webhook_secret") is None  # shown once
+    body = json.dumps({"status": "failed", "id": 42}).encode()
+    signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as anyone:  # a webhook sender has no API token
+        for headers in ({}, {"X-Inspect-Signature-256": "sha256=" + "0" * 64}, {"Authorization": "Bearer whsec_x"}):
+            refused = await anyone.post(url, content=body, headers=headers)
+            assert refused.status_code == 401, refused.text
+        not_json = await anyone.post(url, content=b"[1]", headers={"Authorization": f"Bearer {secret}"})
+        assert not_json.status_code == 422
+        llm.add(Turn(text="It ran out of disk."))
+        accepted = await anyone.post(url, content=body, headers={"X-Inspect-Signature-256": signature})
+        assert accepted.status_code == 202, accepted.text
+        [run] = accepted.json()["runs"]
+        other = json.dumps({"status": "ok"}).encode()
+        skipped = await anyone.post(url, content=other, headers={"Authorization": f"Bearer {secret}"})
+        assert [r["status"] for r in skipped.json()["runs"]] == ["skipped"]
+    assert run["status"] == "running" and run["prompt"] == "Deploy 42 failed. Find out why."
+    with api(server, server.token) as http:
+
+        def finished() -> dict[str, Any] | None:
+            runs = http.get(f"/api/automations/{automation['id']}/runs").json()["runs"]
+            mine = next(r for r in runs if r["id"] == run["id"])
+            return mine if mine["status"] not in ("queued", "running") else None
+
+        ended = await until(finished, "the run to end", 120)
+        assert ended["status"] == "succeeded" and ended["duration_s"] > 0
+        assert len(http.get(f"/api/automations/{automation['id']}/runs").json()["runs"]) == 2  # nothing for the 401s
+        events = http.get(f"/api/sessions/{run['session_id']}/events").json()["events"]
+        prompt = next(e for e in events if e["type"] == "prompt")
+        assert prompt["data"]["content"] == "Deploy 42 failed. Find out why."
+        assert "It ran out of disk." in [e["data"].get("text") for e in events if e["type"] == "text"]
 
 
 async def test_websocket_rejects_bad_subscribe_and_survives_bad_messages(server: RunningServer, tmp_path: Path) -> None:

@@ -1,0 +1,218 @@
+"""Creating, changing and reading automations: the checks every client goes through (the API now,
+the Automations page later), and the inbound webhook's authentication.
+
+Anyone signed in may create an automation acting for themselves; only an admin may make one act
+for someone else (its sessions and pull requests are that person's). Only its creator, the person
+it acts for, or an admin may change, run or delete it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from inspect_app.control.automations import schedule, templates
+from inspect_app.control.automations.filters import MAX_FILTERS, Filter
+from inspect_app.control.crypto import Cipher
+from inspect_app.control.data import automations as data
+from inspect_app.control.data import repositories, roles
+from inspect_app.db import session_scope
+from inspect_app.errors import Forbidden, InvalidInput, NotFound, Unauthorized
+from inspect_app.models import Automation, AutomationRun, AutomationStatus, User, utcnow
+
+TRIGGERS = ("schedule", "webhook")
+MAX_REPOSITORIES = 20
+SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, as tokens have (tokens.py)
+
+
+@dataclass
+class Spec:
+    """What a person sets (every field, for a new one; those given, for a change)."""
+
+    name: str | None = None
+    trigger: str | None = None
+    cron: str | None = None
+    timezone: str | None = None
+    filters: list[dict[str, Any]] | None = None
+    repository_ids: list[int] | None = None
+    template: str | None = None
+    model: str | None = None
+    acts_for_id: int | None = None
+    max_concurrent: int | None = None
+    overflow: str | None = None
+    status: str | None = None
+
+
+def create(engine: sa.Engine, cipher: Cipher, actor: User, spec: Spec) -> tuple[Automation, str | None]:
+    """A new automation, and (for a webhook trigger) its secret, shown this once."""
+    if spec.trigger not in TRIGGERS:
+        raise InvalidInput(f"trigger must be one of {', '.join(TRIGGERS)}")
+    fields = _checked(engine, actor, spec, trigger=spec.trigger)
+    fields.setdefault("acts_for_id", actor.id)
+    secret = None
+    if spec.trigger == "webhook":
+        secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+        fields["webhook_secret_ciphertext"] = cipher.encrypt(secret, associated="automation-webhook")
+    automation = data.create(engine, trigger=spec.trigger, created_by_id=actor.id, **fields)
+    return automation, secret
+
+
+def update(engine: sa.Engine, actor: User, automation_id: int, spec: Spec) -> Automation:
+    automation = editable(engine, actor, automation_id)
+    if spec.trigger is not None and spec.trigger != automation.trigger:
+        raise InvalidInput("the trigger of an automation cannot change (create another one)")
+    fields = _checked(engine, actor, spec, trigger=automation.trigger, current=automation)
+    if spec.status == AutomationStatus.ACTIVE and automation.status != AutomationStatus.ACTIVE:
+        fields |= {"failures_in_a_row": 0, "paused_reason": ""}  # resumed by a person: a fresh count
+        if automation.trigger == "schedule" and "next_fire_at" not in fields:  # from now on, not the backlog
+            config = automation.trigger_config
+            fields["next_fire_at"] = schedule.next_fire(config["cron"], config["timezone"], utcnow())
+    elif spec.status == AutomationStatus.PAUSED and automation.status != AutomationStatus.PAUSED:
+        fields["paused_reason"] = f"paused by {actor.name}"
+    return data.update(engine, automation_id, **fields)
+
+
+def delete(engine: sa.Engine, actor: User, automation_id: int) -> None:
+    editable(engine, actor, automation_id)
+    data.delete(engine, automation_id)
+
+
+def editable(engine: sa.Engine, actor: User, automation_id: int) -> Automation:
+    """The automation, if ``actor`` may change or run it."""
+    automation = data.get(engine, automation_id)
+    if actor.id not in (automation.created_by_id, automation.acts_for_id) and not actor.is_admin:
+        raise Forbidden("only its creator, the person it acts for or an admin can change this automation")
+    return automation
+
+
+def _checked(
+    engine: sa.Engine, actor: User, spec: Spec, *, trigger: str, current: Automation | None = None
+) -> dict[str, Any]:
+    """The columns ``spec`` sets, each checked (InvalidInput / Forbidden / NotFound say what is wrong)."""
+    fields: dict[str, Any] = {}
+    new = current is None
+    for name in ("name", "template", "repository_ids"):
+        if new and getattr(spec, name) is None:
+            raise InvalidInput(f"{name} is required")
+    if spec.name is not None:
+        if not spec.name.strip():
+            raise InvalidInput("name is empty")
+        fields["name"] = spec.name.strip()
+    if spec.template is not None:
+        templates.check(spec.template)
+        fields["template"] = spec.template
+    if spec.repository_ids is not None:
+        if not 1 <= len(spec.repository_ids) <= MAX_REPOSITORIES:
+            raise InvalidInput(f"repository_ids: between 1 and {MAX_REPOSITORIES} repositories")
+        for repository_id in spec.repository_ids:
+            repositories.get(engine, repository_id)  # NotFound names it
+        fields["repository_ids"] = list(dict.fromkeys(spec.repository_ids))
+    if spec.model is not None:
+        fields["model"] = spec.model
+    if spec.acts_for_id is not None and spec.acts_for_id != actor.id:
+        roles.require_admin(engine, actor.id or 0, "make an automation act for someone else")
+        if not _exists(engine, spec.acts_for_id):
+            raise NotFound(f"no user {spec.acts_for_id}")
+        fields["acts_for_id"] = spec.acts_for_id
+    if spec.max_concurrent is not None:
+        fields["max_concurrent"] = spec.max_concurrent
+    if spec.overflow is not None:
+        fields["overflow"] = spec.overflow
+    if spec.status is not None:
+        fields["status"] = spec.status
+    config = dict(current.trigger_config) if current is not None else {}
+    if trigger == "schedule":
+        cron = spec.cron if spec.cron is not None else config.get("cron")
+        zone = spec.timezone if spec.timezone is not None else config.get("timezone", "UTC")
+        if cron is None:
+            raise InvalidInput("a schedule needs cron (e.g. '0 9 * * 1-5')")
+        if spec.filters is not None:
+            raise InvalidInput("filters belong to a webhook trigger")
+        if new or spec.cron is not None or spec.timezone is not None:
+            fields["trigger_config"] = {"cron": cron, "timezone": zone}
+            fields["next_fire_at"] = schedule.next_fire(cron, zone, utcnow())  # also checks both
+            if fields["next_fire_at"] is None:
+                raise InvalidInput(f"the schedule {cron!r} never fires")
+    else:
+        if spec.cron is not None or spec.timezone is not None:
+            raise InvalidInput("cron and timezone belong to a schedule trigger")
+        if spec.filters is not None or new:
+            filters = spec.filters or []
+            if len(filters) > MAX_FILTERS:
+                raise InvalidInput(f"at most {MAX_FILTERS} filters")
+            try:
+                checked = [Filter.model_validate(f).model_dump(by_alias=True, exclude_none=True) for f in filters]
+            except ValueError as exc:
+                raise InvalidInput(f"filters: {exc}") from None
+            fields["trigger_config"] = {"filters": checked}
+    return fields
+
+
+def _exists(engine: sa.Engine, user_id: int) -> bool:
+    with session_scope(engine) as db:
+        return db.get(User, user_id) is not None
+
+
+# --- the inbound webhook ---------------------------------------------------------------------
+def verify_delivery(cipher: Cipher, automation: Automation, body: bytes, signature: str, authorization: str) -> None:
+    """Raise Unauthorized unless the delivery carries ``sha256=<HMAC of the body>`` keyed with the
+    automation's secret, or the secret itself as a bearer token."""
+    if automation.trigger != "webhook" or automation.webhook_secret_ciphertext is None:
+        raise Unauthorized("this automation has no webhook")
+    secret = cipher.decrypt(automation.webhook_secret_ciphertext, associated="automation-webhook")
+    if signature:
+        expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        if hmac.compare_digest(expected, signature):
+            return
+        raise Unauthorized("bad webhook signature")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), secret.encode()):
+        return
+    raise Unauthorized("sign the body (X-Inspect-Signature-256: sha256=<HMAC>) or send the secret as a bearer token")
+
+
+# --- what the API shows ----------------------------------------------------------------------
+def public(automation: Automation, last_run: AutomationRun | None = None) -> dict[str, Any]:
+    return {
+        "id": automation.id,
+        "name": automation.name,
+        "trigger": automation.trigger,
+        **automation.trigger_config,
+        "repository_ids": automation.repository_ids,
+        "template": automation.template,
+        "model": automation.model,
+        "acts_for_id": automation.acts_for_id,
+        "created_by_id": automation.created_by_id,
+        "status": automation.status,
+        "paused_reason": automation.paused_reason,
+        "failures_in_a_row": automation.failures_in_a_row,
+        "max_concurrent": automation.max_concurrent,
+        "overflow": automation.overflow,
+        "next_fire_at": automation.next_fire_at.isoformat() if automation.next_fire_at else None,
+        "webhook_url": f"/api/automations/{automation.id}/webhook" if automation.trigger == "webhook" else None,
+        "last_run": run_public(last_run) if last_run is not None else None,
+    }
+
+
+def run_public(run: AutomationRun) -> dict[str, Any]:
+    ended = run.finished_at
+    return {
+        "id": run.id,
+        "number": run.number,
+        "automation_id": run.automation_id,
+        "repository_id": run.repository_id,
+        "source": run.source,
+        "status": run.status,
+        "reason": run.reason,
+        "prompt": run.prompt,
+        "session_id": run.session_id,
+        "created_at": run.created_at.isoformat(),
+        "started_at": run.started_at.isoformat() if run.started_at else None,
+        "finished_at": ended.isoformat() if ended else None,
+        "duration_s": round((ended - run.started_at).total_seconds(), 3) if ended and run.started_at else None,
+    }

@@ -1,0 +1,187 @@
+"""Firing automations and following their runs to the end.
+
+Every replica runs the same ``tick`` (every ``automation_tick_s``): schedules that are due fire, runs
+whose prompt ended are finished, queued runs start when a slot frees. Nothing here needs a leader:
+a fire is claimed by a unique row (``data/automations.claim``), a run starts under its automation's
+row lock, and a run ends once (``finish``), whichever replica gets there first.
+
+A run is a session on its repository, created for the person the automation acts for (its PR is
+theirs), with the rendered template as its one prompt; it succeeds or fails with that prompt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from inspect_app.control.automations import schedule, templates
+from inspect_app.control.automations.filters import Filter, mismatch
+from inspect_app.control.data import automations as data
+from inspect_app.control.data import repositories
+from inspect_app.control.plane import ControlPlane
+from inspect_app.errors import Conflict, InspectError
+from inspect_app.models import Automation, AutomationRun, AutomationStatus, RunStatus, utcnow
+
+log = logging.getLogger(__name__)
+
+STALLED_START_S = 600  # a run marked running whose session never started (the server stopped meanwhile)
+
+
+class Automations:
+    def __init__(self, *, engine: sa.Engine, plane: ControlPlane, tick_s: float, grace_s: float) -> None:
+        self._engine = engine
+        self._plane = plane
+        self._tick_s = tick_s
+        self._grace = timedelta(seconds=grace_s)
+        self._loop: asyncio.Task[None] | None = None
+
+    # --- the loop ------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop().create_task(self._tick_forever(), name="automations")
+
+    async def close(self) -> None:
+        if self._loop is not None:
+            self._loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+            self._loop = None
+
+    async def _tick_forever(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception:  # one bad tick must not end the schedule; the next one tries again
+                log.exception("automation tick failed")
+            await asyncio.sleep(self._tick_s)
+
+    async def tick(self, now: datetime | None = None) -> None:
+        now = now or utcnow()
+        for automation in await asyncio.to_thread(data.due_schedules, self._engine, now):
+            await self._fire_schedule(automation, now)
+        for ended in await asyncio.to_thread(data.ended_runs, self._engine):
+            await asyncio.to_thread(data.finish, self._engine, ended.run_id, success=ended.success, reason=ended.reason)
+        for run_id in await asyncio.to_thread(data.stalled, self._engine, now - timedelta(seconds=STALLED_START_S)):
+            reason = "its session did not start (the server stopped while it started)"
+            await asyncio.to_thread(data.finish, self._engine, run_id, success=False, reason=reason)
+        for run in await asyncio.to_thread(data.queued, self._engine):
+            await self._start(run)
+
+    # --- triggers -------------------------------------------------------------------------------
+    async def _fire_schedule(self, automation: Automation, now: datetime) -> None:
+        """Fire the due time, or record it missed when the server was down past the grace window; then
+        move the schedule on to its next time after now. Claimed before it moves on: a server stopping
+        in between claims it again at start and finds it claimed (it runs once, not twice or never);
+        a peer doing the same at the same time finds it claimed too."""
+        due = automation.next_fire_at
+        assert due is not None
+        key = f"schedule:{due.isoformat()}"
+        if now - due > self._grace:
+            late = f"the server was down at {due.isoformat()} ({int((now - due).total_seconds())} s before it ran)"
+            await self._claim(automation, key, "schedule", {}, status=RunStatus.MISSED, reason=late)
+        else:
+            await self._fire(automation, source="schedule", fire_key=key, payload={"fired_at": due.isoformat()})
+        config = automation.trigger_config
+        following = schedule.next_fire(config["cron"], config["timezone"], now)
+        await asyncio.to_thread(data.advance, self._engine, automation.id or 0, seen=due, to=following)
+
+    async def run_now(self, automation_id: int) -> list[AutomationRun]:
+        """ "Run now": a fire of its own, whatever the trigger."""
+        automation = await asyncio.to_thread(data.get, self._engine, automation_id)
+        if automation.status != AutomationStatus.ACTIVE:
+            raise Conflict("the automation is paused: resume it first", code="automation_paused")
+        return await self._fire(automation, source="manual", fire_key=f"manual:{secrets.token_hex(8)}", payload={})
+
+    async def webhook(self, automation: Automation, body: dict[str, Any], delivery: str) -> list[AutomationRun]:
+        """A verified delivery: a run per repository if the body matches, else one skipped run saying
+        why (nothing is lost from view). A delivery id seen before starts nothing."""
+        key = f"webhook:{delivery}"
+        if automation.status != AutomationStatus.ACTIVE:
+            return await self._claim(automation, key, "webhook", body, status=RunStatus.SKIPPED, reason="paused")
+        why = mismatch(body, [Filter.model_validate(f) for f in automation.trigger_config.get("filters", [])])
+        if why is not None:
+            return await self._claim(automation, key, "webhook", body, status=RunStatus.SKIPPED, reason=why)
+        return await self._fire(automation, source="webhook", fire_key=key, payload=body)
+
+    # --- runs ------------------------------------------------------------------------------------
+    async def _fire(
+        self, automation: Automation, *, source: str, fire_key: str, payload: dict[str, Any]
+    ) -> list[AutomationRun]:
+        claims = []
+        slots = await asyncio.to_thread(data.free_slots, self._engine, automation.id or 0)
+        names = await asyncio.to_thread(self._repository_names, automation.repository_ids)
+        for repository_id in automation.repository_ids:
+            context = {
+                "payload": payload,
+                "automation": automation.name,
+                "repository": names.get(repository_id, ""),
+                "source": source,
+            }
+            try:
+                prompt = templates.render(automation.template, **context)
+            except InspectError as exc:
+                claims.append(data.Claim(repository_id, status=RunStatus.FAILED, reason=exc.message))
+                continue
+            if slots <= 0 and automation.overflow == "skip":
+                reason = f"{automation.max_concurrent} run(s) of it were running already"
+                claims.append(data.Claim(repository_id, prompt, status=RunStatus.SKIPPED, reason=reason))
+                continue
+            slots -= 1
+            claims.append(data.Claim(repository_id, prompt))
+        runs = await asyncio.to_thread(
+            data.claim, self._engine, automation.id or 0, fire_key=fire_key, source=source, payload=payload, runs=claims
+        )
+        for run in runs:
+            if run.status == RunStatus.QUEUED:
+                await self._start(run)
+        return [await asyncio.to_thread(data.run, self._engine, run.id or 0) for run in runs]  # as they are now
+
+    async def _claim(
+        self, automation: Automation, key: str, source: str, payload: dict[str, Any], *, status: str, reason: str
+    ) -> list[AutomationRun]:
+        """A fire recorded without running (skipped, missed): one run per repository, for the history."""
+        claims = [
+            data.Claim(repository_id, status=status, reason=reason) for repository_id in automation.repository_ids
+        ]
+        return await asyncio.to_thread(
+            data.claim, self._engine, automation.id or 0, fire_key=key, source=source, payload=payload, runs=claims
+        )
+
+    async def _start(self, run: AutomationRun) -> None:
+        """Start a queued run if its automation has a free slot: a session for the person it acts for,
+        with the rendered prompt. A run that cannot start fails, with the reason."""
+        started = await asyncio.to_thread(data.start, self._engine, run.id or 0)
+        if started is None:
+            return  # no free slot, paused, or started by a peer
+        try:
+            automation = await asyncio.to_thread(data.get, self._engine, started.automation_id)
+            user = await self._plane.person(automation.acts_for_id)
+            session = await self._plane.create_session(
+                repository_id=started.repository_id,
+                creator_id=user.id or 0,
+                model=automation.model,
+                title=f"{automation.name} #{started.number}",
+                source="automation",
+                source_ref={"automation_id": automation.id, "run_id": started.id, "run": started.number},
+            )
+            queued = await self._plane.submit_prompt(
+                session_id=session.id, user=user, content=started.prompt, source="automation"
+            )
+        except InspectError as exc:
+            await asyncio.to_thread(data.finish, self._engine, started.id or 0, success=False, reason=exc.message)
+            return
+        await asyncio.to_thread(
+            data.attach_session, self._engine, started.id or 0, session_id=session.id, message_id=queued.message.id
+        )
+
+    def _repository_names(self, repository_ids: list[int]) -> dict[int, str]:
+        names = {}
+        for repository_id in repository_ids:
+            with contextlib.suppress(InspectError):
+                names[repository_id] = repositories.get(self._engine, repository_id).name
+        return names

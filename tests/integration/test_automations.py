@@ -1,0 +1,236 @@
+"""Automations on the real control plane (in-loop fake sandboxes), on SQLite and PostgreSQL: a
+schedule fires once across schedulers and restarts, a fire missed past the grace window is recorded,
+a webhook body is matched and rendered into the run's prompt, runs follow their prompt to the end,
+and three failures in a row pause the automation."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from inspect_app.control.automations import manage
+from inspect_app.control.automations.runner import Automations
+from inspect_app.control.data import automations as data
+from inspect_app.db import session_scope, upgrade
+from inspect_app.errors import Forbidden
+from inspect_app.models import Automation, Message, Repository, User
+from inspect_app.services import build_services
+from inspect_app.settings import Settings
+from tests.fakes.provider import FakeProvider
+from tests.integration.test_plane_core import Core, new_session
+
+pytestmark = pytest.mark.timeout(60)
+GRACE_S = 3600
+
+
+@pytest.fixture
+async def core(empty_db_url: str, tmp_path: Path) -> AsyncIterator[Core]:
+    settings = Settings(_env_file=None, data_dir=tmp_path / "data", database_url=empty_db_url)  # type: ignore[call-arg]
+    upgrade(empty_db_url)
+    provider = FakeProvider()
+    services = build_services(settings, provider=provider)
+    provider.plane = services.plane
+    session_id, ada = new_session(services.engine)
+    await services.plane.start()
+    try:
+        yield Core(services, provider, session_id, ada)
+        assert provider.errors == []
+    finally:
+        await services.plane.close()
+        services.engine.dispose()
+
+
+def runner(core: Core) -> Automations:
+    """One replica's scheduler (another instance on the same database is another replica's)."""
+    return Automations(engine=core.services.engine, plane=core.services.plane, tick_s=60, grace_s=GRACE_S)
+
+
+def _first_repository(core: Core) -> int:
+    with session_scope(core.services.engine) as db:
+        repository = db.exec(select(Repository)).first()
+        assert repository is not None
+        return repository.id or 0
+
+
+def scheduled(core: Core, cron: str = "0 9 * * *", **spec: object) -> Automation:
+    automation, _ = manage.create(
+        core.services.engine,
+        core.services.cipher,
+        core.user,
+        manage.Spec(
+            name="Nightly triage",
+            trigger="schedule",
+            cron=cron,
+            timezone="Europe/Berlin",
+            repository_ids=[_first_repository(core)],
+            template="Triage {{ repository }} as of {{ payload.fired_at }}.",
+            **spec,  # type: ignore[arg-type]
+        ),
+    )
+    return automation
+
+
+def due_now(core: Core, automation: Automation, due: datetime) -> None:
+    data.update(core.services.engine, automation.id or 0, next_fire_at=due)
+
+
+async def settled(core: Core, automations: Automations, automation_id: int, count: int) -> list:
+    """Tick until ``count`` runs of the automation have ended."""
+
+    def ended() -> list:
+        runs = data.runs(core.services.engine, automation_id)
+        return runs if sum(r.finished_at is not None for r in runs) >= count else []
+
+    async def ticking() -> list:
+        while not (found := ended()):
+            await automations.tick()
+            await asyncio.sleep(0.05)
+        return found
+
+    return await asyncio.wait_for(ticking(), 20)
+
+
+async def test_a_due_schedule_runs_once_across_two_schedulers_and_a_restart(core: Core) -> None:
+    automation = scheduled(core)
+    due = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)  # 09:00 in Berlin
+    due_now(core, automation, due)
+    now = due + timedelta(seconds=5)
+    one, two = runner(core), runner(core)
+    await asyncio.gather(one.tick(now), two.tick(now))  # two replicas at the same moment
+    runs = data.runs(core.services.engine, automation.id or 0)
+    assert len(runs) == 1 and runs[0].status == "running"
+    assert runs[0].prompt == "Triage demo as of 2026-12-04T08:00:00+00:00."
+    assert data.get(core.services.engine, automation.id or 0).next_fire_at == datetime(2026, 12, 5, 8, tzinfo=UTC)
+    # a server that stopped after claiming the fire, before moving the schedule on, claims it again at start
+    due_now(core, automation, due)
+    await runner(core).tick(now)
+    assert len(data.runs(core.services.engine, automation.id or 0)) == 1
+    # the run is a session acting for the person, with the rendered prompt as its prompt
+    [run] = await settled(core, one, automation.id or 0, 1)
+    assert run.status == "succeeded" and run.session_id
+    with session_scope(core.services.engine) as db:
+        message = db.get(Message, run.message_id)
+        assert message is not None and message.content == run.prompt and message.author_id == core.user.id
+
+
+async def test_a_fire_missed_past_the_grace_window_is_recorded_and_a_recent_one_runs(core: Core) -> None:
+    automation = scheduled(core)
+    now = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+    due_now(core, automation, now - timedelta(seconds=GRACE_S + 60))  # down for longer than the grace
+    await runner(core).tick(now)
+    [missed] = data.runs(core.services.engine, automation.id or 0)
+    assert missed.status == "missed" and "the server was down" in missed.reason and missed.session_id is None
+    due_now(core, automation, now - timedelta(seconds=600))  # ten minutes late: within the grace
+    await runner(core).tick(now)
+    latest = data.runs(core.services.engine, automation.id or 0)[0]
+    assert latest.status == "running" and latest.number == 2
+
+
+async def test_three_failed_runs_pause_the_automation_and_a_success_resets_the_count(core: Core) -> None:
+    automation = scheduled(core)
+    automations = runner(core)
+    core.provider.failing_prompts = True
+    for count in (1, 2):
+        await automations.run_now(automation.id or 0)
+        await settled(core, automations, automation.id or 0, count)
+    assert data.get(core.services.engine, automation.id or 0).failures_in_a_row == 2
+    core.provider.failing_prompts = False
+    await automations.run_now(automation.id or 0)
+    await settled(core, automations, automation.id or 0, 3)
+    assert data.get(core.services.engine, automation.id or 0).failures_in_a_row == 0
+    core.provider.failing_prompts = True
+    for count in (4, 5, 6):
+        await automations.run_now(automation.id or 0)
+        await settled(core, automations, automation.id or 0, count)
+    paused = data.get(core.services.engine, automation.id or 0)
+    assert paused.status == "paused"
+    assert paused.paused_reason == "paused after 3 failed runs in a row; the last: the agent gave up"
+    assert [r.status for r in data.runs(core.services.engine, automation.id or 0)][:3] == ["failed"] * 3
+    due_now(core, automation, datetime.now(UTC))  # a paused schedule does not fire
+    await automations.tick()
+    assert len(data.runs(core.services.engine, automation.id or 0)) == 6
+    resumed = manage.update(core.services.engine, core.user, automation.id or 0, manage.Spec(status="active"))
+    assert resumed.status == "active" and resumed.failures_in_a_row == 0 and resumed.paused_reason == ""
+    assert resumed.next_fire_at is not None and resumed.next_fire_at > datetime.now(UTC)  # from now on
+
+
+async def test_a_webhook_body_is_matched_rendered_as_data_and_each_delivery_runs_once(core: Core) -> None:
+    automation, secret = manage.create(
+        core.services.engine,
+        core.services.cipher,
+        core.user,
+        manage.Spec(
+            name="Deploy failed",
+            trigger="webhook",
+            filters=[{"path": "deployment.status", "equals": "failed"}, {"path": "env", "in": ["prod", "staging"]}],
+            repository_ids=[_first_repository(core)],
+            template="Deploy {{ payload.deployment.id }} failed: {{ payload.deployment.log }}{{ payload.nothing }}",
+        ),
+    )
+    assert secret is not None and secret.startswith("whsec_")
+    automations = runner(core)
+    body = {"deployment": {"status": "failed", "id": 7, "log": "{{ 7 * 7 }} {% raw %}"}, "env": "prod"}
+    [run] = await automations.webhook(automation, body, "delivery-1")
+    assert run.prompt == "Deploy 7 failed: {{ 7 * 7 }} {% raw %}"  # the payload is data, never template
+    assert await automations.webhook(automation, body, "delivery-1") == []  # the same delivery again
+    [skipped] = await automations.webhook(automation, {**body, "env": "dev"}, "delivery-2")
+    assert skipped.status == "skipped" and skipped.reason == "env is 'dev', not one of ['prod', 'staging']"
+    [missing] = await automations.webhook(automation, {"env": "prod"}, "delivery-3")
+    assert missing.status == "skipped" and missing.reason == "the body has no deployment.status"
+    assert [r.number for r in data.runs(core.services.engine, automation.id or 0)] == [3, 2, 1]
+
+
+async def test_a_run_with_no_free_slot_waits_or_is_skipped(core: Core) -> None:
+    queueing = scheduled(core)
+    automations = runner(core)
+    core.provider.hold.clear()  # prompts wait before they answer: the first run keeps its slot
+    [first] = await automations.run_now(queueing.id or 0)
+    [second] = await automations.run_now(queueing.id or 0)
+    runs = {r.id: r.status for r in data.runs(core.services.engine, queueing.id or 0)}
+    assert runs == {first.id: "running", second.id: "queued"}
+    skipping = scheduled(core, overflow="skip")
+    await automations.run_now(skipping.id or 0)
+    [skipped] = await automations.run_now(skipping.id or 0)
+    assert skipped.status == "skipped" and skipped.reason == "1 run(s) of it were running already"
+    core.provider.hold.set()
+    await settled(core, automations, queueing.id or 0, 2)  # the queued one ran once the first ended
+    assert [r.status for r in data.runs(core.services.engine, queueing.id or 0)] == ["succeeded", "succeeded"]
+
+
+async def test_only_an_admin_makes_an_automation_act_for_someone_else(core: Core) -> None:
+    with session_scope(core.services.engine) as db:
+        grace = User(name="Grace", email="grace@example.com")
+        db.add(grace)
+        db.flush()
+        grace_id = grace.id or 0
+    with pytest.raises(Forbidden, match="only an admin"):
+        scheduled(core, acts_for_id=grace_id)
+    with session_scope(core.services.engine) as db:
+        ada = db.get(User, core.user.id)
+        assert ada is not None
+        ada.is_admin = True
+        db.flush()
+        db.expunge(ada)
+    automation, _ = manage.create(
+        core.services.engine,
+        core.services.cipher,
+        ada,
+        manage.Spec(
+            name="For Grace",
+            trigger="schedule",
+            cron="0 9 * * *",
+            repository_ids=[_first_repository(core)],
+            template="Hello",
+            acts_for_id=grace_id,
+        ),
+    )
+    [run] = await runner(core).run_now(automation.id or 0)
+    assert run.status == "running"
+    with session_scope(core.services.engine) as db:
+        message = db.get(Message, data.runs(core.services.engine, automation.id or 0)[0].message_id)
+        assert message is not None and message.author_id == grace_id  # the session and its PR are Grace's
