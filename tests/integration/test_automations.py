@@ -100,6 +100,7 @@ async def test_a_due_schedule_runs_once_across_two_schedulers_and_a_restart(core
     due = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)  # 09:00 in Berlin
     due_now(core, automation, due)
     now = due + timedelta(seconds=5)
+    core.provider.hold.clear()  # the sandbox answers only when told: the run stays running meanwhile
     one, two = runner(core), runner(core)
     await asyncio.gather(one.tick(now), two.tick(now))  # two replicas at the same moment
     runs = data.runs(core.services.engine, automation.id or 0)
@@ -111,6 +112,7 @@ async def test_a_due_schedule_runs_once_across_two_schedulers_and_a_restart(core
     await runner(core).tick(now)
     assert len(data.runs(core.services.engine, automation.id or 0)) == 1
     # the run is a session acting for the person, with the rendered prompt as its prompt
+    core.provider.hold.set()
     [run] = await settled(core, one, automation.id or 0, 1)
     assert run.status == "succeeded" and run.session_id
     with session_scope(core.services.engine) as db:
@@ -120,6 +122,7 @@ async def test_a_due_schedule_runs_once_across_two_schedulers_and_a_restart(core
 
 async def test_a_fire_missed_past_the_grace_window_is_recorded_and_a_recent_one_runs(core: Core) -> None:
     automation = scheduled(core)
+    core.provider.hold.clear()  # the run stays running until the test ends
     now = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
     due_now(core, automation, now - timedelta(seconds=GRACE_S + 60))  # down for longer than the grace
     await runner(core).tick(now)
@@ -229,6 +232,7 @@ async def test_only_an_admin_makes_an_automation_act_for_someone_else(core: Core
             acts_for_id=grace_id,
         ),
     )
+    core.provider.hold.clear()
     [run] = await runner(core).run_now(automation.id or 0)
     assert run.status == "running"
     with session_scope(core.services.engine) as db:
