@@ -466,8 +466,9 @@ class Automation(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200)
-    trigger: str = Field(max_length=16)  # schedule | webhook
-    # schedule: {"cron": "0 9 * * 1-5", "timezone": "Europe/Berlin"}; webhook: {"filters": [...]}
+    trigger: str = Field(max_length=16)  # schedule | webhook | github | slack
+    # schedule: {"cron": "0 9 * * 1-5", "timezone": "Europe/Berlin"}; webhook: {"filters": [...]};
+    # github: {"events": ["issues.labeled"], "label": "inspect"}; slack: {"channel": "C…", "contains": "…"}
     trigger_config: dict[str, Any] = _json({})
     repository_ids: list[int] = _json([])
     template: str = Field(sa_type=sa.Text)
@@ -503,11 +504,12 @@ class AutomationRun(SQLModel, table=True):
     number: int = Field(default=0)  # run #n of its automation
     repository_id: int = _fk("repositories.id", ondelete="CASCADE", index=False)
     fire_key: str = Field(max_length=200)
-    source: str = Field(max_length=16)  # schedule | webhook | manual
+    source: str = Field(max_length=16)  # schedule | webhook | github | slack | manual
     status: str = Field(default=RunStatus.QUEUED, max_length=16)
     reason: str = Field(default="", sa_type=sa.Text)
     payload: dict[str, Any] = _json({})
     prompt: str = Field(default="", sa_type=sa.Text)  # the rendered template
+    branch: str | None = Field(default=None, max_length=255)  # where it works (a pull request's head), else default
     session_id: str | None = _fk("sessions.id", nullable=True, ondelete="SET NULL")
     message_id: str | None = Field(default=None, max_length=32)  # the prompt it sent
     created_at: datetime = _ts()

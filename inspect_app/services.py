@@ -104,7 +104,7 @@ def build_provider(settings: Settings) -> SandboxProvider:
     )
 
 
-def build_slack(settings: Settings, plane: ControlPlane) -> SlackBot | None:
+def build_slack(settings: Settings, plane: ControlPlane, automations: Automations | None = None) -> SlackBot | None:
     token = settings.slack_bot_token.get_secret_value()
     if not token:
         return None
@@ -122,6 +122,7 @@ def build_slack(settings: Settings, plane: ControlPlane) -> SlackBot | None:
             model=settings.llm_model or "default",
         ),
         public_url=settings.resolved_public_url,
+        automations=automations,
     )
 
 
@@ -225,7 +226,7 @@ def build_services(settings: Settings, *, provider: SandboxProvider | None = Non
     )
     return Services(
         automations=automations,
-        slack=build_slack(settings, plane),
+        slack=build_slack(settings, plane, automations),
         settings=settings,
         engine=engine,
         cipher=cipher,

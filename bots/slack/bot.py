@@ -27,6 +27,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bots.slack import views
 from bots.slack.classifier import Classifier
 from bots.slack.routing import Candidate, Decision, by_rules
+from inspect_app.control.automations.runner import Automations
 from inspect_app.control.data import repositories, sessions, slack, webhooks
 from inspect_app.control.event_data import CompleteData, StartedData, TextData, ToolCallData, data_of
 from inspect_app.control.events import session_channel, tool_detail
@@ -49,8 +50,17 @@ def _tool_line(call: ToolCallData) -> str:
 
 
 class SlackBot:
-    def __init__(self, *, client: AsyncWebClient, plane: ControlPlane, classifier: Classifier, public_url: str) -> None:
+    def __init__(
+        self,
+        *,
+        client: AsyncWebClient,
+        plane: ControlPlane,
+        classifier: Classifier,
+        public_url: str,
+        automations: Automations | None = None,
+    ) -> None:
         self.client = client
+        self._automations = automations  # watched channels start runs (``control/automations``)
         self._plane = plane
         self._classifier = classifier
         self._public_url = public_url.rstrip("/")
@@ -103,7 +113,14 @@ class SlackBot:
         # a plain channel message counts only as a reply in a session's thread (a mention there comes
         # as app_mention too); decided before any database work: the bot hears every message
         in_channel = kind == "message" and event.get("channel_type") != "im"
-        if in_channel and (not event.get("thread_ts") or (self.bot_user_id and f"<@{self.bot_user_id}>" in text)):
+        mentioned = bool(self.bot_user_id) and f"<@{self.bot_user_id}>" in text
+        if in_channel and not event.get("thread_ts") and not mentioned and self._automations is not None:
+            # a person's message in a channel: an automation may watch it (each event claimed once)
+            await self._automations.slack_message(
+                channel=channel, text=text, user=str(event["user"]), ts=str(event.get("ts", "")), event_id=event_id
+            )
+            return
+        if in_channel and (not event.get("thread_ts") or mentioned):
             return
         if not await asyncio.to_thread(webhooks.first_delivery, self._engine, f"slack:{event_id}", "slack"):
             return  # a retry of something handled already

@@ -44,4 +44,6 @@ async def webhook(request: Request, services: ServicesDep, plane: PlaneDep) -> d
             await plane.emit(session_id, "artifact", ArtifactData.model_validate(data))
     if pushed is not None:
         await asyncio.to_thread(webhooks.mark_images_stale, services.engine, *pushed)
+    if isinstance(payload, dict):  # automations watching this event (issues labelled, checks failed, ...)
+        await services.automations.github_event(event, payload, delivery)
     return {"status": "ok"}

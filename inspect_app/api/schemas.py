@@ -136,11 +136,15 @@ class _AutomationFields(_Body):
     acts_for_id: RowId | None = Field(default=None, description="admins only: another person")
     max_concurrent: int | None = Field(default=None, ge=1, le=10)
     overflow: Literal["queue", "skip"] | None = None
+    events: list[str] | None = Field(default=None, max_length=5, description="github: e.g. ['issues.labeled']")
+    label: str | None = Field(default=None, max_length=100, description="github issues.labeled: only this label")
+    channel: str | None = Field(default=None, min_length=1, max_length=32, description="slack: the channel's id")
+    contains: str | None = Field(default=None, max_length=200, description="slack: a phrase the message holds")
 
 
 class AutomationCreate(_AutomationFields):
     name: str = Field(min_length=1, max_length=200)
-    trigger: Literal["schedule", "webhook"]
+    trigger: Literal["schedule", "webhook", "github", "slack"]
     repository_ids: list[RowId] = Field(min_length=1, max_length=20)
     template: str = Field(min_length=1, max_length=20_000)
 

@@ -588,6 +588,14 @@ def artifacts(engine: sa.Engine, session_id: str) -> list[dict[str, Any]]:
         return [{"kind": a.type, "url": a.url, "state": a.state, "meta": a.meta} for a in rows]
 
 
+def started_by(session: Session) -> str:
+    """What started a session that no person started: "automation Nightly triage (run #3)"."""
+    ref = session.source_ref or {}
+    if session.source == "automation" and ref.get("automation"):
+        return f"automation {ref['automation']} (run #{ref.get('run', '?')})"
+    return ""
+
+
 def session_public(session: Session) -> dict[str, Any]:
     return {
         "id": session.id,
@@ -601,6 +609,7 @@ def session_public(session: Session) -> dict[str, Any]:
         "creator_id": session.creator_id,
         "source": session.source,
         "source_link": str((session.source_ref or {}).get("permalink", "")),  # e.g. the Slack thread
+        "started_by": started_by(session),
         "archived": session.archived,
         "created_at": session.created_at.isoformat(),
         "updated_at": session.updated_at.isoformat(),

@@ -6,6 +6,7 @@ LOGOUT = "/api/auth/logout"
 SESSION = "/sessions/[sid]"
 SETTINGS = "/settings"
 STATS = "/stats"
+AUTOMATIONS = "/automations"
 
 
 def session_url(session_id: str) -> str:

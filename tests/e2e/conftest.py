@@ -146,9 +146,7 @@ def choose_repository(driver: webdriver.Chrome, name: str) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The browser tests share one server: those that start from an empty instance (the home page's
-    empty state) run first, the extension's (which adds a repository and a session) after them —
-    but still before any other test starts a server: every server builds into the one ``.web``,
-    and a page loaded after another server's build points its socket at that server's port."""
+    empty state) run first, the extension's (which adds a repository and a session) after them."""
     extension = [item for item in items if "tests/e2e/test_extension" in item.nodeid]
     if not extension:
         return

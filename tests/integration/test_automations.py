@@ -6,13 +6,22 @@ and three failures in a row pause the automation."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
+from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import select
 
+from bots.slack.bot import SlackBot
+from bots.slack.classifier import Classifier
+from inspect_app import services
+from inspect_app.api.app import build_api
 from inspect_app.control.automations import manage
 from inspect_app.control.automations.runner import Automations
 from inspect_app.control.data import automations as data
@@ -26,11 +35,14 @@ from tests.integration.test_plane_core import Core, new_session
 
 pytestmark = pytest.mark.timeout(60)
 GRACE_S = 3600
+GITHUB_SECRET = "github-webhook-secret"
 
 
 @pytest.fixture
 async def core(empty_db_url: str, tmp_path: Path) -> AsyncIterator[Core]:
-    settings = Settings(_env_file=None, data_dir=tmp_path / "data", database_url=empty_db_url)  # type: ignore[call-arg]
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, data_dir=tmp_path / "data", database_url=empty_db_url, github_webhook_secret=GITHUB_SECRET
+    )
     upgrade(empty_db_url)
     provider = FakeProvider()
     services = build_services(settings, provider=provider)
@@ -118,6 +130,8 @@ async def test_a_due_schedule_runs_once_across_two_schedulers_and_a_restart(core
     with session_scope(core.services.engine) as db:
         message = db.get(Message, run.message_id)
         assert message is not None and message.content == run.prompt and message.author_id == core.user.id
+    session = core.services.plane.session_snapshot(run.session_id or "")["session"]
+    assert session["source"] == "automation" and session["started_by"] == "automation Nightly triage (run #1)"
 
 
 async def test_a_fire_missed_past_the_grace_window_is_recorded_and_a_recent_one_runs(core: Core) -> None:
@@ -238,3 +252,165 @@ async def test_only_an_admin_makes_an_automation_act_for_someone_else(core: Core
     with session_scope(core.services.engine) as db:
         message = db.get(Message, data.runs(core.services.engine, automation.id or 0)[0].message_id)
         assert message is not None and message.author_id == grace_id  # the session and its PR are Grace's
+
+
+def github_repository(core: Core) -> int:
+    with session_scope(core.services.engine) as db:
+        repo = Repository(
+            url="https://github.com/acme/widgets",
+            name="acme/widgets",
+            kind="github",
+            github_owner="acme",
+            github_name="widgets",
+        )
+        db.add(repo)
+        db.flush()
+        return repo.id or 0
+
+
+def pull_event(number: int, *, association: str = "COLLABORATOR", bot: bool = False, fork: bool = False) -> dict:
+    repo = {"full_name": "acme/widgets", "id": 1}
+    head_repo = {"full_name": "stranger/widgets", "id": 2} if fork else repo
+    return {
+        "action": "opened",
+        "repository": repo,
+        "sender": {"login": "someone", "type": "Bot" if bot else "User"},
+        "pull_request": {
+            "number": number,
+            "html_url": f"https://github.com/acme/widgets/pull/{number}",
+            "title": "Make login faster",
+            "author_association": association,
+            "user": {"login": "someone", "type": "Bot" if bot else "User"},
+            "head": {"ref": f"feature-{number}", "sha": "a" * 40, "repo": head_repo},
+            "base": {"ref": "main", "repo": repo},
+        },
+    }
+
+
+def check_failed(number: int, *, fork: bool = False) -> dict:
+    repo = {"full_name": "acme/widgets", "id": 1}
+    return {
+        "action": "completed",
+        "repository": repo,
+        "sender": {"login": "github-actions[bot]", "type": "Bot"},  # CI's own events are what this trigger is for
+        "check_run": {
+            "name": "tests",
+            "conclusion": "failure",
+            "head_sha": "b" * 40,
+            "pull_requests": [
+                {
+                    "number": number,
+                    "head": {"ref": "fix-login", "sha": "b" * 40, "repo": {"id": 2 if fork else 1}},
+                    "base": {"ref": "main", "repo": {"id": 1}},
+                }
+            ],
+        },
+    }
+
+
+async def test_github_events_start_runs_on_the_pull_requests_branch_for_trusted_people_only(core: Core) -> None:
+    repo_id = github_repository(core)
+    automation, _ = manage.create(
+        core.services.engine,
+        core.services.cipher,
+        core.user,
+        manage.Spec(
+            name="Fix failing CI",
+            trigger="github",
+            events=["issues.labeled", "check_run.failed", "pull_request.opened"],
+            label="inspect",
+            max_concurrent=10,
+            repository_ids=[repo_id],
+            template="{{ payload.issue.title }}{{ payload.check_run.name }}{{ payload.pull_request.title }}",
+        ),
+    )
+    services.install(core.services)  # what the API's routes use (undone at the end)
+    core.provider.hold.clear()
+    try:
+        await _deliver_github_events(core, automation.id or 0)
+    finally:
+        services.install(None)
+
+
+async def _deliver_github_events(core: Core, automation_id: int) -> None:
+    deliveries = iter(range(1, 100))
+
+    async def deliver(event: str, payload: dict) -> httpx.Response:
+        body = json.dumps(payload).encode()
+        signature = "sha256=" + hmac.new(GITHUB_SECRET.encode(), body, hashlib.sha256).hexdigest()
+        headers = {
+            "x-hub-signature-256": signature,
+            "x-github-event": event,
+            "x-github-delivery": f"d{next(deliveries)}",
+        }
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=build_api()), base_url="http://t") as http:
+            return await http.post("/api/github/webhook", content=body, headers=headers)
+
+    def runs() -> list:
+        return data.runs(core.services.engine, automation_id, limit=100)[::-1]
+
+    issue = {"action": "labeled", "repository": {"full_name": "acme/widgets"}, "sender": {"type": "User"}}
+    await deliver("issues", {**issue, "label": {"name": "inspect"}, "issue": {"title": "Login is slow"}})
+    await deliver("issues", {**issue, "label": {"name": "wontfix"}, "issue": {"title": "Not this one"}})
+    assert [(r.status, r.prompt, r.branch) for r in runs()] == [("running", "Login is slow", None)]
+    for _ in range(4):  # the fix fails again and again: at most three runs on one pull request
+        assert (await deliver("check_run", check_failed(7))).status_code == 200
+    await deliver("check_run", check_failed(8, fork=True))
+    await deliver("pull_request", pull_event(9, association="CONTRIBUTOR"))
+    await deliver("pull_request", pull_event(10, bot=True))
+    await deliver("pull_request", pull_event(11))
+    found = [(r.status, r.branch, r.reason) for r in runs()[1:]]
+    assert found[:3] == [("running", "fix-login", "")] * 3
+    assert found[3] == ("skipped", None, "it ran 3 times on pull request #7 already (at most 3)")
+    assert found[4] == (
+        "skipped",
+        None,
+        "a pull request from a fork: its code is not run with the repository's secrets",
+    )
+    assert found[5] == ("skipped", None, "its author is not an owner, member or collaborator (CONTRIBUTOR)")
+    assert found[6] == ("skipped", None, "opened by a bot")
+    assert found[7] == ("running", "feature-11", "")
+    running = runs()[1]
+    snapshot = core.services.plane.session_snapshot(running.session_id or "")["session"]
+    assert snapshot["base_branch"] == "fix-login"  # the work starts from the pull request's head
+
+
+async def test_a_message_in_a_watched_slack_channel_starts_a_run(core: Core) -> None:
+    automation, _ = manage.create(
+        core.services.engine,
+        core.services.cipher,
+        core.user,
+        manage.Spec(
+            name="Triage alerts",
+            trigger="slack",
+            channel="C0ALERTS",
+            contains="deploy failed",
+            repository_ids=[_first_repository(core)],
+            template="Someone wrote: {{ payload.text }}",
+        ),
+    )
+    bot = SlackBot(
+        client=AsyncWebClient(token="xoxb-unused", base_url="http://127.0.0.1:9/"),  # nothing is said back
+        plane=core.services.plane,
+        classifier=Classifier(base_url="", api_key="", model=""),
+        public_url="http://inspect.test",
+        automations=runner(core),
+    )
+
+    def message(event_id: str, text: str, **extra: object) -> dict:
+        event = {"type": "message", "channel": "C0ALERTS", "user": "U1", "text": text, "ts": "1.0", **extra}
+        return {"event_id": event_id, "event": event}
+
+    await bot.handle_event(message("E1", "Heads up: Deploy FAILED on prod"))
+    await bot.handle_event(message("E1", "Heads up: Deploy FAILED on prod"))  # Slack retries
+    await bot.handle_event(message("E2", "all good"))
+    await bot.handle_event(message("E3", "deploy failed again", thread_ts="0.5"))  # a thread reply
+    await bot.handle_event(message("E4", "deploy failed, says the bot", bot_id="B1"))
+    await bot.handle_event(
+        {
+            **message("E5", "deploy failed"),
+            "event": {**message("E5", "x")["event"], "channel": "C0OTHER", "text": "deploy failed"},
+        }
+    )
+    [run] = data.runs(core.services.engine, automation.id or 0)
+    assert run.prompt == "Someone wrote: Heads up: Deploy FAILED on prod" and run.source == "slack"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from inspect_app.control.automations import schedule, templates
+from inspect_app.control.automations import github_events, schedule, templates
 from inspect_app.control.automations.filters import Filter, mismatch
 from inspect_app.errors import InvalidInput
 
@@ -86,6 +86,19 @@ def test_the_template_cannot_reach_python_internals(template: str) -> None:
         assert rendered == "Shown:"
 
 
+@pytest.mark.parametrize(
+    ("template", "error"),
+    [
+        ("{{ 1 / 0 }}", "ZeroDivisionError"),
+        ("{{ '%d' % 'x' }}", "TypeError"),
+        ("{{ range(10 ** 9) | list }}", "Range too big"),  # the sandbox's bound on loops
+    ],
+)
+def test_a_template_that_raises_is_a_clear_error(template: str, error: str) -> None:
+    with pytest.raises(InvalidInput, match=f"could not be rendered.*{error}"):
+        templates.render(template, payload={})
+
+
 def test_a_template_that_does_not_parse_names_its_line() -> None:
     with pytest.raises(InvalidInput, match=r"does not parse \(line 2\)"):
         templates.check("Fine\n{% if %}")
@@ -115,3 +128,20 @@ def test_filters_match_paths_values_and_list_indexes() -> None:
 def test_a_filter_says_one_thing(rule: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         Filter.model_validate(rule)
+
+
+def test_only_failed_checks_on_pull_requests_and_known_actions_are_github_triggers() -> None:
+    repo = {"full_name": "acme/widgets"}
+    pull = {"number": 3, "head": {"ref": "fix", "repo": {"id": 1}}, "base": {"repo": {"id": 1}}}
+    check = {"conclusion": "failure", "head_sha": "c" * 40, "pull_requests": [pull]}
+    assert github_events.read("check_run", {"action": "completed", "repository": repo, "check_run": check}) == (
+        github_events.GitHubEvent("check_run.failed", "acme/widgets", branch="fix", pull=3, head_sha="c" * 40)
+    )
+    passed = {**check, "conclusion": "success"}
+    assert github_events.read("check_run", {"action": "completed", "repository": repo, "check_run": passed}) is None
+    on_a_branch = {**check, "pull_requests": []}  # a push to a branch, no pull request: nothing to fix on
+    assert (
+        github_events.read("check_run", {"action": "completed", "repository": repo, "check_run": on_a_branch}) is None
+    )
+    assert github_events.read("issues", {"action": "opened", "repository": repo}) is None
+    assert github_events.read("issues", {"action": "labeled", "label": {"name": "x"}}) is None  # no repository

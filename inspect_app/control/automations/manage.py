@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from inspect_app.control.automations import schedule, templates
+from inspect_app.control.automations import github_events, schedule, templates
 from inspect_app.control.automations.filters import MAX_FILTERS, Filter
 from inspect_app.control.crypto import Cipher
 from inspect_app.control.data import automations as data
@@ -25,7 +25,7 @@ from inspect_app.db import session_scope
 from inspect_app.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from inspect_app.models import Automation, AutomationRun, AutomationStatus, User, utcnow
 
-TRIGGERS = ("schedule", "webhook")
+TRIGGERS = ("schedule", "webhook", "github", "slack")
 MAX_REPOSITORIES = 20
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, as tokens have (tokens.py)
 
@@ -46,6 +46,10 @@ class Spec:
     max_concurrent: int | None = None
     overflow: str | None = None
     status: str | None = None
+    events: list[str] | None = None  # github
+    label: str | None = None  # github, issues.labeled
+    channel: str | None = None  # slack
+    contains: str | None = None  # slack
 
 
 def create(engine: sa.Engine, cipher: Cipher, actor: User, spec: Spec) -> tuple[Automation, str | None]:
@@ -138,6 +142,12 @@ def _checked(
             fields["next_fire_at"] = schedule.next_fire(cron, zone, utcnow())  # also checks both
             if fields["next_fire_at"] is None:
                 raise InvalidInput(f"the schedule {cron!r} never fires")
+    elif trigger in ("github", "slack"):
+        if spec.cron is not None or spec.timezone is not None or spec.filters is not None:
+            raise InvalidInput(f"a {trigger} trigger has no cron, timezone or filters")
+        watching = (spec.events, spec.label, spec.channel, spec.contains)
+        if new or any(value is not None for value in watching):
+            fields["trigger_config"] = _watching(trigger, spec, config)
     else:
         if spec.cron is not None or spec.timezone is not None:
             raise InvalidInput("cron and timezone belong to a schedule trigger")
@@ -151,6 +161,22 @@ def _checked(
                 raise InvalidInput(f"filters: {exc}") from None
             fields["trigger_config"] = {"filters": checked}
     return fields
+
+
+def _watching(trigger: str, spec: Spec, config: dict[str, Any]) -> dict[str, Any]:
+    """A GitHub trigger's events (and label), or a Slack trigger's channel and phrase."""
+    if trigger == "github":
+        events = spec.events if spec.events is not None else config.get("events", [])
+        unknown = [e for e in events if e not in github_events.EVENTS]
+        if not events or unknown:
+            raise InvalidInput(f"events: one or more of {', '.join(github_events.EVENTS)}")
+        label = spec.label if spec.label is not None else config.get("label", "")
+        return {"events": list(dict.fromkeys(events)), "label": label}
+    channel = spec.channel if spec.channel is not None else config.get("channel", "")
+    contains = spec.contains if spec.contains is not None else config.get("contains", "")
+    if not channel:
+        raise InvalidInput("a Slack trigger needs the channel's id (e.g. C0123456789)")
+    return {"channel": channel, "contains": contains}
 
 
 def _exists(engine: sa.Engine, user_id: int) -> bool:

@@ -20,7 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from inspect_app.control.automations import schedule, templates
+from inspect_app.control.automations import github_events, schedule, templates
 from inspect_app.control.automations.filters import Filter, mismatch
 from inspect_app.control.data import automations as data
 from inspect_app.control.data import repositories
@@ -31,6 +31,7 @@ from inspect_app.models import Automation, AutomationRun, AutomationStatus, RunS
 log = logging.getLogger(__name__)
 
 STALLED_START_S = 600  # a run marked running whose session never started (the server stopped meanwhile)
+MAX_RUNS_PER_PULL = 3  # runs of one automation on one pull request (no fix -> push -> fail -> fix loop)
 
 
 class Automations:
@@ -108,14 +109,77 @@ class Automations:
             return await self._claim(automation, key, "webhook", body, status=RunStatus.SKIPPED, reason=why)
         return await self._fire(automation, source="webhook", fire_key=key, payload=body)
 
+    async def github_event(self, event: str, payload: dict[str, Any], delivery: str) -> list[AutomationRun]:
+        """A verified GitHub delivery (``api/github.py`` handles each once): a run for each automation
+        watching this event on this repository, on the pull request's head branch where there is one.
+        One that may not start work (a bot's, a fork's, a stranger's) is recorded as skipped, saying
+        why; a pull request gets at most MAX_RUNS_PER_PULL runs of one automation, so a fix that fails
+        again cannot loop."""
+        found = github_events.read(event, payload)
+        if found is None:
+            return []
+        repository_id = await asyncio.to_thread(self._github_repository, found.full_name)
+        if repository_id is None:
+            return []
+        runs: list[AutomationRun] = []
+        for automation in await asyncio.to_thread(data.active, self._engine, "github"):
+            config = automation.trigger_config
+            if found.kind not in config.get("events", []) or repository_id not in automation.repository_ids:
+                continue
+            if found.kind == "issues.labeled" and config.get("label") and config["label"] != found.label:
+                continue
+            pull = f"github:pull{found.pull}:" if found.pull is not None else "github:"
+            key, only = f"{pull}{delivery}", [repository_id]
+            why = found.refused
+            if not why and found.pull is not None:
+                done = await asyncio.to_thread(data.claimed_with, self._engine, automation.id or 0, pull)
+                if done >= MAX_RUNS_PER_PULL:
+                    why = f"it ran {done} times on pull request #{found.pull} already (at most {MAX_RUNS_PER_PULL})"
+            if why:
+                runs += await self._claim(
+                    automation, key, "github", payload, status=RunStatus.SKIPPED, reason=why, only=only
+                )
+                continue
+            runs += await self._fire(
+                automation, source="github", fire_key=key, payload=payload, only=only, branch=found.branch
+            )
+        return runs
+
+    async def slack_message(self, *, channel: str, text: str, user: str, ts: str, event_id: str) -> list[AutomationRun]:
+        """A person's message in a channel (not a thread reply, not a mention of the bot): a run for
+        each automation watching that channel whose phrase the message contains."""
+        runs: list[AutomationRun] = []
+        for automation in await asyncio.to_thread(data.active, self._engine, "slack"):
+            config = automation.trigger_config
+            if config.get("channel") != channel or str(config.get("contains", "")).lower() not in text.lower():
+                continue
+            payload = {"text": text, "user": user, "channel": channel, "ts": ts}
+            runs += await self._fire(automation, source="slack", fire_key=f"slack:{event_id}", payload=payload)
+        return runs
+
+    def _github_repository(self, full_name: str) -> int | None:
+        owner, _, name = full_name.partition("/")
+        for repository in repositories.list_all(self._engine):
+            if repository.kind == "github" and (repository.github_owner, repository.github_name) == (owner, name):
+                return repository.id
+        return None
+
     # --- runs ------------------------------------------------------------------------------------
     async def _fire(
-        self, automation: Automation, *, source: str, fire_key: str, payload: dict[str, Any]
+        self,
+        automation: Automation,
+        *,
+        source: str,
+        fire_key: str,
+        payload: dict[str, Any],
+        only: list[int] | None = None,
+        branch: str | None = None,
     ) -> list[AutomationRun]:
+        """Claim the fire (a run per repository, or per repository in ``only``) and start its runs."""
         claims = []
         slots = await asyncio.to_thread(data.free_slots, self._engine, automation.id or 0)
         names = await asyncio.to_thread(self._repository_names, automation.repository_ids)
-        for repository_id in automation.repository_ids:
+        for repository_id in only if only is not None else automation.repository_ids:
             context = {
                 "payload": payload,
                 "automation": automation.name,
@@ -132,7 +196,7 @@ class Automations:
                 claims.append(data.Claim(repository_id, prompt, status=RunStatus.SKIPPED, reason=reason))
                 continue
             slots -= 1
-            claims.append(data.Claim(repository_id, prompt))
+            claims.append(data.Claim(repository_id, prompt, branch=branch))
         runs = await asyncio.to_thread(
             data.claim, self._engine, automation.id or 0, fire_key=fire_key, source=source, payload=payload, runs=claims
         )
@@ -142,12 +206,19 @@ class Automations:
         return [await asyncio.to_thread(data.run, self._engine, run.id or 0) for run in runs]  # as they are now
 
     async def _claim(
-        self, automation: Automation, key: str, source: str, payload: dict[str, Any], *, status: str, reason: str
+        self,
+        automation: Automation,
+        key: str,
+        source: str,
+        payload: dict[str, Any],
+        *,
+        status: str,
+        reason: str,
+        only: list[int] | None = None,
     ) -> list[AutomationRun]:
         """A fire recorded without running (skipped, missed): one run per repository, for the history."""
-        claims = [
-            data.Claim(repository_id, status=status, reason=reason) for repository_id in automation.repository_ids
-        ]
+        repos = only if only is not None else automation.repository_ids
+        claims = [data.Claim(repo, status=status, reason=reason) for repo in repos]
         return await asyncio.to_thread(
             data.claim, self._engine, automation.id or 0, fire_key=key, source=source, payload=payload, runs=claims
         )
@@ -164,10 +235,16 @@ class Automations:
             session = await self._plane.create_session(
                 repository_id=started.repository_id,
                 creator_id=user.id or 0,
+                branch=started.branch,
                 model=automation.model,
                 title=f"{automation.name} #{started.number}",
                 source="automation",
-                source_ref={"automation_id": automation.id, "run_id": started.id, "run": started.number},
+                source_ref={
+                    "automation_id": automation.id,
+                    "automation": automation.name,
+                    "run_id": started.id,
+                    "run": started.number,
+                },
             )
             queued = await self._plane.submit_prompt(
                 session_id=session.id, user=user, content=started.prompt, source="automation"

@@ -39,6 +39,8 @@ def render(template: str, **context: Any) -> str:
         text = _ENV.from_string(template).render(**context).strip()
     except TemplateError as exc:  # SecurityError included: something the sandbox refused
         raise InvalidInput(f"the prompt template could not be rendered: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - what a template's expressions raise ({{ 1 / 0 }}, a bad filter argument)
+        raise InvalidInput(f"the prompt template could not be rendered: {type(exc).__name__}: {exc}") from None
     if not text:
         raise InvalidInput("the prompt template rendered to nothing")
     if len(text) > MAX_CONTENT_CHARS:

@@ -85,6 +85,7 @@ class Claim:
     prompt: str = ""
     status: str = RunStatus.QUEUED
     reason: str = ""
+    branch: str | None = None
 
 
 def claim(
@@ -120,6 +121,7 @@ def claim(
                     reason=run.reason,
                     payload=payload,
                     prompt=run.prompt,
+                    branch=run.branch,
                     finished_at=None if run.status in OPEN else now,
                 )
                 for i, run in enumerate(runs)
@@ -133,6 +135,28 @@ def claim(
             return rows
     except sa.exc.IntegrityError:
         return []  # claimed already: the whole transaction (numbers too) is rolled back
+
+
+def active(engine: sa.Engine, trigger: str) -> list[Automation]:
+    """The automations of one trigger kind that are on."""
+    with session_scope(engine) as db:
+        return list(
+            db.exec(
+                select(Automation).where(Automation.trigger == trigger, Automation.status == AutomationStatus.ACTIVE)
+            ).all()
+        )
+
+
+def claimed_with(engine: sa.Engine, automation_id: int, prefix: str) -> int:
+    """How many runs of the automation were claimed under fire keys starting with ``prefix``."""
+    with session_scope(engine) as db:
+        return db.exec(
+            select(func.count()).where(
+                AutomationRun.automation_id == automation_id,
+                col(AutomationRun.fire_key).startswith(prefix, autoescape=True),
+                col(AutomationRun.status) != RunStatus.SKIPPED,
+            )
+        ).one()
 
 
 def due_schedules(engine: sa.Engine, now: datetime) -> list[Automation]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from inspect_app.ui import routes
 from inspect_app.ui.layout import page_frame
 from inspect_app.ui.markdown import untrusted_markdown
 from inspect_app.ui.session_state import QueueRow, SessionPageState
@@ -85,6 +86,14 @@ def header() -> rx.Component:
                     href=S.source_link,
                     is_external=True,
                     id="source-link",
+                ),
+            ),
+            rx.cond(
+                S.started_by != "",
+                rx.link(
+                    rx.badge(rx.icon("workflow", size=12), "started by ", S.started_by, color_scheme="cyan"),
+                    href=routes.AUTOMATIONS,
+                    id="started-by",
                 ),
             ),
             align="center",

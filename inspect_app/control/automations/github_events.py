@@ -1,0 +1,89 @@
+"""Which GitHub deliveries can start an automation, read from their payloads (pure).
+
+An event is named ``<event>.<what happened>``: ``issues.labeled``, ``pull_request.opened``,
+``pull_request.synchronize``, ``check_run.failed``, ``workflow_run.failed``. Work on a pull request
+belongs on its head branch. Who may cause work is decided here too: an issue or pull request opened
+by a bot starts nothing (the App's own included); a pull request's author must be an owner, member
+or collaborator of the repository; a pull request from a fork starts nothing (its code is not ours
+to run with the repository's secrets). A label can only be set by someone with triage rights: the
+label is the approval, whoever wrote the issue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+EVENTS = (
+    "issues.labeled",
+    "pull_request.opened",
+    "pull_request.synchronize",
+    "check_run.failed",
+    "workflow_run.failed",
+)
+TRUSTED = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
+FAILED = frozenset({"failure", "timed_out"})
+
+
+@dataclass(frozen=True)
+class GitHubEvent:
+    kind: str  # one of EVENTS
+    full_name: str  # owner/name of the repository
+    branch: str | None = None  # where the work belongs: a pull request's head branch
+    pull: int | None = None
+    head_sha: str = ""
+    label: str = ""
+    refused: str = ""  # why this event may not start work ("" when it may)
+
+
+def read(event: str, payload: dict[str, Any]) -> GitHubEvent | None:
+    """The event, if it is one automations know; None for every other delivery."""
+    action = payload.get("action")
+    full_name = str((payload.get("repository") or {}).get("full_name") or "")
+    if not full_name:
+        return None
+    sender_is_bot = (payload.get("sender") or {}).get("type") == "Bot"
+    if event == "issues" and action == "labeled":
+        return GitHubEvent("issues.labeled", full_name, label=str((payload.get("label") or {}).get("name") or ""))
+    if event == "pull_request" and action in ("opened", "synchronize", "reopened"):
+        pull = payload.get("pull_request") or {}
+        found = GitHubEvent(
+            "pull_request.synchronize" if action == "synchronize" else "pull_request.opened",
+            full_name,
+            branch=str((pull.get("head") or {}).get("ref") or "") or None,
+            pull=pull.get("number"),
+            head_sha=str((pull.get("head") or {}).get("sha") or ""),
+        )
+        refused = _refused_pull(pull, sender_is_bot)
+        return GitHubEvent(**{**found.__dict__, "refused": refused})
+    if event in ("check_run", "workflow_run") and action == "completed":
+        run = payload.get(event) or {}
+        pulls = run.get("pull_requests") or []
+        if run.get("conclusion") not in FAILED or not pulls:
+            return None
+        pull = pulls[0]
+        head, base = pull.get("head") or {}, pull.get("base") or {}
+        fork = (head.get("repo") or {}).get("id") != (base.get("repo") or {}).get("id")
+        return GitHubEvent(
+            f"{event}.failed",
+            full_name,
+            branch=str(head.get("ref") or "") or None,
+            pull=pull.get("number"),
+            head_sha=str(run.get("head_sha") or head.get("sha") or ""),
+            refused="a pull request from a fork: its code is not run with the repository's secrets" if fork else "",
+        )
+    return None
+
+
+def _refused_pull(pull: dict[str, Any], sender_is_bot: bool) -> str:
+    author = pull.get("user") or {}
+    if sender_is_bot or author.get("type") == "Bot":
+        return "opened by a bot"
+    head_repo = ((pull.get("head") or {}).get("repo") or {}).get("full_name")
+    base_repo = ((pull.get("base") or {}).get("repo") or {}).get("full_name")
+    if head_repo != base_repo:
+        return "a pull request from a fork: its code is not run with the repository's secrets"
+    association = str(pull.get("author_association") or "")
+    if association not in TRUSTED:
+        return f"its author is not an owner, member or collaborator ({association or 'unknown'})"
+    return ""
