@@ -37,6 +37,7 @@ from sandbox.providers.base import SandboxProvider
 
 if TYPE_CHECKING:
     from bots.slack.bot import SlackBot
+    from inspect_app.control.automations.github_bot import GitHubBot
     from inspect_app.control.automations.runner import Automations
     from inspect_app.control.prebuild import PrebuildScheduler
     from inspect_app.control.pulls import Pulls
@@ -57,6 +58,7 @@ class Services:
     pulls: Pulls
     prebuilds: PrebuildScheduler
     automations: Automations  # scheduled and webhook-triggered runs
+    github_bot: GitHubBot | None  # None until a GitHub App and its slug are configured
     slack: SlackBot | None  # None until a Slack bot token is configured
     integrations: Integrations  # how Slack, GitHub and the model endpoint are doing (for /api/health)
     loop_lag: LoopLag  # how late the event loop runs (for /api/health/loop)
@@ -224,8 +226,20 @@ def build_services(settings: Settings, *, provider: SandboxProvider | None = Non
     automations = Automations(
         engine=engine, plane=plane, tick_s=settings.automation_tick_s, grace_s=settings.automation_grace_s
     )
+    github_bot = None
+    if github_app is not None and settings.github_app_slug:
+        from inspect_app.control.automations.github_bot import GitHubBot
+
+        github_bot = GitHubBot(
+            plane=plane,
+            github=github_app,
+            slug=settings.github_app_slug,
+            public_url=settings.resolved_public_url,
+            answer_timeout_s=settings.execution_timeout_s + 600,
+        )
     return Services(
         automations=automations,
+        github_bot=github_bot,
         slack=build_slack(settings, plane, automations),
         settings=settings,
         engine=engine,

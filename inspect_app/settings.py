@@ -192,6 +192,12 @@ class Settings(BaseSettings):
     github_app_id: str = Field("", description="GitHub App id (clone, push, installation tokens).")
     github_app_private_key: SecretStr = Field(SecretStr(""), description="GitHub App private key (PEM).")
     github_webhook_secret: SecretStr = Field(SecretStr(""), description="GitHub webhook HMAC secret.")
+    github_app_slug: str = Field(
+        "",
+        max_length=100,
+        description="The GitHub App's name as people @mention it in pull requests (e.g. inspect-bot): the bot "
+        "answers those mentions. Empty: it does not.",
+    )
     github_web_url: str = Field("https://github.com", description="GitHub web URL (GitHub Enterprise, test fakes).")
     github_api_url: str = Field("https://api.github.com", description="GitHub API URL (GitHub Enterprise, test fakes).")
     git_committer_name: str = Field(

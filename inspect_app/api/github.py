@@ -46,4 +46,6 @@ async def webhook(request: Request, services: ServicesDep, plane: PlaneDep) -> d
         await asyncio.to_thread(webhooks.mark_images_stale, services.engine, *pushed)
     if isinstance(payload, dict):  # automations watching this event (issues labelled, checks failed, ...)
         await services.automations.github_event(event, payload, delivery)
+        if services.github_bot is not None:  # an @mention of the App in a pull request
+            await services.github_bot.handle(event, payload)
     return {"status": "ok"}

@@ -193,6 +193,39 @@ class GitHubApp:
         token, _ = self.installation_token(str(kwargs["owner"]), str(kwargs["name"]))
         return self.open_or_update_pull(token, **kwargs)  # type: ignore[arg-type]
 
+    # --- conversations (the bot) ---------------------------------------------------------------
+    def pull_head(self, owner: str, name: str, number: int) -> PullHead:
+        """Where a pull request's work lives: its head branch, commit, and whether that is a fork's."""
+        try:
+            pull = self._as_installation(owner, name).get_repo(f"{owner}/{name}").get_pull(number)
+        except _FAILURES as exc:
+            raise _translate(f"read pull request #{number} of {owner}/{name}", exc) from exc
+        head_repo = pull.head.repo.full_name if pull.head.repo is not None else ""
+        return PullHead(
+            branch=str(pull.head.ref),
+            sha=str(pull.head.sha),
+            title=str(pull.title),
+            fork=head_repo.lower() != f"{owner}/{name}".lower(),
+        )
+
+    def comment(self, owner: str, name: str, number: int, body: str) -> None:
+        """Say something in a pull request's (or an issue's) conversation, as the App."""
+        try:
+            token, _ = self.installation_token(owner, name)
+            # lazy: the repository and the issue are not fetched first, only the comment is posted
+            lazy = Github(auth=Auth.Token(token), base_url=self._api, timeout=TIMEOUT_S, retry=None, lazy=True)
+            lazy.get_repo(f"{owner}/{name}").get_issue(number).create_comment(body)
+        except _FAILURES as exc:
+            raise _translate(f"comment on #{number} of {owner}/{name}", exc) from exc
+
+
+@dataclass(frozen=True)
+class PullHead:
+    branch: str
+    sha: str
+    title: str
+    fork: bool
+
 
 def _repo_info(repo: object) -> RepoInfo:
     owner, name = str(repo.full_name).split("/", 1)  # type: ignore[attr-defined]

@@ -67,6 +67,8 @@ class Pull:
     draft: bool
     state: str = "open"
     merged: bool = False
+    head_sha: str = "0" * 40
+    head_repo: str = ""  # owner/name the head branch lives in ("" = the pull request's own repository)
 
 
 @dataclass
@@ -89,6 +91,7 @@ class FakeGitHub:
         self.pulls: list[Pull] = []
         self.installation_tokens: dict[str, datetime] = {}
         self.git_requests: list[tuple[str, str]] = []  # (path, user) of each git HTTP request
+        self.comments: list[tuple[str, int, str]] = []  # (owner/name, issue or pull number, body) posted
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler(self))
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
@@ -163,8 +166,13 @@ class FakeGitHub:
             "draft": pull.draft,
             "url": f"{base}/pulls/{pull.number}",
             "html_url": f"{self.url}/{pull.owner}/{pull.name}/pull/{pull.number}",
-            "head": {"ref": pull.head, "label": f"{pull.owner}:{pull.head}"},
-            "base": {"ref": pull.base},
+            "head": {
+                "ref": pull.head,
+                "sha": pull.head_sha,
+                "label": f"{pull.owner}:{pull.head}",
+                "repo": {"full_name": pull.head_repo or f"{pull.owner}/{pull.name}"},
+            },
+            "base": {"ref": pull.base, "repo": {"full_name": f"{pull.owner}/{pull.name}"}},
         }
 
     def repositories(self) -> list[tuple[str, str]]:
@@ -389,6 +397,21 @@ def _handler(gh: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                 return
             parts = path.strip("/").split("/")
             kind = gh.token_kind(auth)
+            if len(parts) == 6 and parts[0] == "repos" and parts[3] == "issues" and parts[5] == "comments" and kind:
+                with gh._lock:
+                    gh.comments.append((f"{parts[1]}/{parts[2]}", int(parts[4]), payload["body"]))
+                    number = len(gh.comments)
+                self._json(
+                    {
+                        "id": number,
+                        "body": payload["body"],
+                        "user": {"login": "inspect-bot[bot]", "type": "Bot"},
+                        "html_url": f"{gh.url}/{parts[1]}/{parts[2]}/pull/{parts[4]}#issuecomment-{number}",
+                        "url": f"{gh.url}/repos/{parts[1]}/{parts[2]}/issues/comments/{number}",
+                    },
+                    201,
+                )
+                return
             if len(parts) == 4 and parts[0] == "repos" and parts[3] == "pulls" and kind:
                 if kind in gh.refuse_pulls:
                     self._json({"message": "Resource not accessible by integration"}, 403)

@@ -87,3 +87,45 @@ def _refused_pull(pull: dict[str, Any], sender_is_bot: bool) -> str:
     if association not in TRUSTED:
         return f"its author is not an owner, member or collaborator ({association or 'unknown'})"
     return ""
+
+
+@dataclass(frozen=True)
+class Mention:
+    """Someone @mentioned the App in a pull request's conversation (a comment or a review comment)."""
+
+    full_name: str
+    pull: int
+    login: str  # who wrote it
+    association: str
+    request: str  # the comment without the mention
+
+
+def mention(event: str, payload: dict[str, Any], slug: str) -> Mention | None:
+    """The mention of ``@slug`` in a new comment on a pull request, or None (another event, an issue
+    that is not a pull request, no mention, or a bot's comment: the App's own answers included)."""
+    if not slug or payload.get("action") != "created":
+        return None
+    comment = payload.get("comment") or {}
+    if event == "issue_comment":
+        issue = payload.get("issue") or {}
+        if not issue.get("pull_request"):
+            return None
+        number = issue.get("number")
+    elif event == "pull_request_review_comment":
+        number = (payload.get("pull_request") or {}).get("number")
+    else:
+        return None
+    author = comment.get("user") or {}
+    body = str(comment.get("body") or "")
+    tag = f"@{slug}".lower()
+    if author.get("type") == "Bot" or tag not in body.lower() or not isinstance(number, int):
+        return None
+    start = body.lower().index(tag)
+    request = (body[:start] + body[start + len(tag) :]).strip()
+    return Mention(
+        full_name=str((payload.get("repository") or {}).get("full_name") or ""),
+        pull=number,
+        login=str(author.get("login") or ""),
+        association=str(comment.get("author_association") or ""),
+        request=request,
+    )

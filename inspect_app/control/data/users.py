@@ -108,3 +108,11 @@ def ensure_local_user(engine: sa.Engine, *, name: str, email: str, data_dir: Pat
 def list_api_tokens(engine: sa.Engine, user_id: int) -> list[ApiToken]:
     with session_scope(engine) as db:
         return list(db.exec(select(ApiToken).where(ApiToken.user_id == user_id).order_by(col(ApiToken.id))).all())
+
+
+def by_github_login(engine: sa.Engine, login: str) -> User | None:
+    """The Inspect user who signed in with this GitHub login (GitHub logins are case-insensitive)."""
+    if not login:
+        return None
+    with session_scope(engine) as db:
+        return db.exec(select(User).where(sa.func.lower(User.login) == login.lower())).first()

@@ -1,0 +1,163 @@
+"""The GitHub bot: an @mention of the App in a pull request starts a session on the pull request's
+head branch (or continues the one it started before), acting for the person who wrote it, and the
+bot answers in the thread: the session's link at once, what the agent said when it is done.
+
+Only people who use Inspect (their GitHub login is an Inspect user's) get work done; anyone else is
+told how to get access, and nothing starts. A pull request from a fork gets an explanation instead
+of a session: its code would run with the repository's secrets. Bots are not listened to (the App's
+own comments included), and each delivery is handled once (``api/github.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from sqlmodel import col, select
+
+from inspect_app.control.automations import github_events
+from inspect_app.control.data import prompts, repositories, users
+from inspect_app.control.plane import ControlPlane
+from inspect_app.db import session_scope
+from inspect_app.errors import InspectError
+from inspect_app.models import MessageStatus, Repository, Session
+from inspect_app.scm.github_app import GitHubApp
+
+log = logging.getLogger(__name__)
+
+POLL_S = 2.0
+ANSWER_CHARS = 3000  # of the agent's answer, quoted back in the thread
+
+
+class GitHubBot:
+    def __init__(
+        self, *, plane: ControlPlane, github: GitHubApp, slug: str, public_url: str, answer_timeout_s: float
+    ) -> None:
+        self._plane = plane
+        self._github = github
+        self._slug = slug
+        self._public_url = public_url.rstrip("/")
+        self._answer_timeout_s = answer_timeout_s
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def handle(self, event: str, payload: dict[str, Any]) -> str:
+        """What the bot did with a verified delivery: ignored | refused | started | continued."""
+        found = github_events.mention(event, payload, self._slug)
+        if found is None:
+            return "ignored"
+        owner, _, name = found.full_name.partition("/")
+        repository = await asyncio.to_thread(self._repository, owner, name)
+        if repository is None:
+            return "ignored"  # not a repository of this installation's
+        person = await asyncio.to_thread(users.by_github_login, self._plane.engine, found.login)
+        if person is None:
+            await self._say(
+                owner,
+                name,
+                found.pull,
+                f"@{found.login} I work for people who use Inspect here. Sign in at {self._public_url} "
+                "with your GitHub account (or ask an admin to add you), then mention me again.",
+            )
+            return "refused"
+        if not found.request:
+            await self._say(
+                owner, name, found.pull, f"@{found.login} Tell me what to change, e.g. “fix the failing test”."
+            )
+            return "refused"
+        head = await asyncio.to_thread(self._github.pull_head, owner, name, found.pull)
+        if head.fork:
+            await self._say(
+                owner,
+                name,
+                found.pull,
+                f"@{found.login} This pull request comes from a fork: I do not run its code with this "
+                "repository's secrets, and I cannot push to its branch. Open it from a branch of this repository.",
+            )
+            return "refused"
+        session_id = await asyncio.to_thread(self._session_of, repository.id or 0, found.pull)
+        started = session_id is None
+        if session_id is None:
+            session = await self._plane.create_session(
+                repository_id=repository.id or 0,
+                creator_id=person.id or 0,
+                branch=head.branch,
+                title=f"#{found.pull} {head.title}"[:300],
+                source="github",
+                source_ref={"repository": found.full_name, "pull": found.pull},
+            )
+            session_id = session.id
+        content = (
+            f"{found.request}\n\n(Asked by @{found.login} in pull request #{found.pull}, "
+            f"“{head.title}”, whose branch is {head.branch}.)"
+        )
+        queued = await self._plane.submit_prompt(session_id=session_id, user=person, content=content, source="github")
+        link = f"{self._public_url}/sessions/{session_id}"
+        await self._say(owner, name, found.pull, f"On it, @{found.login}: {link}")
+        self._spawn(self._answer(owner, name, found.pull, session_id, queued.message.id, link))
+        return "started" if started else "continued"
+
+    async def _answer(self, owner: str, name: str, pull: int, session_id: str, message_id: str, link: str) -> None:
+        """When the prompt has ended, say in the thread what the agent answered (or why it failed)."""
+        engine = self._plane.engine
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._answer_timeout_s
+        while loop.time() < deadline:
+            message = await asyncio.to_thread(prompts.get, engine, session_id, message_id)
+            if message.status not in (MessageStatus.PENDING, MessageStatus.PROCESSING):
+                break
+            await asyncio.sleep(POLL_S)
+        else:
+            return
+        if message.status == MessageStatus.COMPLETED:
+            answer = await asyncio.to_thread(self._answer_text, session_id, message_id)
+            body = f"{answer[:ANSWER_CHARS] or 'Done.'}\n\nThe session: {link}"
+        else:
+            body = f"That did not work: {message.error or message.status}.\n\nThe session: {link}"
+        await self._say(owner, name, pull, body)
+
+    def _answer_text(self, session_id: str, message_id: str) -> str:
+        events = self._plane.recent_events(session_id, limit=200)
+        texts = [e.data.get("text", "") for e in events if e.type == "text" and e.message_id == message_id]
+        return str(texts[-1]).strip() if texts else ""
+
+    async def _say(self, owner: str, name: str, pull: int, body: str) -> None:
+        try:
+            await asyncio.to_thread(self._github.comment, owner, name, pull, body)
+        except InspectError as exc:
+            log.warning("could not comment on %s/%s#%d: %s", owner, name, pull, exc.message)
+
+    def _repository(self, owner: str, name: str) -> Repository | None:
+        for repository in repositories.list_all(self._plane.engine):
+            if repository.kind == "github" and (repository.github_owner, repository.github_name) == (owner, name):
+                return repository
+        return None
+
+    def _session_of(self, repository_id: int, pull: int) -> str | None:
+        """The session the bot started on this pull request before (the newest, not archived)."""
+        with session_scope(self._plane.engine) as db:
+            rows = db.exec(
+                select(Session)
+                .where(
+                    Session.repository_id == repository_id, Session.source == "github", col(Session.archived).is_(False)
+                )
+                .order_by(col(Session.created_at).desc())
+                .limit(200)
+            ).all()
+            return next((s.id for s in rows if (s.source_ref or {}).get("pull") == pull), None)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("the GitHub bot's answer failed", exc_info=task.exception())

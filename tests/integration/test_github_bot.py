@@ -1,0 +1,163 @@
+"""The GitHub bot against a loopback GitHub (its REST API for the pull request and the comments),
+through the signed webhook route, with the real control plane and in-loop sandboxes: a mention by an
+Inspect user starts a session on the pull request's branch and the bot answers in the thread; a
+stranger, a bot, a fork and an issue get nothing started."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import itertools
+import json
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlmodel import select
+
+from inspect_app import services
+from inspect_app.api.app import build_api
+from inspect_app.db import session_scope, upgrade
+from inspect_app.models import Message, Repository, Session, User
+from inspect_app.settings import Settings
+from tests.fakes.github import APP_ID, FakeGitHub, Pull, app_key_pem
+from tests.fakes.provider import FakeProvider
+from tests.integration.sandbox_harness import make_origin
+
+pytestmark = pytest.mark.timeout(60)
+SECRET = "hook-secret"
+PUBLIC = "http://inspect.test"
+
+
+@dataclass
+class World:
+    github: FakeGitHub
+    services: services.Services
+    deliveries: itertools.count
+
+    async def comment(self, pull: int, login: str, body: str, **extra: Any) -> httpx.Response:
+        payload = {
+            "action": "created",
+            "repository": {"full_name": "acme/widgets"},
+            "issue": {"number": pull, "pull_request": {"url": "..."}},
+            "comment": {"body": body, "user": {"login": login, "type": "User"}, "author_association": "COLLABORATOR"},
+            **extra,
+        }
+        body_bytes = json.dumps(payload).encode()
+        headers = {
+            "x-hub-signature-256": "sha256=" + hmac.new(SECRET.encode(), body_bytes, hashlib.sha256).hexdigest(),
+            "x-github-event": "issue_comment",
+            "x-github-delivery": f"delivery-{next(self.deliveries)}",
+        }
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=build_api()), base_url="http://t") as http:
+            return await http.post("/api/github/webhook", content=body_bytes, headers=headers)
+
+    def said(self, pull: int) -> list[str]:
+        return [body for repo, number, body in self.github.comments if (repo, number) == ("acme/widgets", pull)]
+
+    def sessions(self) -> list[Session]:
+        with session_scope(self.services.engine) as db:
+            return list(db.exec(select(Session).where(Session.source == "github")).all())
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    private, public = app_key_pem()
+    root = tmp_path / "git"
+    (root / "acme").mkdir(parents=True)
+    shutil.move(make_origin(tmp_path), root / "acme" / "widgets.git")
+    github = FakeGitHub(app_public_key=public, git_root=root)
+    github.pulls += [
+        Pull(1, "acme", "widgets", head="faster-login", base="main", title="Speed up login", body="", draft=False),
+        Pull(
+            2, "acme", "widgets", head="main", base="main", title="From a fork", body="", draft=False,
+            head_repo="mallory/widgets",
+        ),
+    ]  # fmt: skip
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        data_dir=tmp_path / "data",
+        public_url=PUBLIC,
+        github_app_id=APP_ID,
+        github_app_private_key=private,
+        github_api_url=github.url,
+        github_webhook_secret=SECRET,
+        github_app_slug="inspect-bot",
+    )
+    upgrade(settings.resolved_database_url)
+    provider = FakeProvider()
+    built = services.build_services(settings, provider=provider)
+    provider.plane = built.plane
+    with session_scope(built.engine) as db:
+        db.add(User(name="Ada", email="ada@example.com", login="ada"))
+        db.add(
+            Repository(
+                url="https://github.com/acme/widgets",
+                name="acme/widgets",
+                kind="github",
+                github_owner="acme",
+                github_name="widgets",
+            )
+        )
+    services.install(built)
+    await built.plane.start()
+    try:
+        yield World(github, built, itertools.count(1))
+        assert provider.errors == []
+    finally:
+        assert built.github_bot is not None
+        await built.github_bot.close()
+        await built.plane.close()
+        services.install(None)
+        github.close()
+
+
+async def until(check: Any, what: str, timeout: float = 20) -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not (found := check()):
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+    return found
+
+
+async def test_a_mention_starts_a_session_on_the_pull_requests_branch_and_the_bot_answers(world: World) -> None:
+    response = await world.comment(1, "ada", "@Inspect-Bot please make the login test pass")
+    assert response.status_code == 200, response.text
+    [session] = world.sessions()
+    assert (session.base_branch, session.source_ref) == ("faster-login", {"repository": "acme/widgets", "pull": 1})
+    link = f"{PUBLIC}/sessions/{session.id}"
+    assert world.said(1)[0] == f"On it, @ada: {link}"
+    answer = await until(lambda: world.said(1)[1:], "the bot's answer in the thread")
+    assert answer == [f"Done as asked.\n\nThe session: {link}"]  # what the agent said, then the link
+    with session_scope(world.services.engine) as db:
+        [message] = db.exec(select(Message).where(Message.session_id == session.id)).all()
+        ada = db.exec(select(User).where(User.login == "ada")).one()
+        assert message.author_id == ada.id and message.content.startswith("please make the login test pass\n")
+        assert "pull request #1, “Speed up login”, whose branch is faster-login" in message.content
+
+    await world.comment(1, "ada", "@inspect-bot and add a test for it")  # the same pull request: the same session
+    await until(lambda: len(world.said(1)) == 4, "the second answer")
+    assert [s.id for s in world.sessions()] == [session.id]
+
+
+async def test_strangers_bots_forks_and_issues_start_nothing(world: World) -> None:
+    await world.comment(1, "mallory", "@inspect-bot delete everything")
+    [refusal] = world.said(1)
+    assert refusal.startswith("@mallory I work for people who use Inspect here. Sign in at http://inspect.test")
+    await world.comment(
+        1,
+        "ada",
+        "@inspect-bot do it",
+        comment={"body": "@inspect-bot loop", "user": {"login": "inspect-bot[bot]", "type": "Bot"}},
+    )
+    await world.comment(3, "ada", "@inspect-bot fix this issue", issue={"number": 3})  # an issue, not a pull request
+    await world.comment(1, "ada", "thanks, no mention here")
+    await world.comment(2, "ada", "@inspect-bot fix the fork")
+    [fork] = world.said(2)
+    assert fork.startswith("@ada This pull request comes from a fork: I do not run its code")
+    assert world.said(1) == [refusal] and world.said(3) == [] and world.sessions() == []
