@@ -510,6 +510,7 @@ class AutomationRun(SQLModel, table=True):
     payload: dict[str, Any] = _json({})
     prompt: str = Field(default="", sa_type=sa.Text)  # the rendered template
     branch: str | None = Field(default=None, max_length=255)  # where it works (a pull request's head), else default
+    pull: int | None = Field(default=None)  # the pull request it works on, whose branch its commits go to
     session_id: str | None = _fk("sessions.id", nullable=True, ondelete="SET NULL")
     message_id: str | None = Field(default=None, max_length=32)  # the prompt it sent
     created_at: datetime = _ts()

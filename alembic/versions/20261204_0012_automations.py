@@ -62,6 +62,7 @@ def upgrade() -> None:
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("prompt", sa.Text(), nullable=False),
         sa.Column("branch", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
+        sa.Column("pull", sa.Integer(), nullable=True),
         sa.Column("session_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("message_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
         sa.Column("created_at", inspect_app.models.UTCDateTime(timezone=True), nullable=False),

@@ -194,6 +194,7 @@ class ControlPlane:
         title: str = "",
         source: str = "api",
         source_ref: dict[str, Any] | None = None,
+        work_branch: str | None = None,
     ) -> Session:
         """A new session whose sandbox starts booting at once, while the person writes their prompt.
         Every client creates sessions through here (the API, the web UI, Slack)."""
@@ -207,6 +208,7 @@ class ControlPlane:
             title=title,
             source=source,
             source_ref=source_ref,
+            work_branch=work_branch,
         )
         self.warm(session.id)
         return session

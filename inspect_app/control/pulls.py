@@ -7,7 +7,9 @@ The flow behind the agent's ``create-pull-request`` tool (ARCHITECTURE §5):
 2. GitHub repositories: the PR is opened with the prompting user's OAuth token, so nobody approves
    their own agent's work; without one (or when it is refused) the App opens it; when neither can,
    a ``branch`` artifact with a compare URL is recorded instead. Asking again updates the same PR;
-3. local repositories: the branch is pushed to the local remote; the artifact is the branch.
+3. local repositories: the branch is pushed to the local remote; the artifact is the branch;
+4. a session working on an existing pull request (the GitHub bot's, an automation's on a failed
+   check) pushes onto that pull request's branch, fast-forward only, and opens nothing.
 
 The artifact is stored (one ``pr`` row per session, updated in place) and announced as an event,
 so every client shows it live.
@@ -105,6 +107,11 @@ class Pulls:
         repo = await asyncio.to_thread(repositories.get, self._engine, session.repository_id)
         running = await asyncio.to_thread(prompts.processing, self._engine, session.id)
         author = await self._plane.person(running.author_id if running else session.creator_id)
+        pull = (session.source_ref or {}).get("pull")
+        if repo.kind == "github" and isinstance(pull, int) and session.branch == session.base_branch:
+            result, meta = await self._onto_pull(session, repo, pull)  # work on an existing pull request
+            await self._record(session.id, result, meta)
+            return result
         commit = await self._push(session.id, session.branch)
         if repo.kind != "github":
             try:  # the sandbox may not write the person's repository: it bundled the branch for us
@@ -125,6 +132,31 @@ class Pulls:
             meta["commit"] = commit
         await self._record(session.id, result, meta)
         return result
+
+    async def _onto_pull(self, session: Session, repo: Repository, pull: int) -> tuple[PullResult, dict[str, Any]]:
+        """Push onto the pull request's own branch: a fast-forward only (git refuses anything else,
+        so nobody's commits are lost). Where that is refused (a protected branch, or one that moved
+        on meanwhile) the work goes to a branch of the session's own, with a link to compare it. The
+        pull request itself is left as its author wrote it."""
+        owner, name, branch = repo.github_owner or "", repo.github_name or "", session.branch
+        try:
+            commit = await self._push(session.id, branch)
+        except Conflict as exc:
+            if exc.code != "push_failed":
+                raise
+            fallback = sessions_ctl.work_branch_for(session.id)
+            commit = await self._push(session.id, fallback)
+            compare = f"{self._web}/{owner}/{name}/compare/{quote(branch)}...{quote(fallback)}?expand=1"
+            message = (
+                f"Could not push onto {branch}, the branch of pull request #{pull} ({exc.message}); pushed "
+                f"{fallback} instead. Compare it with the pull request's branch here: {compare}"
+            )
+            result = PullResult(kind="branch", url=compare, state="pushed", opened_as="", message=message)
+            return result, {"branch": fallback, "base": branch, "commit": commit}
+        url = f"{self._web}/{owner}/{name}/pull/{pull}"
+        message = f"Pushed {commit[:10]} onto {branch}, the branch of pull request #{pull}: {url}"
+        result = PullResult(kind="pr", url=url, state="open", opened_as="", message=message)
+        return result, {"number": pull, "commit": commit, "pushed_onto": branch}
 
     async def _push(self, session_id: str, branch: str) -> str:
         if await self._plane.links.reach(session_id) is None:  # this replica's, or through the one serving it

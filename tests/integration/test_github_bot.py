@@ -129,7 +129,8 @@ async def test_a_mention_starts_a_session_on_the_pull_requests_branch_and_the_bo
     response = await world.comment(1, "ada", "@Inspect-Bot please make the login test pass")
     assert response.status_code == 200, response.text
     [session] = world.sessions()
-    assert (session.base_branch, session.source_ref) == ("faster-login", {"repository": "acme/widgets", "pull": 1})
+    assert (session.base_branch, session.branch) == ("faster-login", "faster-login")  # its commits go there
+    assert session.source_ref == {"repository": "acme/widgets", "pull": 1}
     link = f"{PUBLIC}/sessions/{session.id}"
     assert world.said(1)[0] == f"On it, @ada: {link}"
     answer = await until(lambda: world.said(1)[1:], "the bot's answer in the thread")

@@ -25,7 +25,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from inspect_app.db import create_db_engine
 from tests.e2e.conftest import click, new_browser, screenshot, text_of, wait_text
-from tests.fakes.github import APP_ID, USER_TOKEN, FakeGitHub, app_key_pem
+from tests.fakes.github import APP_ID, USER_TOKEN, FakeGitHub, Pull, app_key_pem
 from tests.fakes.llm_server import MODEL, FakeLLM, Turn
 from tests.fakes.llm_server import ToolCall as LLMToolCall
 from tests.integration.sandbox_harness import environments, git, make_origin, require_opencode, sandbox_processes
@@ -65,6 +65,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FakeGitHub
             INSPECT_GIT_COMMITTER_EMAIL=COMMITTER[1],
             INSPECT_LLM_BASE_URL=llm.base_url,
             INSPECT_LLM_MODEL=MODEL,
+            INSPECT_AUTOMATION_TICK_S="1",
         )
         try:
             yield github, llm, server, private_key
@@ -318,3 +319,84 @@ async def test_a_private_repository_is_prebuilt_with_brokered_credentials(
     finally:
         engine.dispose()
     assert spent == [None]  # the build's token is spent with the build
+
+
+async def test_a_failed_check_on_a_pull_request_is_fixed_on_its_branch_by_an_automation(
+    world: tuple[FakeGitHub, FakeLLM, RunningServer, str],
+) -> None:
+    """The automation acts for Ada: the fix is committed as her and pushed onto the pull request's
+    own branch (a fast-forward), and no other pull request is opened."""
+    github, llm, server, _ = world
+    ada = sign_in(server)
+    http = api(server, ada)
+    repos = {r["name"]: r["id"] for r in (await http.get("/api/repositories")).json()}
+    if "acme/widgets" not in repos:
+        repos["acme/widgets"] = (await http.post("/api/repositories", json={"github": "acme/widgets"})).json()["id"]
+    bare = github.repo_path("acme", "widgets")
+    git("branch", "-f", "faster-login", "main", cwd=bare)
+    head = git("rev-parse", "faster-login", cwd=bare).strip()
+    github.pulls.append(
+        Pull(len(github.pulls) + 1, "acme", "widgets", head="faster-login", base="main", title="Speed up login",
+             body="Mine.", draft=False, head_sha=head)
+    )  # fmt: skip
+    number, pulls_before = github.pulls[-1].number, len(github.pulls)
+    automation = await http.post(
+        "/api/automations",
+        json={
+            "name": "Fix failing CI",
+            "trigger": "github",
+            "events": ["check_run.failed"],
+            "repository_ids": [repos["acme/widgets"]],
+            "template": "The check {{ payload.check_run.name }} failed. Fix it.",
+        },
+    )
+    assert automation.status_code == 201, automation.text
+    llm.add(
+        Turn(
+            tool_calls=[bash("echo 'fixed' > login.txt && git add login.txt && git commit -qm 'Fix the login check'")]
+        ),
+        create_pull_request("Fix the login check", "ignored: the pull request is its author's"),
+        Turn(text="Fixed the check."),
+    )
+    same_repo = {"id": 1}
+    payload = json.dumps(
+        {
+            "action": "completed",
+            "repository": {"full_name": "acme/widgets"},
+            "sender": {"login": "github-actions[bot]", "type": "Bot"},
+            "check_run": {
+                "name": "login-test",
+                "conclusion": "failure",
+                "head_sha": head,
+                "pull_requests": [
+                    {"number": number, "head": {"ref": "faster-login", "sha": head, "repo": same_repo},
+                     "base": {"ref": "main", "repo": same_repo}}
+                ],
+            },
+        }
+    ).encode()  # fmt: skip
+    signature = "sha256=" + hmac.new(WEBHOOK_SECRET.encode(), payload, hashlib.sha256).hexdigest()
+    headers = {"x-github-event": "check_run", "x-github-delivery": "check-1", "x-hub-signature-256": signature}
+    assert (await http.post("/api/github/webhook", content=payload, headers=headers)).status_code == 200
+
+    async def ended() -> dict | None:
+        runs = (await http.get(f"/api/automations/{automation.json()['id']}/runs")).json()["runs"]
+        return runs[0] if runs and runs[0]["status"] not in ("queued", "running") else None
+
+    deadline = asyncio.get_running_loop().time() + 240
+    while (run := await ended()) is None:
+        assert asyncio.get_running_loop().time() < deadline, "the run never ended"
+        await asyncio.sleep(1)
+    assert run["status"] == "succeeded", run
+    # the fix is on the pull request's branch, right after its old head, authored by Ada
+    log = branch_log(github, "faster-login")
+    assert (
+        log[0]
+        == f"Ada Lovelace <1815+ada@users.noreply.github.com>|{COMMITTER[0]} <{COMMITTER[1]}>|Fix the login check"
+    )
+    assert git("rev-parse", "faster-login~1", cwd=bare).strip() == head
+    assert len(github.pulls) == pulls_before and github.pulls[-1].title == "Speed up login"  # nothing opened or edited
+    session = (await http.get(f"/api/sessions/{run['session_id']}")).json()
+    assert session["session"]["started_by"] == "automation Fix failing CI (run #1)"
+    assert session["artifacts"][-1]["url"] == f"{github.url}/acme/widgets/pull/{number}"
+    await http.aclose()

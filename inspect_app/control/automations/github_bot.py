@@ -88,6 +88,7 @@ class GitHubBot:
                 repository_id=repository.id or 0,
                 creator_id=person.id or 0,
                 branch=head.branch,
+                work_branch=head.branch,  # commits go onto the pull request's branch (fast-forward only)
                 title=f"#{found.pull} {head.title}"[:300],
                 source="github",
                 source_ref={"repository": found.full_name, "pull": found.pull},

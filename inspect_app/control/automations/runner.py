@@ -141,7 +141,13 @@ class Automations:
                 )
                 continue
             runs += await self._fire(
-                automation, source="github", fire_key=key, payload=payload, only=only, branch=found.branch
+                automation,
+                source="github",
+                fire_key=key,
+                payload=payload,
+                only=only,
+                branch=found.branch,
+                pull=found.pull,
             )
         return runs
 
@@ -174,8 +180,10 @@ class Automations:
         payload: dict[str, Any],
         only: list[int] | None = None,
         branch: str | None = None,
+        pull: int | None = None,
     ) -> list[AutomationRun]:
-        """Claim the fire (a run per repository, or per repository in ``only``) and start its runs."""
+        """Claim the fire (a run per repository, or per repository in ``only``) and start its runs;
+        with ``pull``, they work on that pull request's ``branch``: their commits go onto it."""
         claims = []
         slots = await asyncio.to_thread(data.free_slots, self._engine, automation.id or 0)
         names = await asyncio.to_thread(self._repository_names, automation.repository_ids)
@@ -196,7 +204,7 @@ class Automations:
                 claims.append(data.Claim(repository_id, prompt, status=RunStatus.SKIPPED, reason=reason))
                 continue
             slots -= 1
-            claims.append(data.Claim(repository_id, prompt, branch=branch))
+            claims.append(data.Claim(repository_id, prompt, branch=branch, pull=pull))
         runs = await asyncio.to_thread(
             data.claim, self._engine, automation.id or 0, fire_key=fire_key, source=source, payload=payload, runs=claims
         )
@@ -236,6 +244,7 @@ class Automations:
                 repository_id=started.repository_id,
                 creator_id=user.id or 0,
                 branch=started.branch,
+                work_branch=started.branch if started.pull is not None else None,
                 model=automation.model,
                 title=f"{automation.name} #{started.number}",
                 source="automation",
@@ -244,6 +253,7 @@ class Automations:
                     "automation": automation.name,
                     "run_id": started.id,
                     "run": started.number,
+                    **({"pull": started.pull} if started.pull is not None else {}),
                 },
             )
             queued = await self._plane.submit_prompt(

@@ -86,6 +86,7 @@ class Claim:
     status: str = RunStatus.QUEUED
     reason: str = ""
     branch: str | None = None
+    pull: int | None = None
 
 
 def claim(
@@ -122,6 +123,7 @@ def claim(
                     payload=payload,
                     prompt=run.prompt,
                     branch=run.branch,
+                    pull=run.pull,
                     finished_at=None if run.status in OPEN else now,
                 )
                 for i, run in enumerate(runs)

@@ -128,7 +128,10 @@ def create(
     title: str = "",
     source: str = "api",
     source_ref: dict | None = None,
+    work_branch: str | None = None,
 ) -> Session:
+    """``work_branch``: where the agent's commits go, when not a branch of the session's own (work on
+    a pull request goes onto its branch)."""
     if len(title) > MAX_TITLE:
         raise InvalidInput(f"a title is at most {MAX_TITLE} characters")
     refuse_nul("title", title)
@@ -150,7 +153,9 @@ def create(
             source=source,
             source_ref=source_ref or {},
         )
-        session.branch = work_branch_for(session.id)
+        if work_branch is not None and not valid_branch(work_branch):
+            raise InvalidInput(f"{work_branch!r} is not a valid branch name", code="bad_branch")
+        session.branch = work_branch or work_branch_for(session.id)
         db.add(session)
         db.flush()
         db.add(Participant(session_id=session.id, user_id=creator_id, role="owner"))
