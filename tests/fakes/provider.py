@@ -22,6 +22,7 @@ from sandbox.protocol import (
     PromptCommand,
     PushCommand,
     PushComplete,
+    PushError,
     Ready,
     StopCommand,
     Token,
@@ -61,6 +62,7 @@ class FakeProvider(SandboxProvider):
         self.hold.set()
         self.errors: list[BaseException] = []  # what raised in a sandbox's work (the plane's handlers)
         self.failing_prompts = False  # set: the agent fails every prompt (its answer ends unsuccessful)
+        self.refused_branches: set[str] = set()  # pushes to these fail, as to a protected branch
 
     # --- what tests use ----------------------------------------------------------------------
     def live(self, session_id: str) -> FakeSandbox | None:
@@ -149,6 +151,11 @@ class FakeProvider(SandboxProvider):
                 self._run(sandbox, self._answer(sandbox, command.message_id))
             elif isinstance(command, StopCommand) and command.message_id:
                 self._run(sandbox, self._say(sandbox, ExecutionComplete(message_id=command.message_id, success=False)))
+            elif isinstance(command, PushCommand) and command.branch in self.refused_branches:
+                refused = PushError(
+                    branch=command.branch, error="protected branch hook declined", ack_id=f"push-{command.branch}"
+                )
+                self._run(sandbox, self._say(sandbox, refused))
             elif isinstance(command, PushCommand):  # pushed at once: the commit is the branch's name, reversed
                 pushed = PushComplete(
                     branch=command.branch, commit=command.branch[::-1], ack_id=f"push-{command.branch}"

@@ -39,6 +39,7 @@ class World:
     github: FakeGitHub
     services: services.Services
     deliveries: itertools.count
+    provider: FakeProvider
 
     async def comment(self, pull: int, login: str, body: str, **extra: Any) -> httpx.Response:
         payload = {
@@ -107,7 +108,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     services.install(built)
     await built.plane.start()
     try:
-        yield World(github, built, itertools.count(1))
+        yield World(github, built, itertools.count(1), provider)
         assert provider.errors == []
     finally:
         assert built.github_bot is not None
@@ -162,3 +163,22 @@ async def test_strangers_bots_forks_and_issues_start_nothing(world: World) -> No
     [fork] = world.said(2)
     assert fork.startswith("@ada This pull request comes from a fork: I do not run its code")
     assert world.said(1) == [refusal] and world.said(3) == [] and world.sessions() == []
+
+
+async def test_the_work_is_pushed_onto_the_pull_requests_branch_or_beside_it_when_that_is_refused(world: World) -> None:
+    await world.comment(1, "ada", "@inspect-bot tidy up")
+    [session] = world.sessions()
+    await until(lambda: len(world.said(1)) == 2, "the answer")  # the sandbox is up, its prompt done
+    pulls = world.services.pulls
+    onto = await pulls.create(session.id, title="ignored", body="", draft=False)
+    assert (onto.kind, onto.url) == ("pr", "https://github.com/acme/widgets/pull/1")
+    assert onto.message.startswith("Pushed nigol-rets onto faster-login, the branch of pull request #1")
+    assert world.github.calls_to("POST", "/repos/acme/widgets/pulls") == []  # nothing opened
+    assert [p.title for p in world.github.pulls] == ["Speed up login", "From a fork"]  # nor edited
+    world.provider.refused_branches = {"faster-login"}  # protected: the work goes beside it
+    beside = await pulls.create(session.id, title="ignored", body="", draft=False)
+    own = f"inspect/{session.id}"
+    assert beside.kind == "branch"
+    assert beside.url == f"https://github.com/acme/widgets/compare/faster-login...{own}?expand=1"
+    assert "Could not push onto faster-login" in beside.message and "protected branch hook declined" in beside.message
+    assert own in beside.message
