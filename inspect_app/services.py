@@ -224,7 +224,12 @@ def build_services(settings: Settings, *, provider: SandboxProvider | None = Non
     from inspect_app.control.automations.runner import Automations
 
     automations = Automations(
-        engine=engine, plane=plane, tick_s=settings.automation_tick_s, grace_s=settings.automation_grace_s
+        engine=engine,
+        plane=plane,
+        tick_s=settings.automation_tick_s,
+        grace_s=settings.automation_grace_s,
+        github=github_app,
+        public_url=settings.resolved_public_url,
     )
     github_bot = None
     if github_app is not None and settings.github_app_slug:

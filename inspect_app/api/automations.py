@@ -10,8 +10,8 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 
 from inspect_app.api.deps import CurrentUser, ServicesDep
-from inspect_app.api.schemas import AutomationCreate, AutomationId, AutomationUpdate
-from inspect_app.control.automations import manage
+from inspect_app.api.schemas import AutomationCreate, AutomationId, AutomationUpdate, RepositoryId, ReviewSwitch
+from inspect_app.control.automations import manage, presets
 from inspect_app.control.data import automations as data
 from inspect_app.errors import InvalidInput
 
@@ -35,6 +35,17 @@ async def create(body: AutomationCreate, services: ServicesDep, user: CurrentUse
     automation, secret = await asyncio.to_thread(manage.create, services.engine, services.cipher, user, _spec(body))
     # the webhook's secret is shown once, here (stored encrypted; it signs every delivery)
     return {**manage.public(automation), **({"webhook_secret": secret} if secret else {})}
+
+
+@router.put("/presets/review/{repository_id}")
+async def review_preset(
+    repository_id: RepositoryId, body: ReviewSwitch, services: ServicesDep, user: CurrentUser
+) -> dict[str, Any]:
+    """Pull request reviews for a GitHub repository, on or off (admins; off by default)."""
+    automation = await asyncio.to_thread(
+        presets.set_review, services.engine, services.cipher, user, repository_id, on=body.on
+    )
+    return {"review": body.on, "automation": manage.public(automation) if automation is not None else None}
 
 
 @router.get("/{automation_id}")

@@ -140,6 +140,7 @@ class _AutomationFields(_Body):
     label: str | None = Field(default=None, max_length=100, description="github issues.labeled: only this label")
     channel: str | None = Field(default=None, min_length=1, max_length=32, description="slack: the channel's id")
     contains: str | None = Field(default=None, max_length=200, description="slack: a phrase the message holds")
+    review: bool | None = Field(default=None, description="github: post the answer as a review of the pull request")
 
 
 class AutomationCreate(_AutomationFields):
@@ -151,3 +152,7 @@ class AutomationCreate(_AutomationFields):
 
 class AutomationUpdate(_AutomationFields):
     status: Literal["active", "paused"] | None = None
+
+
+class ReviewSwitch(_Body):
+    on: bool

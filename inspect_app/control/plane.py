@@ -583,6 +583,12 @@ class ControlPlane:
     def recent_events(self, session_id: str, limit: int = 100) -> list[StoredEvent]:
         return self.events.tail(session_id, limit=limit)
 
+    def answer(self, session_id: str, message_id: str) -> str:
+        """What the agent answered prompt ``message_id`` (its text), "" when it said nothing (blocking)."""
+        events = self.recent_events(session_id, limit=200)
+        texts = [e.data.get("text", "") for e in events if e.type == "text" and e.message_id == message_id]
+        return str(texts[-1]).strip() if texts else ""
+
 
 def artifacts(engine: sa.Engine, session_id: str) -> list[dict[str, Any]]:
     with session_scope(engine) as db:

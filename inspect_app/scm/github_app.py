@@ -218,6 +218,15 @@ class GitHubApp:
         except _FAILURES as exc:
             raise _translate(f"comment on #{number} of {owner}/{name}", exc) from exc
 
+    def review(self, owner: str, name: str, number: int, body: str) -> None:
+        """Post a review (a comment, neither approving nor asking for changes) on a pull request."""
+        try:
+            token, _ = self.installation_token(owner, name)
+            lazy = Github(auth=Auth.Token(token), base_url=self._api, timeout=TIMEOUT_S, retry=None, lazy=True)
+            lazy.get_repo(f"{owner}/{name}").get_pull(number).create_review(body=body, event="COMMENT")
+        except _FAILURES as exc:
+            raise _translate(f"review pull request #{number} of {owner}/{name}", exc) from exc
+
 
 @dataclass(frozen=True)
 class PullHead:

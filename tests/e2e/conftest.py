@@ -147,6 +147,8 @@ def choose_repository(driver: webdriver.Chrome, name: str) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The browser tests share one server: those that start from an empty instance (the home page's
     empty state) run first, the extension's (which adds a repository and a session) after them."""
+    home = [item for item in items if "tests/e2e/test_home" in item.nodeid]
+    items[:] = home + [item for item in items if item not in home]  # the empty instance's tests first
     extension = [item for item in items if "tests/e2e/test_extension" in item.nodeid]
     if not extension:
         return

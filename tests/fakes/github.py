@@ -92,6 +92,7 @@ class FakeGitHub:
         self.installation_tokens: dict[str, datetime] = {}
         self.git_requests: list[tuple[str, str]] = []  # (path, user) of each git HTTP request
         self.comments: list[tuple[str, int, str]] = []  # (owner/name, issue or pull number, body) posted
+        self.reviews: list[tuple[str, int, str, str]] = []  # (owner/name, pull number, event, body) posted
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler(self))
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
@@ -411,6 +412,14 @@ def _handler(gh: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                     },
                     201,
                 )
+                return
+            if len(parts) == 6 and parts[0] == "repos" and parts[3] == "pulls" and parts[5] == "reviews" and kind:
+                with gh._lock:
+                    gh.reviews.append(
+                        (f"{parts[1]}/{parts[2]}", int(parts[4]), payload.get("event", ""), payload["body"])
+                    )
+                    number = len(gh.reviews)
+                self._json({"id": number, "body": payload["body"], "state": "COMMENTED", "user": {"type": "Bot"}}, 200)
                 return
             if len(parts) == 4 and parts[0] == "repos" and parts[3] == "pulls" and kind:
                 if kind in gh.refuse_pulls:

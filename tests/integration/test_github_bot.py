@@ -22,7 +22,10 @@ from sqlmodel import select
 
 from inspect_app import services
 from inspect_app.api.app import build_api
+from inspect_app.control.automations import presets
+from inspect_app.control.data import automations as data
 from inspect_app.db import session_scope, upgrade
+from inspect_app.errors import Forbidden
 from inspect_app.models import Message, Repository, Session, User
 from inspect_app.settings import Settings
 from tests.fakes.github import APP_ID, FakeGitHub, Pull, app_key_pem
@@ -49,10 +52,14 @@ class World:
             "comment": {"body": body, "user": {"login": login, "type": "User"}, "author_association": "COLLABORATOR"},
             **extra,
         }
+        return await self.deliver("issue_comment", payload)
+
+    async def deliver(self, event: str, payload: dict[str, Any]) -> httpx.Response:
+        """A signed delivery to the App's webhook, as GitHub sends it."""
         body_bytes = json.dumps(payload).encode()
         headers = {
             "x-hub-signature-256": "sha256=" + hmac.new(SECRET.encode(), body_bytes, hashlib.sha256).hexdigest(),
-            "x-github-event": "issue_comment",
+            "x-github-event": event,
             "x-github-delivery": f"delivery-{next(self.deliveries)}",
         }
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=build_api()), base_url="http://t") as http:
@@ -182,3 +189,61 @@ async def test_the_work_is_pushed_onto_the_pull_requests_branch_or_beside_it_whe
     assert beside.url == f"https://github.com/acme/widgets/compare/faster-login...{own}?expand=1"
     assert "Could not push onto faster-login" in beside.message and "protected branch hook declined" in beside.message
     assert own in beside.message
+
+
+async def test_the_review_preset_reviews_a_new_pull_request_through_the_app(world: World) -> None:
+    engine, cipher = world.services.engine, world.services.cipher
+    with session_scope(engine) as db:
+        ada = db.exec(select(User).where(User.login == "ada")).one()
+        repository_id = db.exec(select(Repository)).one().id or 0
+        db.expunge(ada)
+    with pytest.raises(Forbidden, match="only an admin"):
+        presets.set_review(engine, cipher, ada, repository_id, on=True)
+    ada.is_admin = True
+    with session_scope(engine) as db:
+        db.merge(ada)
+    review = presets.set_review(engine, cipher, ada, repository_id, on=True)
+    assert review is not None and review.trigger_config["review"] is True
+
+    def opened(number: int) -> dict[str, Any]:
+        repo = {"full_name": "acme/widgets"}
+        return {
+            "action": "opened",
+            "repository": repo,
+            "sender": {"login": "grace", "type": "User"},
+            "pull_request": {
+                "number": number,
+                "html_url": f"https://github.com/acme/widgets/pull/{number}",
+                "title": "Speed up login",
+                "author_association": "MEMBER",
+                "user": {"login": "grace", "type": "User"},
+                "head": {"ref": "faster-login", "sha": "a" * 40, "repo": repo},
+                "base": {"ref": "main", "repo": repo},
+            },
+        }
+
+    assert (await world.deliver("pull_request", opened(1))).status_code == 200
+    automations = world.services.automations
+
+    async def reviewed() -> list:
+        await automations.tick()
+        return world.github.reviews
+
+    deadline = asyncio.get_running_loop().time() + 20
+    while not await reviewed():
+        assert asyncio.get_running_loop().time() < deadline, "no review was posted"
+        await asyncio.sleep(0.1)
+    [(repo, number, event, body)] = world.github.reviews
+    runs = data.runs(engine, review.id or 0)
+    assert (repo, number, event) == ("acme/widgets", 1, "COMMENT")
+    link = f"{PUBLIC}/sessions/{runs[0].session_id}"
+    assert body == f"Done as asked.\n\n— Inspect, Review pull requests: acme/widgets (run #1): {link}"
+    assert world.sessions() == []  # the automation's session (source "automation"), not the bot's
+    assert "Do not change any file" in runs[0].prompt and '#1, "Speed up login"' in runs[0].prompt
+    await automations.tick()
+    assert len(world.github.reviews) == 1  # posted once
+
+    off = presets.set_review(engine, cipher, ada, repository_id, on=False)
+    assert off is not None and off.status == "paused"
+    await world.deliver("pull_request", opened(2))
+    assert len(data.runs(engine, review.id or 0)) == 1  # switched off: nothing more

@@ -117,16 +117,11 @@ class GitHubBot:
         else:
             return
         if message.status == MessageStatus.COMPLETED:
-            answer = await asyncio.to_thread(self._answer_text, session_id, message_id)
+            answer = await asyncio.to_thread(self._plane.answer, session_id, message_id)
             body = f"{answer[:ANSWER_CHARS] or 'Done.'}\n\nThe session: {link}"
         else:
             body = f"That did not work: {message.error or message.status}.\n\nThe session: {link}"
         await self._say(owner, name, pull, body)
-
-    def _answer_text(self, session_id: str, message_id: str) -> str:
-        events = self._plane.recent_events(session_id, limit=200)
-        texts = [e.data.get("text", "") for e in events if e.type == "text" and e.message_id == message_id]
-        return str(texts[-1]).strip() if texts else ""
 
     async def _say(self, owner: str, name: str, pull: int, body: str) -> None:
         try:

@@ -50,6 +50,7 @@ class Spec:
     label: str | None = None  # github, issues.labeled
     channel: str | None = None  # slack
     contains: str | None = None  # slack
+    review: bool | None = None  # github: post the answer as a review of the pull request
 
 
 def create(engine: sa.Engine, cipher: Cipher, actor: User, spec: Spec) -> tuple[Automation, str | None]:
@@ -145,7 +146,7 @@ def _checked(
     elif trigger in ("github", "slack"):
         if spec.cron is not None or spec.timezone is not None or spec.filters is not None:
             raise InvalidInput(f"a {trigger} trigger has no cron, timezone or filters")
-        watching = (spec.events, spec.label, spec.channel, spec.contains)
+        watching = (spec.events, spec.label, spec.channel, spec.contains, spec.review)
         if new or any(value is not None for value in watching):
             fields["trigger_config"] = _watching(trigger, spec, config)
     else:
@@ -171,7 +172,8 @@ def _watching(trigger: str, spec: Spec, config: dict[str, Any]) -> dict[str, Any
         if not events or unknown:
             raise InvalidInput(f"events: one or more of {', '.join(github_events.EVENTS)}")
         label = spec.label if spec.label is not None else config.get("label", "")
-        return {"events": list(dict.fromkeys(events)), "label": label}
+        review = spec.review if spec.review is not None else bool(config.get("review", False))
+        return {"events": list(dict.fromkeys(events)), "label": label, "review": review}
     channel = spec.channel if spec.channel is not None else config.get("channel", "")
     contains = spec.contains if spec.contains is not None else config.get("contains", "")
     if not channel:

@@ -27,6 +27,7 @@ from inspect_app.control.data import repositories
 from inspect_app.control.plane import ControlPlane
 from inspect_app.errors import Conflict, InspectError
 from inspect_app.models import Automation, AutomationRun, AutomationStatus, RunStatus, utcnow
+from inspect_app.scm.github_app import GitHubApp
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +36,20 @@ MAX_RUNS_PER_PULL = 3  # runs of one automation on one pull request (no fix -> p
 
 
 class Automations:
-    def __init__(self, *, engine: sa.Engine, plane: ControlPlane, tick_s: float, grace_s: float) -> None:
+    def __init__(
+        self,
+        *,
+        engine: sa.Engine,
+        plane: ControlPlane,
+        tick_s: float,
+        grace_s: float,
+        github: GitHubApp | None = None,
+        public_url: str = "",
+    ) -> None:
         self._engine = engine
         self._plane = plane
+        self._github = github  # posts reviews (automations with "review")
+        self._public_url = public_url.rstrip("/")
         self._tick_s = tick_s
         self._grace = timedelta(seconds=grace_s)
         self._loop: asyncio.Task[None] | None = None
@@ -66,7 +78,12 @@ class Automations:
         for automation in await asyncio.to_thread(data.due_schedules, self._engine, now):
             await self._fire_schedule(automation, now)
         for ended in await asyncio.to_thread(data.ended_runs, self._engine):
-            await asyncio.to_thread(data.finish, self._engine, ended.run_id, success=ended.success, reason=ended.reason)
+            owner = await asyncio.to_thread(
+                data.finish, self._engine, ended.run_id, success=ended.success, reason=ended.reason
+            )
+            # ``finish`` answers only the replica that ended the run: the review is posted once
+            if owner is not None and ended.success and owner.trigger_config.get("review"):
+                await self._review(owner, ended.run_id)
         for run_id in await asyncio.to_thread(data.stalled, self._engine, now - timedelta(seconds=STALLED_START_S)):
             reason = "its session did not start (the server stopped while it started)"
             await asyncio.to_thread(data.finish, self._engine, run_id, success=False, reason=reason)
@@ -265,6 +282,21 @@ class Automations:
         await asyncio.to_thread(
             data.attach_session, self._engine, started.id or 0, session_id=session.id, message_id=queued.message.id
         )
+
+    async def _review(self, automation: Automation, run_id: int) -> None:
+        """Post what the agent answered as a review of the run's pull request, through the App."""
+        run = await asyncio.to_thread(data.run, self._engine, run_id)
+        if self._github is None or run.pull is None or run.session_id is None:
+            return
+        repository = await asyncio.to_thread(repositories.get, self._engine, run.repository_id)
+        answer = await asyncio.to_thread(self._plane.answer, run.session_id, run.message_id or "")
+        link = f"{self._public_url}/sessions/{run.session_id}"
+        body = f"{answer or 'No findings.'}\n\n— Inspect, {automation.name} (run #{run.number}): {link}"
+        try:
+            owner, name = repository.github_owner or "", repository.github_name or ""
+            await asyncio.to_thread(self._github.review, owner, name, run.pull, body)
+        except InspectError as exc:
+            log.warning("could not post the review of run %s: %s", run_id, exc.message)
 
     def _repository_names(self, repository_ids: list[int]) -> dict[int, str]:
         names = {}
