@@ -70,9 +70,6 @@ async def control_plane() -> AsyncIterator[None]:
         if slack_bot is not None:
             await slack_bot.close()
         await automations.close()
-        github_bot = services.current().github_bot
-        if github_bot is not None:
-            await github_bot.close()
         await prebuilds.close()
         await plane.close()
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import select
 
@@ -25,13 +26,11 @@ from inspect_app.api.app import build_api
 from inspect_app.control.automations import manage
 from inspect_app.control.automations.runner import Automations
 from inspect_app.control.data import automations as data
-from inspect_app.db import session_scope, upgrade
+from inspect_app.db import session_scope
 from inspect_app.errors import Forbidden
 from inspect_app.models import Automation, Message, Repository, User
-from inspect_app.services import build_services
 from inspect_app.settings import Settings
-from tests.fakes.provider import FakeProvider
-from tests.integration.test_plane_core import Core, new_session
+from tests.integration.test_plane_core import Core, running_core
 
 pytestmark = pytest.mark.timeout(60)
 GRACE_S = 3600
@@ -43,18 +42,8 @@ async def core(empty_db_url: str, tmp_path: Path) -> AsyncIterator[Core]:
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None, data_dir=tmp_path / "data", database_url=empty_db_url, github_webhook_secret=GITHUB_SECRET
     )
-    upgrade(empty_db_url)
-    provider = FakeProvider()
-    services = build_services(settings, provider=provider)
-    provider.plane = services.plane
-    session_id, ada = new_session(services.engine)
-    await services.plane.start()
-    try:
-        yield Core(services, provider, session_id, ada)
-        assert provider.errors == []
-    finally:
-        await services.plane.close()
-        services.engine.dispose()
+    async with running_core(settings) as running:
+        yield running
 
 
 def runner(core: Core) -> Automations:
@@ -254,8 +243,9 @@ async def test_only_an_admin_makes_an_automation_act_for_someone_else(core: Core
         assert message is not None and message.author_id == grace_id  # the session and its PR are Grace's
 
 
-def github_repository(core: Core) -> int:
-    with session_scope(core.services.engine) as db:
+def github_repository(engine: sa.Engine) -> int:
+    """acme/widgets, registered as a repository the GitHub App reaches."""
+    with session_scope(engine) as db:
         repo = Repository(
             url="https://github.com/acme/widgets",
             name="acme/widgets",
@@ -309,7 +299,7 @@ def check_failed(number: int, *, fork: bool = False) -> dict:
 
 
 async def test_github_events_start_runs_on_the_pull_requests_branch_for_trusted_people_only(core: Core) -> None:
-    repo_id = github_repository(core)
+    repo_id = github_repository(core.services.engine)
     automation, _ = manage.create(
         core.services.engine,
         core.services.cipher,

@@ -31,6 +31,7 @@ from inspect_app.settings import Settings
 from tests.fakes.github import APP_ID, FakeGitHub, Pull, app_key_pem
 from tests.fakes.provider import FakeProvider
 from tests.integration.sandbox_harness import make_origin
+from tests.integration.test_automations import github_repository
 
 pytestmark = pytest.mark.timeout(60)
 SECRET = "hook-secret"
@@ -103,23 +104,13 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     provider.plane = built.plane
     with session_scope(built.engine) as db:
         db.add(User(name="Ada", email="ada@example.com", login="ada"))
-        db.add(
-            Repository(
-                url="https://github.com/acme/widgets",
-                name="acme/widgets",
-                kind="github",
-                github_owner="acme",
-                github_name="widgets",
-            )
-        )
+    github_repository(built.engine)
     services.install(built)
     await built.plane.start()
     try:
         yield World(github, built, itertools.count(1), provider)
         assert provider.errors == []
     finally:
-        assert built.github_bot is not None
-        await built.github_bot.close()
         await built.plane.close()
         services.install(None)
         github.close()

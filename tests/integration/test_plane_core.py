@@ -6,6 +6,7 @@ mid-prompt; the breaker counting only failed starts."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,9 +78,10 @@ def new_session(engine: sa.Engine) -> tuple[str, User]:
     return sessions.create(engine, repository_id=repo_id, creator_id=ada.id or 0).id, ada
 
 
-@pytest.fixture
-async def core(tmp_path: Path) -> AsyncIterator[Core]:
-    settings = Settings(_env_file=None, data_dir=tmp_path / "data")  # type: ignore[call-arg]
+@contextlib.asynccontextmanager
+async def running_core(settings: Settings) -> AsyncIterator[Core]:
+    """The real services on ``settings``' database (migrated here) with in-loop sandboxes, a person,
+    a repository and a session of theirs; the plane running until the block ends."""
     upgrade(settings.resolved_database_url)
     provider = FakeProvider()
     services = build_services(settings, provider=provider)
@@ -92,6 +94,12 @@ async def core(tmp_path: Path) -> AsyncIterator[Core]:
     finally:
         await services.plane.close()
         services.engine.dispose()
+
+
+@pytest.fixture
+async def core(tmp_path: Path) -> AsyncIterator[Core]:
+    async with running_core(Settings(_env_file=None, data_dir=tmp_path / "data")) as running:  # type: ignore[call-arg]
+        yield running
 
 
 async def test_a_first_prompt_spawns_a_sandbox_runs_and_ends_once(core: Core) -> None:

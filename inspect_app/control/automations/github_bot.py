@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
 from typing import Any
 
 from sqlmodel import col, select
@@ -40,12 +39,6 @@ class GitHubBot:
         self._slug = slug
         self._public_url = public_url.rstrip("/")
         self._answer_timeout_s = answer_timeout_s
-        self._tasks: set[asyncio.Task[Any]] = set()
-
-    async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def handle(self, event: str, payload: dict[str, Any]) -> str:
         """What the bot did with a verified delivery: ignored | refused | started | continued."""
@@ -101,7 +94,8 @@ class GitHubBot:
         queued = await self._plane.submit_prompt(session_id=session_id, user=person, content=content, source="github")
         link = f"{self._public_url}/sessions/{session_id}"
         await self._say(owner, name, found.pull, f"On it, @{found.login}: {link}")
-        self._spawn(self._answer(owner, name, found.pull, session_id, queued.message.id, link))
+        # owned by the plane (cancelled when it closes), like its other background work
+        self._plane.spawn_task(self._answer(owner, name, found.pull, session_id, queued.message.id, link))
         return "started" if started else "continued"
 
     async def _answer(self, owner: str, name: str, pull: int, session_id: str, message_id: str, link: str) -> None:
@@ -147,13 +141,3 @@ class GitHubBot:
                 .limit(200)
             ).all()
             return next((s.id for s in rows if (s.source_ref or {}).get("pull") == pull), None)
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("the GitHub bot's answer failed", exc_info=task.exception())
