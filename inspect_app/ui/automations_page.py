@@ -12,7 +12,7 @@ from typing import Any
 import reflex as rx
 
 from inspect_app import services
-from inspect_app.control.automations import manage, templates
+from inspect_app.control.automations import github_events, manage, templates
 from inspect_app.control.data import automations as data
 from inspect_app.control.data import repositories
 from inspect_app.errors import InspectError
@@ -55,9 +55,15 @@ class RepoChoice:
 
 
 def _trigger_text(automation: Automation) -> str:
+    config = automation.trigger_config
     if automation.trigger == "schedule":
-        config = automation.trigger_config
         return f"every {config.get('cron', '')} ({config.get('timezone', 'UTC')})"
+    if automation.trigger == "github":
+        label = f" labelled {config['label']}" if config.get("label") else ""
+        review = ", posts a review" if config.get("review") else ""
+        return f"GitHub: {', '.join(config.get('events', []))}{label}{review}"
+    if automation.trigger == "slack":
+        return f"Slack {config.get('channel', '')}: messages holding “{config.get('contains', '')}”"
     return "webhook"
 
 
@@ -95,6 +101,7 @@ class AutomationsState(AppState):
     runs_of: str = ""  # the automation whose history is shown
     preview: str = ""
     webhook_info: str = ""  # the new webhook's URL and secret, shown once
+    trigger: str = "schedule"  # the form's: which of its fields show
     message: str = ""
     error: str = ""
 
@@ -145,12 +152,19 @@ class AutomationsState(AppState):
         except json.JSONDecodeError as exc:
             self.error, self.message = f"filters: not JSON ({exc.msg})", ""
             return
+        text = {name: str(form.get(name, "") or "").strip() for name in ("cron", "timezone", "events", "label")}
+        github, slack = trigger == "github", trigger == "slack"
         spec = manage.Spec(
             name=str(form.get("name", "")),
             trigger=trigger,
-            cron=str(form.get("cron", "")) if trigger == "schedule" else None,
-            timezone=(str(form.get("timezone", "")) or "UTC") if trigger == "schedule" else None,
+            cron=text["cron"] if trigger == "schedule" else None,
+            timezone=(text["timezone"] or "UTC") if trigger == "schedule" else None,
             filters=filters,
+            events=[e.strip() for e in text["events"].split(",") if e.strip()] if github else None,
+            label=text["label"] if github else None,
+            review=bool(form.get("review")) if github else None,
+            channel=str(form.get("channel", "")).strip() if slack else None,
+            contains=str(form.get("contains", "")) if slack else None,
             repository_ids=[int(form["repository"])] if form.get("repository") else [],
             template=str(form.get("template", "")),
         )
@@ -166,6 +180,10 @@ class AutomationsState(AppState):
             if secret:
                 url = f"{s.settings.resolved_public_url}/api/automations/{automation.id}/webhook"
                 self.webhook_info = f"POST {url} — secret (shown once): {secret}"
+
+    @rx.event
+    def pick_trigger(self, trigger: str) -> None:
+        self.trigger = trigger
 
     @rx.event
     async def set_status(self, automation_id: str, status: str) -> None:
@@ -269,7 +287,11 @@ def new_automation_form() -> rx.Component:
                 rx.el.select(
                     rx.el.option("On a schedule", value="schedule"),
                     rx.el.option("On a webhook", value="webhook"),
+                    rx.el.option("On GitHub events", value="github"),
+                    rx.el.option("On a Slack message", value="slack"),
                     name="trigger",
+                    value=s.trigger,
+                    on_change=s.pick_trigger,
                     id="automation-trigger",
                     style=NATIVE_SELECT,
                 ),
@@ -282,25 +304,70 @@ def new_automation_form() -> rx.Component:
                 width="100%",
                 wrap="wrap",
             ),
-            rx.hstack(
-                rx.input(
-                    name="cron", default_value="0 9 * * 1-5", placeholder="cron", width="10rem", id="automation-cron"
+            rx.match(
+                s.trigger,
+                (
+                    "webhook",
+                    rx.input(
+                        name="filters",
+                        placeholder='filters (JSON): [{"path": "status", "equals": "failed"}]',
+                        width="100%",
+                        id="automation-filters",
+                    ),
                 ),
-                rx.input(
-                    name="timezone",
-                    default_value="UTC",
-                    placeholder="time zone",
-                    width="12rem",
-                    id="automation-timezone",
+                (
+                    "github",
+                    rx.hstack(
+                        rx.input(
+                            name="events",
+                            default_value="check_run.failed",
+                            placeholder="events: " + ", ".join(github_events.EVENTS),
+                            flex="1",
+                            id="automation-events",
+                        ),
+                        rx.input(name="label", placeholder="only this label", width="10rem", id="automation-label"),
+                        rx.el.label(
+                            rx.el.input(type="checkbox", name="review", id="automation-review"),
+                            " post the answer as a review",
+                            style={"font-size": "0.85rem"},
+                        ),
+                        width="100%",
+                        align="center",
+                        wrap="wrap",
+                    ),
                 ),
-                rx.input(
-                    name="filters",
-                    placeholder='webhook filters: [{"path": "status", "equals": "failed"}]',
-                    flex="1",
-                    id="automation-filters",
+                (
+                    "slack",
+                    rx.hstack(
+                        rx.input(name="channel", placeholder="channel id, e.g. C0123456789", id="automation-channel"),
+                        rx.input(
+                            name="contains",
+                            placeholder="a phrase the message holds",
+                            flex="1",
+                            id="automation-contains",
+                        ),
+                        width="100%",
+                        wrap="wrap",
+                    ),
                 ),
-                width="100%",
-                wrap="wrap",
+                rx.hstack(
+                    rx.input(
+                        name="cron",
+                        default_value="0 9 * * 1-5",
+                        placeholder="cron",
+                        width="10rem",
+                        id="automation-cron",
+                    ),
+                    rx.input(
+                        name="timezone",
+                        default_value="UTC",
+                        placeholder="time zone",
+                        width="12rem",
+                        id="automation-timezone",
+                    ),
+                    width="100%",
+                    wrap="wrap",
+                ),
             ),
             rx.text_area(
                 name="template",
@@ -338,7 +405,7 @@ def automations_page() -> rx.Component:
     return page_frame(
         rx.heading("Automations", size="7"),
         rx.text(
-            "Work that starts by itself, on a schedule or when a webhook arrives: each run is a session for you.",
+            "Work that starts by itself (a schedule, a webhook, GitHub or Slack): each run is a session for you.",
             color_scheme="gray",
         ),
         rx.cond(s.error != "", rx.callout(s.error, icon="triangle-alert", color_scheme="red", id="automations-error")),

@@ -89,3 +89,33 @@ def test_three_failed_runs_pause_an_automation_on_the_page_and_in_the_api(
     row.find_element(By.CSS_SELECTOR, ".resume").click()
     wait_text(browser, "automations-message", "Resumed")
     wait.until(lambda d: status_of(d, "Broken triage") == "active")
+
+
+def test_the_form_asks_for_what_each_trigger_needs(
+    server: RunningServer, browser: webdriver.Chrome, tmp_path: Path
+) -> None:
+    origin = make_origin(tmp_path)
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {server.token}"}) as http:
+        repo = http.post("/api/repositories", json={"url": str(origin)})
+        assert repo.status_code == 201, repo.text
+    wait = WebDriverWait(browser, 60)
+    browser.get(f"{server.url}/automations")
+    wait.until(ec.visibility_of_element_located((By.ID, "automation-cron")))  # a schedule, to begin with
+    Select(browser.find_element(By.ID, "automation-trigger")).select_by_value("slack")
+    wait.until(ec.visibility_of_element_located((By.ID, "automation-channel"))).send_keys("C0ALERTS")
+    assert browser.find_elements(By.ID, "automation-cron") == []
+    browser.find_element(By.ID, "automation-contains").send_keys("deploy failed")
+    browser.find_element(By.ID, "automation-name").send_keys("Alert triage")
+    Select(browser.find_element(By.ID, "automation-repo")).select_by_value(str(repo.json()["id"]))
+    click(browser, "automation-create")
+    wait_text(browser, "automations-message", "Created Alert triage")
+    wait_text(browser, "automation-list", "Slack C0ALERTS: messages holding “deploy failed”")
+    Select(browser.find_element(By.ID, "automation-trigger")).select_by_value("github")
+    events = wait.until(ec.visibility_of_element_located((By.ID, "automation-events")))
+    events.clear()
+    events.send_keys("check_run.failed, made.up")
+    name = browser.find_element(By.ID, "automation-name")
+    name.clear()
+    name.send_keys("Fix CI")
+    click(browser, "automation-create")
+    wait_text(browser, "automations-error", "events: one or more of issues.labeled")  # made.up is no event
