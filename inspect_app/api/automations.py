@@ -13,7 +13,7 @@ from inspect_app.api.deps import CurrentUser, ServicesDep
 from inspect_app.api.schemas import AutomationCreate, AutomationId, AutomationUpdate, RepositoryId, ReviewSwitch
 from inspect_app.control.automations import manage, presets
 from inspect_app.control.data import automations as data
-from inspect_app.errors import InvalidInput
+from inspect_app.errors import InvalidInput, NotFound, Unauthorized
 
 router = APIRouter(prefix="/api/automations", tags=["automations"])
 MAX_DELIVERY_ID = 100
@@ -89,7 +89,10 @@ async def webhook(automation_id: AutomationId, request: Request, services: Servi
     """An inbound delivery: ``X-Inspect-Signature-256: sha256=<HMAC-SHA256 of the body>`` keyed with
     the automation's secret, or ``Authorization: Bearer <secret>``. ``X-Inspect-Delivery`` (optional)
     names the delivery: one seen before starts nothing."""
-    automation = await asyncio.to_thread(data.get, services.engine, automation_id)
+    try:
+        automation = await asyncio.to_thread(data.get, services.engine, automation_id)
+    except NotFound:  # the same answer as a bad signature: a sender learns nothing about which ids exist
+        raise Unauthorized("sign the body (X-Inspect-Signature-256) with the automation's secret") from None
     body = await request.body()
     signature = request.headers.get("x-inspect-signature-256", "")
     authorization = request.headers.get("authorization", "")

@@ -199,6 +199,10 @@ async def test_a_signed_webhook_starts_an_automation_run_whose_session_answers(
         for headers in ({}, {"X-Inspect-Signature-256": "sha256=" + "0" * 64}, {"Authorization": "Bearer whsec_x"}):
             refused = await anyone.post(url, content=body, headers=headers)
             assert refused.status_code == 401, refused.text
+        nobody = await anyone.post(
+            "/api/automations/999999/webhook", content=body, headers={"Authorization": "Bearer x"}
+        )
+        assert nobody.status_code == 401  # as for a bad signature: which ids exist is not told
         not_json = await anyone.post(url, content=b"[1]", headers={"Authorization": f"Bearer {secret}"})
         assert not_json.status_code == 422
         llm.add(Turn(text="It ran out of disk."))
