@@ -22,6 +22,7 @@ import subprocess
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TextIO
 
 from inspect_app.db import PROJECT_ROOT
 
@@ -34,6 +35,7 @@ class BuildError(Exception):
 
 BUILDS = PROJECT_ROOT / ".web-builds"
 WEB = PROJECT_ROOT / ".web"  # Reflex's working directory: compiled pages, node_modules, the build
+IN_USE = ".in-use"  # in a build: locked shared by each server serving it (``hold``)
 KEEP = 3  # builds kept: this version's and those that replicas of earlier versions may still serve
 BUILD_TIMEOUT_S = 900  # a first build installs the frontend's packages
 LOCK_TIMEOUT_S = BUILD_TIMEOUT_S + 60
@@ -138,14 +140,31 @@ def _publish(published: Path) -> None:
     staging.rename(published)
 
 
-def _prune(*, keep: str) -> None:
-    """Remove all but the newest KEEP builds (always keeping ``keep``)."""
-    builds = sorted(
-        (p for p in BUILDS.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.stat().st_mtime
-    )
+def _prune(*, keep: str, builds_dir: Path = BUILDS) -> list[str]:
+    """Remove all but the newest KEEP builds, never ``keep`` nor one a running server holds
+    (``hold``). Returns the names removed."""
+    builds = [p for p in builds_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    builds.sort(key=lambda p: p.stat().st_mtime)
+    removed = []
     for old in builds[:-KEEP]:
-        if old.name != keep:
+        if old.name == keep:
+            continue
+        with (old / IN_USE).open("a") as marker:
+            try:
+                fcntl.flock(marker, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a server serves it
             shutil.rmtree(old, ignore_errors=True)
+            removed.append(old.name)
+    return removed
+
+
+def hold(published: Path) -> TextIO:
+    """Mark ``published`` as served by this process for as long as it lives (keep the file open):
+    no later build's clean-up removes it."""
+    marker = (published / IN_USE).open("a")
+    fcntl.flock(marker, fcntl.LOCK_SH)
+    return marker
 
 
 class _locked:

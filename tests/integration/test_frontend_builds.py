@@ -6,12 +6,14 @@ others served, and their pages opened their socket at its port."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 import httpx
 import pytest
 
+from inspect_app import frontend
 from inspect_app.frontend import fingerprint
 from tests.servers import RunningServer, start_server
 
@@ -79,3 +81,17 @@ def test_the_fingerprint_changes_with_what_goes_into_the_bundle(tmp_path: Path, 
     assert fingerprint(root, {"api_url": "http://localhost:3001"}) != before
     change(root)  # type: ignore[operator]
     assert fingerprint(root, baked) != before
+
+
+def test_the_clean_up_keeps_the_newest_builds_and_any_a_server_serves(tmp_path: Path) -> None:
+    for age, name in enumerate(["e", "d", "c", "b", "a"]):  # "a" the oldest
+        (tmp_path / name).mkdir()
+        (tmp_path / name / frontend.IN_USE).touch()  # as a server that served it once left it
+        os.utime(tmp_path / name, (1_000_000 - age * 100, 1_000_000 - age * 100))
+    served = frontend.hold(tmp_path / "a")  # a server of an old version still serves "a"
+    try:
+        assert sorted(frontend._prune(keep="e", builds_dir=tmp_path)) == ["b"]
+    finally:
+        served.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "c", "d", "e"]
+    assert frontend._prune(keep="e", builds_dir=tmp_path) == ["a"]  # no longer served
