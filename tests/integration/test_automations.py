@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,7 +28,7 @@ from inspect_app.control.automations import manage
 from inspect_app.control.automations.runner import Automations
 from inspect_app.control.data import automations as data
 from inspect_app.db import session_scope
-from inspect_app.errors import Forbidden
+from inspect_app.errors import Forbidden, InspectError
 from inspect_app.models import Automation, Message, Repository, User
 from inspect_app.settings import Settings
 from tests.integration.test_plane_core import Core, running_core
@@ -206,6 +207,30 @@ async def test_a_run_with_no_free_slot_waits_or_is_skipped(core: Core) -> None:
     core.provider.hold.set()
     await settled(core, automations, queueing.id or 0, 2)  # the queued one ran once the first ended
     assert [r.status for r in data.runs(core.services.engine, queueing.id or 0)] == ["succeeded", "succeeded"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "error"),
+    [
+        ({"events": ["issues.labeled"]}, "events belongs to a github trigger, and this one is schedule"),
+        ({"filters": []}, "filters belongs to a webhook trigger"),
+        ({"cron": "0 9 * * *", "trigger": "webhook"}, "cron belongs to a schedule trigger"),
+        ({"channel": "C1", "trigger": "github", "events": ["issues.labeled"]}, "channel belongs to a slack trigger"),
+        ({"trigger": "github", "events": ["issues.opened"]}, "events: one or more of issues.labeled"),
+        ({"trigger": "slack"}, "needs the channel"),
+        ({"template": "{% if %}"}, "does not parse"),
+        ({"repository_ids": [999]}, "no repository 999"),
+        ({"timezone": "Mars/Olympus"}, "unknown time zone"),
+    ],
+)
+def test_a_wrong_automation_is_refused_with_what_is_wrong(core: Core, spec: dict, error: str) -> None:
+    fields = {"name": "x", "trigger": "schedule", "cron": "0 9 * * *", "repository_ids": [_first_repository(core)]}
+    fields |= {"template": "Do it"} | spec
+    if fields["trigger"] != "schedule" and "cron" not in spec:
+        fields.pop("cron")
+    with pytest.raises(InspectError, match=re.escape(error)):
+        manage.create(core.services.engine, core.services.cipher, core.user, manage.Spec(**fields))
+    assert data.list_all(core.services.engine) == []  # nothing was created
 
 
 async def test_only_an_admin_makes_an_automation_act_for_someone_else(core: Core) -> None:

@@ -26,6 +26,17 @@ from inspect_app.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from inspect_app.models import Automation, AutomationRun, AutomationStatus, User, utcnow
 
 TRIGGERS = ("schedule", "webhook", "github", "slack")
+# the fields one kind of trigger has (given for another, they are refused rather than ignored)
+FIELD_TRIGGER = {
+    "cron": "schedule",
+    "timezone": "schedule",
+    "filters": "webhook",
+    "events": "github",
+    "label": "github",
+    "review": "github",
+    "channel": "slack",
+    "contains": "slack",
+}
 MAX_REPOSITORIES = 20
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, as tokens have (tokens.py)
 
@@ -104,6 +115,9 @@ def _checked(
     for name in ("name", "template", "repository_ids"):
         if new and getattr(spec, name) is None:
             raise InvalidInput(f"{name} is required")
+    for field_name, owner in FIELD_TRIGGER.items():
+        if getattr(spec, field_name) is not None and trigger != owner:
+            raise InvalidInput(f"{field_name} belongs to a {owner} trigger, and this one is {trigger}")
     if spec.name is not None:
         if not spec.name.strip():
             raise InvalidInput("name is empty")
@@ -136,31 +150,24 @@ def _checked(
         zone = spec.timezone if spec.timezone is not None else config.get("timezone", "UTC")
         if cron is None:
             raise InvalidInput("a schedule needs cron (e.g. '0 9 * * 1-5')")
-        if spec.filters is not None:
-            raise InvalidInput("filters belong to a webhook trigger")
         if new or spec.cron is not None or spec.timezone is not None:
             fields["trigger_config"] = {"cron": cron, "timezone": zone}
             fields["next_fire_at"] = schedule.next_fire(cron, zone, utcnow())  # also checks both
             if fields["next_fire_at"] is None:
                 raise InvalidInput(f"the schedule {cron!r} never fires")
     elif trigger in ("github", "slack"):
-        if spec.cron is not None or spec.timezone is not None or spec.filters is not None:
-            raise InvalidInput(f"a {trigger} trigger has no cron, timezone or filters")
         watching = (spec.events, spec.label, spec.channel, spec.contains, spec.review)
         if new or any(value is not None for value in watching):
             fields["trigger_config"] = _watching(trigger, spec, config)
-    else:
-        if spec.cron is not None or spec.timezone is not None:
-            raise InvalidInput("cron and timezone belong to a schedule trigger")
-        if spec.filters is not None or new:
-            filters = spec.filters or []
-            if len(filters) > MAX_FILTERS:
-                raise InvalidInput(f"at most {MAX_FILTERS} filters")
-            try:
-                checked = [Filter.model_validate(f).model_dump(by_alias=True, exclude_none=True) for f in filters]
-            except ValueError as exc:
-                raise InvalidInput(f"filters: {exc}") from None
-            fields["trigger_config"] = {"filters": checked}
+    elif spec.filters is not None or new:
+        filters = spec.filters or []
+        if len(filters) > MAX_FILTERS:
+            raise InvalidInput(f"at most {MAX_FILTERS} filters")
+        try:
+            checked = [Filter.model_validate(f).model_dump(by_alias=True, exclude_none=True) for f in filters]
+        except ValueError as exc:
+            raise InvalidInput(f"filters: {exc}") from None
+        fields["trigger_config"] = {"filters": checked}
     return fields
 
 
