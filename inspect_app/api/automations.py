@@ -74,7 +74,8 @@ async def runs(
 ) -> dict[str, Any]:
     await asyncio.to_thread(data.get, services.engine, automation_id)
     found = await asyncio.to_thread(data.runs, services.engine, automation_id, limit=limit)
-    return {"runs": [manage.run_public(run) for run in found]}
+    prs = await asyncio.to_thread(data.pull_requests, services.engine, [r.session_id for r in found if r.session_id])
+    return {"runs": [manage.run_public(run, prs.get(run.session_id or "", "")) for run in found]}
 
 
 @router.post("/{automation_id}/run", status_code=202)

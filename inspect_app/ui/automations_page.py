@@ -18,7 +18,7 @@ from inspect_app.control.data import repositories
 from inspect_app.errors import InspectError
 from inspect_app.models import Automation, AutomationRun, User, utcnow
 from inspect_app.ui import routes
-from inspect_app.ui.formatting import relative_time
+from inspect_app.ui.formatting import http_url, relative_time
 from inspect_app.ui.layout import page_frame
 from inspect_app.ui.settings_page import NATIVE_SELECT, section
 from inspect_app.ui.state import AppState
@@ -46,6 +46,7 @@ class RunRow:
     when: str
     duration: str
     session_url: str
+    pr_url: str  # the pull request (or branch) its session produced
 
 
 @dataclasses.dataclass
@@ -79,7 +80,7 @@ def _row(automation: Automation, last: AutomationRun | None) -> AutomationRow:
     )
 
 
-def _run_row(run: AutomationRun) -> RunRow:
+def _run_row(run: AutomationRun, pr_url: str = "") -> RunRow:
     duration = ""
     if run.finished_at and run.started_at:
         duration = f"{(run.finished_at - run.started_at).total_seconds():.0f} s"
@@ -91,6 +92,7 @@ def _run_row(run: AutomationRun) -> RunRow:
         relative_time(run.created_at),
         duration,
         routes.session_url(run.session_id) if run.session_id else "",
+        http_url(pr_url),
     )
 
 
@@ -111,7 +113,9 @@ class AutomationsState(AppState):
         self.automations = [_row(a, last.get(a.id or 0)) for a in data.list_all(engine)]
         self.repos = [RepoChoice(str(r.id), r.name) for r in repositories.list_all(engine)]
         if self.runs_of:
-            self.runs = [_run_row(r) for r in data.runs(engine, int(self.runs_of))]
+            found = data.runs(engine, int(self.runs_of))
+            prs = data.pull_requests(engine, [r.session_id for r in found if r.session_id])
+            self.runs = [_run_row(r, prs.get(r.session_id or "", "")) for r in found]
 
     def _actor(self) -> User:
         """The person using the page, read now (an admin's role counts as it is)."""
@@ -222,6 +226,7 @@ def run_row(run: RunRow) -> rx.Component:
         rx.text(run.duration, size="1", color_scheme="gray"),
         rx.text(run.when, size="1", color_scheme="gray"),
         rx.cond(run.session_url != "", rx.link("session", href=run.session_url, size="1")),
+        rx.cond(run.pr_url != "", rx.link("pull request", href=run.pr_url, is_external=True, size="1")),
         width="100%",
         align="center",
         class_name="run-row",

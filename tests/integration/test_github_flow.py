@@ -388,6 +388,7 @@ async def test_a_failed_check_on_a_pull_request_is_fixed_on_its_branch_by_an_aut
         assert asyncio.get_running_loop().time() < deadline, "the run never ended"
         await asyncio.sleep(1)
     assert run["status"] == "succeeded", run
+    assert run["pr_url"] == f"{github.url}/acme/widgets/pull/{number}"  # the history links the pull request
     # the fix is on the pull request's branch, right after its old head, authored by Ada
     log = branch_log(github, "faster-login")
     assert (

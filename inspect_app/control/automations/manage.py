@@ -234,9 +234,10 @@ def public(automation: Automation, last_run: AutomationRun | None = None) -> dic
     }
 
 
-def run_public(run: AutomationRun) -> dict[str, Any]:
+def run_public(run: AutomationRun, pr_url: str = "") -> dict[str, Any]:
     ended = run.finished_at
     return {
+        "pr_url": pr_url or None,  # the pull request (or pushed branch) its session produced
         "id": run.id,
         "number": run.number,
         "automation_id": run.automation_id,

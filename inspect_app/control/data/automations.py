@@ -19,6 +19,7 @@ from sqlmodel import col, func, select
 from inspect_app.db import session_scope
 from inspect_app.errors import NotFound
 from inspect_app.models import (
+    Artifact,
     Automation,
     AutomationRun,
     AutomationStatus,
@@ -341,6 +342,19 @@ def runs(engine: sa.Engine, automation_id: int, *, limit: int = 50) -> list[Auto
                 .limit(limit)
             ).all()
         )
+
+
+def pull_requests(engine: sa.Engine, session_ids: list[str]) -> dict[str, str]:
+    """The pull request (or pushed branch) each of these sessions produced: session id → its URL."""
+    if not session_ids:
+        return {}
+    with session_scope(engine) as db:
+        rows = db.exec(
+            select(Artifact.session_id, Artifact.url)
+            .where(col(Artifact.session_id).in_(session_ids), col(Artifact.type).in_(("pr", "branch")))
+            .order_by(col(Artifact.id))
+        ).all()
+        return {session_id: url for session_id, url in rows if url}
 
 
 def last_runs(engine: sa.Engine) -> dict[int, AutomationRun]:
