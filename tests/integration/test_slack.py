@@ -215,3 +215,41 @@ async def test_the_same_flow_over_socket_mode(world: tuple[FakeSlack, FakeLLM, R
     await until(lambda: in_thread(slack, "300.1", "Working on it"), "working message over Socket Mode")
     await until(lambda: in_thread(slack, "300.1", "Gadgets checked over the socket."), "the answer", 180)
     assert len([s for s in sessions_of(server) if s["source"] == "slack" and s["repository"] == "gadgets"]) == 2
+
+
+async def test_a_message_in_a_watched_channel_starts_an_automation_run(
+    world: tuple[FakeSlack, FakeLLM, RunningServer, dict],
+) -> None:
+    """Over the Events API wire: a person's plain message holding the phrase, in the channel an
+    automation watches, starts a run with the message in its prompt; Slack's retry adds none."""
+    _, llm, server, ids = world
+    headers = {"Authorization": f"Bearer {server.token}"}
+    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as http:
+        created = await http.post(
+            "/api/automations",
+            json={
+                "name": "Deploy alerts",
+                "trigger": "slack",
+                "channel": "C2",
+                "contains": "deploy failed",
+                "repository_ids": [ids["widgets"]],
+                "template": "Someone wrote in Slack: {{ payload.text }}",
+            },
+        )
+    assert created.status_code == 201, created.text
+    llm.add(Turn(text="Looking into the deploy."))
+    message = event("Ev-auto-1", type="message", channel="C2", channel_type="channel", user="U1", ts="300.1",
+                    text="Heads up: deploy failed on prod")  # fmt: skip
+    assert (await deliver(server, message)).status_code == 200
+    assert (await deliver(server, message, **{"X-Slack-Retry-Num": "1"})).status_code == 200
+    other = event("Ev-auto-2", type="message", channel="C2", channel_type="channel", user="U1", ts="300.2",
+                  text="all good here")  # fmt: skip
+    assert (await deliver(server, other)).status_code == 200
+
+    def ended() -> list[dict] | None:
+        url = f"{server.url}/api/automations/{created.json()['id']}/runs"
+        runs = httpx.get(url, headers=headers).json()["runs"]
+        return runs if runs and runs[0]["status"] == "succeeded" else None
+
+    [run] = await until(ended, "the run to succeed", 180)
+    assert run["prompt"] == "Someone wrote in Slack: Heads up: deploy failed on prod"
