@@ -436,6 +436,19 @@ class Lifecycle:
                 self.bridge_received[row.id] = row.bridge_received
         return adoption
 
+    async def took_over(self, sandbox_id: str, session_id: str) -> None:
+        """A sandbox another replica started (or served) connected here. Where the provider reaches
+        its sandboxes from any server (Modal: by id), take its handle too, so that this replica's
+        watchdogs and stops reach it; a local one only ever reaches the replica that adopted it."""
+        if sandbox_id in self.handles or not self.provider.capabilities.outlives_server:
+            return
+        row = await asyncio.to_thread(sandboxes.get, self._engine, sandbox_id)
+        if row is None:
+            return
+        adoption = await self.provider.adopt([Survivor(sandbox_id, session_id, row.provider_id)])
+        for handle in adoption.handles:
+            self.handles[handle.sandbox_id] = handle
+
     async def close(self) -> None:
         if self.config.keep_sandboxes and self.bridge_received:
             # the sandboxes go on: the next server's handshake tells each where to resume

@@ -94,6 +94,7 @@ class SandboxConnection:
         if lifecycle.epochs.get(sandbox_id) != epoch:
             lifecycle.epochs[sandbox_id] = epoch
             lifecycle.bridge_received[sandbox_id] = stored
+            await lifecycle.took_over(sandbox_id, self.session_id)
         return lifecycle.bridge_received.get(sandbox_id) or None
 
     async def handle(self, message: BaseModel) -> None:

@@ -26,6 +26,7 @@ from inspect_app.models import Repository, User
 from inspect_app.services import build_services
 from inspect_app.settings import Settings
 from sandbox.protocol import Author, PromptCommand, PushCommand, Token, encode
+from sandbox.providers.base import Capabilities
 from tests.fakes.provider import FakeProvider
 from tests.integration.test_plane_core import Core, new_session
 
@@ -188,6 +189,26 @@ async def test_a_stalled_replicas_events_are_refused_once_a_peer_took_its_sandbo
     assert [e.data["text"] for e in mine if e.type == "text"] == ["Done as asked."]  # not twice
     assert [e.seq for e in b.events()] == list(range(1, len(b.events()) + 1))
     assert a.services.plane.links.get(a.session_id) is None
+
+
+async def test_a_modal_like_sandbox_that_reconnects_elsewhere_can_be_stopped_there(cluster: Cluster) -> None:
+    """A provider whose sandboxes any server reaches by id (Modal): the replica a sandbox reconnects
+    to gets its handle too, so its watchdogs and stops reach it (here the providers share one
+    "cloud", as Modal's replicas do)."""
+    a = await cluster.start("a")
+    b = await cluster.start("b")
+    anywhere = Capabilities(snapshots=False, tunnels=False, outlives_server=True)
+    a.provider.capabilities = b.provider.capabilities = anywhere  # type: ignore[misc]
+    b.provider.sandboxes = a.provider.sandboxes
+    first = await a.prompt("Start on A")
+    await a.until(lambda: first in a.ends(), "a sandbox on A")
+    sandbox = a.provider.live(a.session_id)
+    assert sandbox is not None
+    await a.provider.reconnect(a.session_id, b.services.plane)
+    lifecycle = b.services.plane.lifecycle
+    assert sandbox.spec.sandbox_id in lifecycle.handles
+    await lifecycle.stop(b.session_id, sandbox.spec.sandbox_id, reason="idle")  # as B's idle watchdog would
+    assert sandbox.exited
 
 
 async def test_a_request_through_one_replica_gets_the_answer_of_the_sandbox_another_serves(cluster: Cluster) -> None:
