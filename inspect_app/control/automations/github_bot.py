@@ -21,7 +21,7 @@ from inspect_app.control.data import prompts, repositories, users
 from inspect_app.control.plane import ControlPlane
 from inspect_app.db import session_scope
 from inspect_app.errors import InspectError
-from inspect_app.models import MessageStatus, Repository, Session
+from inspect_app.models import MessageStatus, Session
 from inspect_app.scm.github_app import GitHubApp
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ class GitHubBot:
         if found is None:
             return "ignored"
         owner, _, name = found.full_name.partition("/")
-        repository = await asyncio.to_thread(self._repository, owner, name)
+        repository = await asyncio.to_thread(repositories.by_github_name, self._plane.engine, found.full_name)
         if repository is None:
             return "ignored"  # not a repository of this installation's
         person = await asyncio.to_thread(users.by_github_login, self._plane.engine, found.login)
@@ -122,12 +122,6 @@ class GitHubBot:
             await asyncio.to_thread(self._github.comment, owner, name, pull, body)
         except InspectError as exc:
             log.warning("could not comment on %s/%s#%d: %s", owner, name, pull, exc.message)
-
-    def _repository(self, owner: str, name: str) -> Repository | None:
-        for repository in repositories.list_all(self._plane.engine):
-            if repository.kind == "github" and (repository.github_owner, repository.github_name) == (owner, name):
-                return repository
-        return None
 
     def _session_of(self, repository_id: int, pull: int) -> str | None:
         """The session the bot started on this pull request before (the newest, not archived)."""

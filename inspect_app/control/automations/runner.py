@@ -135,9 +135,10 @@ class Automations:
         found = github_events.read(event, payload)
         if found is None:
             return []
-        repository_id = await asyncio.to_thread(self._github_repository, found.full_name)
-        if repository_id is None:
+        repository = await asyncio.to_thread(repositories.by_github_name, self._engine, found.full_name)
+        if repository is None:
             return []
+        repository_id = repository.id or 0
         runs: list[AutomationRun] = []
         for automation in await asyncio.to_thread(data.active, self._engine, "github"):
             config = automation.trigger_config
@@ -179,13 +180,6 @@ class Automations:
             payload = {"text": text, "user": user, "channel": channel, "ts": ts}
             runs += await self._fire(automation, source="slack", fire_key=f"slack:{event_id}", payload=payload)
         return runs
-
-    def _github_repository(self, full_name: str) -> int | None:
-        owner, _, name = full_name.partition("/")
-        for repository in repositories.list_all(self._engine):
-            if repository.kind == "github" and (repository.github_owner, repository.github_name) == (owner, name):
-                return repository.id
-        return None
 
     # --- runs ------------------------------------------------------------------------------------
     async def _fire(

@@ -133,6 +133,17 @@ def get(engine: sa.Engine, repository_id: int) -> Repository:
         return repo
 
 
+def by_github_name(engine: sa.Engine, full_name: str) -> Repository | None:
+    """The registered GitHub repository ``owner/name`` (a webhook names it so), or None."""
+    owner, _, name = full_name.partition("/")
+    with session_scope(engine) as db:
+        return db.exec(
+            select(Repository).where(
+                Repository.kind == "github", Repository.github_owner == owner, Repository.github_name == name
+            )
+        ).first()
+
+
 def list_all(engine: sa.Engine) -> list[Repository]:
     with session_scope(engine) as db:
         return list(db.exec(select(Repository).order_by(col(Repository.name), col(Repository.id))).all())
