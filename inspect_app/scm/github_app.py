@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import requests
 from github import Auth, Github, GithubException, GithubIntegration
@@ -208,22 +209,24 @@ class GitHubApp:
             fork=head_repo.lower() != f"{owner}/{name}".lower(),
         )
 
+    def _lazy_repo(self, owner: str, name: str) -> Any:
+        """The repository as the installation, fetching nothing until a call needs it: a comment or
+        a review is one POST, with no GET of the repository, issue or pull request first."""
+        token, _ = self.installation_token(owner, name)
+        lazy = Github(auth=Auth.Token(token), base_url=self._api, timeout=TIMEOUT_S, retry=None, lazy=True)
+        return lazy.get_repo(f"{owner}/{name}")
+
     def comment(self, owner: str, name: str, number: int, body: str) -> None:
         """Say something in a pull request's (or an issue's) conversation, as the App."""
         try:
-            token, _ = self.installation_token(owner, name)
-            # lazy: the repository and the issue are not fetched first, only the comment is posted
-            lazy = Github(auth=Auth.Token(token), base_url=self._api, timeout=TIMEOUT_S, retry=None, lazy=True)
-            lazy.get_repo(f"{owner}/{name}").get_issue(number).create_comment(body)
+            self._lazy_repo(owner, name).get_issue(number).create_comment(body)
         except _FAILURES as exc:
             raise _translate(f"comment on #{number} of {owner}/{name}", exc) from exc
 
     def review(self, owner: str, name: str, number: int, body: str) -> None:
         """Post a review (a comment, neither approving nor asking for changes) on a pull request."""
         try:
-            token, _ = self.installation_token(owner, name)
-            lazy = Github(auth=Auth.Token(token), base_url=self._api, timeout=TIMEOUT_S, retry=None, lazy=True)
-            lazy.get_repo(f"{owner}/{name}").get_pull(number).create_review(body=body, event="COMMENT")
+            self._lazy_repo(owner, name).get_pull(number).create_review(body=body, event="COMMENT")
         except _FAILURES as exc:
             raise _translate(f"review pull request #{number} of {owner}/{name}", exc) from exc
 
