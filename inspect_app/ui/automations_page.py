@@ -142,8 +142,12 @@ class AutomationsState(AppState):
             sample = {"fired_at": utcnow().isoformat()}
             repo = next((r.name for r in self.repos if r.id == str(form.get("repository", ""))), "")
             text = str(form.get("template", ""))
-            templates.check(text)
-            self.preview = templates.render(text, payload=sample, repository=repo, automation=form.get("name", ""))
+            await asyncio.to_thread(templates.check, text)
+            name = str(form.get("name", ""))
+            # off the loop: a template is a person's code (its loops may take a while)
+            self.preview = await asyncio.to_thread(
+                templates.render, text, payload=sample, repository=repo, automation=name
+            )
             self.error = ""
         except InspectError as exc:
             self.preview, self.error = "", exc.message
@@ -201,7 +205,7 @@ class AutomationsState(AppState):
     async def run_now(self, automation_id: str) -> None:
         s = services.current()
         try:
-            await asyncio.to_thread(manage.editable, s.engine, self._actor(), int(automation_id))
+            await asyncio.to_thread(lambda: manage.editable(s.engine, self._actor(), int(automation_id)))
             started = await s.automations.run_now(int(automation_id))
         except InspectError as exc:
             self.error, self.message = exc.message, ""

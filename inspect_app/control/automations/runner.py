@@ -206,7 +206,8 @@ class Automations:
                 "source": source,
             }
             try:
-                prompt = templates.render(automation.template, **context)
+                # off the loop: a template is a person's code (its loops may take a while)
+                prompt = await asyncio.to_thread(templates.render, automation.template, **context)
             except InspectError as exc:
                 claims.append(data.Claim(repository_id, status=RunStatus.FAILED, reason=exc.message))
                 continue

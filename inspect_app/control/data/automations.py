@@ -42,12 +42,16 @@ def create(engine: sa.Engine, **fields: Any) -> Automation:
         return automation
 
 
+def _require(db: DBSession, automation_id: int) -> Automation:
+    automation = db.get(Automation, automation_id)
+    if automation is None:
+        raise NotFound(f"no automation {automation_id}")
+    return automation
+
+
 def get(engine: sa.Engine, automation_id: int) -> Automation:
     with session_scope(engine) as db:
-        automation = db.get(Automation, automation_id)
-        if automation is None:
-            raise NotFound(f"no automation {automation_id}")
-        return automation
+        return _require(db, automation_id)
 
 
 def list_all(engine: sa.Engine) -> list[Automation]:
@@ -57,9 +61,7 @@ def list_all(engine: sa.Engine) -> list[Automation]:
 
 def update(engine: sa.Engine, automation_id: int, **fields: Any) -> Automation:
     with session_scope(engine) as db:
-        automation = db.get(Automation, automation_id)
-        if automation is None:
-            raise NotFound(f"no automation {automation_id}")
+        automation = _require(db, automation_id)
         for name, value in fields.items():
             setattr(automation, name, value)
         automation.updated_at = utcnow()
@@ -70,9 +72,7 @@ def update(engine: sa.Engine, automation_id: int, **fields: Any) -> Automation:
 
 def delete(engine: sa.Engine, automation_id: int) -> None:
     with session_scope(engine) as db:
-        automation = db.get(Automation, automation_id)
-        if automation is None:
-            raise NotFound(f"no automation {automation_id}")
+        automation = _require(db, automation_id)
         db.exec(sa.delete(AutomationRun).where(col(AutomationRun.automation_id) == automation_id))
         db.delete(automation)
 
@@ -364,13 +364,3 @@ def last_runs(engine: sa.Engine) -> dict[int, AutomationRun]:
         return {
             run.automation_id: run for run in db.exec(select(AutomationRun).where(col(AutomationRun.id).in_(newest)))
         }
-
-
-def run_of_session(engine: sa.Engine, session_id: str) -> tuple[AutomationRun, Automation] | None:
-    """The run that started ``session_id`` and its automation (the session page says so)."""
-    with session_scope(engine) as db:
-        run = db.exec(select(AutomationRun).where(AutomationRun.session_id == session_id)).first()
-        if run is None:
-            return None
-        automation = db.get(Automation, run.automation_id)
-        return None if automation is None else (run, automation)
