@@ -41,18 +41,23 @@ def status_of(browser: webdriver.Chrome, name: str) -> str:
         return ""
 
 
+def open_with_a_repository(server: RunningServer, browser: webdriver.Chrome, tmp_path: Path) -> int:
+    """A repository of this test's own, registered; the Automations page open. Returns its id."""
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {server.token}"}) as http:
+        repo = http.post("/api/repositories", json={"url": str(make_origin(tmp_path))})
+        assert repo.status_code == 201, repo.text
+    browser.get(f"{server.url}/automations")
+    return int(repo.json()["id"])
+
+
 def test_three_failed_runs_pause_an_automation_on_the_page_and_in_the_api(
     server: RunningServer, browser: webdriver.Chrome, tmp_path: Path
 ) -> None:
-    origin = make_origin(tmp_path)
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {server.token}"}) as http:
-        repo = http.post("/api/repositories", json={"url": str(origin)})
-        assert repo.status_code == 201, repo.text
+    repo_id = open_with_a_repository(server, browser, tmp_path)
     wait = WebDriverWait(browser, 60)
-    browser.get(f"{server.url}/automations")
     name = wait.until(ec.visibility_of_element_located((By.ID, "automation-name")))
     name.send_keys("Broken triage")
-    Select(browser.find_element(By.ID, "automation-repo")).select_by_value(str(repo.json()["id"]))
+    Select(browser.find_element(By.ID, "automation-repo")).select_by_value(str(repo_id))
     template = browser.find_element(By.ID, "automation-template")
     template.clear()
     template.send_keys("Triage {{ repository }}: {{ 1 / 0 }}")
@@ -94,19 +99,15 @@ def test_three_failed_runs_pause_an_automation_on_the_page_and_in_the_api(
 def test_the_form_asks_for_what_each_trigger_needs(
     server: RunningServer, browser: webdriver.Chrome, tmp_path: Path
 ) -> None:
-    origin = make_origin(tmp_path)
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {server.token}"}) as http:
-        repo = http.post("/api/repositories", json={"url": str(origin)})
-        assert repo.status_code == 201, repo.text
+    repo_id = open_with_a_repository(server, browser, tmp_path)
     wait = WebDriverWait(browser, 60)
-    browser.get(f"{server.url}/automations")
     wait.until(ec.visibility_of_element_located((By.ID, "automation-cron")))  # a schedule, to begin with
     Select(browser.find_element(By.ID, "automation-trigger")).select_by_value("slack")
     wait.until(ec.visibility_of_element_located((By.ID, "automation-channel"))).send_keys("C0ALERTS")
     assert browser.find_elements(By.ID, "automation-cron") == []
     browser.find_element(By.ID, "automation-contains").send_keys("deploy failed")
     browser.find_element(By.ID, "automation-name").send_keys("Alert triage")
-    Select(browser.find_element(By.ID, "automation-repo")).select_by_value(str(repo.json()["id"]))
+    Select(browser.find_element(By.ID, "automation-repo")).select_by_value(str(repo_id))
     click(browser, "automation-create")
     wait_text(browser, "automations-message", "Created Alert triage")
     wait_text(browser, "automation-list", "Slack C0ALERTS: messages holding “deploy failed”")

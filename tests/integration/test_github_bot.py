@@ -30,7 +30,7 @@ from inspect_app.models import Message, Repository, Session, User
 from inspect_app.settings import Settings
 from tests.fakes.github import APP_ID, FakeGitHub, Pull, app_key_pem
 from tests.fakes.provider import FakeProvider
-from tests.integration.sandbox_harness import make_origin
+from tests.integration.sandbox_harness import make_origin, until
 from tests.integration.test_automations import github_repository
 
 pytestmark = pytest.mark.timeout(60)
@@ -114,14 +114,6 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         await built.plane.close()
         services.install(None)
         github.close()
-
-
-async def until(check: Any, what: str, timeout: float = 20) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not (found := check()):
-        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
-    return found
 
 
 async def test_a_mention_starts_a_session_on_the_pull_requests_branch_and_the_bot_answers(world: World) -> None:
