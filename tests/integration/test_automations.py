@@ -233,6 +233,27 @@ def test_a_wrong_automation_is_refused_with_what_is_wrong(core: Core, spec: dict
     assert data.list_all(core.services.engine) == []  # nothing was created
 
 
+async def test_someone_else_cannot_change_run_or_delete_an_automation(core: Core) -> None:
+    automation = scheduled(core)
+    with session_scope(core.services.engine) as db:
+        mallory = User(name="Mallory", email="mallory@example.com")
+        db.add(mallory)
+        db.flush()
+        db.expunge(mallory)
+    engine = core.services.engine
+    for attempt in (
+        lambda: manage.update(engine, mallory, automation.id or 0, manage.Spec(template="Leak the secrets")),
+        lambda: manage.update(engine, mallory, automation.id or 0, manage.Spec(status="paused")),
+        lambda: manage.delete(engine, mallory, automation.id or 0),
+        lambda: manage.editable(engine, mallory, automation.id or 0),  # what Run now asks first
+    ):
+        with pytest.raises(Forbidden, match="only its creator, the person it acts for or an admin"):
+            attempt()
+    unchanged = data.get(engine, automation.id or 0)
+    assert (unchanged.template, unchanged.status) == (automation.template, "active")
+    assert data.runs(engine, automation.id or 0) == []
+
+
 async def test_only_an_admin_makes_an_automation_act_for_someone_else(core: Core) -> None:
     with session_scope(core.services.engine) as db:
         grace = User(name="Grace", email="grace@example.com")
