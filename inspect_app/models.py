@@ -205,6 +205,10 @@ class Session(SQLModel, table=True):
     last_seq: int = Field(default=0, sa_type=sa.BigInteger)  # the newest event's seq (allocated in-transaction)
     last_rev: int = Field(default=0, sa_type=sa.BigInteger)  # the newest event revision (the change feed's)
     snapshot_ref: str | None = Field(default=None, max_length=500)  # the newest snapshot to restore from
+    # A fork's pull request whose code this session runs (``refs/pull/7/head``), "" for the repository's
+    # own code. That code is nobody's we trust: its sandbox gets no secrets, no prebuilt image or
+    # pooled sandbox, a read-only git token; nothing it makes is pushed (lifecycle, pulls).
+    fork_ref: str = Field(default="", max_length=255)
     last_activity_at: datetime = _ts()  # drives the idle timeout
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
@@ -414,6 +418,18 @@ class WebhookDelivery(SQLModel, table=True):
     received_at: datetime = _ts()
 
 
+class PushedCommit(SQLModel, table=True):
+    """A commit Inspect pushed to a GitHub repository: an event about it (a check failing on it, a
+    push) was caused by Inspect and starts no automation (no fix -> push -> fail -> fix loop)."""
+
+    __tablename__ = "pushed_commits"
+
+    repository_id: int = Field(foreign_key="repositories.id", primary_key=True, ondelete="CASCADE")
+    sha: str = Field(primary_key=True, max_length=64)
+    session_id: str | None = _fk("sessions.id", nullable=True, ondelete="SET NULL", index=False)
+    pushed_at: datetime = _ts()
+
+
 class InstanceSetting(SQLModel, table=True):
     """A setting changed at run time from the Settings page (e.g. the default model)."""
 
@@ -511,6 +527,7 @@ class AutomationRun(SQLModel, table=True):
     prompt: str = Field(default="", sa_type=sa.Text)  # the rendered template
     branch: str | None = Field(default=None, max_length=255)  # where it works (a pull request's head), else default
     pull: int | None = Field(default=None)  # the pull request it works on, whose branch its commits go to
+    fork: bool = Field(default=False)  # that pull request comes from a fork: its session runs as ``fork_ref``
     session_id: str | None = _fk("sessions.id", nullable=True, ondelete="SET NULL")
     message_id: str | None = Field(default=None, max_length=32)  # the prompt it sent
     created_at: datetime = _ts()

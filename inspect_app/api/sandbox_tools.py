@@ -65,7 +65,7 @@ class PullRequestAnswer(BaseModel):
 
 @router.post("/git-credentials", response_model=CredentialAnswer)
 async def git_credentials(body: CredentialRequest, caller: Caller, services: ServicesDep) -> CredentialAnswer:
-    found = await services.pulls.credentials_for(caller.repository_id, host=body.host, path=body.path)
+    found = await services.pulls.credentials_for(caller, host=body.host, path=body.path)
     return CredentialAnswer(username=found.username, password=found.password, expires_at=found.expires_at)
 
 

@@ -232,6 +232,8 @@ class Lifecycle:
         return Planned(session.id, row.id, plan, spec, newest_image, refill)
 
     def _newest_image(self, session: Session) -> Image | None:
+        if session.fork_ref:  # a fork's code starts clean: an image holds what setup made with secrets
+            return None
         return newest_ready_image(self._engine, session.repository_id, session.base_branch, self.provider.name)
 
     def _default_model(self) -> str:
@@ -270,8 +272,11 @@ class Lifecycle:
         with session_scope(self._engine) as db:
             repo = db.get(Repository, session.repository_id)
             assert repo is not None
+        shared = self._shared_spec(repo, session.base_branch, session.model)
+        if session.fork_ref:  # a fork's code: none of the repository's secrets (nor the global ones)
+            shared = dataclasses.replace(shared, secrets={}, fork_ref=session.fork_ref)
         return dataclasses.replace(
-            self._shared_spec(repo, session.base_branch, session.model),
+            shared,
             session_id=session.id,
             sandbox_id=sandbox_id,
             work_branch=session.branch,

@@ -195,9 +195,10 @@ class ControlPlane:
         source: str = "api",
         source_ref: dict[str, Any] | None = None,
         work_branch: str | None = None,
+        fork_pull: int | None = None,
     ) -> Session:
         """A new session whose sandbox starts booting at once, while the person writes their prompt.
-        Every client creates sessions through here (the API, the web UI, Slack)."""
+        Every client creates sessions through here (the API, the web UI, Slack, automations)."""
         session = await asyncio.to_thread(
             sessions_ctl.create,
             self.engine,
@@ -209,6 +210,7 @@ class ControlPlane:
             source=source,
             source_ref=source_ref,
             work_branch=work_branch,
+            fork_pull=fork_pull,
         )
         self.warm(session.id)
         return session
@@ -618,6 +620,7 @@ def session_public(session: Session) -> dict[str, Any]:
         "source": session.source,
         "source_link": str((session.source_ref or {}).get("permalink", "")),  # e.g. the Slack thread
         "started_by": started_by(session),
+        "fork_ref": session.fork_ref,  # a fork's pull request: its code runs with no secrets, pushes nothing
         "archived": session.archived,
         "created_at": session.created_at.isoformat(),
         "updated_at": session.updated_at.isoformat(),

@@ -30,8 +30,9 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from inspect_app.control.crypto import Cipher
-from inspect_app.control.data import auth, prompts, repositories
+from inspect_app.control.data import auth, prompts, pushes, repositories
 from inspect_app.control.data import sessions as sessions_ctl
+from inspect_app.control.data.sandboxes import ToolCaller
 from inspect_app.control.event_data import ArtifactData
 from inspect_app.control.links import NotLinked, push_reply
 from inspect_app.control.plane import ControlPlane
@@ -86,9 +87,10 @@ class Pulls:
         return self._plane.engine
 
     # --- git credentials for a sandbox -----------------------------------------------------------
-    async def credentials_for(self, repository_id: int, *, host: str, path: str) -> GitCredentials:
-        """A short-lived installation token for the caller's own GitHub repository, nothing else."""
-        repo = await asyncio.to_thread(repositories.get, self._engine, repository_id)
+    async def credentials_for(self, caller: ToolCaller, *, host: str, path: str) -> GitCredentials:
+        """A short-lived installation token for the caller's own GitHub repository, nothing else; one
+        that can only read it for a session running a fork's code (it clones, it cannot push)."""
+        repo = await asyncio.to_thread(repositories.get, self._engine, caller.repository_id)
         if repo.kind != "github" or self._github is None:
             raise NotFound("this repository needs no credentials from Inspect")
         if host.lower() not in self._git_hosts:
@@ -96,14 +98,25 @@ class Pulls:
         wanted = path.strip("/").removesuffix(".git").lower()
         if path and wanted != f"{repo.github_owner}/{repo.github_name}".lower():
             raise Forbidden("credentials are only given for the session's repository")
+        fork = caller.session_id is not None and bool(
+            (await asyncio.to_thread(sessions_ctl.get, self._engine, caller.session_id)).fork_ref
+        )
         token, expires = await asyncio.to_thread(
-            self._github.installation_token, repo.github_owner or "", repo.github_name or ""
+            functools.partial(self._github.installation_token, read_only=fork),
+            repo.github_owner or "",
+            repo.github_name or "",
         )
         return GitCredentials(username="x-access-token", password=token, expires_at=expires)
 
     # --- push and pull request -------------------------------------------------------------------
     async def create(self, session_id: str, *, title: str, body: str, draft: bool) -> PullResult:
         session = await asyncio.to_thread(sessions_ctl.get, self._engine, session_id)
+        if session.fork_ref:
+            raise Forbidden(
+                "this session runs the code of a pull request from a fork: nothing it makes is pushed "
+                "(it has no secrets and a read-only token); say what to change instead",
+                code="fork_session",
+            )
         repo = await asyncio.to_thread(repositories.get, self._engine, session.repository_id)
         running = await asyncio.to_thread(prompts.processing, self._engine, session.id)
         author = await self._plane.person(running.author_id if running else session.creator_id)
@@ -112,7 +125,7 @@ class Pulls:
             result, meta = await self._onto_pull(session, repo, pull)  # work on an existing pull request
             await self._record(session.id, result, meta)
             return result
-        commit = await self._push(session.id, session.branch)
+        commit = await self._push(session, session.branch)
         if repo.kind != "github":
             try:  # the sandbox may not write the person's repository: it bundled the branch for us
                 await self._plane.lifecycle.provider.deliver_branch(session.id, session.branch, repo.url)
@@ -140,12 +153,12 @@ class Pulls:
         pull request itself is left as its author wrote it."""
         owner, name, branch = repo.github_owner or "", repo.github_name or "", session.branch
         try:
-            commit = await self._push(session.id, branch)
+            commit = await self._push(session, branch)
         except Conflict as exc:
             if exc.code != "push_failed":
                 raise
             fallback = sessions_ctl.work_branch_for(session.id)
-            commit = await self._push(session.id, fallback)
+            commit = await self._push(session, fallback)
             compare = f"{self._web}/{owner}/{name}/compare/{quote(branch)}...{quote(fallback)}?expand=1"
             message = (
                 f"Could not push onto {branch}, the branch of pull request #{pull} ({exc.message}); pushed "
@@ -158,7 +171,9 @@ class Pulls:
         result = PullResult(kind="pr", url=url, state="open", opened_as="", message=message)
         return result, {"number": pull, "commit": commit, "pushed_onto": branch}
 
-    async def _push(self, session_id: str, branch: str) -> str:
+    async def _push(self, session: Session, branch: str) -> str:
+        """Have the sandbox push HEAD to ``branch``; the commit, remembered as Inspect's own."""
+        session_id = session.id
         if await self._plane.links.reach(session_id) is None:  # this replica's, or through the one serving it
             raise Conflict("the sandbox is not connected; try again in a moment", code="sandbox_not_ready")
         try:
@@ -171,6 +186,7 @@ class Pulls:
             raise InspectError(f"the push of {branch} did not finish within {PUSH_TIMEOUT_S:.0f}s") from None
         if not ok:
             raise Conflict(f"git push failed: {detail}", code="push_failed")
+        await asyncio.to_thread(pushes.record, self._engine, session.repository_id, str(detail), session_id)
         return str(detail)
 
     async def _open_on_github(

@@ -79,7 +79,7 @@ class GitHubApp:
             auth=Auth.AppAuth(app_id, private_key), base_url=self._api, timeout=TIMEOUT_S, retry=None
         )
         self._lock = threading.Lock()
-        self._tokens: dict[int, tuple[str, datetime]] = {}
+        self._tokens: dict[tuple[int, bool], tuple[str, datetime]] = {}
         self._installations: dict[str, int] = {}
 
     # --- installation tokens ---------------------------------------------------------------------
@@ -96,23 +96,28 @@ class GitHubApp:
             self._installations[key] = installation.id
         return installation.id
 
-    def installation_token(self, owner: str, name: str) -> tuple[str, datetime]:
-        """A token of the installation that covers this repository, and when it expires."""
+    def installation_token(self, owner: str, name: str, *, read_only: bool = False) -> tuple[str, datetime]:
+        """A token of the installation that covers this repository, and when it expires. ``read_only``
+        asks GitHub for one that may read contents and nothing else (a fork's code holds it: it can
+        clone the repository but not push to it)."""
         installation = self.installation_id(owner, name)
+        key = (installation, read_only)
         now = datetime.now(UTC)
         with self._lock:
-            cached = self._tokens.get(installation)
+            cached = self._tokens.get(key)
             if cached and cached[1] - now > TOKEN_MARGIN:
                 return cached
         try:
-            issued = self._integration.get_access_token(installation)
+            issued = self._integration.get_access_token(
+                installation, permissions={"contents": "read"} if read_only else None
+            )
         except _FAILURES as exc:
             raise _translate("issue an installation token", exc) from exc
         expires = issued.expires_at or now + timedelta(hours=1)
         if expires.tzinfo is None:
             expires = expires.replace(tzinfo=UTC)
         with self._lock:
-            self._tokens[installation] = (issued.token, expires)
+            self._tokens[key] = (issued.token, expires)
         return issued.token, expires
 
     def _as_installation(self, owner: str, name: str) -> Github:
@@ -207,6 +212,7 @@ class GitHubApp:
             sha=str(pull.head.sha),
             title=str(pull.title),
             fork=head_repo.lower() != f"{owner}/{name}".lower(),
+            base=str(pull.base.ref),
         )
 
     def _lazy_repo(self, owner: str, name: str) -> Any:
@@ -237,6 +243,7 @@ class PullHead:
     sha: str
     title: str
     fork: bool
+    base: str = ""  # the branch it would merge into
 
 
 def _repo_info(repo: object) -> RepoInfo:

@@ -104,6 +104,7 @@ class SessionPageState(AppState):
     source: str = ""  # where the session came from: web, api, slack, extension
     source_link: str = ""  # e.g. the Slack thread it was started in
     started_by: str = ""  # e.g. "automation Nightly triage (run #3)"
+    fork_ref: str = ""  # refs/pull/N/head when it works on a fork's code (no secrets, no push)
     branch_pushed: str = ""  # the session branch, once pushed without a pull request
     branch_url: str = ""  # where a pull request can be opened by hand (GitHub compare), if anywhere
     diff: str = ""
@@ -140,7 +141,7 @@ class SessionPageState(AppState):
         self.status, self.status_reason = session["status"], session["status_reason"]
         self.archived, self.diff, self.diff_loaded, self.editing_title = session["archived"], "", False, False
         self.source, self.source_link = session["source"], http_url(session.get("source_link") or "")
-        self.started_by = session.get("started_by") or ""
+        self.started_by, self.fork_ref = session.get("started_by") or "", session.get("fork_ref") or ""
         self.pr_url, self.pr_state, self.branch_pushed, self.branch_url = "", "", "", ""
         self.sandbox_limits = loaded["snapshot"].get("sandbox_limits", "")
         self._cursor = int(loaded["snapshot"].get("cursor", 0))

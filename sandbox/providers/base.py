@@ -65,6 +65,7 @@ class SandboxSpec:
     tool_token: str = field(default="", repr=False)  # the agent's tools authenticate with this
     api_url: str = ""  # where those tools reach the control plane
     work_branch: str = ""
+    fork_ref: str = ""  # a fork's pull request (refs/pull/N/head) to work on instead of ``branch``
     boot_mode: BootMode = "fresh"
     model: str = ""
     llm_base_url: str = ""
@@ -91,6 +92,7 @@ class SandboxSpec:
             "SANDBOX_REPO_URL": self.repo_url,
             "SANDBOX_BRANCH": self.branch,
             "SANDBOX_WORK_BRANCH": self.work_branch,
+            "SANDBOX_FORK_REF": self.fork_ref,
             "SANDBOX_BOOT_MODE": self.boot_mode,
             "SANDBOX_MODEL": self.model,
             "SANDBOX_LLM_BASE_URL": self.llm_base_url,

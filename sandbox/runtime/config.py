@@ -35,6 +35,7 @@ class RuntimeConfig:
     repo_url: str
     branch: str
     work_branch: str
+    fork_ref: str  # refs/pull/N/head: the fork's code this session works on, fetched after the clone
     boot_mode: str
     model: str
     llm_base_url: str
@@ -102,6 +103,7 @@ class RuntimeConfig:
             repo_url=need("SANDBOX_REPO_URL"),
             branch=env.get("SANDBOX_BRANCH", "main"),
             work_branch=env.get("SANDBOX_WORK_BRANCH", ""),
+            fork_ref=env.get("SANDBOX_FORK_REF", ""),
             boot_mode=mode,
             model=env.get("SANDBOX_MODEL", ""),
             llm_base_url=env.get("SANDBOX_LLM_BASE_URL", ""),

@@ -29,6 +29,9 @@ def transient(error: str) -> bool:
     return "could not lock config file" in error or ".lock': File exists" in error or "exit status -" in error
 
 
+FORK_REF_RE = re.compile(r"^refs/pull/[0-9]{1,10}/head$")
+
+
 def valid_branch(name: str) -> bool:
     return bool(_BRANCH_RE.match(name)) and not name.startswith("-")
 
@@ -91,6 +94,14 @@ class Git:
         await self._git("fetch", "origin", branch)
         await self._git("checkout", "-B", branch, f"origin/{branch}")
         await self._git("reset", "--hard", f"origin/{branch}")
+
+    async def checkout_fork(self, ref: str, branch: str) -> None:
+        """Work on a fork's pull request: its head, which no branch of ``origin`` holds, is fetched
+        from the ref GitHub keeps for it (``refs/pull/N/head``) and becomes ``branch``."""
+        if not FORK_REF_RE.match(ref) or not valid_branch(branch):
+            raise GitError(f"invalid pull request ref {ref!r} or branch {branch!r}")
+        await self._git("fetch", "origin", ref)
+        await self._git("checkout", "-B", branch, "FETCH_HEAD")
 
     async def checkout_work_branch(self, branch: str) -> None:
         if not valid_branch(branch):

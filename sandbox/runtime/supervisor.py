@@ -282,6 +282,8 @@ class Supervisor:
                 if self.config.workspace.exists():
                     shutil.rmtree(self.config.workspace)
                 await self.git.clone(self.config.repo_url, self.config.branch)
+                if self.config.fork_ref:
+                    await self.git.checkout_fork(self.config.fork_ref, self.config.work_branch)
             elif mode == "image":
                 await self.git.fetch_reset(self.config.branch)
             if self.config.work_branch:

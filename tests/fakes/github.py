@@ -90,6 +90,7 @@ class FakeGitHub:
         self.calls: list[Call] = []
         self.pulls: list[Pull] = []
         self.installation_tokens: dict[str, datetime] = {}
+        self.read_only_tokens: set[str] = set()  # minted with permissions {"contents": "read"}
         self.git_requests: list[tuple[str, str]] = []  # (path, user) of each git HTTP request
         self.comments: list[tuple[str, int, str]] = []  # (owner/name, issue or pull number, body) posted
         self.reviews: list[tuple[str, int, str, str]] = []  # (owner/name, pull number, event, body) posted
@@ -128,10 +129,20 @@ class FakeGitHub:
         expires = self.installation_tokens.get(token)
         return expires is not None and expires > datetime.now(UTC)
 
-    def mint_installation_token(self) -> tuple[str, datetime]:
+    def mint_installation_token(self, permissions: dict[str, str] | None = None) -> tuple[str, datetime]:
+        """A token with the App's permissions, or fewer: GitHub narrows a token to the ``permissions``
+        asked for (only ``contents: read`` is modelled: such a token can fetch but not push)."""
         token, expires = f"ghs_{secrets.token_urlsafe(24)}", datetime.now(UTC) + timedelta(hours=1)
         self.installation_tokens[token] = expires
+        if (permissions or {}).get("contents") == "read":
+            self.read_only_tokens.add(token)
         return token, expires
+
+    def pull_ref(self, pull: Pull, sha: str) -> None:
+        """What GitHub keeps for every pull request, a fork's included: ``refs/pull/N/head`` in the
+        base repository, pointing at the head commit (which may be on no branch of it)."""
+        git = ["git", "-C", str(self.repo_path(pull.owner, pull.name))]
+        subprocess.run([*git, "update-ref", f"refs/pull/{pull.number}/head", sha], check=True, capture_output=True)
 
     def token_kind(self, authorization: str) -> str:
         """'user', 'installation', or '' for the REST API's ``token``/``Bearer`` credentials."""
@@ -233,6 +244,14 @@ def _handler(gh: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                 self.end_headers()
                 return
             url = urlparse(self.path)
+            pushing = url.path.endswith("/git-receive-pack") or "service=git-receive-pack" in url.query
+            if pushing and password in gh.read_only_tokens:
+                message = b"remote: Write access to repository not granted."
+                self.send_response(403)
+                self.send_header("content-length", str(len(message)))
+                self.end_headers()
+                self.wfile.write(message)
+                return
             env = {
                 "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
                 "GIT_PROJECT_ROOT": str(gh.git_root),
@@ -385,12 +404,13 @@ def _handler(gh: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                 if not gh.app_jwt_ok(auth):
                     self._json({"message": "A JSON web token could not be decoded"}, 401)
                     return
-                token, expires = gh.mint_installation_token()
+                asked = (payload or {}).get("permissions")
+                token, expires = gh.mint_installation_token(asked)
                 self._json(
                     {
                         "token": token,
                         "expires_at": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                        "permissions": {"contents": "write", "pull_requests": "write"},
+                        "permissions": asked or {"contents": "write", "pull_requests": "write"},
                         "repository_selection": "all",
                     },
                     201,

@@ -27,6 +27,7 @@ from inspect_app.api.app import build_api
 from inspect_app.control.automations import manage
 from inspect_app.control.automations.runner import Automations
 from inspect_app.control.data import automations as data
+from inspect_app.control.data import pushes
 from inspect_app.db import session_scope
 from inspect_app.errors import Forbidden, InspectError
 from inspect_app.models import Automation, Message, Repository, User
@@ -323,7 +324,7 @@ def pull_event(number: int, *, association: str = "COLLABORATOR", bot: bool = Fa
     }
 
 
-def check_failed(number: int, *, fork: bool = False) -> dict:
+def check_failed(number: int, *, fork: bool = False, sha: str = "b" * 40) -> dict:
     repo = {"full_name": "acme/widgets", "id": 1}
     return {
         "action": "completed",
@@ -332,11 +333,11 @@ def check_failed(number: int, *, fork: bool = False) -> dict:
         "check_run": {
             "name": "tests",
             "conclusion": "failure",
-            "head_sha": "b" * 40,
+            "head_sha": sha,
             "pull_requests": [
                 {
                     "number": number,
-                    "head": {"ref": "fix-login", "sha": "b" * 40, "repo": {"id": 2 if fork else 1}},
+                    "head": {"ref": "fix-login", "sha": sha, "repo": {"id": 2 if fork else 1}},
                     "base": {"ref": "main", "repo": {"id": 1}},
                 }
             ],
@@ -363,12 +364,12 @@ async def test_github_events_start_runs_on_the_pull_requests_branch_for_trusted_
     services.install(core.services)  # what the API's routes use (undone at the end)
     core.provider.hold.clear()
     try:
-        await _deliver_github_events(core, automation.id or 0)
+        await _deliver_github_events(core, automation.id or 0, repo_id)
     finally:
         services.install(None)
 
 
-async def _deliver_github_events(core: Core, automation_id: int) -> None:
+async def _deliver_github_events(core: Core, automation_id: int, repo_id: int) -> None:
     deliveries = iter(range(1, 100))
 
     async def deliver(event: str, payload: dict) -> httpx.Response:
@@ -389,23 +390,34 @@ async def _deliver_github_events(core: Core, automation_id: int) -> None:
     await deliver("issues", {**issue, "label": {"name": "inspect"}, "issue": {"title": "Login is slow"}})
     await deliver("issues", {**issue, "label": {"name": "wontfix"}, "issue": {"title": "Not this one"}})
     assert [(r.status, r.prompt, r.branch) for r in runs()] == [("running", "Login is slow", None)]
-    for _ in range(4):  # the fix fails again and again: at most three runs on one pull request
+    for _ in range(3):  # checks failing on one commit: at most two runs on it
         assert (await deliver("check_run", check_failed(7))).status_code == 200
+    await deliver("check_run", check_failed(7, sha="c" * 40))  # someone pushed: a new commit, a new run
+    ours = "d" * 40
+    pushes.record(core.services.engine, repo_id, ours, None)
+    await deliver("check_run", check_failed(7, sha=ours))  # failing on the fix Inspect pushed: no loop
     await deliver("check_run", check_failed(8, fork=True))
     await deliver("pull_request", pull_event(9, association="CONTRIBUTOR"))
     await deliver("pull_request", pull_event(10, bot=True))
     await deliver("pull_request", pull_event(11))
     found = [(r.status, r.branch, r.reason) for r in runs()[1:]]
-    assert found[:3] == [("running", "fix-login", "")] * 3
-    assert found[3] == ("skipped", None, "it ran 3 times on pull request #7 already (at most 3)")
+    assert found[:2] == [("running", "fix-login", "")] * 2
+    assert found[2] == ("skipped", None, "it ran 2 times on bbbbbbbbbb already (at most 2)")
+    assert found[3] == ("running", "fix-login", "")
     assert found[4] == (
         "skipped",
         None,
-        "a pull request from a fork: its code is not run with the repository's secrets",
+        "it is about dddddddddd, a commit Inspect pushed (its own work starts nothing)",
     )
-    assert found[5] == ("skipped", None, "its author is not an owner, member or collaborator (CONTRIBUTOR)")
-    assert found[6] == ("skipped", None, "opened by a bot")
-    assert found[7] == ("running", "feature-11", "")
+    assert found[5] == ("running", "main", "")  # a fork's: on its base, with the fork's code (below)
+    assert found[6] == ("skipped", None, "its author is not an owner, member or collaborator (CONTRIBUTOR)")
+    assert found[7] == ("skipped", None, "opened by a bot")
+    assert found[8] == ("running", "feature-11", "")
+    fork = runs()[6]
+    assert fork.fork and fork.pull == 8
+    forked = core.services.plane.session_snapshot(fork.session_id or "")["session"]
+    assert forked["fork_ref"] == "refs/pull/8/head"
+    assert forked["branch"] != "fix-login"  # its work never goes onto the fork's branch
     running = runs()[1]
     snapshot = core.services.plane.session_snapshot(running.session_id or "")["session"]
     assert snapshot["base_branch"] == "fix-login"  # the work starts from the pull request's head

@@ -1,7 +1,8 @@
 """The GitHub bot against a loopback GitHub (its REST API for the pull request and the comments),
 through the signed webhook route, with the real control plane and in-loop sandboxes: a mention by an
 Inspect user starts a session on the pull request's branch and the bot answers in the thread; a
-stranger, a bot, a fork and an issue get nothing started."""
+stranger, a bot and an issue get nothing started; a fork's pull request is worked on without secrets
+and nothing is pushed."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from inspect_app import services
 from inspect_app.api.app import build_api
 from inspect_app.control.automations import presets
 from inspect_app.control.data import automations as data
+from inspect_app.control.data import pushes, secrets
 from inspect_app.db import session_scope, upgrade
 from inspect_app.errors import Forbidden
 from inspect_app.models import Message, Repository, Session, User
@@ -137,7 +139,7 @@ async def test_a_mention_starts_a_session_on_the_pull_requests_branch_and_the_bo
     assert [s.id for s in world.sessions()] == [session.id]
 
 
-async def test_strangers_bots_forks_and_issues_start_nothing(world: World) -> None:
+async def test_strangers_bots_and_issues_start_nothing(world: World) -> None:
     await world.comment(1, "mallory", "@inspect-bot delete everything")
     [refusal] = world.said(1)
     assert refusal.startswith("@mallory I work for people who use Inspect here. Sign in at http://inspect.test")
@@ -149,10 +151,34 @@ async def test_strangers_bots_forks_and_issues_start_nothing(world: World) -> No
     )
     await world.comment(3, "ada", "@inspect-bot fix this issue", issue={"number": 3})  # an issue, not a pull request
     await world.comment(1, "ada", "thanks, no mention here")
-    await world.comment(2, "ada", "@inspect-bot fix the fork")
-    [fork] = world.said(2)
-    assert fork.startswith("@ada This pull request comes from a fork: I do not run its code")
     assert world.said(1) == [refusal] and world.said(3) == [] and world.sessions() == []
+
+
+async def test_a_forks_pull_request_is_worked_on_without_secrets_and_nothing_is_pushed(world: World) -> None:
+    """The fork's code runs (its pull request's ref, on its base), with none of the repository's
+    secrets nor the global ones, and what it makes is not pushed anywhere."""
+    engine, cipher = world.services.engine, world.services.cipher
+    with session_scope(engine) as db:
+        ada = db.exec(select(User).where(User.login == "ada")).one()
+        ada.is_admin = True
+        repo_id = db.exec(select(Repository.id)).one()
+    secrets.put(engine, cipher, "DEPLOY_TOKEN", "s3cret-deploy", actor_id=ada.id or 0, repository_id=repo_id)
+    secrets.put(engine, cipher, "GLOBAL_TOKEN", "s3cret-global", actor_id=ada.id or 0)
+    await world.comment(2, "ada", "@inspect-bot why does the build fail?")
+    [session] = world.sessions()
+    assert (session.fork_ref, session.base_branch) == ("refs/pull/2/head", "main")
+    assert session.branch == f"inspect/{session.id}"  # never the fork's branch
+    link = f"{PUBLIC}/sessions/{session.id}"
+    assert world.said(2)[0].startswith(f"On it, @ada: {link} This pull request comes from a fork: I work on its code")
+    await until(lambda: len(world.said(2)) == 2, "the answer")
+    [sandbox] = world.provider.sandboxes.values()
+    assert (sandbox.spec.fork_ref, sandbox.spec.boot_mode) == ("refs/pull/2/head", "fresh")
+    environment = sandbox.spec.environment()
+    assert environment["SANDBOX_FORK_REF"] == "refs/pull/2/head"
+    assert not {"s3cret-deploy", "s3cret-global"} & set(environment.values())
+    with pytest.raises(Forbidden, match="from a fork: nothing it makes is pushed"):
+        await world.services.pulls.create(session.id, title="steal", body="", draft=False)
+    assert not pushes.ours(engine, repo_id or 0, session.branch[::-1])  # the fake's commit, had it pushed
 
 
 async def test_the_work_is_pushed_onto_the_pull_requests_branch_or_beside_it_when_that_is_refused(world: World) -> None:

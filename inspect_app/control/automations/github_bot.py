@@ -3,9 +3,10 @@ head branch (or continues the one it started before), acting for the person who 
 bot answers in the thread: the session's link at once, what the agent said when it is done.
 
 Only people who use Inspect (their GitHub login is an Inspect user's) get work done; anyone else is
-told how to get access, and nothing starts. A pull request from a fork gets an explanation instead
-of a session: its code would run with the repository's secrets. Bots are not listened to (the App's
-own comments included), and each delivery is handled once (``api/github.py``).
+told how to get access, and nothing starts. A pull request from a fork is worked on as a fork's code:
+in a session with none of the repository's secrets that pushes nothing (``Session.fork_ref``); the
+bot says so, and answers with what the agent found. Bots are not listened to (the App's own comments
+included), and each delivery is handled once (``api/github.py``).
 """
 
 from __future__ import annotations
@@ -65,23 +66,17 @@ class GitHubBot:
             )
             return "refused"
         head = await asyncio.to_thread(self._github.pull_head, owner, name, found.pull)
-        if head.fork:
-            await self._say(
-                owner,
-                name,
-                found.pull,
-                f"@{found.login} This pull request comes from a fork: I do not run its code with this "
-                "repository's secrets, and I cannot push to its branch. Open it from a branch of this repository.",
-            )
-            return "refused"
         session_id = await asyncio.to_thread(self._session_of, repository.id or 0, found.pull)
         started = session_id is None
         if session_id is None:
             session = await self._plane.create_session(
                 repository_id=repository.id or 0,
                 creator_id=person.id or 0,
-                branch=head.branch,
-                work_branch=head.branch,  # commits go onto the pull request's branch (fast-forward only)
+                # a fork's code is worked on from its base, untrusted; else commits go onto the
+                # pull request's branch (fast-forward only)
+                branch=head.base if head.fork else head.branch,
+                work_branch=None if head.fork else head.branch,
+                fork_pull=found.pull if head.fork else None,
                 title=f"#{found.pull} {head.title}"[:300],
                 source="github",
                 source_ref={"repository": found.full_name, "pull": found.pull},
@@ -93,7 +88,13 @@ class GitHubBot:
         )
         queued = await self._plane.submit_prompt(session_id=session_id, user=person, content=content, source="github")
         link = f"{self._public_url}/sessions/{session_id}"
-        await self._say(owner, name, found.pull, f"On it, @{found.login}: {link}")
+        fork = (
+            " This pull request comes from a fork: I work on its code without this repository's secrets, "
+            "and I push nothing to it; I will answer here."
+            if head.fork
+            else ""
+        )
+        await self._say(owner, name, found.pull, f"On it, @{found.login}: {link}{fork}")
         # owned by the plane (cancelled when it closes), like its other background work
         self._plane.spawn_task(self._answer(owner, name, found.pull, session_id, queued.message.id, link))
         return "started" if started else "continued"

@@ -4,9 +4,9 @@ An event is named ``<event>.<what happened>``: ``issues.labeled``, ``pull_reques
 ``pull_request.synchronize``, ``check_run.failed``, ``workflow_run.failed``. Work on a pull request
 belongs on its head branch. Who may cause work is decided here too: an issue or pull request opened
 by a bot starts nothing (the App's own included); a pull request's author must be an owner, member
-or collaborator of the repository; a pull request from a fork starts nothing (its code is not ours
-to run with the repository's secrets). A label can only be set by someone with triage rights: the
-label is the approval, whoever wrote the issue.
+or collaborator of the repository. A pull request from a fork is marked ``fork``: its code is not
+ours to trust, so its run gets no secrets and pushes nothing (``Session.fork_ref``). A label can
+only be set by someone with triage rights: the label is the approval, whoever wrote the issue.
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ FAILED = frozenset({"failure", "timed_out"})
 class GitHubEvent:
     kind: str  # one of EVENTS
     full_name: str  # owner/name of the repository
-    branch: str | None = None  # where the work belongs: a pull request's head branch
+    branch: str | None = None  # where the work belongs: a pull request's head branch (a fork's: its base)
     pull: int | None = None
+    fork: bool = False  # the pull request comes from a fork: its run works on refs/pull/N/head, untrusted
     head_sha: str = ""
     label: str = ""
     refused: str = ""  # why this event may not start work ("" when it may)
@@ -47,15 +48,17 @@ def read(event: str, payload: dict[str, Any]) -> GitHubEvent | None:
         return GitHubEvent("issues.labeled", full_name, label=str((payload.get("label") or {}).get("name") or ""))
     if event == "pull_request" and action in ("opened", "synchronize", "reopened"):
         pull = payload.get("pull_request") or {}
-        found = GitHubEvent(
+        head, base = pull.get("head") or {}, pull.get("base") or {}
+        fork = (head.get("repo") or {}).get("full_name") != (base.get("repo") or {}).get("full_name")
+        return GitHubEvent(
             "pull_request.synchronize" if action == "synchronize" else "pull_request.opened",
             full_name,
-            branch=str((pull.get("head") or {}).get("ref") or "") or None,
+            branch=str((base if fork else head).get("ref") or "") or None,
             pull=pull.get("number"),
-            head_sha=str((pull.get("head") or {}).get("sha") or ""),
+            head_sha=str(head.get("sha") or ""),
+            fork=fork,
+            refused=_refused_pull(pull, sender_is_bot),
         )
-        refused = _refused_pull(pull, sender_is_bot)
-        return GitHubEvent(**{**found.__dict__, "refused": refused})
     if event in ("check_run", "workflow_run") and action == "completed":
         run = payload.get(event) or {}
         pulls = run.get("pull_requests") or []
@@ -67,10 +70,10 @@ def read(event: str, payload: dict[str, Any]) -> GitHubEvent | None:
         return GitHubEvent(
             f"{event}.failed",
             full_name,
-            branch=str(head.get("ref") or "") or None,
+            branch=str((base if fork else head).get("ref") or "") or None,
             pull=pull.get("number"),
             head_sha=str(run.get("head_sha") or head.get("sha") or ""),
-            refused="a pull request from a fork: its code is not run with the repository's secrets" if fork else "",
+            fork=fork,
         )
     return None
 
@@ -79,10 +82,6 @@ def _refused_pull(pull: dict[str, Any], sender_is_bot: bool) -> str:
     author = pull.get("user") or {}
     if sender_is_bot or author.get("type") == "Bot":
         return "opened by a bot"
-    head_repo = ((pull.get("head") or {}).get("repo") or {}).get("full_name")
-    base_repo = ((pull.get("base") or {}).get("repo") or {}).get("full_name")
-    if head_repo != base_repo:
-        return "a pull request from a fork: its code is not run with the repository's secrets"
     association = str(pull.get("author_association") or "")
     if association not in TRUSTED:
         return f"its author is not an owner, member or collaborator ({association or 'unknown'})"

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from inspect_app.control.automations import github_events, schedule, templates
 from inspect_app.control.automations.filters import Filter, mismatch
 from inspect_app.control.data import automations as data
-from inspect_app.control.data import repositories
+from inspect_app.control.data import pushes, repositories
 from inspect_app.control.plane import ControlPlane
 from inspect_app.errors import Conflict, InspectError
 from inspect_app.models import Automation, AutomationRun, AutomationStatus, RunStatus, utcnow
@@ -32,7 +32,7 @@ from inspect_app.scm.github_app import GitHubApp
 log = logging.getLogger(__name__)
 
 STALLED_START_S = 600  # a run marked running whose session never started (the server stopped meanwhile)
-MAX_RUNS_PER_PULL = 3  # runs of one automation on one pull request (no fix -> push -> fail -> fix loop)
+MAX_RUNS_PER_COMMIT = 2  # runs of one automation on one pull request's head commit (two checks failing on it)
 
 
 class Automations:
@@ -128,10 +128,10 @@ class Automations:
 
     async def github_event(self, event: str, payload: dict[str, Any], delivery: str) -> list[AutomationRun]:
         """A verified GitHub delivery (``api/github.py`` handles each once): a run for each automation
-        watching this event on this repository, on the pull request's head branch where there is one.
-        One that may not start work (a bot's, a fork's, a stranger's) is recorded as skipped, saying
-        why; a pull request gets at most MAX_RUNS_PER_PULL runs of one automation, so a fix that fails
-        again cannot loop."""
+        watching this event on this repository, on the pull request's head branch where there is one
+        (a fork's pull request: on its code, untrusted). One that may not start work (a bot's, a
+        stranger's, one caused by Inspect's own push) is recorded as skipped, saying why; one head
+        commit gets at most MAX_RUNS_PER_COMMIT runs of one automation."""
         found = github_events.read(event, payload)
         if found is None:
             return []
@@ -139,6 +139,9 @@ class Automations:
         if repository is None:
             return []
         repository_id = repository.id or 0
+        why = found.refused
+        if not why and await asyncio.to_thread(pushes.ours, self._engine, repository_id, found.head_sha):
+            why = f"it is about {found.head_sha[:10]}, a commit Inspect pushed (its own work starts nothing)"
         runs: list[AutomationRun] = []
         for automation in await asyncio.to_thread(data.active, self._engine, "github"):
             config = automation.trigger_config
@@ -146,16 +149,16 @@ class Automations:
                 continue
             if found.kind == "issues.labeled" and config.get("label") and config["label"] != found.label:
                 continue
-            pull = f"github:pull{found.pull}:" if found.pull is not None else "github:"
-            key, only = f"{pull}{delivery}", [repository_id]
-            why = found.refused
-            if not why and found.pull is not None:
-                done = await asyncio.to_thread(data.claimed_with, self._engine, automation.id or 0, pull)
-                if done >= MAX_RUNS_PER_PULL:
-                    why = f"it ran {done} times on pull request #{found.pull} already (at most {MAX_RUNS_PER_PULL})"
-            if why:
+            # runs on one head commit share a key prefix: they are counted by it
+            commit = f"github:pull{found.pull}:{found.head_sha[:12]}:" if found.pull is not None else "github:"
+            key, only, skip = f"{commit}{delivery}", [repository_id], why
+            if not skip and found.pull is not None:
+                done = await asyncio.to_thread(data.claimed_with, self._engine, automation.id or 0, commit)
+                if done >= MAX_RUNS_PER_COMMIT:
+                    skip = f"it ran {done} times on {found.head_sha[:10]} already (at most {MAX_RUNS_PER_COMMIT})"
+            if skip:
                 runs += await self._claim(
-                    automation, key, "github", payload, status=RunStatus.SKIPPED, reason=why, only=only
+                    automation, key, "github", payload, status=RunStatus.SKIPPED, reason=skip, only=only
                 )
                 continue
             runs += await self._fire(
@@ -166,6 +169,7 @@ class Automations:
                 only=only,
                 branch=found.branch,
                 pull=found.pull,
+                fork=found.fork,
             )
         return runs
 
@@ -192,9 +196,11 @@ class Automations:
         only: list[int] | None = None,
         branch: str | None = None,
         pull: int | None = None,
+        fork: bool = False,
     ) -> list[AutomationRun]:
         """Claim the fire (a run per repository, or per repository in ``only``) and start its runs;
-        with ``pull``, they work on that pull request's ``branch``: their commits go onto it."""
+        with ``pull``, they work on that pull request's ``branch``: their commits go onto it (with
+        ``fork``, on its code from a fork, based on ``branch``, and nothing is pushed)."""
         claims = []
         slots = await asyncio.to_thread(data.free_slots, self._engine, automation.id or 0)
         names = await asyncio.to_thread(self._repository_names, automation.repository_ids)
@@ -216,7 +222,7 @@ class Automations:
                 claims.append(data.Claim(repository_id, prompt, status=RunStatus.SKIPPED, reason=reason))
                 continue
             slots -= 1
-            claims.append(data.Claim(repository_id, prompt, branch=branch, pull=pull))
+            claims.append(data.Claim(repository_id, prompt, branch=branch, pull=pull, fork=fork))
         runs = await asyncio.to_thread(
             data.claim, self._engine, automation.id or 0, fire_key=fire_key, source=source, payload=payload, runs=claims
         )
@@ -256,7 +262,8 @@ class Automations:
                 repository_id=started.repository_id,
                 creator_id=user.id or 0,
                 branch=started.branch,
-                work_branch=started.branch if started.pull is not None else None,
+                work_branch=started.branch if started.pull is not None and not started.fork else None,
+                fork_pull=started.pull if started.fork else None,
                 model=automation.model,
                 title=f"{automation.name} #{started.number}",
                 source="automation",

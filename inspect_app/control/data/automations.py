@@ -88,6 +88,7 @@ class Claim:
     reason: str = ""
     branch: str | None = None
     pull: int | None = None
+    fork: bool = False
 
 
 def claim(
@@ -125,6 +126,7 @@ def claim(
                     prompt=run.prompt,
                     branch=run.branch,
                     pull=run.pull,
+                    fork=run.fork,
                     finished_at=None if run.status in OPEN else now,
                 )
                 for i, run in enumerate(runs)

@@ -129,9 +129,11 @@ def create(
     source: str = "api",
     source_ref: dict | None = None,
     work_branch: str | None = None,
+    fork_pull: int | None = None,
 ) -> Session:
     """``work_branch``: where the agent's commits go, when not a branch of the session's own (work on
-    a pull request goes onto its branch)."""
+    a pull request goes onto its branch). ``fork_pull``: the session works on that pull request from
+    a fork, on ``branch`` (its base) with the fork's code, and as untrusted code (``Session.fork_ref``)."""
     if len(title) > MAX_TITLE:
         raise InvalidInput(f"a title is at most {MAX_TITLE} characters")
     refuse_nul("title", title)
@@ -152,6 +154,7 @@ def create(
             title=title.strip(),
             source=source,
             source_ref=source_ref or {},
+            fork_ref=f"refs/pull/{fork_pull}/head" if fork_pull is not None else "",
         )
         if work_branch is not None and not valid_branch(work_branch):
             raise InvalidInput(f"{work_branch!r} is not a valid branch name", code="bad_branch")

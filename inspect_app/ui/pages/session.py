@@ -96,6 +96,14 @@ def header() -> rx.Component:
                     id="started-by",
                 ),
             ),
+            rx.cond(
+                S.fork_ref != "",
+                rx.tooltip(
+                    rx.badge(rx.icon("shield-alert", size=12), "a fork's code", color_scheme="amber", id="fork-badge"),
+                    content="This session works on a pull request from a fork: its sandbox has none of the "
+                    "repository's secrets and nothing it makes is pushed.",
+                ),
+            ),
             align="center",
         ),
         rx.cond(

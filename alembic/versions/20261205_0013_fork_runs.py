@@ -1,0 +1,45 @@
+"""forks and Inspect's own pushes: sessions running a fork's pull request (``fork_ref``), runs on
+one (``automation_runs.fork``), and the commits Inspect pushed (events about them start nothing)
+
+Revision ID: 0013
+Revises: 0012
+Create Date: 2026-12-05 00:05:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+import sqlmodel
+
+import inspect_app.models
+from alembic import op
+
+revision: str = "0013"
+down_revision: str | None = "0012"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+# Additive, with defaults (see 0011): a replica of the previous version goes on writing meanwhile.
+def upgrade() -> None:
+    op.add_column(
+        "sessions",
+        sa.Column("fork_ref", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False, server_default=""),
+    )
+    op.add_column("automation_runs", sa.Column("fork", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.create_table(
+        "pushed_commits",
+        sa.Column("repository_id", sa.Integer(), nullable=False),
+        sa.Column("sha", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("session_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+        sa.Column("pushed_at", inspect_app.models.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["repository_id"], ["repositories.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["session_id"], ["sessions.id"], ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("repository_id", "sha"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("pushed_commits")
+    op.drop_column("automation_runs", "fork")
+    op.drop_column("sessions", "fork_ref")
