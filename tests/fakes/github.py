@@ -138,12 +138,6 @@ class FakeGitHub:
             self.read_only_tokens.add(token)
         return token, expires
 
-    def pull_ref(self, pull: Pull, sha: str) -> None:
-        """What GitHub keeps for every pull request, a fork's included: ``refs/pull/N/head`` in the
-        base repository, pointing at the head commit (which may be on no branch of it)."""
-        git = ["git", "-C", str(self.repo_path(pull.owner, pull.name))]
-        subprocess.run([*git, "update-ref", f"refs/pull/{pull.number}/head", sha], check=True, capture_output=True)
-
     def token_kind(self, authorization: str) -> str:
         """'user', 'installation', or '' for the REST API's ``token``/``Bearer`` credentials."""
         _, _, token = authorization.partition(" ")

@@ -375,18 +375,8 @@ async def test_a_failed_check_on_a_pull_request_is_fixed_on_its_branch_by_an_aut
             },
         }
     ).encode()  # fmt: skip
-    signature = "sha256=" + hmac.new(WEBHOOK_SECRET.encode(), payload, hashlib.sha256).hexdigest()
-    headers = {"x-github-event": "check_run", "x-github-delivery": "check-1", "x-hub-signature-256": signature}
-    assert (await http.post("/api/github/webhook", content=payload, headers=headers)).status_code == 200
-
-    async def ended() -> dict | None:
-        runs = (await http.get(f"/api/automations/{automation.json()['id']}/runs")).json()["runs"]
-        return runs[0] if runs and runs[0]["status"] not in ("queued", "running") else None
-
-    deadline = asyncio.get_running_loop().time() + 240
-    while (run := await ended()) is None:
-        assert asyncio.get_running_loop().time() < deadline, "the run never ended"
-        await asyncio.sleep(1)
+    assert (await deliver(http, "check_run", payload, "check-1")).status_code == 200
+    run = await newest_run_ended(http, automation.json()["id"])
     assert run["status"] == "succeeded", run
     assert run["pr_url"] == f"{github.url}/acme/widgets/pull/{number}"  # the history links the pull request
     # the fix is on the pull request's branch, right after its old head, authored by Ada
@@ -400,4 +390,113 @@ async def test_a_failed_check_on_a_pull_request_is_fixed_on_its_branch_by_an_aut
     session = (await http.get(f"/api/sessions/{run['session_id']}")).json()
     assert session["session"]["started_by"] == "automation Fix failing CI (run #1)"
     assert session["artifacts"][-1]["url"] == f"{github.url}/acme/widgets/pull/{number}"
+
+    # the check fails on the fix Inspect pushed: that starts nothing (no fix -> push -> fail -> fix loop)
+    pushed = git("rev-parse", "faster-login", cwd=bare).strip()
+    again = payload.replace(head.encode(), pushed.encode())
+    assert (await deliver(http, "check_run", again, "check-2")).status_code == 200
+    run = await newest_run_ended(http, automation.json()["id"])
+    assert (run["status"], run["session_id"]) == ("skipped", None)
+    assert run["reason"] == f"it is about {pushed[:10]}, a commit Inspect pushed (its own work starts nothing)"
     await http.aclose()
+
+
+async def test_a_forks_pull_request_runs_its_code_with_no_secrets_and_pushes_nothing(
+    world: tuple[FakeGitHub, FakeLLM, RunningServer, str], tmp_path: Path
+) -> None:
+    """A collaborator's pull request from a fork starts the automation's run on the fork's code
+    (``refs/pull/N/head``, which no branch holds). The agent, steered by that code, looks for the
+    repository's secret and tries to push and to open a pull request: the secret is not there, git's
+    token can only read, and the tool refuses."""
+    github, llm, server, _ = world
+    ada = sign_in(server)
+    http = api(server, ada)
+    repos = {r["name"]: r["id"] for r in (await http.get("/api/repositories")).json()}
+    if "acme/widgets" not in repos:
+        repos["acme/widgets"] = (await http.post("/api/repositories", json={"github": "acme/widgets"})).json()["id"]
+    repo_id = repos["acme/widgets"]
+    secret = "s3cret-deploy-token-for-forks"
+    put = await http.put(f"/api/repositories/{repo_id}/secrets/DEPLOY_TOKEN", json={"value": secret})
+    assert put.status_code == 204, put.text
+    bare = github.repo_path("acme", "widgets")
+    work = tmp_path / "fork"
+    git("clone", "-q", str(bare), str(work), cwd=tmp_path)
+    (work / "fork.txt").write_text("written-in-the-fork\n")
+    git("add", "fork.txt", cwd=work)
+    git("-c", "user.name=Mallory", "-c", "user.email=m@example.com", "commit", "-qm", "From the fork", cwd=work)
+    number = len(github.pulls) + 1
+    git("push", "-q", str(bare), f"HEAD:refs/pull/{number}/head", cwd=work)  # what GitHub keeps for it
+    head = git("rev-parse", "HEAD", cwd=work).strip()
+    github.pulls.append(
+        Pull(number, "acme", "widgets", head="patch-1", base="main", title="Faster start", body="",
+             draft=False, head_sha=head, head_repo="mallory/widgets")
+    )  # fmt: skip
+    heads_before = git("for-each-ref", "--format=%(refname)", "refs/heads", cwd=bare)
+    automation = await http.post(
+        "/api/automations",
+        json={
+            "name": "Review pull requests",
+            "trigger": "github",
+            "events": ["pull_request.opened"],
+            "repository_ids": [repo_id],
+            "template": "Review “{{ payload.pull_request.title }}”.",
+        },
+    )
+    assert automation.status_code == 201, automation.text
+    llm.clear()
+    llm.add(
+        Turn(
+            tool_calls=[
+                bash(
+                    'cat fork.txt; git log -1 --format=%s; echo "token=${DEPLOY_TOKEN:-none}"; '
+                    "git push origin HEAD:refs/heads/stolen 2>&1 | tail -n 2"
+                )
+            ]
+        ),
+        create_pull_request("Stolen", "from a fork"),
+        Turn(text="Reviewed."),
+    )
+    base = {"full_name": "acme/widgets", "id": 1}
+    pull = {
+        "number": number,
+        "html_url": f"{github.url}/acme/widgets/pull/{number}",
+        "title": "Faster start",
+        "author_association": "COLLABORATOR",
+        "user": {"login": "mallory", "type": "User"},
+        "head": {"ref": "patch-1", "sha": head, "repo": {"full_name": "mallory/widgets", "id": 2}},
+        "base": {"ref": "main", "repo": base},
+    }
+    sender = {"login": "mallory", "type": "User"}
+    body = {"action": "opened", "repository": base, "sender": sender, "pull_request": pull}
+    assert (await deliver(http, "pull_request", json.dumps(body).encode(), "fork-1")).status_code == 200
+    run = await newest_run_ended(http, automation.json()["id"])
+    assert run["status"] == "succeeded", run
+    session = (await http.get(f"/api/sessions/{run['session_id']}")).json()
+    assert session["session"]["fork_ref"] == f"refs/pull/{number}/head"
+    answered = json.dumps(llm.agent_requests()[-1])  # what the tools answered, as the model saw it
+    assert "written-in-the-fork" in answered and "From the fork" in answered  # the fork's code, checked out
+    assert "token=none" in answered and secret not in answered  # no secret in its environment
+    assert "403" in answered  # git's token may read, not write
+    assert "from a fork: nothing it makes is pushed" in answered  # the tool refused
+    assert git("for-each-ref", "--format=%(refname)", "refs/heads", cwd=bare) == heads_before  # nothing pushed
+    assert session["artifacts"] == []
+    assert secret not in json.dumps(everything_written(server, [run["session_id"]]))
+    await http.aclose()
+
+
+async def deliver(http: httpx.AsyncClient, event: str, payload: bytes, delivery: str) -> httpx.Response:
+    """A delivery to the App's webhook, signed as GitHub signs it."""
+    signature = "sha256=" + hmac.new(WEBHOOK_SECRET.encode(), payload, hashlib.sha256).hexdigest()
+    headers = {"x-github-event": event, "x-github-delivery": delivery, "x-hub-signature-256": signature}
+    return await http.post("/api/github/webhook", content=payload, headers=headers)
+
+
+async def newest_run_ended(http: httpx.AsyncClient, automation_id: int) -> dict:
+    """The automation's newest run, once it has ended."""
+    deadline = asyncio.get_running_loop().time() + 240
+    while True:
+        runs = (await http.get(f"/api/automations/{automation_id}/runs")).json()["runs"]
+        if runs and runs[0]["status"] not in ("queued", "running"):
+            return runs[0]
+        assert asyncio.get_running_loop().time() < deadline, "the run never ended"
+        await asyncio.sleep(1)
