@@ -9,6 +9,7 @@ them for one hour), so a burst of git operations costs one token request.
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -235,6 +236,16 @@ class GitHubApp:
             self._lazy_repo(owner, name).get_pull(number).create_review(body=body, event="COMMENT")
         except _FAILURES as exc:
             raise _translate(f"review pull request #{number} of {owner}/{name}", exc) from exc
+
+
+_MENTION = re.compile(r"(?<![A-Za-z0-9._%+-])@(?=[A-Za-z0-9])")  # not an email's @
+
+
+def inert_mentions(text: str) -> str:
+    """Agent-written text made safe to post: an ``@name`` in it would notify that person (or team)
+    and an ``@app`` would summon a bot, at the word of whoever steered the agent. A word joiner after
+    the ``@`` keeps it readable and mentions nobody."""
+    return _MENTION.sub("@\u2060", text)
 
 
 @dataclass(frozen=True)

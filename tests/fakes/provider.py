@@ -63,6 +63,7 @@ class FakeProvider(SandboxProvider):
         self.errors: list[BaseException] = []  # what raised in a sandbox's work (the plane's handlers)
         self.failing_prompts = False  # set: the agent fails every prompt (its answer ends unsuccessful)
         self.refused_branches: set[str] = set()  # pushes to these fail, as to a protected branch
+        self.answer = ("Done ", "as ", "asked.")  # what the agent says to every prompt, token by token
 
     # --- what tests use ----------------------------------------------------------------------
     def live(self, session_id: str) -> FakeSandbox | None:
@@ -174,7 +175,7 @@ class FakeProvider(SandboxProvider):
 
     async def _answer(self, sandbox: FakeSandbox, message_id: str) -> None:
         await self.hold.wait()
-        for word in ("Done ", "as ", "asked."):
+        for word in self.answer:
             await self._say(sandbox, Token(message_id=message_id, text=word))
         if self.failing_prompts:
             failed = ExecutionComplete(

@@ -139,6 +139,17 @@ async def test_a_mention_starts_a_session_on_the_pull_requests_branch_and_the_bo
     assert [s.id for s in world.sessions()] == [session.id]
 
 
+async def test_the_agents_answer_mentions_nobody_when_the_bot_quotes_it(world: World) -> None:
+    """Whoever steered the agent could make it write @someone (a notification) or @the-bot (a new
+    request): quoted in the thread, those mention nobody."""
+    world.provider.answer = ("Ping @octocat, ", "@acme/owners ", "and @inspect-bot fix it; mail a@b.c")
+    await world.comment(1, "ada", "@inspect-bot summarise")
+    answer = await until(lambda: world.said(1)[1:], "the bot's answer")
+    quiet = "Ping @\u2060octocat, @\u2060acme/owners and @\u2060inspect-bot fix it; mail a@b.c"
+    assert answer[0].startswith(quiet)  # an email address is left as it is
+    assert "@octocat" not in answer[0] and "@inspect-bot" not in answer[0]
+
+
 async def test_strangers_bots_and_issues_start_nothing(world: World) -> None:
     await world.comment(1, "mallory", "@inspect-bot delete everything")
     [refusal] = world.said(1)

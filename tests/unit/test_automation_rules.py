@@ -3,6 +3,8 @@ template (sandboxed, the payload as data only) and the webhook body filters."""
 
 from __future__ import annotations
 
+import sys
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -97,6 +99,21 @@ def test_the_template_cannot_reach_python_internals(template: str) -> None:
 def test_a_template_that_raises_is_a_clear_error(template: str, error: str) -> None:
     with pytest.raises(InvalidInput, match=f"could not be rendered.*{error}"):
         templates.render(template, payload={})
+
+
+def test_a_template_that_loops_for_ever_or_writes_gigabytes_is_stopped() -> None:
+    """Nested loops of 10^10 steps: the silent one ends at the time bound, the loud one once its
+    output passes the prompt's size (long before gigabytes are kept); the thread renders on after."""
+    silent = "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}x"
+    started = time.monotonic()
+    with pytest.raises(InvalidInput, match=r"took longer than 2 s to render"):
+        templates.render(silent, payload={})
+    assert time.monotonic() - started < templates.RENDER_S + 5
+    loud = "{% for a in range(100000) %}{% for b in range(100000) %}xxxxxxxx{% endfor %}{% endfor %}"
+    with pytest.raises(InvalidInput, match="rendered prompt is longer than"):
+        templates.render(loud, payload={})
+    assert sys.gettrace() is None  # the bound is gone with the render
+    assert templates.render("Still {{ payload.ok }}", payload={"ok": "fine"}) == "Still fine"
 
 
 def test_a_template_that_does_not_parse_names_its_line() -> None:

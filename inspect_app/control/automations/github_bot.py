@@ -23,7 +23,7 @@ from inspect_app.control.plane import ControlPlane
 from inspect_app.db import session_scope
 from inspect_app.errors import InspectError
 from inspect_app.models import MessageStatus, Session
-from inspect_app.scm.github_app import GitHubApp
+from inspect_app.scm.github_app import GitHubApp, inert_mentions
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ class GitHubBot:
             return
         if message.status == MessageStatus.COMPLETED:
             answer = await asyncio.to_thread(self._plane.answer, session_id, message_id)
-            body = f"{answer[:ANSWER_CHARS] or 'Done.'}\n\nThe session: {link}"
+            body = f"{inert_mentions(answer[:ANSWER_CHARS]) or 'Done.'}\n\nThe session: {link}"
         else:
             body = f"That did not work: {message.error or message.status}.\n\nThe session: {link}"
         await self._say(owner, name, pull, body)

@@ -27,7 +27,7 @@ from inspect_app.control.data import pushes, repositories
 from inspect_app.control.plane import ControlPlane
 from inspect_app.errors import Conflict, InspectError
 from inspect_app.models import Automation, AutomationRun, AutomationStatus, RunStatus, utcnow
-from inspect_app.scm.github_app import GitHubApp
+from inspect_app.scm.github_app import GitHubApp, inert_mentions
 
 log = logging.getLogger(__name__)
 
@@ -293,7 +293,7 @@ class Automations:
         repository = await asyncio.to_thread(repositories.get, self._engine, run.repository_id)
         answer = await asyncio.to_thread(self._plane.answer, run.session_id, run.message_id or "")
         link = f"{self._public_url}/sessions/{run.session_id}"
-        body = f"{answer or 'No findings.'}\n\n— Inspect, {automation.name} (run #{run.number}): {link}"
+        body = f"{inert_mentions(answer) or 'No findings.'}\n\n— Inspect, {automation.name} (run #{run.number}): {link}"
         try:
             owner, name = repository.github_owner or "", repository.github_name or ""
             await asyncio.to_thread(self._github.review, owner, name, run.pull, body)
