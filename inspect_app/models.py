@@ -430,6 +430,21 @@ class PushedCommit(SQLModel, table=True):
     pushed_at: datetime = _ts()
 
 
+class BotReply(SQLModel, table=True):
+    """An answer the GitHub bot owes a pull request's thread: posted once the prompt has ended, by
+    whichever replica sees that first (``answered_at`` is the claim), so it outlives the replica that
+    took the mention."""
+
+    __tablename__ = "bot_replies"
+
+    message_id: str = Field(foreign_key="messages.id", primary_key=True, max_length=32, ondelete="CASCADE")
+    session_id: str = _fk("sessions.id", index=False)
+    repository: str = Field(max_length=200)  # owner/name
+    pull: int
+    answered_at: datetime | None = _when()
+    created_at: datetime = _ts()
+
+
 class InstanceSetting(SQLModel, table=True):
     """A setting changed at run time from the Settings page (e.g. the default model)."""
 

@@ -223,14 +223,6 @@ def build_services(settings: Settings, *, provider: SandboxProvider | None = Non
     )
     from inspect_app.control.automations.runner import Automations
 
-    automations = Automations(
-        engine=engine,
-        plane=plane,
-        tick_s=settings.automation_tick_s,
-        grace_s=settings.automation_grace_s,
-        github=github_app,
-        public_url=settings.resolved_public_url,
-    )
     github_bot = None
     if github_app is not None and settings.github_app_slug:
         from inspect_app.control.automations.github_bot import GitHubBot
@@ -242,6 +234,15 @@ def build_services(settings: Settings, *, provider: SandboxProvider | None = Non
             public_url=settings.resolved_public_url,
             answer_timeout_s=settings.execution_timeout_s + 600,
         )
+    automations = Automations(
+        engine=engine,
+        plane=plane,
+        tick_s=settings.automation_tick_s,
+        grace_s=settings.automation_grace_s,
+        github=github_app,
+        public_url=settings.resolved_public_url,
+        bot=github_bot,
+    )
     return Services(
         automations=automations,
         github_bot=github_bot,

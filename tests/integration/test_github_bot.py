@@ -7,6 +7,7 @@ and nothing is pushed."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import itertools
@@ -24,8 +25,9 @@ from sqlmodel import select
 from inspect_app import services
 from inspect_app.api.app import build_api
 from inspect_app.control.automations import presets
+from inspect_app.control.automations.github_bot import GitHubBot
 from inspect_app.control.data import automations as data
-from inspect_app.control.data import pushes, secrets
+from inspect_app.control.data import bot_replies, pushes, secrets
 from inspect_app.db import session_scope, upgrade
 from inspect_app.errors import Forbidden
 from inspect_app.models import Message, Repository, Session, User
@@ -137,6 +139,32 @@ async def test_a_mention_starts_a_session_on_the_pull_requests_branch_and_the_bo
     await world.comment(1, "ada", "@inspect-bot and add a test for it")  # the same pull request: the same session
     await until(lambda: len(world.said(1)) == 4, "the second answer")
     assert [s.id for s in world.sessions()] == [session.id]
+
+
+async def test_an_answer_outlives_the_replica_that_took_the_mention_and_is_posted_once(world: World) -> None:
+    """The replica that took the mention gives up before the prompt ends (as when it stops): the
+    answer is still owed, and the automation tick — any replica's — posts it, once."""
+    assert world.services.github_app is not None
+    gone = GitHubBot(
+        plane=world.services.plane, github=world.services.github_app, slug="inspect-bot",
+        public_url=PUBLIC, answer_timeout_s=0,
+    )  # fmt: skip
+    world.provider.hold.clear()  # the agent is still working when that replica goes
+    services.install(dataclasses.replace(world.services, github_bot=gone))
+    try:
+        await world.comment(1, "ada", "@inspect-bot fix the flaky test")
+    finally:
+        services.install(world.services)
+    [session] = world.sessions()
+    assert world.said(1) == [f"On it, @ada: {PUBLIC}/sessions/{session.id}"]
+    await world.services.automations.tick()
+    assert len(world.said(1)) == 1  # nothing is posted before the prompt has ended
+    world.provider.hold.set()
+    await until(lambda: bot_replies.due(world.services.engine), "the prompt's end")
+    await world.services.automations.tick()
+    assert world.said(1)[1:] == [f"Done as asked.\n\nThe session: {PUBLIC}/sessions/{session.id}"]
+    await world.services.automations.tick()
+    assert len(world.said(1)) == 2  # once
 
 
 async def test_the_agents_answer_mentions_nobody_when_the_bot_quotes_it(world: World) -> None:

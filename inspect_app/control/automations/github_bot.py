@@ -1,6 +1,8 @@
 """The GitHub bot: an @mention of the App in a pull request starts a session on the pull request's
 head branch (or continues the one it started before), acting for the person who wrote it, and the
-bot answers in the thread: the session's link at once, what the agent said when it is done.
+bot answers in the thread: the session's link at once, what the agent said when it is done. The
+answer is owed in the database (``data/bot_replies``): the replica that took the mention posts it
+when the prompt ends, or, if that replica is gone, any replica's automation tick does; once.
 
 Only people who use Inspect (their GitHub login is an Inspect user's) get work done; anyone else is
 told how to get access, and nothing starts. A pull request from a fork is worked on as a fork's code:
@@ -18,7 +20,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from inspect_app.control.automations import github_events
-from inspect_app.control.data import prompts, repositories, users
+from inspect_app.control.data import bot_replies, prompts, repositories, users
 from inspect_app.control.plane import ControlPlane
 from inspect_app.db import session_scope
 from inspect_app.errors import InspectError
@@ -95,28 +97,50 @@ class GitHubBot:
             else ""
         )
         await self._say(owner, name, found.pull, f"On it, @{found.login}: {link}{fork}")
+        owed = bot_replies.Owed(queued.message.id, session_id, found.full_name, found.pull)
+        await asyncio.to_thread(
+            bot_replies.owe,
+            self._plane.engine,
+            message_id=owed.message_id,
+            session_id=owed.session_id,
+            repository=owed.repository,
+            pull=owed.pull,
+        )
         # owned by the plane (cancelled when it closes), like its other background work
-        self._plane.spawn_task(self._answer(owner, name, found.pull, session_id, queued.message.id, link))
+        self._plane.spawn_task(self._answer_when_done(owed))
         return "started" if started else "continued"
 
-    async def _answer(self, owner: str, name: str, pull: int, session_id: str, message_id: str, link: str) -> None:
-        """When the prompt has ended, say in the thread what the agent answered (or why it failed)."""
-        engine = self._plane.engine
+    async def _answer_when_done(self, owed: bot_replies.Owed) -> None:
+        """Answer as soon as the prompt ends (the tick's ``answer_owed`` is the fallback: it answers
+        when this replica has gone, or once this gives up after ``answer_timeout_s``)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._answer_timeout_s
         while loop.time() < deadline:
-            message = await asyncio.to_thread(prompts.get, engine, session_id, message_id)
-            if message.status not in (MessageStatus.PENDING, MessageStatus.PROCESSING):
-                break
+            message = await asyncio.to_thread(prompts.get, self._plane.engine, owed.session_id, owed.message_id)
+            if message.status not in bot_replies.OPEN:
+                await self._answer(owed)
+                return
             await asyncio.sleep(POLL_S)
-        else:
-            return
+
+    async def answer_owed(self) -> None:
+        """Post every answer owed for a prompt that has ended (called by every replica's tick)."""
+        for owed in await asyncio.to_thread(bot_replies.due, self._plane.engine):
+            await self._answer(owed)
+
+    async def _answer(self, owed: bot_replies.Owed) -> None:
+        """Say in the thread what the agent answered (or why it failed), if nobody has yet."""
+        engine = self._plane.engine
+        if not await asyncio.to_thread(bot_replies.claim, engine, owed.message_id):
+            return  # another replica (or this one's other path) answered
+        message = await asyncio.to_thread(prompts.get, engine, owed.session_id, owed.message_id)
+        link = f"{self._public_url}/sessions/{owed.session_id}"
         if message.status == MessageStatus.COMPLETED:
-            answer = await asyncio.to_thread(self._plane.answer, session_id, message_id)
+            answer = await asyncio.to_thread(self._plane.answer, owed.session_id, owed.message_id)
             body = f"{inert_mentions(answer[:ANSWER_CHARS]) or 'Done.'}\n\nThe session: {link}"
         else:
             body = f"That did not work: {message.error or message.status}.\n\nThe session: {link}"
-        await self._say(owner, name, pull, body)
+        owner, _, name = owed.repository.partition("/")
+        await self._say(owner, name, owed.pull, body)
 
     async def _say(self, owner: str, name: str, pull: int, body: str) -> None:
         try:

@@ -1,7 +1,8 @@
 """Firing automations and following their runs to the end.
 
 Every replica runs the same ``tick`` (every ``automation_tick_s``): schedules that are due fire, runs
-whose prompt ended are finished, queued runs start when a slot frees. Nothing here needs a leader:
+whose prompt ended are finished, queued runs start when a slot frees, and the GitHub bot's owed
+answers are posted. Nothing here needs a leader:
 a fire is claimed by a unique row (``data/automations.claim``), a run starts under its automation's
 row lock, and a run ends once (``finish``), whichever replica gets there first.
 
@@ -22,6 +23,7 @@ import sqlalchemy as sa
 
 from inspect_app.control.automations import github_events, schedule, templates
 from inspect_app.control.automations.filters import Filter, mismatch
+from inspect_app.control.automations.github_bot import GitHubBot
 from inspect_app.control.data import automations as data
 from inspect_app.control.data import pushes, repositories
 from inspect_app.control.plane import ControlPlane
@@ -45,10 +47,12 @@ class Automations:
         grace_s: float,
         github: GitHubApp | None = None,
         public_url: str = "",
+        bot: GitHubBot | None = None,
     ) -> None:
         self._engine = engine
         self._plane = plane
         self._github = github  # posts reviews (automations with "review")
+        self._bot = bot  # its owed answers are posted by the tick too (once its prompt ended)
         self._public_url = public_url.rstrip("/")
         self._tick_s = tick_s
         self._grace = timedelta(seconds=grace_s)
@@ -89,6 +93,8 @@ class Automations:
             await asyncio.to_thread(data.finish, self._engine, run_id, success=False, reason=reason)
         for run in await asyncio.to_thread(data.queued, self._engine):
             await self._start(run)
+        if self._bot is not None:
+            await self._bot.answer_owed()
 
     # --- triggers -------------------------------------------------------------------------------
     async def _fire_schedule(self, automation: Automation, now: datetime) -> None:

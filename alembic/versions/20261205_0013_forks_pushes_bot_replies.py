@@ -1,5 +1,6 @@
-"""forks and Inspect's own pushes: sessions running a fork's pull request (``fork_ref``), runs on
-one (``automation_runs.fork``), and the commits Inspect pushed (events about them start nothing)
+"""forks, Inspect's own pushes, the bot's answers: sessions running a fork's pull request
+(``fork_ref``), runs on one (``automation_runs.fork``), the commits Inspect pushed (events about them
+start nothing), and the answers the GitHub bot owes (posted once, by any replica)
 
 Revision ID: 0013
 Revises: 0012
@@ -37,9 +38,22 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["session_id"], ["sessions.id"], ondelete="SET NULL"),
         sa.PrimaryKeyConstraint("repository_id", "sha"),
     )
+    op.create_table(
+        "bot_replies",
+        sa.Column("message_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("session_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("repository", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("pull", sa.Integer(), nullable=False),
+        sa.Column("answered_at", inspect_app.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", inspect_app.models.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["message_id"], ["messages.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["session_id"], ["sessions.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("message_id"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("bot_replies")
     op.drop_table("pushed_commits")
     op.drop_column("automation_runs", "fork")
     op.drop_column("sessions", "fork_ref")
