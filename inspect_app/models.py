@@ -178,6 +178,9 @@ class Repository(SQLModel, table=True):
     description: str = Field(default="", sa_type=sa.Text)
     keywords: list[str] = _json([])
     egress_hosts: list[str] = _json([])  # its sandboxes may reach these too (beyond INSPECT_EGRESS_ALLOW)
+    # repositories its sessions' agents may start child sessions on (besides this one); an admin's
+    # choice: a child can print its repository's secrets into the answer its parent reads
+    child_repositories: list[int] = _json([])
     prebuild: bool = Field(default=False)
     created_at: datetime = _ts()
 

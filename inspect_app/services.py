@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from bots.slack.bot import SlackBot
     from inspect_app.control.automations.github_bot import GitHubBot
     from inspect_app.control.automations.runner import Automations
+    from inspect_app.control.children import Children
     from inspect_app.control.prebuild import PrebuildScheduler
     from inspect_app.control.pulls import Pulls
     from inspect_app.scm.github_app import GitHubApp
@@ -56,6 +57,7 @@ class Services:
     github_oauth: GitHubOAuth | None  # None until GitHub sign-in is configured
     github_app: GitHubApp | None  # None until a GitHub App is configured
     pulls: Pulls
+    children: Children  # sessions a session's agent started
     prebuilds: PrebuildScheduler
     automations: Automations  # scheduled and webhook-triggered runs
     github_bot: GitHubBot | None  # None until a GitHub App and its slug are configured
@@ -185,6 +187,7 @@ def build_services(settings: Settings, *, provider: SandboxProvider | None = Non
 
         github_oauth = GitHubOAuth(settings)
     # imported here for the same reason: PyGithub is only needed by a running server
+    from inspect_app.control.children import Children
     from inspect_app.control.pulls import Pulls
 
     github_app = None
@@ -254,6 +257,7 @@ def build_services(settings: Settings, *, provider: SandboxProvider | None = Non
         github_oauth=github_oauth,
         github_app=github_app,
         pulls=pulls,
+        children=Children(plane, public_url=settings.resolved_public_url),
         prebuilds=prebuilds,
         integrations=Integrations(),
         loop_lag=LoopLag(),

@@ -1,6 +1,7 @@
 """forks, Inspect's own pushes, the bot's answers: sessions running a fork's pull request
 (``fork_ref``), runs on one (``automation_runs.fork``), the commits Inspect pushed (events about them
-start nothing), and the answers the GitHub bot owes (posted once, by any replica)
+start nothing), the answers the GitHub bot owes (posted once, by any replica), and the repositories
+a repository's sessions may start child sessions on
 
 Revision ID: 0013
 Revises: 0012
@@ -28,6 +29,7 @@ def upgrade() -> None:
         sa.Column("fork_ref", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False, server_default=""),
     )
     op.add_column("automation_runs", sa.Column("fork", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column("repositories", sa.Column("child_repositories", sa.JSON(), nullable=False, server_default="[]"))
     op.create_table(
         "pushed_commits",
         sa.Column("repository_id", sa.Integer(), nullable=False),
@@ -55,5 +57,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("bot_replies")
     op.drop_table("pushed_commits")
+    op.drop_column("repositories", "child_repositories")
     op.drop_column("automation_runs", "fork")
     op.drop_column("sessions", "fork_ref")

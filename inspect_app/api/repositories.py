@@ -83,6 +83,14 @@ async def update(
         repo = await asyncio.to_thread(
             repositories.set_egress_hosts, services.engine, repository_id, body.egress_hosts, actor_id=user.id or 0
         )
+    if body.child_repositories is not None:
+        repo = await asyncio.to_thread(
+            repositories.set_child_repositories,
+            services.engine,
+            repository_id,
+            body.child_repositories,
+            actor_id=user.id or 0,
+        )
     return public(repo)
 
 

@@ -54,6 +54,9 @@ class RepositoryUpdate(_Body):
         max_length=50,
         description="Hosts its sandboxes may reach beyond the installation's list (.example.com: with subdomains)",
     )
+    child_repositories: list[int] | None = Field(
+        default=None, max_length=100, description="Repositories its sessions' agents may start child sessions on"
+    )
 
 
 class GitHubRepositoryPublic(BaseModel):
@@ -73,6 +76,7 @@ class RepositoryPublic(BaseModel):
     description: str
     keywords: list[str]
     egress_hosts: list[str]
+    child_repositories: list[int]
     prebuild: bool
 
 

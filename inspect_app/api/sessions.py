@@ -72,13 +72,21 @@ async def rename(session_id: str, body: SessionUpdate, services: ServicesDep, _u
 
 
 @router.post("/{session_id}/archive")
-async def archive(session_id: str, services: ServicesDep, _user: CurrentUser) -> dict[str, Any]:
-    return session_public(await asyncio.to_thread(sessions.set_archived, services.engine, session_id, True))
+async def archive(session_id: str, services: ServicesDep, user: CurrentUser) -> dict[str, Any]:
+    return session_public(await services.children.set_archived(session_id, True, user))  # its children stop
+
+
+@router.get("/{session_id}/children")
+async def children(session_id: str, services: ServicesDep, _user: CurrentUser) -> dict[str, Any]:
+    """The sessions this one's agent started, with their state (the parent's timeline has them too)."""
+    await asyncio.to_thread(sessions.get, services.engine, session_id)
+    rows = await services.children.listing(session_id)
+    return {"children": [{**row.__dict__, "url": services.children.link(row.id)} for row in rows]}
 
 
 @router.post("/{session_id}/unarchive")
-async def unarchive(session_id: str, services: ServicesDep, _user: CurrentUser) -> dict[str, Any]:
-    return session_public(await asyncio.to_thread(sessions.set_archived, services.engine, session_id, False))
+async def unarchive(session_id: str, services: ServicesDep, user: CurrentUser) -> dict[str, Any]:
+    return session_public(await services.children.set_archived(session_id, False, user))
 
 
 @router.post("/{session_id}/prompts", status_code=202, response_model=PromptAccepted)
@@ -109,8 +117,8 @@ async def cancel(session_id: str, message_id: str, plane: PlaneDep, user: Curren
 
 
 @router.post("/{session_id}/stop", status_code=202)
-async def stop(session_id: str, plane: PlaneDep, user: CurrentUser) -> dict[str, str]:
-    await plane.stop(session_id=session_id, user=user)
+async def stop(session_id: str, services: ServicesDep, user: CurrentUser) -> dict[str, str]:
+    await services.children.stop_parent(session_id, user)
     return {"status": "stopping"}
 
 

@@ -217,8 +217,8 @@ async def _prompt(plane: ControlPlane, session_id: str, user: User, message: dic
     }
 
 
-async def _stop(plane: ControlPlane, session_id: str, user: User, _message: dict[str, Any]) -> None:
-    await plane.stop(session_id=session_id, user=user)
+async def _stop(_plane: ControlPlane, session_id: str, user: User, _message: dict[str, Any]) -> None:
+    await services_module.current().children.stop_parent(session_id, user)  # its children stop too
 
 
 async def _typing(plane: ControlPlane, session_id: str, user: User, _message: dict[str, Any]) -> None:

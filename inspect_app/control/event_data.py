@@ -151,6 +151,16 @@ class PushData(EventData):
     error: str = ""
 
 
+class ChildData(EventData):
+    """``child``: a session this one's agent started (one row per child, upserted as it changes)."""
+
+    child_id: str = ""
+    title: str = ""
+    repository: str = ""
+    status: str = ""  # working | done | failed | stopped | waiting
+    pr_url: str = ""
+
+
 class SnapshotData(EventData):
     commit: str = ""
 
@@ -175,6 +185,7 @@ BY_TYPE: dict[str, type[EventData]] = {
     "push_complete": PushData,
     "push_error": PushData,
     "snapshot_ready": SnapshotData,
+    "child": ChildData,
 }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -111,6 +111,7 @@ class ControlPlane:
         self.metrics = metrics
         self._sweeper: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._watchers: list[Callable[[str], Awaitable[None]]] = []
         # message id → author, for its events (tokens stream: one read per prompt, not per event);
         # bounded, so a server that runs for months does not keep every prompt's
         self._authors: OrderedDict[str, dict[str, Any]] = OrderedDict()
@@ -140,6 +141,15 @@ class ControlPlane:
         await self.lifecycle.close()
         await self.events.close()
         await self.hub.close()
+
+    def watch(self, watcher: Callable[[str], Awaitable[None]]) -> None:
+        """Be told (with its id) when a session changed in a way others follow: a prompt ended, a
+        pull request was recorded (child sessions tell their parent)."""
+        self._watchers.append(watcher)
+
+    async def changed(self, session_id: str) -> None:
+        for watcher in self._watchers:
+            await watcher(session_id)
 
     def spawn_task(self, coro: Awaitable[Any]) -> None:
         """Run work in the background, owned here (cancelled on close, errors logged)."""
@@ -196,6 +206,7 @@ class ControlPlane:
         source_ref: dict[str, Any] | None = None,
         work_branch: str | None = None,
         fork_pull: int | None = None,
+        parent_id: str | None = None,
     ) -> Session:
         """A new session whose sandbox starts booting at once, while the person writes their prompt.
         Every client creates sessions through here (the API, the web UI, Slack, automations)."""
@@ -211,6 +222,7 @@ class ControlPlane:
             source_ref=source_ref,
             work_branch=work_branch,
             fork_pull=fork_pull,
+            parent_id=parent_id,
         )
         self.warm(session.id)
         return session
@@ -361,6 +373,7 @@ class ControlPlane:
             return  # already finished (a re-sent completion)
         link = self.links.get(session_id)
         await self.lifecycle.settle(session_id, sandbox_up=link is not None)
+        await self.changed(session_id)
         if link is not None and self.lifecycle.provider.capabilities.snapshots:
             self.spawn_task(self.snapshot(session_id))
         await self.dispatch(session_id)

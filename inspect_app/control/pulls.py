@@ -234,6 +234,7 @@ class Pulls:
     async def _record(self, session_id: str, result: PullResult, meta: dict[str, Any]) -> None:
         data = await asyncio.to_thread(_store_artifact, self._engine, session_id, result, meta)
         await self._plane.emit(session_id, "artifact", ArtifactData.model_validate(data))
+        await self._plane.changed(session_id)
 
 
 def _pr_result(pr: PullRequestInfo, opened_as: str) -> PullResult:

@@ -362,9 +362,9 @@ class SessionPageState(AppState):
 
     @rx.event
     async def toggle_archive(self) -> None:
-        session = await asyncio.to_thread(
-            sessions_ctl.set_archived, services.current().engine, self.session_id, not self.archived
-        )
+        found = services.current()
+        me = await found.plane.person(self.user_id)
+        session = await found.children.set_archived(self.session_id, not self.archived, me)  # children stop too
         self.archived = session.archived
 
     @rx.event
@@ -402,9 +402,9 @@ class SessionPageState(AppState):
 
     @rx.event
     async def stop(self) -> None:
-        plane = services.current().plane
+        found = services.current()
         try:
-            await plane.stop(session_id=self.session_id, user=await plane.person(self.user_id))
+            await found.children.stop_parent(self.session_id, await found.plane.person(self.user_id))
         except InspectError as exc:
             self.error = exc.message
 

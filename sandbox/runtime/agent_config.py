@@ -1,7 +1,7 @@
 """OpenCode's configuration inside a sandbox: its config JSON, plugin dir and environment.
 
 Explicit provider and model, no network probes, no interactive tools, the sync-gate plugin
-(file changes wait for git sync) and the create-pull-request tool. Pure apart from writing the plugin files.
+(file changes wait for git sync) and Inspect's tools (``TOOLS``). Pure apart from writing the plugin files.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from sandbox.runtime import models_catalog
 from sandbox.runtime.config import RuntimeConfig
 
 PLUGIN_SOURCE = Path(__file__).with_name("opencode_plugin")
+# the agent's tools that call the control plane: pull requests, and child sessions (control/children.py)
+TOOLS = ("create-pull-request", "spawn-session", "session-status", "send-session-prompt", "cancel-session")
 OFFLINE_ENV = {
     "OPENCODE_DISABLE_AUTOUPDATE": "1",
     "OPENCODE_DISABLE_MODELS_FETCH": "1",
@@ -80,10 +82,13 @@ def prepare_agent(config: RuntimeConfig, *, base_env: Mapping[str, str], passwor
     """Write OpenCode's config dir (plugin, prepared package, model catalogue) and return its environment."""
     config_home = Path(base_env.get("XDG_CONFIG_HOME", str(config.root / "home" / ".config")))
     oc_dir = config_home / "opencode"
-    (oc_dir / "plugin").mkdir(parents=True, exist_ok=True)
-    (oc_dir / "tool").mkdir(parents=True, exist_ok=True)
+    for folder in ("plugin", "tool", "inspect"):
+        (oc_dir / folder).mkdir(parents=True, exist_ok=True)
     shutil.copy(PLUGIN_SOURCE / "inspect-sync-gate.js", oc_dir / "plugin" / "inspect-sync-gate.js")
-    shutil.copy(PLUGIN_SOURCE / "create-pull-request.js", oc_dir / "tool" / "create-pull-request.js")
+    # the tools' shared client, outside tool/ (OpenCode makes a tool of every file there)
+    shutil.copy(PLUGIN_SOURCE / "inspect-api.js", oc_dir / "inspect" / "inspect-api.js")
+    for name in TOOLS:
+        shutil.copy(PLUGIN_SOURCE / f"{name}.js", oc_dir / "tool" / f"{name}.js")
     template = config.plugin_template
     if template and template.exists():
         # OpenCode npm-installs its plugin package into each config dir unless it is already there;

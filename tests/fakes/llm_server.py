@@ -9,7 +9,9 @@ data, a list of turns, so a test reads like the conversation it expects::
     ])
 
 Each chat request the agent makes takes the next turn; requests that only ask for a session title
-(OpenCode's title generator) are answered with ``title`` and take no turn. When the script runs out,
+(OpenCode's title generator) are answered with ``title`` and take no turn. A turn with ``when`` is
+taken only by a conversation whose first prompt contains that text: several sessions at once
+(a parent and its children) each follow their own script. When the script runs out,
 the server answers ``fallback`` text. Every request body is kept in ``requests`` for assertions.
 """
 
@@ -37,6 +39,7 @@ class Turn:
     tool_calls: list[ToolCall] = field(default_factory=list)
     chunk_delay_s: float = 0.0  # pause between streamed text chunks (a slow model)
     chunk_size: int = 8
+    when: str = ""  # only for a conversation whose first user message contains this
 
 
 class FakeLLM:
@@ -92,8 +95,10 @@ class FakeLLM:
             self.asked_at.append(time.monotonic())
             if _is_title_request(body):
                 return Turn(text=self.title)
-            if self._turns:
-                return self._turns.pop(0)
+            first = _first_prompt(body)
+            for i, turn in enumerate(self._turns):
+                if not turn.when or turn.when in first:
+                    return self._turns.pop(i)
             return Turn(text=self.fallback)
 
     def close(self) -> None:
@@ -105,6 +110,15 @@ class FakeLLM:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+
+def _first_prompt(body: dict[str, Any]) -> str:
+    """The conversation's first user message, as text (its content may be a list of parts)."""
+    for message in body.get("messages") or []:
+        if message.get("role") == "user":
+            content = message.get("content")
+            return content if isinstance(content, str) else json.dumps(content)
+    return ""
 
 
 def _is_title_request(body: dict[str, Any]) -> bool:

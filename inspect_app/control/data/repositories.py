@@ -197,5 +197,17 @@ def set_egress_hosts(engine: sa.Engine, repository_id: int, hosts: list[str], *,
     return _change(engine, repository_id, actor_id, lambda repo: setattr(repo, "egress_hosts", cleaned))
 
 
+def set_child_repositories(engine: sa.Engine, repository_id: int, ids: list[int], *, actor_id: int) -> Repository:
+    """Repositories this one's sessions may start child sessions on (besides itself). Admins only: a
+    child can print its repository's secrets into the answer the parent's agent reads."""
+    roles.require_admin(engine, actor_id, "change repositories")
+    wanted = list(dict.fromkeys(i for i in ids if i != repository_id))
+    with session_scope(engine) as db:
+        missing = [i for i in wanted if db.get(Repository, i) is None]
+    if missing:
+        raise InvalidInput(f"no repository {missing[0]}", code="bad_child_repositories")
+    return _change(engine, repository_id, actor_id, lambda repo: setattr(repo, "child_repositories", wanted))
+
+
 def set_prebuild(engine: sa.Engine, repository_id: int, enabled: bool, *, actor_id: int) -> Repository:
     return _change(engine, repository_id, actor_id, lambda repo: setattr(repo, "prebuild", enabled))

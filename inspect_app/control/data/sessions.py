@@ -130,6 +130,7 @@ def create(
     source_ref: dict | None = None,
     work_branch: str | None = None,
     fork_pull: int | None = None,
+    parent_id: str | None = None,
 ) -> Session:
     """``work_branch``: where the agent's commits go, when not a branch of the session's own (work on
     a pull request goes onto its branch). ``fork_pull``: the session works on that pull request from
@@ -155,6 +156,7 @@ def create(
             source=source,
             source_ref=source_ref or {},
             fork_ref=f"refs/pull/{fork_pull}/head" if fork_pull is not None else "",
+            parent_id=parent_id,
         )
         if work_branch is not None and not valid_branch(work_branch):
             raise InvalidInput(f"{work_branch!r} is not a valid branch name", code="bad_branch")

@@ -1,10 +1,7 @@
 // Inspect: the agent's create-pull-request tool. The control plane pushes the session branch and
-// opens (or updates) the pull request as the person who prompted; this tool holds no GitHub token,
-// only the sandbox's tool token, which is good for this session's pushes and pull requests.
-import { readFile } from "node:fs/promises";
+// opens (or updates) the pull request as the person who prompted; this tool holds no GitHub token.
 import { tool } from "@opencode-ai/plugin";
-
-const TIMEOUT_MS = 180000;
+import { inspectApi } from "../inspect/inspect-api.js";
 
 export default tool({
   description:
@@ -16,21 +13,8 @@ export default tool({
     draft: tool.schema.boolean().optional().describe("Open it as a draft"),
   },
   async execute(args) {
-    const api = process.env.INSPECT_API_URL;
-    // A file, read at each call: a pooled sandbox's token arrives when a session claims it.
-    const file = process.env.INSPECT_TOOL_TOKEN_FILE;
-    const token = file ? (await readFile(file, "utf8").catch(() => "")).trim() : "";
-    if (!api || !token) return "Pull requests are not available in this sandbox.";
-    const response = await fetch(`${api}/api/sandbox/pull-request`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
-      body: JSON.stringify({ title: args.title, body: args.body ?? "", draft: args.draft ?? false }),
-      signal: AbortSignal.timeout(TIMEOUT_MS),
-    });
-    const answer = await response.json().catch(() => ({}));
-    if (!response.ok) {
-      throw new Error(answer?.error?.message ?? `the pull request could not be opened (HTTP ${response.status})`);
-    }
+    const body = { title: args.title, body: args.body ?? "", draft: args.draft ?? false };
+    const answer = await inspectApi("POST", "/api/sandbox/pull-request", body, 180000);
     return answer.message;
   },
 });
