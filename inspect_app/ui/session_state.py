@@ -54,6 +54,7 @@ TIMELINE_TYPES = {
     "warning",
     "prompt_cancelled",
     "artifact",
+    "child",
 }
 
 

@@ -29,9 +29,27 @@ class SessionRow:
     pr_state: str
     pr_color: str
     unread: bool
+    nested: bool = False  # shown under its parent (a child session whose parent is listed)
 
 
-def _row(summary: sessions.SessionSummary) -> SessionRow:
+def nest(summaries: list[sessions.SessionSummary]) -> list[tuple[sessions.SessionSummary, bool]]:
+    """The list in its order, but each child right under its parent when the parent is listed too
+    (then marked nested); a child whose parent is not listed stays where it is, on its own."""
+    listed = {s.id for s in summaries}
+    children: dict[str, list[sessions.SessionSummary]] = {}
+    for summary in summaries:
+        if summary.parent_id in listed:
+            children.setdefault(summary.parent_id or "", []).append(summary)
+    out: list[tuple[sessions.SessionSummary, bool]] = []
+    for summary in summaries:
+        if summary.parent_id in listed:
+            continue  # placed under its parent
+        out.append((summary, False))
+        out += [(child, True) for child in children.get(summary.id, [])]
+    return out
+
+
+def _row(summary: sessions.SessionSummary, nested: bool = False) -> SessionRow:
     return SessionRow(
         id=summary.id,
         title=summary.title,
@@ -45,6 +63,7 @@ def _row(summary: sessions.SessionSummary) -> SessionRow:
         pr_state=summary.pr_state,
         pr_color=PR_COLORS.get(summary.pr_state, "gray"),
         unread=summary.unread,
+        nested=nested,
     )
 
 
@@ -93,7 +112,7 @@ class SessionListState(AppState):
             summaries = await asyncio.to_thread(sessions.list_sessions, services.current().engine, **query)
         except Exception as exc:  # noqa: BLE001 - shown to the person, not swallowed
             return f"Could not load sessions: {exc.__class__.__name__}"
-        return [_row(s) for s in summaries]
+        return [_row(s, nested) for s, nested in nest(summaries)]
 
     def _apply(self, fetched: list[SessionRow] | str) -> None:
         if isinstance(fetched, str):
@@ -176,11 +195,13 @@ def sidebar_item(row: SessionRow) -> rx.Component:
         underline="none",
         color_scheme="gray",
         high_contrast=True,
-        padding_x="0.5rem",
+        padding_left=rx.cond(row.nested, "1.5rem", "0.5rem"),  # a child, under its parent
+        padding_right="0.5rem",
         padding_y="0.35rem",
         border_radius="6px",
         _hover={"background": rx.color("gray", 4)},
         width="100%",
+        class_name=rx.cond(row.nested, "sidebar-session sidebar-child", "sidebar-session"),
     )
 
 

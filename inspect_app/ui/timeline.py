@@ -8,6 +8,7 @@ from typing import Any
 from inspect_app.control.event_data import (
     ArtifactData,
     ByData,
+    ChildData,
     CompleteData,
     ErrorData,
     PromptData,
@@ -18,6 +19,8 @@ from inspect_app.control.event_data import (
     data_of,
 )
 from inspect_app.control.events import tool_detail
+from inspect_app.ui.formatting import http_url
+from inspect_app.ui.routes import session_url
 
 MAX_OUTPUT = 4000
 
@@ -25,7 +28,7 @@ MAX_OUTPUT = 4000
 @dataclasses.dataclass
 class TimelineItem:
     key: str  # stable identity: one item per prompt, answer, tool call or notice
-    kind: str  # prompt | answer | tool | notice | error | done
+    kind: str  # prompt | answer | tool | notice | error | done | child
     seq: int = 0
     message_id: str = ""  # the prompt this item belongs to
     author: str = ""
@@ -36,6 +39,7 @@ class TimelineItem:
     status: str = ""
     output: str = ""
     color: str = "gray"
+    link: str = ""  # where the item leads (a child session's page)
 
 
 def element_label(element: dict[str, Any]) -> str:
@@ -102,6 +106,18 @@ def _item_for(event: dict[str, Any]) -> TimelineItem | None:
             where = artifact.url or str(artifact.meta.get("branch", ""))  # a local branch has no URL
             return TimelineItem(
                 key=f"artifact:{seq}", kind="notice", seq=seq, text=f"{label}{state}: {where}", color="violet"
+            )
+        case ChildData() as child:  # one card per child, updated in place as it works
+            return TimelineItem(
+                key=f"child:{child.child_id}",
+                kind="child",
+                seq=seq,
+                text=child.title or "Untitled session",
+                detail=child.repository,
+                status=child.status,
+                output=http_url(child.pr_url),  # agent-written: only an http(s) link is followed
+                link=session_url(child.child_id),
+                color={"done": "green", "failed": "red", "stopped": "gray"}.get(child.status, "blue"),
             )
         case ByData() if kind == "prompt_cancelled":
             return TimelineItem(key=f"cancel:{mid}", kind="notice", seq=seq, text="Prompt cancelled", color="gray")

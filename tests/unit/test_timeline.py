@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from inspect_app.control.data.sessions import SessionSummary
 from inspect_app.ui.session_state import session_id_from_path
+from inspect_app.ui.sessions_list import nest
 from inspect_app.ui.timeline import merge
 
 
@@ -65,3 +69,34 @@ def test_streamed_paragraphs_settle_but_never_inside_a_code_fence() -> None:
     assert done == "Here:\n\n" and tail.startswith("```python")  # cut before the open fence, not inside it
     done, tail = settle(done, tail + "\n```\n\nafter")
     assert done.endswith("```\n\n") and tail == "after"
+
+
+def test_a_child_is_one_card_updated_in_place_and_its_links_are_safe() -> None:
+    def card(seq: int, status: str, pr_url: str = "") -> dict:
+        data = {"child_id": "c1", "title": "Alpha", "repository": "acme/a", "status": status, "pr_url": pr_url}
+        return {"type": "child", "seq": seq, "data": data}
+
+    items = merge([], [card(3, "working")])
+    items = merge(items, [card(3, "done", "https://github.com/acme/a/pull/2")])
+    [child] = items
+    assert (child.kind, child.status, child.color) == ("child", "done", "green")
+    assert (child.link, child.output) == ("/sessions/c1", "https://github.com/acme/a/pull/2")
+    [hostile] = merge([], [card(4, "done", "javascript:alert(1)")])
+    assert hostile.output == ""  # agent-written: no link
+
+
+def test_children_sit_under_their_listed_parent_and_orphans_stay_in_place() -> None:
+    def summary(sid: str, parent: str | None = None) -> SessionSummary:
+        return SessionSummary(
+            id=sid, title=sid, status="idle", repository="r", base_branch="main", creator="Ada",
+            source="web", archived=False, updated_at=datetime(2026, 1, 1, tzinfo=UTC), parent_id=parent,
+        )  # fmt: skip
+
+    listed = [summary("b1", "p"), summary("x"), summary("p"), summary("o1", "gone"), summary("b2", "p")]
+    assert [(s.id, nested) for s, nested in nest(listed)] == [
+        ("x", False),
+        ("p", False),
+        ("b1", True),
+        ("b2", True),
+        ("o1", False),
+    ]

@@ -43,6 +43,7 @@ class SessionSummary:
     updated_at: datetime
     pr_state: str = ""  # the newest pull request's state (open | merged | closed), if any
     unread: bool = False  # the viewer takes part and events arrived since they last looked
+    parent_id: str | None = None  # a child session's parent (control/children.py)
 
 
 def list_sessions(
@@ -105,6 +106,7 @@ def list_sessions(
                 updated_at=row.updated_at,
                 pr_state=pr_state or "",
                 unread=last_read is not None and row.last_seq > last_read,
+                parent_id=row.parent_id,
             )
             for row, repo_name, creator_name, pr_state, last_read in db.exec(query).all()
         ]

@@ -184,12 +184,31 @@ def tool_item(item: TimelineItem) -> rx.Component:
     )
 
 
+def child_item(item: TimelineItem) -> rx.Component:
+    """A session this one's agent started: live (its status, its pull request), a link to it."""
+    return rx.card(
+        rx.hstack(
+            rx.icon("git-fork", size=14),
+            rx.link(item.text, href=item.link, weight="medium", class_name="child-title"),
+            rx.text(item.detail, size="1", color_scheme="gray", flex="1"),
+            rx.cond(item.output != "", rx.link("Pull request", href=item.output, is_external=True, size="1")),
+            rx.badge(item.status, color_scheme=item.color, size="1", class_name="child-status"),
+            align="center",
+            width="100%",
+        ),
+        size="1",
+        width="100%",
+        class_name="timeline-child",
+    )
+
+
 def timeline_item(item: TimelineItem) -> rx.Component:
     return rx.match(
         item.kind,
         ("prompt", prompt_item(item)),
         ("answer", rx.box(untrusted_markdown(item.text), class_name="timeline-answer", width="100%")),
         ("tool", tool_item(item)),
+        ("child", child_item(item)),
         ("done", rx.text(item.text, size="1", color_scheme=item.color, class_name="timeline-done")),
         ("error", rx.callout(item.text, icon="triangle_alert", color_scheme="red", size="1")),
         rx.callout(item.text, icon="info", color_scheme=item.color, size="1"),

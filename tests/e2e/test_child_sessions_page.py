@@ -1,0 +1,68 @@
+"""A parent's page while its agent's child sessions work: a card per child appears and follows the
+child live (working, then done) without a reload; the sidebar lists each child under its parent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.e2e.conftest import screenshot
+from tests.fakes.llm_server import FakeLLM, ToolCall, Turn
+from tests.integration.sandbox_harness import make_origin, require_opencode
+from tests.servers import RunningServer
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+SLOW = "Still reading the repository, slowly. " * 4
+
+
+def statuses(driver: webdriver.Chrome) -> list[str]:
+    return [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".timeline-child .child-status")]
+
+
+def test_a_parents_page_follows_its_children_live(
+    server: RunningServer, llm: FakeLLM, browser: webdriver.Chrome, tmp_path: Path
+) -> None:
+    require_opencode()
+    headers = {"Authorization": f"Bearer {server.token}"}
+    repo = httpx.post(f"{server.url}/api/repositories", json={"url": str(make_origin(tmp_path))}, headers=headers)
+    repo_id = str(repo.json()["id"])
+    parent = httpx.post(
+        f"{server.url}/api/sessions", json={"repository_id": repo_id, "title": "Fan-out parent"}, headers=headers
+    ).json()["id"]
+    llm.clear()
+    spawn = [
+        ToolCall("spawn-session", {"repository": repo_id, "prompt": f"[kid-{n}] Read it", "title": f"Kid {n}"})
+        for n in (1, 2)
+    ]
+    llm.add(
+        Turn(when="[fan-out]", tool_calls=spawn),
+        Turn(when="[fan-out]", text="Two sessions are on it."),
+        # each child answers slowly: its card shows it working before it shows it done
+        Turn(when="[kid-1]", text=SLOW, chunk_delay_s=0.25),
+        Turn(when="[kid-2]", text=SLOW, chunk_delay_s=0.25),
+    )
+    browser.get(f"{server.url}/sessions/{parent}")
+    WebDriverWait(browser, 60).until(ec.visibility_of_element_located((By.ID, "composer")))
+    sent = httpx.post(
+        f"{server.url}/api/sessions/{parent}/prompts", json={"content": "[fan-out] Split"}, headers=headers
+    )
+    assert sent.status_code == 202, sent.text
+    WebDriverWait(browser, 180).until(lambda d: len(statuses(d)) == 2 and "working" in statuses(d))
+    titles = sorted(e.text for e in browser.find_elements(By.CSS_SELECTOR, ".timeline-child .child-title"))
+    assert titles == ["Kid 1", "Kid 2"]
+    WebDriverWait(browser, 180).until(lambda d: statuses(d) == ["done", "done"])  # live: no reload
+    links = {e.get_attribute("href") for e in browser.find_elements(By.CSS_SELECTOR, ".timeline-child .child-title")}
+    children = httpx.get(f"{server.url}/api/sessions/{parent}/children", headers=headers).json()["children"]
+    assert links == {f"{server.url}/sessions/{c['id']}" for c in children}
+    # the sidebar: both children right under their parent (it refreshes every few seconds)
+    WebDriverWait(browser, 30).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#sidebar .sidebar-child")) == 2)
+    rows = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#sidebar .sidebar-session")]
+    at = next(i for i, text in enumerate(rows) if text.startswith("Fan-out parent"))
+    assert sorted(r.split("\n")[0] for r in rows[at + 1 : at + 3]) == ["Kid 1", "Kid 2"]
+    screenshot(browser, "child-sessions")
