@@ -55,6 +55,7 @@ async def control_plane() -> AsyncIterator[None]:
     prebuilds.start()
     automations = services.current().automations
     automations.start()
+    services.current().spending.start()  # usage of prompts from before it was recorded
     connected: list[SocketModeRunner] = []
     watching = watch_outside_services(connected)
     watching.append(asyncio.create_task(services.current().loop_lag.run(), name="loop-lag"))

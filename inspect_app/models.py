@@ -128,6 +128,7 @@ class User(SQLModel, table=True):
     is_local: bool = Field(default=False)
     # admins manage secrets, provider keys, instance settings and repositories (control/data/roles.py)
     is_admin: bool = Field(default=False)
+    monthly_budget_cents: int | None = Field(default=None)  # prompts are refused once spent (data/usage.py)
     created_at: datetime = _ts()
     last_seen_at: datetime | None = _when()
 
@@ -446,6 +447,27 @@ class BotReply(SQLModel, table=True):
     pull: int
     answered_at: datetime | None = _when()
     created_at: datetime = _ts()
+
+
+class PromptUsage(SQLModel, table=True):
+    """The tokens one prompt's steps used, summed from its ``step_finish`` events once it ended
+    (``data/usage.py``); what costs, budgets and Stats add up. Prices apply when read."""
+
+    __tablename__ = "prompt_usage"
+    __table_args__ = (sa.Index("ix_prompt_usage_user_at", "user_id", "at"),)
+
+    message_id: str = Field(foreign_key="messages.id", primary_key=True, max_length=32, ondelete="CASCADE")
+    session_id: str = _fk("sessions.id")
+    user_id: int = _fk("users.id", index=False)  # the prompt's author: whose budget it spends
+    repository_id: int = _fk("repositories.id")
+    automation_id: int | None = Field(default=None, index=True)  # a run's session (no FK: history outlives it)
+    model: str = Field(default="", max_length=200)
+    steps: int = Field(default=0)
+    input: int = Field(default=0, sa_type=sa.BigInteger)
+    output: int = Field(default=0, sa_type=sa.BigInteger)  # reasoning included
+    cache_read: int = Field(default=0, sa_type=sa.BigInteger)
+    cache_write: int = Field(default=0, sa_type=sa.BigInteger)
+    at: datetime = _ts()  # when the prompt was sent
 
 
 class InstanceSetting(SQLModel, table=True):

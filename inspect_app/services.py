@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from inspect_app.control.children import Children
     from inspect_app.control.prebuild import PrebuildScheduler
     from inspect_app.control.pulls import Pulls
+    from inspect_app.control.spending import Spending
     from inspect_app.scm.github_app import GitHubApp
     from inspect_app.scm.github_oauth import GitHubOAuth
 
@@ -58,6 +59,7 @@ class Services:
     github_app: GitHubApp | None  # None until a GitHub App is configured
     pulls: Pulls
     children: Children  # sessions a session's agent started
+    spending: Spending  # usage per prompt, budgets
     prebuilds: PrebuildScheduler
     automations: Automations  # scheduled and webhook-triggered runs
     github_bot: GitHubBot | None  # None until a GitHub App and its slug are configured
@@ -189,6 +191,7 @@ def build_services(settings: Settings, *, provider: SandboxProvider | None = Non
     # imported here for the same reason: PyGithub is only needed by a running server
     from inspect_app.control.children import Children
     from inspect_app.control.pulls import Pulls
+    from inspect_app.control.spending import Spending
 
     github_app = None
     if settings.github_app_enabled:
@@ -258,6 +261,7 @@ def build_services(settings: Settings, *, provider: SandboxProvider | None = Non
         github_app=github_app,
         pulls=pulls,
         children=Children(plane, public_url=settings.resolved_public_url),
+        spending=Spending(plane, configured_model=settings.resolved_default_model),
         prebuilds=prebuilds,
         integrations=Integrations(),
         loop_lag=LoopLag(),

@@ -14,6 +14,7 @@ from inspect_app import __version__, services
 from inspect_app.api import (
     auth,
     automations,
+    costs,
     github,
     health,
     me,
@@ -66,6 +67,7 @@ def build_api() -> FastAPI:
     api.include_router(repositories.router)
     api.include_router(sessions.router)
     api.include_router(automations.router)
+    api.include_router(costs.router)
     api.include_router(ws.router)
     api.include_router(sandbox_ws.router)
     api.include_router(sandbox_tools.router)

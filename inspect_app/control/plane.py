@@ -19,8 +19,8 @@ from pydantic import ValidationError
 from sqlmodel import col, select
 
 from inspect_app import logs
-from inspect_app.control import presence
-from inspect_app.control.data import prompts, sandboxes
+from inspect_app.control import costs, presence
+from inspect_app.control.data import prompts, sandboxes, usage
 from inspect_app.control.data import sessions as sessions_ctl
 from inspect_app.control.event_data import (
     ByData,
@@ -245,6 +245,7 @@ class ControlPlane:
     ) -> prompts.Enqueued:
         """Queue ``content`` as ``user``'s prompt (they join the session if new to it), and send it at
         once if the sandbox is ready and idle, else start one. Every client prompts through here."""
+        await asyncio.to_thread(usage.check_budget, self.engine, user)  # refused, nothing queued, when spent
         await self.join(session_id, user)
         link = await self.links.reach(session_id)
         warm = link is not None
@@ -591,6 +592,7 @@ class ControlPlane:
             },
             "queue": [q.__dict__ for q in prompts.queue(self.engine, session_id)],
             "artifacts": artifacts(self.engine, session_id),
+            "cost": cost_public(usage.of_session(self.engine, session_id)),
             "sandbox_limits": self.lifecycle.provider.limits_summary(),
             "cursor": session.last_rev,  # the change feed's position this snapshot is at
         }
@@ -603,6 +605,16 @@ class ControlPlane:
         events = self.recent_events(session_id, limit=200)
         texts = [e.data.get("text", "") for e in events if e.type == "text" and e.message_id == message_id]
         return str(texts[-1]).strip() if texts else ""
+
+
+def cost_public(spent: usage.Spent) -> dict[str, Any]:
+    """What the session's ended prompts cost (exact decimal dollars as a string)."""
+    return {
+        "dollars": str(spent.dollars),
+        "display": costs.dollars(spent.dollars),
+        "tokens": spent.tokens.__dict__,
+        "unpriced": spent.unpriced,
+    }
 
 
 def artifacts(engine: sa.Engine, session_id: str) -> list[dict[str, Any]]:

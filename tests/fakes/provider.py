@@ -24,6 +24,7 @@ from sandbox.protocol import (
     PushComplete,
     PushError,
     Ready,
+    StepFinish,
     StopCommand,
     Token,
     parse_from_control,
@@ -64,6 +65,7 @@ class FakeProvider(SandboxProvider):
         self.failing_prompts = False  # set: the agent fails every prompt (its answer ends unsuccessful)
         self.refused_branches: set[str] = set()  # pushes to these fail, as to a protected branch
         self.answer = ("Done ", "as ", "asked.")  # what the agent says to every prompt, token by token
+        self.steps: list[dict[str, Any]] = []  # each prompt's model steps: their token counts, as OpenCode sends them
 
     # --- what tests use ----------------------------------------------------------------------
     def live(self, session_id: str) -> FakeSandbox | None:
@@ -177,6 +179,8 @@ class FakeProvider(SandboxProvider):
         await self.hold.wait()
         for word in self.answer:
             await self._say(sandbox, Token(message_id=message_id, text=word))
+        for tokens in self.steps:
+            await self._say(sandbox, StepFinish(message_id=message_id, tokens=tokens))
         if self.failing_prompts:
             failed = ExecutionComplete(
                 message_id=message_id, success=False, error="the agent gave up", ack_id=f"ack-{message_id}"

@@ -1,7 +1,8 @@
 """forks, Inspect's own pushes, the bot's answers: sessions running a fork's pull request
 (``fork_ref``), runs on one (``automation_runs.fork``), the commits Inspect pushed (events about them
 start nothing), the answers the GitHub bot owes (posted once, by any replica), and the repositories
-a repository's sessions may start child sessions on
+a repository's sessions may start child sessions on; what each prompt used (``prompt_usage``), and
+a person's monthly budget
 
 Revision ID: 0013
 Revises: 0012
@@ -30,6 +31,31 @@ def upgrade() -> None:
     )
     op.add_column("automation_runs", sa.Column("fork", sa.Boolean(), nullable=False, server_default=sa.false()))
     op.add_column("repositories", sa.Column("child_repositories", sa.JSON(), nullable=False, server_default="[]"))
+    op.add_column("users", sa.Column("monthly_budget_cents", sa.Integer(), nullable=True))
+    op.create_table(
+        "prompt_usage",
+        sa.Column("message_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("session_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("repository_id", sa.Integer(), nullable=False),
+        sa.Column("automation_id", sa.Integer(), nullable=True),
+        sa.Column("model", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("steps", sa.Integer(), nullable=False),
+        sa.Column("input", sa.BigInteger(), nullable=False),
+        sa.Column("output", sa.BigInteger(), nullable=False),
+        sa.Column("cache_read", sa.BigInteger(), nullable=False),
+        sa.Column("cache_write", sa.BigInteger(), nullable=False),
+        sa.Column("at", inspect_app.models.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["message_id"], ["messages.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["repository_id"], ["repositories.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["session_id"], ["sessions.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("message_id"),
+    )
+    op.create_index("ix_prompt_usage_user_at", "prompt_usage", ["user_id", "at"])
+    op.create_index(op.f("ix_prompt_usage_session_id"), "prompt_usage", ["session_id"])
+    op.create_index(op.f("ix_prompt_usage_repository_id"), "prompt_usage", ["repository_id"])
+    op.create_index(op.f("ix_prompt_usage_automation_id"), "prompt_usage", ["automation_id"])
     op.create_table(
         "pushed_commits",
         sa.Column("repository_id", sa.Integer(), nullable=False),
@@ -55,6 +81,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("prompt_usage")
+    op.drop_column("users", "monthly_budget_cents")
     op.drop_table("bot_replies")
     op.drop_table("pushed_commits")
     op.drop_column("repositories", "child_repositories")
