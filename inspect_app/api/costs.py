@@ -63,14 +63,14 @@ async def cost_stats(
     found = await asyncio.to_thread(usage.stats, services.engine, days)
 
     def rows(items: list[usage.CostRow]) -> list[dict[str, Any]]:
-        return [{"name": r.name, "dollars": str(r.dollars), "prompts": r.prompts} for r in items]
+        return [{"name": r.name, "dollars": costs.exact(r.dollars), "prompts": r.prompts} for r in items]
 
     return {
         "days": found.days,
-        "total": str(found.total),
+        "total": costs.exact(found.total),
         "by_person": rows(found.by_person),
         "by_repository": rows(found.by_repository),
         "merged_prs": found.merged_prs,
-        "per_merged_pr": None if found.per_merged_pr is None else str(found.per_merged_pr),
+        "per_merged_pr": None if found.per_merged_pr is None else costs.exact(found.per_merged_pr),
         "unpriced": found.unpriced,
     }

@@ -96,6 +96,11 @@ def total(rows: Iterable[tuple[str, Tokens]], prices: Mapping[str, Price]) -> tu
     return spent, unpriced
 
 
+def exact(amount: Decimal) -> str:
+    """The amount as plain decimal digits, every one kept ("0.000000", never "0E-6")."""
+    return format(amount, "f")
+
+
 def dollars(amount: Decimal) -> str:
     """For people: $0.0123 under a cent, else $12.34."""
     places = Decimal("0.0001") if amount and amount < Decimal("0.01") else Decimal("0.01")

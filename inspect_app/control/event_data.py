@@ -161,6 +161,14 @@ class ChildData(EventData):
     pr_url: str = ""
 
 
+class CostData(EventData):
+    """``session_cost``: what the session's ended prompts cost so far (one row, upserted)."""
+
+    dollars: str = "0"  # exact decimal
+    display: str = ""  # e.g. "$0.42"
+    unpriced: bool = False
+
+
 class SnapshotData(EventData):
     commit: str = ""
 
@@ -186,6 +194,7 @@ BY_TYPE: dict[str, type[EventData]] = {
     "push_error": PushData,
     "snapshot_ready": SnapshotData,
     "child": ChildData,
+    "session_cost": CostData,
 }
 
 

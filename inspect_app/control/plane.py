@@ -610,7 +610,7 @@ class ControlPlane:
 def cost_public(spent: usage.Spent) -> dict[str, Any]:
     """What the session's ended prompts cost (exact decimal dollars as a string)."""
     return {
-        "dollars": str(spent.dollars),
+        "dollars": costs.exact(spent.dollars),
         "display": costs.dollars(spent.dollars),
         "tokens": spent.tokens.__dict__,
         "unpriced": spent.unpriced,

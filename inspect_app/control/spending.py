@@ -1,13 +1,16 @@
 """Spending: each prompt's usage is recorded when it ends (``data/usage.record``, through the
-plane's ``watch``), prompts that ended before this existed are backfilled once at start, and the
-people's budgets are checked where prompts are queued (``ControlPlane.submit_prompt``)."""
+plane's ``watch``) and the session's new total is announced (a ``session_cost`` event, upserted:
+every client's header follows it); prompts that ended before this existed are backfilled once at
+start; the people's budgets are checked where prompts are queued (``ControlPlane.submit_prompt``)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 
+from inspect_app.control import costs
 from inspect_app.control.data import instance, usage
+from inspect_app.control.event_data import CostData
 from inspect_app.control.plane import ControlPlane
 
 log = logging.getLogger(__name__)
@@ -23,7 +26,14 @@ class Spending:
         return instance.default_model(self._plane.engine, self._configured_model)
 
     async def _record(self, session_id: str) -> None:
-        await asyncio.to_thread(lambda: usage.record(self._plane.engine, session_id, self._default_model()))
+        engine = self._plane.engine
+        if not await asyncio.to_thread(lambda: usage.record(engine, session_id, self._default_model())):
+            return
+        spent = await asyncio.to_thread(usage.of_session, engine, session_id)
+        cost = CostData(
+            dollars=costs.exact(spent.dollars), display=costs.dollars(spent.dollars), unpriced=spent.unpriced
+        )
+        await self._plane.events.append(session_id, "session_cost", cost.stored(), key="cost", mode="upsert")
 
     def start(self) -> None:
         """Backfill in the background (owned by the plane), a batch of sessions at a time."""

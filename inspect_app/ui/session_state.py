@@ -106,6 +106,7 @@ class SessionPageState(AppState):
     source_link: str = ""  # e.g. the Slack thread it was started in
     started_by: str = ""  # e.g. "automation Nightly triage (run #3)"
     fork_ref: str = ""  # refs/pull/N/head when it works on a fork's code (no secrets, no push)
+    cost: str = ""  # what its ended prompts cost, e.g. "$0.42" ("" before any)
     branch_pushed: str = ""  # the session branch, once pushed without a pull request
     branch_url: str = ""  # where a pull request can be opened by hand (GitHub compare), if anywhere
     diff: str = ""
@@ -143,6 +144,8 @@ class SessionPageState(AppState):
         self.archived, self.diff, self.diff_loaded, self.editing_title = session["archived"], "", False, False
         self.source, self.source_link = session["source"], http_url(session.get("source_link") or "")
         self.started_by, self.fork_ref = session.get("started_by") or "", session.get("fork_ref") or ""
+        spent = loaded["snapshot"].get("cost") or {}
+        self.cost = spent.get("display", "") if spent.get("dollars", "0") not in ("0", "") else ""
         self.pr_url, self.pr_state, self.branch_pushed, self.branch_url = "", "", "", ""
         self.sandbox_limits = loaded["snapshot"].get("sandbox_limits", "")
         self._cursor = int(loaded["snapshot"].get("cursor", 0))
@@ -251,6 +254,8 @@ class SessionPageState(AppState):
                     self.typing, self._typing_at = f"{name} is typing…", time.monotonic()
             elif kind in ("artifact", "sandbox_status", "git_sync", "boot_progress", "session_title"):
                 self._sandbox_news(data_of(event))
+            elif kind == "session_cost":
+                self.cost = str((event.get("data") or {}).get("display") or "")
             if kind in TIMELINE_TYPES:
                 timeline.append(event)
             if kind in ("prompt", "prompt_started", "prompt_cancelled", "execution_complete"):

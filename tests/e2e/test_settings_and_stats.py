@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from tests.e2e.conftest import click, screenshot, wait_text
+from tests.e2e.conftest import click, screenshot, text_of, wait_text
+from tests.fakes.llm_server import FakeLLM, Turn
 from tests.integration.sandbox_harness import make_origin
 from tests.servers import RunningServer
 
@@ -85,7 +88,25 @@ def test_settings_manage_repositories_secrets_and_tokens(
     screenshot(browser, "settings-dark")
 
 
-def test_stats_page_shows_figures_and_chart(server: RunningServer, browser: webdriver.Chrome) -> None:
+def test_stats_page_shows_figures_and_chart(
+    server: RunningServer, browser: webdriver.Chrome, llm: FakeLLM, tmp_path: Path
+) -> None:
+    headers = {"Authorization": f"Bearer {server.token}"}
+    priced = httpx.put(
+        f"{server.url}/api/settings/prices", json={"llm/scripted": {"input": 3, "output": 15}}, headers=headers
+    )
+    assert priced.status_code == 200, priced.text
+    # one prompt of Ada's, so there is something to cost (the real OpenCode reports its step's tokens)
+    repo = httpx.post(f"{server.url}/api/repositories", json={"url": str(make_origin(tmp_path))}, headers=headers)
+    # on the scripted model (the settings test made an unreachable one the default)
+    body = {"repository_id": repo.json()["id"], "model": "llm/scripted"}
+    sid = httpx.post(f"{server.url}/api/sessions", json=body, headers=headers).json()["id"]
+    llm.add(Turn(text="Costed."))
+    httpx.post(f"{server.url}/api/sessions/{sid}/prompts", json={"content": "Cost me"}, headers=headers)
+    deadline = time.monotonic() + 120
+    while Decimal(httpx.get(f"{server.url}/api/sessions/{sid}", headers=headers).json()["cost"]["dollars"]) == 0:
+        assert time.monotonic() < deadline, "the prompt's cost was never recorded"
+        time.sleep(0.5)
     browser.get(f"{server.url}/stats")
     figures = WebDriverWait(browser, 60).until(ec.visibility_of_element_located((By.ID, "stats-figures")))
     assert "Humans prompting" in figures.text and "Merge rate" in figures.text
@@ -95,4 +116,11 @@ def test_stats_page_shows_figures_and_chart(server: RunningServer, browser: webd
             or d.find_elements(By.CSS_SELECTOR, "#sessions-chart svg")
         )
     )
+    # what the agent cost, by person: the page says what the API says
+    table = WebDriverWait(browser, 30).until(ec.visibility_of_element_located((By.ID, "cost-by-person")))
+    figures = httpx.get(f"{server.url}/api/stats/costs", params={"days": 30}, headers=headers).json()
+    [ada] = [row for row in figures["by_person"] if row["name"] == "Ada Lovelace"]
+    assert int(ada["prompts"]) >= 1 and Decimal(ada["dollars"]) > 0
+    WebDriverWait(browser, 30).until(lambda _: "Ada Lovelace" in table.text)
+    assert text_of(browser, "cost-figures").startswith("Total\n$")
     screenshot(browser, "stats")

@@ -97,6 +97,13 @@ def header() -> rx.Component:
                 ),
             ),
             rx.cond(
+                S.cost != "",
+                rx.tooltip(
+                    rx.badge(rx.icon("coins", size=12), S.cost, color_scheme="gray", id="session-cost"),
+                    content="What this session's prompts cost so far (tokens times the model's prices)",
+                ),
+            ),
+            rx.cond(
                 S.fork_ref != "",
                 rx.tooltip(
                     rx.badge(rx.icon("shield-alert", size=12), "a fork's code", color_scheme="amber", id="fork-badge"),
