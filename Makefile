@@ -21,7 +21,7 @@ export NPM_CONFIG_REGISTRY := $(NPM_REGISTRY)
 run: $(VENV)/.runtime $(TOOLS)/.stamp
 	$(PY) -m inspect_app.serve
 
-test: $(VENV)/.dev $(TOOLS)/.stamp lint
+test: $(VENV)/.dev $(VENV)/bin/inspect-cli $(TOOLS)/.stamp lint
 	$(PY) -m pytest
 
 lint: $(VENV)/.dev
@@ -33,7 +33,7 @@ format: $(VENV)/.dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-deps: $(VENV)/.dev $(TOOLS)/.stamp
+deps: $(VENV)/.dev $(VENV)/bin/inspect-cli $(TOOLS)/.stamp
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,13 @@ $(VENV)/.runtime: requirements.txt | $(VENV)/bin/python
 $(VENV)/.dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(VENV)/.runtime $@
+
+# The terminal client (inspect_app/cli), as a command of this checkout's own: not named `inspect`,
+# which other tools use.
+$(VENV)/bin/inspect-cli: Makefile | $(VENV)/bin/python
+	printf '#!/bin/sh\nPYTHONPATH="%s$${PYTHONPATH:+:$$PYTHONPATH}" exec "%s" -m inspect_app.cli "$$@"\n' \
+		"$(CURDIR)" "$(CURDIR)/$(PY)" > $@
+	chmod 755 $@
 
 # From the npm registry (postinstall scripts link the platform binaries): bun for Reflex's frontend,
 # OpenCode for the sandboxes, and OpenCode's plugin package prepared once so that sandboxes never
