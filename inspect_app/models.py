@@ -255,6 +255,8 @@ class Message(SQLModel, table=True):
     content: str = Field(sa_type=sa.Text)
     context: dict[str, Any] = _json({})  # e.g. a picked page element from the extension
     source: str = Field(default="web", max_length=16)
+    # "plan": the agent plans and changes nothing (the sandbox refuses writes); "build": it works
+    mode: str = Field(default="build", max_length=8)
     status: str = Field(default=MessageStatus.PENDING, max_length=16)
     client_request_id: str | None = Field(default=None, max_length=100)
     model: str = Field(default="", max_length=200)

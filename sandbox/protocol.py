@@ -79,6 +79,8 @@ class PromptCommand(_Message):
     message_id: str = Field(min_length=1, max_length=64)
     content: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
     model: str = Field(default="", max_length=200)  # "provider/model"; empty: the sandbox default
+    # plan: OpenCode's plan agent, and the sandbox refuses file writes and writing commands meanwhile
+    mode: Literal["build", "plan"] = "build"
     author: Author
 
 

@@ -2,7 +2,7 @@
 (``fork_ref``), runs on one (``automation_runs.fork``), the commits Inspect pushed (events about them
 start nothing), the answers the GitHub bot owes (posted once, by any replica), and the repositories
 a repository's sessions may start child sessions on; what each prompt used (``prompt_usage``), and
-a person's monthly budget
+a person's monthly budget; a prompt's mode (plan or build)
 
 Revision ID: 0013
 Revises: 0012
@@ -32,6 +32,10 @@ def upgrade() -> None:
     op.add_column("automation_runs", sa.Column("fork", sa.Boolean(), nullable=False, server_default=sa.false()))
     op.add_column("repositories", sa.Column("child_repositories", sa.JSON(), nullable=False, server_default="[]"))
     op.add_column("users", sa.Column("monthly_budget_cents", sa.Integer(), nullable=True))
+    op.add_column(
+        "messages",
+        sa.Column("mode", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False, server_default="build"),
+    )
     op.create_table(
         "prompt_usage",
         sa.Column("message_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
@@ -82,6 +86,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("prompt_usage")
+    op.drop_column("messages", "mode")
     op.drop_column("users", "monthly_budget_cents")
     op.drop_table("bot_replies")
     op.drop_table("pushed_commits")

@@ -95,6 +95,10 @@ class PromptCreate(_Body):
     content: str = Field(min_length=1, max_length=MAX_CONTENT_CHARS)
     client_request_id: str | None = Field(default=None, min_length=1, max_length=100)
     context: dict[str, Any] | None = None
+    mode: Literal["build", "plan"] = Field(
+        default="build", description="plan: the agent plans and changes nothing (the sandbox refuses writes)"
+    )
+    model: str = Field(default="", max_length=200, description="provider/model for this prompt (else the session's)")
 
 
 class PromptPublic(BaseModel):

@@ -97,6 +97,8 @@ async def prompt(session_id: str, body: PromptCreate, plane: PlaneDep, user: Cur
         content=body.content,
         client_request_id=body.client_request_id,
         context=body.context,
+        mode=body.mode,
+        model=body.model,
     )
     return PromptAccepted(
         message_id=queued.message.id, position=queued.position, status=queued.message.status, created=queued.created

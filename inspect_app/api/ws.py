@@ -207,6 +207,8 @@ async def _prompt(plane: ControlPlane, session_id: str, user: User, message: dic
         client_request_id=body.client_request_id,
         source="api",
         context=body.context,
+        mode=body.mode,
+        model=body.model,
     )
     return {
         "type": "prompt_accepted",

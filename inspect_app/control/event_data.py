@@ -56,6 +56,7 @@ class PromptData(EventData):
     source: str = ""  # web | api | slack | extension
     position: int = 0  # prompts ahead of it when it was queued
     has_context: bool = False
+    mode: str = "build"  # plan: the agent plans and changes nothing
     context: dict[str, Any] | None = None  # attached for the session page (prompts.attach_contexts)
 
 

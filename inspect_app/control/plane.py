@@ -78,6 +78,7 @@ def prompt_command(message: Message, author: User) -> PromptCommand:
         message_id=message.id,
         content=prompts.delivered_text(message.content, message.context),
         model=message.model,
+        mode="plan" if message.mode == "plan" else "build",
         author=commit_author(author),
     )
 
@@ -242,9 +243,12 @@ class ControlPlane:
         client_request_id: str | None = None,
         source: str = "api",
         context: dict[str, Any] | None = None,
+        mode: str = "build",
+        model: str = "",
     ) -> prompts.Enqueued:
         """Queue ``content`` as ``user``'s prompt (they join the session if new to it), and send it at
-        once if the sandbox is ready and idle, else start one. Every client prompts through here."""
+        once if the sandbox is ready and idle, else start one. Every client prompts through here.
+        ``mode="plan"``: the agent plans and changes nothing; ``model``: this prompt's own."""
         await asyncio.to_thread(usage.check_budget, self.engine, user)  # refused, nothing queued, when spent
         await self.join(session_id, user)
         link = await self.links.reach(session_id)
@@ -259,12 +263,16 @@ class ControlPlane:
             client_request_id=client_request_id,
             source=source,
             context=context,
+            mode=mode,
+            model=model,
         )
         if queued.created:
             author = person(user)
             self._remember_author(queued.message.id, author)
             # a context is kept once, on the message (prompts.contexts reads it)
             prompt = PromptData(content=content, author=author, source=source, position=queued.position)
+            if mode != "build":
+                prompt.mode = mode  # set only when a plan: a stored row names what was asked
             if context:
                 prompt.has_context = True  # set only when true: a stored row names what was given
             data = prompt.stored()

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import logging
 import time
+from decimal import Decimal
 from typing import Any
 
 import reflex as rx
@@ -58,6 +59,15 @@ TIMELINE_TYPES = {
 }
 
 
+def _cost_shown(cost: dict[str, Any]) -> str:
+    """The header's cost: "$0.42", or "" while nothing priced was spent."""
+    try:
+        spent = Decimal(str(cost.get("dollars") or "0"))
+    except ArithmeticError:
+        return ""
+    return str(cost.get("display") or "") if spent > 0 else ""
+
+
 @dataclasses.dataclass
 class QueueRow:
     id: str
@@ -98,6 +108,7 @@ class SessionPageState(AppState):
     watchers: list[str] = []
     typing: str = ""
     draft: str = ""
+    plan_mode: bool = False  # the next prompt is a plan: the agent looks and changes nothing
     error: str = ""
     not_found: bool = False
     pr_url: str = ""
@@ -144,8 +155,7 @@ class SessionPageState(AppState):
         self.archived, self.diff, self.diff_loaded, self.editing_title = session["archived"], "", False, False
         self.source, self.source_link = session["source"], http_url(session.get("source_link") or "")
         self.started_by, self.fork_ref = session.get("started_by") or "", session.get("fork_ref") or ""
-        spent = loaded["snapshot"].get("cost") or {}
-        self.cost = spent.get("display", "") if spent.get("dollars", "0") not in ("0", "") else ""
+        self.cost = _cost_shown(loaded["snapshot"].get("cost") or {})
         self.pr_url, self.pr_state, self.branch_pushed, self.branch_url = "", "", "", ""
         self.sandbox_limits = loaded["snapshot"].get("sandbox_limits", "")
         self._cursor = int(loaded["snapshot"].get("cursor", 0))
@@ -255,7 +265,7 @@ class SessionPageState(AppState):
             elif kind in ("artifact", "sandbox_status", "git_sync", "boot_progress", "session_title"):
                 self._sandbox_news(data_of(event))
             elif kind == "session_cost":
-                self.cost = str((event.get("data") or {}).get("display") or "")
+                self.cost = _cost_shown(event.get("data") or {})
             if kind in TIMELINE_TYPES:
                 timeline.append(event)
             if kind in ("prompt", "prompt_started", "prompt_cancelled", "execution_complete"):
@@ -378,6 +388,15 @@ class SessionPageState(AppState):
         self.draft = value
 
     @rx.event
+    def set_plan_mode(self, value: bool) -> None:
+        self.plan_mode = value
+
+    @rx.event
+    def build_this(self, plan: str) -> None:
+        """A plan's "Build this": a build prompt carrying the plan, in the composer to edit first."""
+        self.draft, self.plan_mode = f"Build this plan:\n\n{plan}", False
+
+    @rx.event
     async def send(self) -> None:
         content = self.draft.strip()
         if not content:
@@ -393,11 +412,12 @@ class SessionPageState(AppState):
                 content=content,
                 source="extension" if context else "web",
                 context=context,
+                mode="plan" if self.plan_mode else "build",
             )
         except InspectError as exc:
             self.error = exc.message
             return
-        self.draft, self.error = "", ""
+        self.draft, self.error, self.plan_mode = "", "", False
 
     def _me(self) -> presence.Person:
         return presence.Person(id=self.user_id or None, name=self.user_name)

@@ -62,7 +62,7 @@ def figure(label: str, value: rx.Var | int | str) -> rx.Component:  # a state va
     )
 
 
-def cost_table(title: str, rows: rx.Var, table_id: str) -> rx.Component:
+def cost_table(title: str, rows: rx.Var | list[dict[str, str]], table_id: str) -> rx.Component:  # a state var
     return rx.vstack(
         rx.text(title, weight="bold", size="2"),
         rx.table.root(

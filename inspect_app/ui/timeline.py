@@ -70,6 +70,7 @@ def _item_for(event: dict[str, Any]) -> TimelineItem | None:
                 initial=name[:1].upper(),
                 text=prompt.content,
                 detail=element_label(element) if element else "",  # a page element picked with the extension
+                status="plan" if prompt.mode == "plan" else "",
             )
         case TextData() as answer if kind == "text":
             return TimelineItem(key=f"answer:{mid}", kind="answer", seq=seq, text=answer.text)
@@ -148,6 +149,10 @@ def merge(items: list[TimelineItem], events: list[dict[str, Any]]) -> list[Timel
         item = item_for(event)
         if item is None:
             continue
+        if item.kind == "answer" and any(
+            old.kind == "prompt" and old.status == "plan" and old.message_id == item.message_id for old in out
+        ):
+            item.status = "plan"  # a plan prompt's answer is a plan: it can be built
         existing = next((i for i, old in enumerate(out) if old.key == item.key), None)
         if existing is not None:
             out[existing] = item

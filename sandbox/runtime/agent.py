@@ -45,6 +45,9 @@ class AgentRunner:
         self._git = git
         self._emit = emit
         self._session_file = state_dir / "agent-session"
+        # while it exists, the sync-gate plugin refuses file writes and writing commands (a plan prompt)
+        self._plan_marker = state_dir / "plan-mode"
+        self._plan_marker.unlink(missing_ok=True)  # a snapshot may carry one from a prompt it cut off
         self._default_model = default_model
         self.agent_session_id = ""
         self._queue: deque[PromptCommand] = deque()
@@ -199,15 +202,23 @@ class AgentRunner:
         )
         self._done.clear()
         self._translator = translator
+        planning = command.mode == "plan"
+        if planning:
+            self._plan_marker.touch()  # before the agent can call a tool
         try:
             await self._client.prompt_async(
                 self.agent_session_id,
                 command.content,
                 message_id=user_message_id,
                 model=command.model or self._default_model,
+                agent="plan" if planning else None,
             )
         except OpenCodeError as exc:
             translator.complete = True
+            self._plan_marker.unlink(missing_ok=True)
             self._emit(ExecutionComplete(message_id=command.message_id, success=False, error=f"agent refused: {exc}"))
             return
-        await self._done.wait()
+        try:
+            await self._done.wait()
+        finally:
+            self._plan_marker.unlink(missing_ok=True)

@@ -107,6 +107,7 @@ def prepare_agent(config: RuntimeConfig, *, base_env: Mapping[str, str], passwor
         "OPENCODE_SERVER_PASSWORD": password,
         "OPENCODE_CONFIG_CONTENT": json.dumps(body),
         "INSPECT_SYNC_MARKER": str(marker),
+        "INSPECT_PLAN_MARKER": str(config.state_dir / "plan-mode"),  # the agent writes it for plan prompts
         "GIT_COMMITTER_NAME": config.committer_name,
         "GIT_COMMITTER_EMAIL": config.committer_email,
     }

@@ -86,9 +86,18 @@ class OpenCodeClient:
         await self._request("GET", "/file", params={"path": "."})
 
     async def prompt_async(
-        self, session_id: str, text: str, *, message_id: str, model: str = "", system: str | None = None
+        self,
+        session_id: str,
+        text: str,
+        *,
+        message_id: str,
+        model: str = "",
+        system: str | None = None,
+        agent: str | None = None,
     ) -> None:
         body: dict[str, Any] = {"messageID": message_id, "parts": [{"type": "text", "text": text}]}
+        if agent:
+            body["agent"] = agent  # e.g. "plan": OpenCode's planning agent
         if "/" in model:
             provider, _, model_id = model.partition("/")
             body["model"] = {"providerID": provider, "modelID": model_id}

@@ -19,6 +19,7 @@ from sqlmodel import Session as DBSession
 from sqlmodel import col, func, select
 
 from inspect_app.control import transitions
+from inspect_app.control.data import instance
 from inspect_app.control.text import refuse_nul
 from inspect_app.db import session_scope
 from inspect_app.errors import Conflict, InvalidInput, NotFound
@@ -67,6 +68,9 @@ def _position(db: DBSession, message: Message) -> int:
     return int(ahead)
 
 
+MODES = ("build", "plan")  # plan: the agent plans and the sandbox refuses its writes
+
+
 def enqueue(
     engine: sa.Engine,
     *,
@@ -77,6 +81,8 @@ def enqueue(
     source: str = "api",
     context: dict[str, Any] | None = None,
     start_if_idle: bool = False,
+    mode: str = "build",
+    model: str = "",
 ) -> Enqueued:
     """Add a prompt. The same ``client_request_id`` twice returns the first prompt, not a new one.
 
@@ -85,6 +91,10 @@ def enqueue(
     """
     if not content.strip():
         raise InvalidInput("the prompt is empty", code="empty_prompt")
+    if mode not in MODES:
+        raise InvalidInput(f"a prompt's mode is {' or '.join(MODES)}", code="bad_mode")
+    if model and not instance.valid_model(model):
+        raise InvalidInput(f"{model!r} is not a model; write provider/model", code="bad_model")
     if len(content) > MAX_CONTENT_CHARS:
         raise InvalidInput(
             f"the prompt has {len(content)} characters; the limit is {MAX_CONTENT_CHARS}", code="too_long"
@@ -130,7 +140,8 @@ def enqueue(
             client_request_id=client_request_id,
             source=source,
             context=context or {},
-            model=session.model,
+            model=model or session.model,
+            mode=mode,
         )
         started = start_if_idle and ahead == 0
         if started:

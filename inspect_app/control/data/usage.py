@@ -64,7 +64,7 @@ def record(engine: sa.Engine, session_id: str, default_model: str) -> int:
                 col(Event.message_id).in_([m.id for m in ended]),
             )
         ).all():
-            steps.setdefault(message_id or "", []).append(data or {})
+            steps.setdefault(message_id or "", []).append(dict(data or {}))
         automation = (session.source_ref or {}).get("automation_id") if session.source == "automation" else None
         for message in ended:
             found = steps.get(message.id, [])
@@ -136,7 +136,7 @@ class Spent:
 
 def _spent(db: Any, where: list[Any], table: Mapping[str, costs.Price]) -> Spent:
     rows = db.exec(
-        select(
+        select(  # type: ignore[call-overload]  # 5 columns: past SQLModel's typed overloads
             PromptUsage.model,
             func.sum(PromptUsage.input),
             func.sum(PromptUsage.output),
@@ -222,10 +222,10 @@ def stats(engine: sa.Engine, days: int) -> CostStats:
     table = prices(engine)
     since = utcnow() - timedelta(days=days)
     with session_scope(engine) as db:
-        people = dict(db.exec(select(User.id, User.name)).all())
-        repos = dict(db.exec(select(Repository.id, Repository.name)).all())
+        people = {i: name for i, name in db.exec(select(User.id, User.name)).all() if i is not None}
+        repos = {i: name for i, name in db.exec(select(Repository.id, Repository.name)).all() if i is not None}
         rows = db.exec(
-            select(
+            select(  # type: ignore[call-overload]  # 7 columns: past SQLModel's typed overloads
                 PromptUsage.user_id,
                 PromptUsage.repository_id,
                 PromptUsage.model,

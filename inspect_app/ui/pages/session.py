@@ -137,7 +137,11 @@ def prompt_item(item: TimelineItem) -> rx.Component:
     return rx.hstack(
         rx.avatar(fallback=item.initial, size="2", radius="full"),
         rx.vstack(
-            rx.text(item.author, weight="bold", size="2"),
+            rx.hstack(
+                rx.text(item.author, weight="bold", size="2"),
+                rx.cond(item.status == "plan", rx.badge("plan", color_scheme="iris", size="1")),
+                align="center",
+            ),
             rx.text(item.text, white_space="pre-wrap"),
             rx.cond(
                 item.detail != "",
@@ -209,11 +213,32 @@ def child_item(item: TimelineItem) -> rx.Component:
     )
 
 
+def answer_item(item: TimelineItem) -> rx.Component:
+    answer = rx.box(untrusted_markdown(item.text), class_name="timeline-answer", width="100%")
+    return rx.cond(
+        item.status == "plan",
+        rx.card(
+            rx.hstack(rx.badge(rx.icon("list-checks", size=12), "Plan", color_scheme="iris"), width="100%"),
+            answer,
+            rx.button(
+                rx.icon("hammer", size=14),
+                "Build this",
+                on_click=S.build_this(item.text),
+                size="1",
+                class_name="build-this",
+            ),
+            width="100%",
+            class_name="timeline-plan",
+        ),
+        answer,
+    )
+
+
 def timeline_item(item: TimelineItem) -> rx.Component:
     return rx.match(
         item.kind,
         ("prompt", prompt_item(item)),
-        ("answer", rx.box(untrusted_markdown(item.text), class_name="timeline-answer", width="100%")),
+        ("answer", answer_item(item)),
         ("tool", tool_item(item)),
         ("child", child_item(item)),
         ("done", rx.text(item.text, size="1", color_scheme=item.color, class_name="timeline-done")),
@@ -262,7 +287,20 @@ def composer() -> rx.Component:
                 flex="1",
                 rows="3",
             ),
-            rx.button("Send", on_click=S.send, id="send", disabled=S.draft == ""),
+            rx.vstack(
+                rx.tooltip(
+                    rx.hstack(
+                        rx.switch(checked=S.plan_mode, on_change=S.set_plan_mode, size="1", id="plan-toggle"),
+                        rx.text("Plan first", size="1"),
+                        align="center",
+                        spacing="1",
+                    ),
+                    content="The agent plans and changes nothing (the sandbox refuses its writes); build it after",
+                ),
+                rx.button(rx.cond(S.plan_mode, "Plan", "Send"), on_click=S.send, id="send", disabled=S.draft == ""),
+                align="end",
+                spacing="2",
+            ),
             width="100%",
             align="end",
         ),
