@@ -472,6 +472,22 @@ class PromptUsage(SQLModel, table=True):
     at: datetime = _ts()  # when the prompt was sent
 
 
+class AgentExtension(SQLModel, table=True):
+    """What an agent gets besides its own tools: an MCP server (local: a command in the sandbox;
+    remote: a URL) or a skill (named instructions), for every repository or one
+    (``control/agent_extensions.py``). Secret values are references ({"secret": KEY}), never values."""
+
+    __tablename__ = "agent_extensions"
+    __table_args__ = (sa.UniqueConstraint("repository_id", "name", name="uq_agent_extensions_scope_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    repository_id: int | None = _fk("repositories.id", nullable=True)  # None: every repository
+    kind: str = Field(max_length=16)  # mcp_local | mcp_remote | skill
+    name: str = Field(max_length=40)
+    config: dict[str, Any] = _json({})
+    created_at: datetime = _ts()
+
+
 class InstanceSetting(SQLModel, table=True):
     """A setting changed at run time from the Settings page (e.g. the default model)."""
 

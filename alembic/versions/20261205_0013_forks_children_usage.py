@@ -2,7 +2,7 @@
 (``fork_ref``), runs on one (``automation_runs.fork``), the commits Inspect pushed (events about them
 start nothing), the answers the GitHub bot owes (posted once, by any replica), and the repositories
 a repository's sessions may start child sessions on; what each prompt used (``prompt_usage``), and
-a person's monthly budget; a prompt's mode (plan or build)
+a person's monthly budget; a prompt's mode (plan or build); the MCP servers and skills agents get
 
 Revision ID: 0013
 Revises: 0012
@@ -56,6 +56,19 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("message_id"),
     )
+    op.create_table(
+        "agent_extensions",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("repository_id", sa.Integer(), nullable=True),
+        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+        sa.Column("config", sa.JSON(), nullable=False),
+        sa.Column("created_at", inspect_app.models.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["repository_id"], ["repositories.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("repository_id", "name", name="uq_agent_extensions_scope_name"),
+    )
+    op.create_index(op.f("ix_agent_extensions_repository_id"), "agent_extensions", ["repository_id"])
     op.create_index("ix_prompt_usage_user_at", "prompt_usage", ["user_id", "at"])
     op.create_index(op.f("ix_prompt_usage_session_id"), "prompt_usage", ["session_id"])
     op.create_index(op.f("ix_prompt_usage_repository_id"), "prompt_usage", ["repository_id"])
@@ -85,6 +98,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("agent_extensions")
     op.drop_table("prompt_usage")
     op.drop_column("messages", "mode")
     op.drop_column("users", "monthly_budget_cents")

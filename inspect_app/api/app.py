@@ -15,6 +15,7 @@ from inspect_app.api import (
     auth,
     automations,
     costs,
+    extensions,
     github,
     health,
     me,
@@ -68,6 +69,7 @@ def build_api() -> FastAPI:
     api.include_router(sessions.router)
     api.include_router(automations.router)
     api.include_router(costs.router)
+    api.include_router(extensions.router)
     api.include_router(ws.router)
     api.include_router(sandbox_ws.router)
     api.include_router(sandbox_tools.router)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,8 +24,10 @@ from typing import Literal, TypeGuard
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from inspect_app.control import agent_extensions
 from inspect_app.control.boot_watch import BootWatch
 from inspect_app.control.crypto import Cipher
+from inspect_app.control.data import agent_extensions as extensions
 from inspect_app.control.data import instance, replicas, sandboxes, secrets
 from inspect_app.control.data import sessions as sessions_ctl
 from inspect_app.control.event_data import EventData, SandboxStatusData, WarningData
@@ -239,9 +242,12 @@ class Lifecycle:
     def _default_model(self) -> str:
         return instance.default_model(self._engine, self._settings.resolved_default_model)
 
-    def _shared_spec(self, repo: Repository, branch: str, model: str) -> SandboxSpec:
-        """What every session of ``repo`` on ``branch`` with ``model`` gets (no identity yet)."""
+    def _shared_spec(self, repo: Repository, branch: str, model: str, *, trusted: bool = True) -> SandboxSpec:
+        """What every session of ``repo`` on ``branch`` with ``model`` gets (no identity yet); not
+        ``trusted`` (a fork's code): none of the secrets, nor the MCP servers that need them."""
         s = self._settings
+        found = secrets.for_sandbox(self._engine, self._cipher, repo.id or 0) if trusted else {}
+        extra = agent_extensions.for_sandbox(extensions.for_repository(self._engine, repo.id or 0), found)
         keys = {
             k: v.get_secret_value()
             for k, v in (("ANTHROPIC_API_KEY", s.anthropic_api_key), ("OPENAI_API_KEY", s.openai_api_key))
@@ -264,17 +270,20 @@ class Lifecycle:
             setup_timeout_s=self.config.setup_timeout_s,
             start_timeout_s=self.config.start_timeout_s,
             provider_keys=keys,
-            secrets=secrets.for_sandbox(self._engine, self._cipher, repo.id or 0),
-            egress_hosts=tuple(repo.egress_hosts or ()),
+            secrets={**found, **extra.env},  # an MCP server's secrets travel as the others do
+            egress_hosts=tuple(dict.fromkeys([*(repo.egress_hosts or ()), *extra.hosts])),
+            mcp=json.dumps(extra.mcp) if extra.mcp else "",
+            skills=json.dumps(extra.skills) if extra.skills else "",
         )
 
     def _spec(self, session: Session, sandbox_id: str, token: str, tool_token: str, plan: SpawnPlan) -> SandboxSpec:
         with session_scope(self._engine) as db:
             repo = db.get(Repository, session.repository_id)
             assert repo is not None
-        shared = self._shared_spec(repo, session.base_branch, session.model)
-        if session.fork_ref:  # a fork's code: none of the repository's secrets (nor the global ones)
-            shared = dataclasses.replace(shared, secrets={}, fork_ref=session.fork_ref)
+        # a fork's code: none of the repository's secrets (nor the global ones)
+        shared = self._shared_spec(repo, session.base_branch, session.model, trusted=not session.fork_ref)
+        if session.fork_ref:
+            shared = dataclasses.replace(shared, fork_ref=session.fork_ref)
         return dataclasses.replace(
             shared,
             session_id=session.id,

@@ -20,7 +20,8 @@ from sqlmodel import col, select
 
 from inspect_app import logs
 from inspect_app.control import costs, presence
-from inspect_app.control.data import prompts, sandboxes, usage
+from inspect_app.control.agent_extensions import Extension
+from inspect_app.control.data import agent_extensions, prompts, sandboxes, usage
 from inspect_app.control.data import sessions as sessions_ctl
 from inspect_app.control.event_data import (
     ByData,
@@ -601,6 +602,7 @@ class ControlPlane:
             "queue": [q.__dict__ for q in prompts.queue(self.engine, session_id)],
             "artifacts": artifacts(self.engine, session_id),
             "cost": cost_public(usage.of_session(self.engine, session_id)),
+            "agent": agent_public(agent_extensions.for_repository(self.engine, session.repository_id)),
             "sandbox_limits": self.lifecycle.provider.limits_summary(),
             "cursor": session.last_rev,  # the change feed's position this snapshot is at
         }
@@ -613,6 +615,14 @@ class ControlPlane:
         events = self.recent_events(session_id, limit=200)
         texts = [e.data.get("text", "") for e in events if e.type == "text" and e.message_id == message_id]
         return str(texts[-1]).strip() if texts else ""
+
+
+def agent_public(found: list[Extension]) -> dict[str, list[str]]:
+    """What the session's agent gets besides its own tools (by name)."""
+    return {
+        "mcp": [e.name for e in found if e.kind.startswith("mcp_")],
+        "skills": [e.name for e in found if e.kind == "skill"],
+    }
 
 
 def cost_public(spent: usage.Spent) -> dict[str, Any]:

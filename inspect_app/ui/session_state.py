@@ -118,6 +118,7 @@ class SessionPageState(AppState):
     started_by: str = ""  # e.g. "automation Nightly triage (run #3)"
     fork_ref: str = ""  # refs/pull/N/head when it works on a fork's code (no secrets, no push)
     cost: str = ""  # what its ended prompts cost, e.g. "$0.42" ("" before any)
+    agent_has: str = ""  # its MCP servers and skills, e.g. "MCP: db · skills: style"
     branch_pushed: str = ""  # the session branch, once pushed without a pull request
     branch_url: str = ""  # where a pull request can be opened by hand (GitHub compare), if anywhere
     diff: str = ""
@@ -156,6 +157,10 @@ class SessionPageState(AppState):
         self.source, self.source_link = session["source"], http_url(session.get("source_link") or "")
         self.started_by, self.fork_ref = session.get("started_by") or "", session.get("fork_ref") or ""
         self.cost = _cost_shown(loaded["snapshot"].get("cost") or {})
+        agent = loaded["snapshot"].get("agent") or {}
+        parts = [f"MCP: {', '.join(agent['mcp'])}" if agent.get("mcp") else ""]
+        parts.append(f"skills: {', '.join(agent['skills'])}" if agent.get("skills") else "")
+        self.agent_has = " · ".join(p for p in parts if p)
         self.pr_url, self.pr_state, self.branch_pushed, self.branch_url = "", "", "", ""
         self.sandbox_limits = loaded["snapshot"].get("sandbox_limits", "")
         self._cursor = int(loaded["snapshot"].get("cursor", 0))

@@ -79,6 +79,8 @@ class SandboxSpec:
     start_timeout_s: float = 120
     heartbeat_s: float = 30
     egress_hosts: tuple[str, ...] = ()  # the repository's own allowlist entries (the provider applies them)
+    mcp: str = ""  # OpenCode's "mcp" section as JSON (secrets only as {env:NAME} references)
+    skills: str = ""  # {"name": "instructions"} as JSON
 
     def environment(self) -> dict[str, str]:
         """The variables the sandbox runtime needs, from this spec only."""
@@ -93,6 +95,8 @@ class SandboxSpec:
             "SANDBOX_BRANCH": self.branch,
             "SANDBOX_WORK_BRANCH": self.work_branch,
             "SANDBOX_FORK_REF": self.fork_ref,
+            "SANDBOX_MCP": self.mcp,
+            "SANDBOX_SKILLS": self.skills,
             "SANDBOX_BOOT_MODE": self.boot_mode,
             "SANDBOX_MODEL": self.model,
             "SANDBOX_LLM_BASE_URL": self.llm_base_url,

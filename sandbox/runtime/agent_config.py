@@ -7,6 +7,7 @@ Explicit provider and model, no network probes, no interactive tools, the sync-g
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -57,6 +58,8 @@ def opencode_config(config: RuntimeConfig) -> dict[str, Any]:
                 },
             }
         }
+    if config.mcp:
+        body["mcp"] = json.loads(config.mcp)  # the control plane's; its secrets are {env:…} references
     providers = {config.model.split("/", 1)[0]} if "/" in config.model else set()
     if config.llm_base_url:
         providers.add("llm")
@@ -76,6 +79,23 @@ def write_models(template: Path | None, providers: list[str], target: Path) -> d
         return {}
     target.write_text(json.dumps(models_catalog.cut(source, providers)))
     return {"OPENCODE_MODELS_PATH": str(target)}
+
+
+_SKILL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+
+
+def write_skills(found: str, folder: Path) -> list[str]:
+    """Each skill as an instruction file OpenCode reads with every prompt; their paths."""
+    if not found:
+        return []
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, content in sorted(json.loads(found).items()):
+        if _SKILL_NAME.match(name) and isinstance(content, str):
+            path = folder / f"{name}.md"
+            path.write_text(content)
+            paths.append(str(path))
+    return paths
 
 
 def prepare_agent(config: RuntimeConfig, *, base_env: Mapping[str, str], password: str, marker: Path) -> dict[str, str]:
@@ -99,6 +119,9 @@ def prepare_agent(config: RuntimeConfig, *, base_env: Mapping[str, str], passwor
         if not (oc_dir / "node_modules").exists():
             (oc_dir / "node_modules").symlink_to(template / "node_modules")
     body = opencode_config(config)
+    skills = write_skills(config.skills, oc_dir / "inspect-skills")
+    if skills:
+        body["instructions"] = skills
     models = write_models(template, body.get("enabled_providers", []), config.state_dir / "models.json")
     return {
         **base_env,

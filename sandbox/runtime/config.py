@@ -36,6 +36,8 @@ class RuntimeConfig:
     branch: str
     work_branch: str
     fork_ref: str  # refs/pull/N/head: the fork's code this session works on, fetched after the clone
+    mcp: str  # OpenCode's "mcp" section (JSON), secrets as {env:NAME} references
+    skills: str  # {"name": "instructions"} (JSON)
     boot_mode: str
     model: str
     llm_base_url: str
@@ -104,6 +106,8 @@ class RuntimeConfig:
             branch=env.get("SANDBOX_BRANCH", "main"),
             work_branch=env.get("SANDBOX_WORK_BRANCH", ""),
             fork_ref=env.get("SANDBOX_FORK_REF", ""),
+            mcp=env.get("SANDBOX_MCP", ""),
+            skills=env.get("SANDBOX_SKILLS", ""),
             boot_mode=mode,
             model=env.get("SANDBOX_MODEL", ""),
             llm_base_url=env.get("SANDBOX_LLM_BASE_URL", ""),

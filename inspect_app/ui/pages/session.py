@@ -97,6 +97,13 @@ def header() -> rx.Component:
                 ),
             ),
             rx.cond(
+                S.agent_has != "",
+                rx.tooltip(
+                    rx.badge(rx.icon("plug", size=12), S.agent_has, color_scheme="gray", id="agent-has"),
+                    content="What the agent has besides its own tools (an admin configures them)",
+                ),
+            ),
+            rx.cond(
                 S.cost != "",
                 rx.tooltip(
                     rx.badge(rx.icon("coins", size=12), S.cost, color_scheme="gray", id="session-cost"),
