@@ -70,6 +70,7 @@ async def cost_stats(
         "total": costs.exact(found.total),
         "by_person": rows(found.by_person),
         "by_repository": rows(found.by_repository),
+        "by_automation": rows(found.by_automation),
         "merged_prs": found.merged_prs,
         "per_merged_pr": None if found.per_merged_pr is None else costs.exact(found.per_merged_pr),
         "unpriced": found.unpriced,

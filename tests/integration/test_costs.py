@@ -20,6 +20,7 @@ from inspect_app.db import session_scope
 from inspect_app.errors import Forbidden
 from inspect_app.models import Message, PromptUsage
 from inspect_app.settings import Settings
+from tests.integration.test_automations import scheduled
 from tests.integration.test_plane_core import Core, running_core
 
 pytestmark = pytest.mark.timeout(60)
@@ -127,3 +128,21 @@ def usage_rows(core: Core) -> list[PromptUsage]:
 def message_count(core: Core) -> int:
     with session_scope(core.services.engine) as db:
         return len(db.exec(select(Message).where(Message.session_id == core.session_id)).all())
+
+
+async def test_an_automations_runs_add_up_to_its_cost(core: Core) -> None:
+    """A run's session acts for the automation's person and its usage is the automation's too."""
+    automation = scheduled(core, model=MODEL)
+    core.provider.steps = STEPS[:1]
+    await core.services.automations.run_now(automation.id or 0)
+    await core.until(lambda: len(usage_of(core, automation.id or 0)) == 1, "the run's usage")
+    found = usage.stats(core.services.engine, 7)
+    [row] = found.by_automation
+    assert (row.name, row.prompts) == ("Nightly triage", 1)
+    assert row.dollars == 0  # its model has no price: tokens counted, nothing spent, and said so
+    assert found.unpriced and usage_of(core, automation.id or 0)[0].input == 1234
+
+
+def usage_of(core: Core, automation_id: int) -> list[PromptUsage]:
+    with session_scope(core.services.engine) as db:
+        return list(db.exec(select(PromptUsage).where(PromptUsage.automation_id == automation_id)).all())

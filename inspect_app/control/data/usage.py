@@ -25,6 +25,7 @@ from inspect_app.db import session_scope
 from inspect_app.errors import Forbidden, InvalidInput
 from inspect_app.models import (
     Artifact,
+    Automation,
     Event,
     Message,
     MessageStatus,
@@ -212,6 +213,7 @@ class CostStats:
     total: Decimal
     by_person: list[CostRow]
     by_repository: list[CostRow]
+    by_automation: list[CostRow]  # the runs' sessions of each automation
     merged_prs: int
     per_merged_pr: Decimal | None  # None when nothing merged
     unpriced: bool
@@ -224,10 +226,12 @@ def stats(engine: sa.Engine, days: int) -> CostStats:
     with session_scope(engine) as db:
         people = {i: name for i, name in db.exec(select(User.id, User.name)).all() if i is not None}
         repos = {i: name for i, name in db.exec(select(Repository.id, Repository.name)).all() if i is not None}
+        automations = {i: name for i, name in db.exec(select(Automation.id, Automation.name)).all() if i is not None}
         rows = db.exec(
-            select(  # type: ignore[call-overload]  # 7 columns: past SQLModel's typed overloads
+            select(  # type: ignore[call-overload]  # 8 columns: past SQLModel's typed overloads
                 PromptUsage.user_id,
                 PromptUsage.repository_id,
+                PromptUsage.automation_id,
                 PromptUsage.model,
                 PromptUsage.input,
                 PromptUsage.output,
@@ -242,10 +246,13 @@ def stats(engine: sa.Engine, days: int) -> CostStats:
         ).one()
     by_person: dict[int, list[tuple[str, costs.Tokens]]] = {}
     by_repo: dict[int, list[tuple[str, costs.Tokens]]] = {}
-    for user_id, repository_id, model, *counts in rows:
+    by_automation: dict[int, list[tuple[str, costs.Tokens]]] = {}
+    for user_id, repository_id, automation_id, model, *counts in rows:
         tokens = costs.Tokens(*counts)
         by_person.setdefault(user_id, []).append((model, tokens))
         by_repo.setdefault(repository_id, []).append((model, tokens))
+        if automation_id is not None:
+            by_automation.setdefault(automation_id, []).append((model, tokens))
     total, unpriced = costs.total([r for rs in by_person.values() for r in rs], table)
 
     def ranked(groups: dict[int, list[tuple[str, costs.Tokens]]], names: dict[int, str]) -> list[CostRow]:
@@ -257,6 +264,7 @@ def stats(engine: sa.Engine, days: int) -> CostStats:
         total=total,
         by_person=ranked(by_person, people),
         by_repository=ranked(by_repo, repos),
+        by_automation=ranked(by_automation, automations),
         merged_prs=int(merged),
         per_merged_pr=(total / merged) if merged else None,
         unpriced=unpriced,
