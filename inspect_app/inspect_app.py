@@ -17,6 +17,7 @@ from inspect_app.api.framing import FrameGuard
 from inspect_app.api.session_guard import SessionGuard
 from inspect_app.control.integrations import keep_watching, probe_model
 from inspect_app.ui import routes
+from inspect_app.ui.agent_settings import AgentSettingsState
 from inspect_app.ui.automations_page import AutomationsState, automations_page
 from inspect_app.ui.new_session import NewSessionState
 from inspect_app.ui.pages.extension import extension_home, extension_session
@@ -132,6 +133,13 @@ page(home, routes.HOME, "Inspect", SessionListState.load, NewSessionState.load_r
 page(session_page, routes.SESSION, "Session · Inspect", SessionListState.load, SessionPageState.open)
 page(extension_home, routes.EXTENSION, "Inspect", SessionListState.load, NewSessionState.load_repos)
 page(extension_session, routes.EXTENSION_SESSION, "Session · Inspect", SessionPageState.open)
-page(settings_page, routes.SETTINGS, "Settings · Inspect", SessionListState.load, SettingsState.load)
+page(
+    settings_page,
+    routes.SETTINGS,
+    "Settings · Inspect",
+    SessionListState.load,
+    SettingsState.load,
+    AgentSettingsState.load,
+)
 page(stats_page, routes.STATS, "Stats · Inspect", SessionListState.load, StatsState.load)
 page(automations_page, routes.AUTOMATIONS, "Automations · Inspect", SessionListState.load, AutomationsState.load)

@@ -8,6 +8,15 @@ from inspect_app.ui import routes
 from inspect_app.ui.sessions_list import sidebar_sessions
 from inspect_app.ui.state import AppState
 
+# a plain <select>, styled to sit beside Radix inputs (forms post its value as is)
+NATIVE_SELECT = {
+    "padding": "0.3rem 0.5rem",
+    "border_radius": "6px",
+    "border": f"1px solid {rx.color('gray', 7)}",
+    "background": rx.color("gray", 2),
+    "color": rx.color("gray", 12),
+}
+
 
 def nav_link(icon: str, label: str, href: str) -> rx.Component:
     return rx.link(
@@ -108,3 +117,8 @@ def page_frame(*children: rx.Component) -> rx.Component:
         width="100%",
         align="start",
     )
+
+
+def section(title: str, *children: rx.Component) -> rx.Component:
+    """A titled card: one part of a page (Settings' sections)."""
+    return rx.card(rx.vstack(rx.heading(title, size="4"), *children, width="100%", spacing="3"), width="100%")

@@ -15,8 +15,9 @@ from inspect_app import services
 from inspect_app.control import prebuild
 from inspect_app.control.data import instance, repositories, roles, secrets, users
 from inspect_app.errors import InspectError
+from inspect_app.ui.agent_settings import agent_sections
 from inspect_app.ui.formatting import relative_time
-from inspect_app.ui.layout import page_frame
+from inspect_app.ui.layout import NATIVE_SELECT, page_frame, section
 from inspect_app.ui.state import AppState
 
 
@@ -72,15 +73,6 @@ class TokenRow:
 
 # Provider keys are stored as global secrets under the names the providers' SDKs read.
 PROVIDER_KEYS = {"Anthropic": "ANTHROPIC_API_KEY", "OpenAI": "OPENAI_API_KEY", "OpenRouter": "OPENROUTER_API_KEY"}
-
-
-NATIVE_SELECT = {
-    "padding": "0.3rem 0.5rem",
-    "border_radius": "6px",
-    "border": f"1px solid {rx.color('gray', 7)}",
-    "background": rx.color("gray", 2),
-    "color": rx.color("gray", 12),
-}
 
 
 class SettingsState(AppState):
@@ -280,10 +272,6 @@ class SettingsState(AppState):
         await self._do(
             lambda: users.revoke_api_token(services.current().engine, self.user_id, int(token_id)), "Token revoked"
         )
-
-
-def section(title: str, *children: rx.Component) -> rx.Component:
-    return rx.card(rx.vstack(rx.heading(title, size="4"), *children, width="100%", spacing="3"), width="100%")
 
 
 def repo_row(row: RepoRow) -> rx.Component:
@@ -504,6 +492,7 @@ def admin_sections() -> rx.Component:
                 "Provider keys are kept as encrypted secrets and reach sandboxes only.", size="1", color_scheme="gray"
             ),
         ),
+        agent_sections(),
     )
 
 

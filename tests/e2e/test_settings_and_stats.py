@@ -124,3 +124,38 @@ def test_stats_page_shows_figures_and_chart(
     WebDriverWait(browser, 30).until(lambda _: "Ada Lovelace" in table.text)
     assert text_of(browser, "cost-figures").startswith("Total\n$")
     screenshot(browser, "stats")
+
+
+def test_an_admin_gives_agents_a_skill_and_a_person_a_budget(server: RunningServer, browser: webdriver.Chrome) -> None:
+    browser.get(f"{server.url}/settings")
+    WebDriverWait(browser, 60).until(ec.visibility_of_element_located((By.ID, "extension-add")))
+    Select(browser.find_element(By.ID, "extension-kind")).select_by_value("skill")
+    browser.find_element(By.ID, "extension-name").send_keys("house-style")
+    browser.find_element(By.CSS_SELECTOR, "textarea[name=config]").send_keys("Use tabs, never spaces.")
+    click(browser, "extension-add")
+    wait_text(browser, "extension-list", "house-style")
+    headers = {"Authorization": f"Bearer {server.token}"}
+    listed = httpx.get(f"{server.url}/api/agent-extensions", headers=headers).json()["extensions"]
+    assert {"kind": "skill", "name": "house-style", "repository_id": None} in [
+        {k: e[k] for k in ("kind", "name", "repository_id")} for e in listed
+    ]
+    assert [e["config"] for e in listed if e["name"] == "house-style"] == [{"content": "Use tabs, never spaces."}]
+    # a wrong one is refused with the reason, and nothing is added
+    Select(browser.find_element(By.ID, "extension-kind")).select_by_value("mcp_local")
+    browser.find_element(By.ID, "extension-name").send_keys("broken")
+    browser.find_element(By.CSS_SELECTOR, "textarea[name=config]").send_keys('{"command": "not a list"}')
+    click(browser, "extension-add")
+    wait_text(browser, "agent-settings-error", "list of 1-20 arguments")
+    assert "broken" not in text_of(browser, "extension-list")
+
+    Select(browser.find_element(By.ID, "budget-user")).select_by_visible_text("Ada Lovelace")
+    browser.find_element(By.ID, "budget-amount").send_keys("25")
+    click(browser, "budget-save")
+    wait_text(browser, "budget-list", "budget $25.00")
+    me = httpx.get(f"{server.url}/api/me/spending", headers=headers).json()
+    assert me["monthly_usd"] == 25
+    httpx.put(f"{server.url}/api/users/{me_id(server)}/budget", json={"monthly_usd": None}, headers=headers)
+
+
+def me_id(server: RunningServer) -> int:
+    return httpx.get(f"{server.url}/api/me", headers={"Authorization": f"Bearer {server.token}"}).json()["id"]

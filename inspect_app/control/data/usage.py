@@ -269,3 +269,19 @@ def stats(engine: sa.Engine, days: int) -> CostStats:
         per_merged_pr=(total / merged) if merged else None,
         unpriced=unpriced,
     )
+
+
+@dataclass(frozen=True)
+class BudgetRow:
+    user_id: int
+    name: str
+    monthly_budget_cents: int | None
+    spent: Decimal  # this month
+
+
+def budgets(engine: sa.Engine) -> list[BudgetRow]:
+    """Everyone, with their monthly budget (None: no limit) and what they spent this month."""
+    with session_scope(engine) as db:
+        people = db.exec(select(User).order_by(col(User.name))).all()
+        found = [(u.id or 0, u.name, u.monthly_budget_cents) for u in people]
+    return [BudgetRow(i, name, cents, this_month(engine, i).dollars) for i, name, cents in found]
