@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+from collections.abc import Callable
 from decimal import Decimal
 
 import reflex as rx
@@ -14,9 +15,9 @@ import reflex as rx
 from inspect_app import services
 from inspect_app.control import costs
 from inspect_app.control.data import agent_extensions, repositories, roles, usage
-from inspect_app.errors import InspectError, InvalidInput
+from inspect_app.errors import InvalidInput
 from inspect_app.ui.layout import NATIVE_SELECT, section
-from inspect_app.ui.state import AppState
+from inspect_app.ui.state import AppState, attempt
 
 EXAMPLE = '{"command": ["python3", "tools/mcp.py"], "environment": {"TOKEN": {"secret": "MY_SECRET"}}}'
 
@@ -76,14 +77,11 @@ class AgentSettingsState(AppState):
     async def load(self) -> None:
         await asyncio.to_thread(self._load)
 
-    async def _do(self, action: object, done: str) -> None:
-        try:
-            await asyncio.to_thread(action)  # type: ignore[arg-type]
-        except InspectError as exc:
-            self.error, self.message = exc.message, ""
-            return
-        self.error, self.message = "", done
-        await asyncio.to_thread(self._load)
+    async def _do(self, action: Callable[[], object], done: str) -> None:
+        self.error = await attempt(action)
+        self.message = "" if self.error else done
+        if not self.error:
+            await asyncio.to_thread(self._load)
 
     @rx.event
     async def add_extension(self, form: dict) -> None:

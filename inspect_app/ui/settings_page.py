@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Callable
 
 import reflex as rx
 
@@ -18,7 +19,7 @@ from inspect_app.errors import InspectError
 from inspect_app.ui.agent_settings import agent_sections
 from inspect_app.ui.formatting import relative_time
 from inspect_app.ui.layout import NATIVE_SELECT, page_frame, section
-from inspect_app.ui.state import AppState
+from inspect_app.ui.state import AppState, attempt
 
 
 @dataclasses.dataclass
@@ -135,14 +136,11 @@ class SettingsState(AppState):
     async def load(self) -> None:
         await asyncio.to_thread(self._load)
 
-    async def _do(self, action: object, done: str) -> None:
-        try:
-            await asyncio.to_thread(action)  # type: ignore[arg-type]
-        except InspectError as exc:
-            self.error, self.message = exc.message, ""
-            return
-        self.error, self.message = "", done
-        await asyncio.to_thread(self._load)
+    async def _do(self, action: Callable[[], object], done: str) -> None:
+        self.error = await attempt(action)
+        self.message = "" if self.error else done
+        if not self.error:
+            await asyncio.to_thread(self._load)
 
     @rx.event
     async def save_keywords(self, repo_id: str, value: str) -> None:

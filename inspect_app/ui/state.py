@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from http.cookies import SimpleCookie
 
 import reflex as rx
 
 from inspect_app import services
 from inspect_app.control.data import auth
-from inspect_app.errors import Unauthorized
+from inspect_app.errors import InspectError, Unauthorized
 
 
 def _resolve(session_token: str) -> tuple[int, str]:
@@ -49,3 +50,12 @@ def connected(client_token: str) -> bool:
 
     namespace = app.event_namespace
     return namespace is None or client_token in namespace.token_to_sid
+
+
+async def attempt(action: Callable[[], object]) -> str:
+    """Run a control function off the loop: "" when it worked, else what to tell the person."""
+    try:
+        await asyncio.to_thread(action)
+    except InspectError as exc:
+        return exc.message
+    return ""

@@ -8,36 +8,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.fakes.llm_server import MODEL, FakeLLM, ToolCall, Turn
-from tests.integration.sandbox_harness import make_origin, require_opencode
+from tests.fakes.llm_server import FakeLLM, ToolCall, Turn
+from tests.integration.sandbox_harness import make_origin
 from tests.integration.stream_client import Client
-from tests.servers import ROOT, RunningServer, start_server
+from tests.servers import ROOT, RunningServer
 
 pytestmark = [pytest.mark.timeout(300)]
 SECRET = "s3cret-mcp-token-value"
 SKILL = "When you change the API, update docs/api.md in the same commit."
-
-
-@pytest.fixture(scope="module")
-def llm() -> Iterator[FakeLLM]:
-    with FakeLLM() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, llm: FakeLLM) -> Iterator[RunningServer]:
-    require_opencode()
-    running = start_server(
-        tmp_path_factory.mktemp("extensions"), INSPECT_LLM_BASE_URL=llm.base_url, INSPECT_LLM_MODEL=MODEL
-    )
-    yield running
-    running.stop()
 
 
 def tool_names(request: dict) -> set[str]:

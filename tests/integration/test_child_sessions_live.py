@@ -7,37 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.fakes.llm_server import MODEL, FakeLLM, ToolCall, Turn
-from tests.integration.sandbox_harness import make_origin, require_opencode
+from tests.fakes.llm_server import FakeLLM, ToolCall, Turn
+from tests.integration.sandbox_harness import make_origin
 from tests.integration.stream_client import Client
-from tests.servers import RunningServer, start_server
+from tests.servers import RunningServer
 
 pytestmark = [pytest.mark.timeout(400)]
-
-
-@pytest.fixture(scope="module")
-def llm() -> Iterator[FakeLLM]:
-    with FakeLLM() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, llm: FakeLLM) -> Iterator[RunningServer]:
-    require_opencode()
-    running = start_server(
-        tmp_path_factory.mktemp("children"),
-        INSPECT_LLM_BASE_URL=llm.base_url,
-        INSPECT_LLM_MODEL=MODEL,
-        INSPECT_IDLE_TIMEOUT_S="600",
-    )
-    yield running
-    running.stop()
 
 
 def spawn(repository: int, prompt: str, title: str) -> ToolCall:

@@ -5,32 +5,17 @@ stopping or archiving the parent stops its children."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import httpx
 import pytest
 
-from inspect_app import services
 from inspect_app.api.app import build_api
 from inspect_app.control.children import MAX_CHILDREN
 from inspect_app.control.data import repositories, roles, sessions, users
 from inspect_app.db import session_scope
 from inspect_app.models import Repository, Session
-from inspect_app.settings import Settings
-from tests.integration.test_plane_core import Core, running_core
+from tests.integration.test_plane_core import Core
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-async def core(tmp_path: Path) -> AsyncIterator[Core]:
-    async with running_core(Settings(_env_file=None, data_dir=tmp_path / "data")) as running:  # type: ignore[call-arg]
-        services.install(running.services)
-        try:
-            yield running
-        finally:
-            services.install(None)
 
 
 def repository(core: Core, name: str) -> int:

@@ -8,38 +8,18 @@ from __future__ import annotations
 import json
 import stat
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.fakes.llm_server import MODEL, FakeLLM, Turn
-from tests.integration.sandbox_harness import make_origin, require_opencode
+from tests.fakes.llm_server import FakeLLM, Turn
+from tests.integration.sandbox_harness import make_origin
 from tests.integration.stream_client import bash
-from tests.servers import ROOT, RunningServer, start_server
+from tests.servers import ROOT, RunningServer
 
 pytestmark = [pytest.mark.timeout(400)]
 CLI = ROOT / ".venv" / "bin" / "inspect-cli"
-
-
-@pytest.fixture(scope="module")
-def llm() -> Iterator[FakeLLM]:
-    with FakeLLM() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, llm: FakeLLM) -> Iterator[RunningServer]:
-    require_opencode()
-    running = start_server(
-        tmp_path_factory.mktemp("cli"),
-        INSPECT_LLM_BASE_URL=llm.base_url,
-        INSPECT_LLM_MODEL=MODEL,
-        INSPECT_IDLE_TIMEOUT_S="600",
-    )
-    yield running
-    running.stop()
 
 
 def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:

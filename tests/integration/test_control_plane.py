@@ -27,24 +27,7 @@ from tests.servers import RunningServer, start_server
 pytestmark = [pytest.mark.timeout(300)]
 
 
-@pytest.fixture(scope="module")
-def llm() -> Iterator[FakeLLM]:
-    with FakeLLM() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, llm: FakeLLM) -> Iterator[RunningServer]:
-    require_opencode()
-    running = start_server(
-        tmp_path_factory.mktemp("cp"),
-        INSPECT_LLM_BASE_URL=llm.base_url,
-        INSPECT_LLM_MODEL=MODEL,
-        INSPECT_IDLE_TIMEOUT_S="600",
-        INSPECT_AUTOMATION_TICK_S="1",
-    )
-    yield running
-    running.stop()
+SERVER_ENV = {"INSPECT_AUTOMATION_TICK_S": "1"}  # the shared ``server`` fixture (conftest) with these
 
 
 def api(server: RunningServer, token: str) -> httpx.Client:

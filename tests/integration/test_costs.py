@@ -5,23 +5,19 @@ budget is refused with the reason and nothing is queued."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 
 import httpx
 import pytest
 from sqlmodel import delete, select
 
-from inspect_app import services
 from inspect_app.api.app import build_api
 from inspect_app.control.data import roles, sessions, usage, users
 from inspect_app.db import session_scope
 from inspect_app.errors import Forbidden
 from inspect_app.models import Message, PromptUsage
-from inspect_app.settings import Settings
 from tests.integration.test_automations import scheduled
-from tests.integration.test_plane_core import Core, running_core
+from tests.integration.test_plane_core import Core
 
 pytestmark = pytest.mark.timeout(60)
 MODEL = "acme/coder-1"
@@ -30,16 +26,6 @@ STEPS = [
     {"input": 7, "output": 3, "reasoning": 0, "cache": {"read": 0, "write": 0}},
 ]
 PRICES = {"input": 3.1, "output": 15, "cache_read": 0.31, "cache_write": 3.75}  # dollars per million tokens
-
-
-@pytest.fixture
-async def core(tmp_path: Path) -> AsyncIterator[Core]:
-    async with running_core(Settings(_env_file=None, data_dir=tmp_path / "data")) as running:  # type: ignore[call-arg]
-        services.install(running.services)
-        try:
-            yield running
-        finally:
-            services.install(None)
 
 
 def expected_cost(core: Core) -> Decimal:

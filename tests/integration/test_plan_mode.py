@@ -5,33 +5,18 @@ with the plan in it, and its write goes through."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.fakes.llm_server import MODEL, FakeLLM, ToolCall, Turn
-from tests.integration.sandbox_harness import git, make_origin, require_opencode
+from tests.fakes.llm_server import FakeLLM, ToolCall, Turn
+from tests.integration.sandbox_harness import git, make_origin
 from tests.integration.stream_client import Client, bash
-from tests.servers import RunningServer, start_server
+from tests.servers import RunningServer
 
 pytestmark = [pytest.mark.timeout(300)]
 PLAN = "Plan: 1. add notes.txt saying hello. 2. commit it."
-
-
-@pytest.fixture(scope="module")
-def llm() -> Iterator[FakeLLM]:
-    with FakeLLM() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, llm: FakeLLM) -> Iterator[RunningServer]:
-    require_opencode()
-    running = start_server(tmp_path_factory.mktemp("plan"), INSPECT_LLM_BASE_URL=llm.base_url, INSPECT_LLM_MODEL=MODEL)
-    yield running
-    running.stop()
 
 
 async def test_a_plan_prompt_changes_nothing_and_its_build_does(
