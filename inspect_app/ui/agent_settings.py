@@ -4,10 +4,8 @@ functions, which check the admin role themselves."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
-from collections.abc import Callable
 from decimal import Decimal
 
 import reflex as rx
@@ -17,7 +15,7 @@ from inspect_app.control import costs
 from inspect_app.control.data import agent_extensions, repositories, roles, usage
 from inspect_app.errors import InvalidInput
 from inspect_app.ui.layout import NATIVE_SELECT, section
-from inspect_app.ui.state import AppState, attempt
+from inspect_app.ui.state import Actions, AppState
 
 EXAMPLE = '{"command": ["python3", "tools/mcp.py"], "environment": {"TOKEN": {"secret": "MY_SECRET"}}}'
 
@@ -39,12 +37,10 @@ class BudgetRow:
     spent: str
 
 
-class AgentSettingsState(AppState):
+class AgentSettingsState(Actions, AppState):
     extensions: list[ExtensionRow] = []
     budgets: list[BudgetRow] = []
     repos: list[tuple[str, str]] = []  # (id, name) for the scope choice
-    message: str = ""
-    error: str = ""
 
     def _load(self) -> None:
         engine = services.current().engine
@@ -72,16 +68,6 @@ class AgentSettingsState(AppState):
             )
             for b in usage.budgets(engine)
         ]
-
-    @rx.event
-    async def load(self) -> None:
-        await asyncio.to_thread(self._load)
-
-    async def _do(self, action: Callable[[], object], done: str) -> None:
-        self.error = await attempt(action)
-        self.message = "" if self.error else done
-        if not self.error:
-            await asyncio.to_thread(self._load)
 
     @rx.event
     async def add_extension(self, form: dict) -> None:

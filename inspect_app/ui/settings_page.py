@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable
 
 import reflex as rx
 
@@ -19,7 +18,7 @@ from inspect_app.errors import InspectError
 from inspect_app.ui.agent_settings import agent_sections
 from inspect_app.ui.formatting import relative_time
 from inspect_app.ui.layout import NATIVE_SELECT, page_frame, section
-from inspect_app.ui.state import AppState, attempt
+from inspect_app.ui.state import Actions, AppState
 
 
 @dataclasses.dataclass
@@ -76,7 +75,7 @@ class TokenRow:
 PROVIDER_KEYS = {"Anthropic": "ANTHROPIC_API_KEY", "OpenAI": "OPENAI_API_KEY", "OpenRouter": "OPENROUTER_API_KEY"}
 
 
-class SettingsState(AppState):
+class SettingsState(Actions, AppState):
     repos: list[RepoRow] = []
     secrets: list[SecretRow] = []
     tokens: list[TokenRow] = []
@@ -87,8 +86,6 @@ class SettingsState(AppState):
     github_loaded: bool = False
     new_token: str = ""  # shown once, right after creation
     is_admin: bool = False  # shows the admin-only sections (control/roles checks every change anyway)
-    message: str = ""
-    error: str = ""
 
     def _load(self) -> None:
         engine = services.current().engine
@@ -131,16 +128,6 @@ class SettingsState(AppState):
         self.configured_model = services.current().settings.resolved_default_model
         self.github_app = services.current().github_app is not None
         self.default_model = instance.default_model(engine, self.configured_model)
-
-    @rx.event
-    async def load(self) -> None:
-        await asyncio.to_thread(self._load)
-
-    async def _do(self, action: Callable[[], object], done: str) -> None:
-        self.error = await attempt(action)
-        self.message = "" if self.error else done
-        if not self.error:
-            await asyncio.to_thread(self._load)
 
     @rx.event
     async def save_keywords(self, repo_id: str, value: str) -> None:

@@ -52,10 +52,25 @@ def connected(client_token: str) -> bool:
     return namespace is None or client_token in namespace.token_to_sid
 
 
-async def attempt(action: Callable[[], object]) -> str:
-    """Run a control function off the loop: "" when it worked, else what to tell the person."""
-    try:
-        await asyncio.to_thread(action)
-    except InspectError as exc:
-        return exc.message
-    return ""
+class Actions(rx.State, mixin=True):
+    """A page's state that shows what it loads (``_load``, blocking) and runs a person's actions
+    through the control functions (``_do``): what went wrong, or what was done, then a reload."""
+
+    error: str = ""
+    message: str = ""
+
+    def _load(self) -> None:
+        raise NotImplementedError
+
+    @rx.event
+    async def load(self) -> None:
+        await asyncio.to_thread(self._load)
+
+    async def _do(self, action: Callable[[], object], done: str) -> None:
+        try:
+            await asyncio.to_thread(action)
+        except InspectError as exc:
+            self.error, self.message = exc.message, ""
+            return
+        self.error, self.message = "", done
+        await asyncio.to_thread(self._load)

@@ -327,11 +327,7 @@ async def test_a_failed_check_on_a_pull_request_is_fixed_on_its_branch_by_an_aut
     """The automation acts for Ada: the fix is committed as her and pushed onto the pull request's
     own branch (a fast-forward), and no other pull request is opened."""
     github, llm, server, _ = world
-    ada = sign_in(server)
-    http = api(server, ada)
-    repos = {r["name"]: r["id"] for r in (await http.get("/api/repositories")).json()}
-    if "acme/widgets" not in repos:
-        repos["acme/widgets"] = (await http.post("/api/repositories", json={"github": "acme/widgets"})).json()["id"]
+    http, widgets = await ada_with_widgets(server)
     bare = github.repo_path("acme", "widgets")
     git("branch", "-f", "faster-login", "main", cwd=bare)
     head = git("rev-parse", "faster-login", cwd=bare).strip()
@@ -346,7 +342,7 @@ async def test_a_failed_check_on_a_pull_request_is_fixed_on_its_branch_by_an_aut
             "name": "Fix failing CI",
             "trigger": "github",
             "events": ["check_run.failed"],
-            "repository_ids": [repos["acme/widgets"]],
+            "repository_ids": [widgets],
             "template": "The check {{ payload.check_run.name }} failed. Fix it.",
         },
     )
@@ -409,12 +405,7 @@ async def test_a_forks_pull_request_runs_its_code_with_no_secrets_and_pushes_not
     repository's secret and tries to push and to open a pull request: the secret is not there, git's
     token can only read, and the tool refuses."""
     github, llm, server, _ = world
-    ada = sign_in(server)
-    http = api(server, ada)
-    repos = {r["name"]: r["id"] for r in (await http.get("/api/repositories")).json()}
-    if "acme/widgets" not in repos:
-        repos["acme/widgets"] = (await http.post("/api/repositories", json={"github": "acme/widgets"})).json()["id"]
-    repo_id = repos["acme/widgets"]
+    http, repo_id = await ada_with_widgets(server)
     secret = "s3cret-deploy-token-for-forks"
     put = await http.put(f"/api/repositories/{repo_id}/secrets/DEPLOY_TOKEN", json={"value": secret})
     assert put.status_code == 204, put.text
@@ -482,6 +473,15 @@ async def test_a_forks_pull_request_runs_its_code_with_no_secrets_and_pushes_not
     assert session["artifacts"] == []
     assert secret not in json.dumps(everything_written(server, [run["session_id"]]))
     await http.aclose()
+
+
+async def ada_with_widgets(server: RunningServer) -> tuple[httpx.AsyncClient, int]:
+    """Ada signed in (her API client) and acme/widgets registered (the first test that needs it does)."""
+    http = api(server, sign_in(server))
+    repos = {r["name"]: r["id"] for r in (await http.get("/api/repositories")).json()}
+    if "acme/widgets" not in repos:
+        repos["acme/widgets"] = (await http.post("/api/repositories", json={"github": "acme/widgets"})).json()["id"]
+    return http, repos["acme/widgets"]
 
 
 async def deliver(http: httpx.AsyncClient, event: str, payload: bytes, delivery: str) -> httpx.Response:
