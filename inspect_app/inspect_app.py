@@ -17,17 +17,17 @@ from inspect_app.api.framing import FrameGuard
 from inspect_app.api.session_guard import SessionGuard
 from inspect_app.control.integrations import keep_watching, probe_model
 from inspect_app.ui import routes
-from inspect_app.ui.agent_settings import AgentSettingsState
-from inspect_app.ui.automations_page import AutomationsState, automations_page
 from inspect_app.ui.new_session import NewSessionState
+from inspect_app.ui.pages.automations import AutomationsState, automations_page
 from inspect_app.ui.pages.extension import extension_home, extension_session
 from inspect_app.ui.pages.home import home
 from inspect_app.ui.pages.session import session_page
+from inspect_app.ui.pages.settings import SettingsState, settings_page
+from inspect_app.ui.pages.settings_agents import AgentSettingsState
+from inspect_app.ui.pages.stats import StatsState, stats_page
 from inspect_app.ui.session_state import SessionPageState
 from inspect_app.ui.sessions_list import SessionListState
-from inspect_app.ui.settings_page import SettingsState, settings_page
-from inspect_app.ui.state import AppState
-from inspect_app.ui.stats_page import StatsState, stats_page
+from inspect_app.ui.state import AppState, use_app
 
 if TYPE_CHECKING:
     from bots.slack.socket_mode import SocketModeRunner
@@ -43,6 +43,7 @@ app = rx.App(
     api_transformer=[build_api(), SessionGuard, FrameGuard],
     head_components=[rx.script(FORGET_STORED_KEY)],
 )
+use_app(app)  # the states' background loops ask it which tabs are open (ui/state.py imports no app)
 
 
 @contextlib.asynccontextmanager

@@ -18,7 +18,7 @@ from inspect_app.control.data import auth, browser_sign_in
 from inspect_app.errors import Forbidden, NotFound, Unauthorized
 from inspect_app.scm.github_oauth import GitHubOAuth
 from inspect_app.settings import Settings
-from inspect_app.ui.login import denied_page, login_page
+from inspect_app.ui.pages.login import denied_page, login_page
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 pages = APIRouter(include_in_schema=False)

@@ -44,11 +44,18 @@ class AppState(rx.State):
         return None
 
 
+_app: rx.App | None = None  # the running app, registered by the composition root (``use_app``)
+
+
+def use_app(app: rx.App) -> None:
+    """Let the UI's states ask the app about its browser tabs (``connected``) without importing it."""
+    global _app
+    _app = app
+
+
 def connected(client_token: str) -> bool:
     """Whether this browser tab still has its socket open (background loops end when it closes)."""
-    from inspect_app.inspect_app import app  # the running app; imported late to avoid a cycle
-
-    namespace = app.event_namespace
+    namespace = _app.event_namespace if _app is not None else None
     return namespace is None or client_token in namespace.token_to_sid
 
 

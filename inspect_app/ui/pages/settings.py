@@ -15,9 +15,9 @@ from inspect_app import services
 from inspect_app.control import prebuild
 from inspect_app.control.data import instance, repositories, roles, secrets, users
 from inspect_app.errors import InspectError
-from inspect_app.ui.agent_settings import agent_sections
 from inspect_app.ui.formatting import relative_time
 from inspect_app.ui.layout import NATIVE_SELECT, page_frame, section
+from inspect_app.ui.pages.settings_agents import agent_sections
 from inspect_app.ui.state import Actions, AppState
 
 

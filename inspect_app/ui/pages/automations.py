@@ -19,8 +19,7 @@ from inspect_app.errors import InspectError
 from inspect_app.models import Automation, AutomationRun, User, utcnow
 from inspect_app.ui import routes
 from inspect_app.ui.formatting import http_url, relative_time
-from inspect_app.ui.layout import page_frame
-from inspect_app.ui.settings_page import NATIVE_SELECT, section
+from inspect_app.ui.layout import NATIVE_SELECT, page_frame, section
 from inspect_app.ui.state import AppState
 
 EXAMPLE_TEMPLATE = "Look at the failing tests in {{ repository }} and fix the first one."
