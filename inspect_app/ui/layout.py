@@ -94,7 +94,7 @@ def mobile_bar() -> rx.Component:
         nav_link("workflow", "", routes.AUTOMATIONS),
         nav_link("settings", "", routes.SETTINGS),
         nav_link("chart-column", "", routes.STATS),
-        rx.color_mode.button(size="1", variant="ghost"),
+        rx.color_mode.button(size="1", variant="ghost", id="color-mode-phone", title="Light or dark theme"),
         width="100%",
         align="center",
         padding_bottom="0.75rem",

@@ -174,22 +174,30 @@ def unread_dot(row: SessionRow) -> rx.Component:
 
 
 def sidebar_item(row: SessionRow) -> rx.Component:
+    """Two lines: the title across the whole width, its state under it (badges beside a title left
+    it a few letters)."""
     return rx.link(
-        rx.hstack(
+        rx.vstack(
             rx.text(
                 row.title,
                 size="2",
-                trim="both",
                 overflow="hidden",
                 text_overflow="ellipsis",
                 white_space="nowrap",
-                flex="1",
+                width="100%",
+                class_name="sidebar-title",
             ),
-            unread_dot(row),
-            pr_badge(row),
-            status_badge(row),
+            rx.hstack(
+                status_badge(row),
+                pr_badge(row),
+                rx.spacer(),
+                unread_dot(row),
+                width="100%",
+                align="center",
+                spacing="1",
+            ),
+            spacing="1",
             width="100%",
-            align="center",
         ),
         href=row.url,
         underline="none",
@@ -210,7 +218,7 @@ def session_card(row: SessionRow) -> rx.Component:
         rx.card(
             rx.hstack(
                 rx.vstack(
-                    rx.text(row.title, weight="medium"),
+                    rx.text(row.title, weight="medium", class_name="session-card-title"),
                     rx.text(
                         row.repository,
                         " @ ",
