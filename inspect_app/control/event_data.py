@@ -163,7 +163,7 @@ class ChildData(EventData):
 
 
 class CostData(EventData):
-    """``session_cost``: what the session's ended prompts cost so far (one row, upserted)."""
+    """``session_cost``: what the session's ended prompts cost so far (after each prompt's end)."""
 
     dollars: str = "0"  # exact decimal
     display: str = ""  # e.g. "$0.42"

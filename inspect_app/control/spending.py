@@ -1,7 +1,9 @@
 """Spending: each prompt's usage is recorded when it ends (``data/usage.record``, through the
-plane's ``watch``) and the session's new total is announced (a ``session_cost`` event, upserted:
-every client's header follows it); prompts that ended before this existed are backfilled once at
-start; the people's budgets are checked where prompts are queued (``ControlPlane.submit_prompt``)."""
+plane's ``watch``), and the session's new total is announced: a ``session_cost`` event after each
+prompt's end (the newest is the total; every client's header follows it). A new row, not one
+updated in place, so that it always comes after the ``execution_complete`` it follows, for every
+client. Prompts that ended before this existed are backfilled once at start; the people's budgets
+are checked where prompts are queued (``ControlPlane.submit_prompt``)."""
 
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ class Spending:
         cost = CostData(
             dollars=costs.exact(spent.dollars), display=costs.dollars(spent.dollars), unpriced=spent.unpriced
         )
-        await self._plane.events.append(session_id, "session_cost", cost.stored(), key="cost", mode="upsert")
+        await self._plane.events.append(session_id, "session_cost", cost.stored())
 
     def start(self) -> None:
         """Backfill in the background (owned by the plane), a batch of sessions at a time."""

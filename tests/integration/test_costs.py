@@ -69,8 +69,9 @@ async def test_a_sessions_cost_is_its_steps_tokens_times_the_prices_and_a_spent_
     snapshot = (await api(core, "GET", f"/api/sessions/{core.session_id}")).json()
     assert Decimal(snapshot["cost"]["dollars"]) == expected  # exactly
     assert snapshot["cost"]["tokens"] == {"input": 2482, "output": 1318, "cache_read": 2000, "cache_write": 20}
-    [announced] = [e for e in core.events() if e.type == "session_cost"]  # one row, updated per prompt
-    assert Decimal(announced.data["dollars"]) == expected and announced.data["display"] == "$0.03"
+    first, total = [e for e in core.events() if e.type == "session_cost"]  # after each prompt: the total so far
+    assert Decimal(first.data["dollars"]) * 2 == expected  # the two prompts cost the same
+    assert Decimal(total.data["dollars"]) == expected and total.data["display"] == "$0.03"
 
     # prompts from before usage was recorded are backfilled, to the same figure
     with session_scope(engine) as db:

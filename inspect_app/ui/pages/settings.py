@@ -15,10 +15,11 @@ from inspect_app import services
 from inspect_app.control import prebuild
 from inspect_app.control.data import instance, repositories, roles, secrets, users
 from inspect_app.errors import InspectError
+from inspect_app.models import ImageStatus
 from inspect_app.ui.formatting import relative_time
 from inspect_app.ui.layout import NATIVE_SELECT, page_frame, section
 from inspect_app.ui.pages.settings_agents import agent_sections
-from inspect_app.ui.state import Actions, AppState
+from inspect_app.ui.state import Actions, AppState, connected
 
 
 @dataclasses.dataclass
@@ -75,6 +76,30 @@ class TokenRow:
 PROVIDER_KEYS = {"Anthropic": "ANTHROPIC_API_KEY", "OpenAI": "OPENAI_API_KEY", "OpenRouter": "OPENROUTER_API_KEY"}
 
 
+BUILD_POLL_S = 2.0  # how often a tab watching an image build reads its status
+BUILD_WATCH_TICKS = 900  # at most 30 minutes of it (a build's own timeout is shorter)
+BUILD_START_TICKS = 15  # a build not seen within 30 s was refused or finished before the first look
+
+
+def _repo_rows() -> list[RepoRow]:
+    """The repositories with their newest image (blocking: database reads)."""
+    engine = services.current().engine
+    latest = prebuild.latest_images(engine)
+    return [
+        RepoRow(
+            str(r.id),
+            r.name,
+            r.url,
+            r.default_branch,
+            r.prebuild,
+            *_image_line(latest.get(r.id or 0)),
+            ", ".join(r.keywords or []),
+            ", ".join(r.egress_hosts or []),
+        )
+        for r in repositories.list_all(engine)
+    ]
+
+
 class SettingsState(Actions, AppState):
     repos: list[RepoRow] = []
     secrets: list[SecretRow] = []
@@ -86,6 +111,7 @@ class SettingsState(Actions, AppState):
     github_loaded: bool = False
     new_token: str = ""  # shown once, right after creation
     is_admin: bool = False  # shows the admin-only sections (control/roles checks every change anyway)
+    _watching_builds: bool = False
 
     def _load(self) -> None:
         engine = services.current().engine
@@ -107,20 +133,7 @@ class SettingsState(Actions, AppState):
 
     def _load_admin(self) -> None:
         engine = services.current().engine
-        latest = prebuild.latest_images(engine)
-        self.repos = [
-            RepoRow(
-                str(r.id),
-                r.name,
-                r.url,
-                r.default_branch,
-                r.prebuild,
-                *_image_line(latest.get(r.id or 0)),
-                ", ".join(r.keywords or []),
-                ", ".join(r.egress_hosts or []),
-            )
-            for r in repositories.list_all(engine)
-        ]
+        self.repos = _repo_rows()
         self.secrets = [
             SecretRow(key, scope, str(repo_id or ""))
             for key, scope, repo_id in secrets.listing(engine, actor_id=self.user_id)
@@ -149,14 +162,40 @@ class SettingsState(Actions, AppState):
         )
 
     @rx.event
-    async def rebuild(self, repo_id: str) -> None:
+    async def rebuild(self, repo_id: str) -> rx.event.EventSpec | None:
         try:
             await services.current().prebuilds.rebuild_now(int(repo_id), actor_id=self.user_id)
         except InspectError as exc:
             self.error, self.message = exc.message, ""
-            return
-        self.error, self.message = "", "Building the image in the background; reload to see how it went."
+            return None
+        self.error, self.message = "", "Building the image in the background: its status shows here as it goes."
         await asyncio.to_thread(self._load)
+        return SettingsState.watch_builds
+
+    @rx.event(background=True)
+    async def watch_builds(self) -> None:
+        """While an image builds, show its status as it changes (one loop per tab, bounded, ended
+        when the tab closes)."""
+        async with self:
+            if self._watching_builds:
+                return
+            self._watching_builds, client = True, self.router.session.client_token
+        try:
+            seen = False  # a build may register a moment after it was asked for
+            for tick in range(BUILD_WATCH_TICKS):
+                await asyncio.sleep(BUILD_POLL_S)
+                if not connected(client):
+                    return
+                rows = await asyncio.to_thread(_repo_rows)  # outside the tab's lock: its other events go on
+                async with self:
+                    self.repos = rows
+                building = any(r.image_status == ImageStatus.BUILDING for r in rows)
+                seen |= building
+                if not building and (seen or tick >= BUILD_START_TICKS):
+                    return
+        finally:
+            async with self:
+                self._watching_builds = False
 
     @rx.event
     async def load_github(self) -> None:
