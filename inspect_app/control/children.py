@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import OrderedDict
 
 import sqlalchemy as sa
 
@@ -33,6 +34,7 @@ from inspect_app.errors import Conflict, Forbidden, InspectError, NotFound
 from inspect_app.models import Repository, Session, User
 
 MAX_CHILDREN = 10
+REMEMBERED = 10_000  # sessions whose parent (or none) is kept in memory
 
 
 def refusal(parent: Session, parent_repo: Repository, target_id: int, children: int) -> str | None:
@@ -60,7 +62,8 @@ class Children:
     def __init__(self, plane: ControlPlane, *, public_url: str) -> None:
         self._plane = plane
         self._public_url = public_url.rstrip("/")
-        self._parent_of: dict[str, str | None] = {}  # a session's parent never changes: remembered
+        # a session's parent never changes: remembered, for the most recently asked sessions
+        self._parent_of: OrderedDict[str, str | None] = OrderedDict()
         plane.watch(self._changed)
 
     @property
@@ -99,7 +102,7 @@ class Children:
             source_ref={"parent": parent_id},
             parent_id=parent_id,
         )
-        self._parent_of[child.id] = parent_id
+        self._remember(child.id, parent_id)
         await self._plane.submit_prompt(session_id=child.id, user=person, content=prompt, source="child")
         return await self._announce(child.id)
 
@@ -187,13 +190,20 @@ class Children:
         return found
 
     async def _parent(self, session_id: str) -> str | None:
-        if session_id not in self._parent_of:
-            try:
-                session = await asyncio.to_thread(sessions_ctl.get, self._engine, session_id)
-            except NotFound:
-                return None
-            self._parent_of[session_id] = session.parent_id
-        return self._parent_of[session_id]
+        if session_id in self._parent_of:
+            self._parent_of.move_to_end(session_id)
+            return self._parent_of[session_id]
+        try:
+            session = await asyncio.to_thread(sessions_ctl.get, self._engine, session_id)
+        except NotFound:
+            return None
+        self._remember(session_id, session.parent_id)
+        return session.parent_id
+
+    def _remember(self, session_id: str, parent_id: str | None) -> None:
+        self._parent_of[session_id] = parent_id
+        if len(self._parent_of) > REMEMBERED:
+            self._parent_of.popitem(last=False)
 
     async def _changed(self, session_id: str) -> None:
         if await self._parent(session_id) is not None:
