@@ -7,6 +7,9 @@ PY          := $(VENV)/bin/python
 TOOLS       := .tools
 BUN_VERSION := 1.4.4
 OPENCODE_VERSION := 1.18.33
+# xterm.js: the browser terminal (the app serves it from .tools/xterm)
+XTERM_VERSION := 6.0.0
+XTERM_FIT_VERSION := 0.11.0
 NPM_REGISTRY ?= https://registry.npmjs.org/
 
 export PATH := $(CURDIR)/$(TOOLS)/node_modules/.bin:$(PATH)
@@ -54,13 +57,15 @@ $(VENV)/bin/inspect-cli: Makefile | $(VENV)/bin/python
 	chmod 755 $@
 
 # From the npm registry (postinstall scripts link the platform binaries): bun for Reflex's frontend,
-# OpenCode for the sandboxes, and OpenCode's plugin package prepared once so that sandboxes never
-# try to npm-install it at start (which stalls where the registry is unreachable), with OpenCode's
-# model catalogue beside it (sandboxes load only their providers' part: 0.7 s less per boot).
+# OpenCode for the sandboxes, xterm.js for the browser terminal, and OpenCode's plugin package
+# prepared once so that sandboxes never try to npm-install it at start (which stalls where the
+# registry is unreachable), with OpenCode's model catalogue beside it (sandboxes load only their
+# providers' part: 0.7 s less per boot).
 $(TOOLS)/.stamp: Makefile
 	mkdir -p $(TOOLS)/opencode-plugin
 	npm install --prefix $(TOOLS) --no-audit --no-fund --loglevel=error bun@$(BUN_VERSION) opencode-ai@$(OPENCODE_VERSION)
 	npm install --prefix $(TOOLS)/opencode-plugin --no-audit --no-fund --loglevel=error @opencode-ai/plugin@$(OPENCODE_VERSION)
+	npm install --prefix $(TOOLS)/xterm --no-audit --no-fund --loglevel=error @xterm/xterm@$(XTERM_VERSION) @xterm/addon-fit@$(XTERM_FIT_VERSION)
 	$(TOOLS)/node_modules/.bin/bun --version
 	$(TOOLS)/node_modules/.bin/opencode --version
 	python3 -m sandbox.runtime.models_catalog $(TOOLS)/node_modules/.bin/opencode $(TOOLS)/opencode-plugin/models

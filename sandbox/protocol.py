@@ -116,6 +116,38 @@ class ParkCommand(_Message):
     type: Literal["park"] = "park"
 
 
+# A person's terminal in the sandbox (``sandbox/runtime/terminals.py``): a shell on a PTY, as the
+# sandbox's user. Its bytes are base64 both ways; they are not numbered (nothing to resend: a
+# terminal that lost its bridge is opened again).
+TERMINAL_ID = r"^[A-Za-z0-9_-]{1,64}$"
+MAX_TERMINAL_CHUNK = 64 * 1024
+
+
+class TerminalOpen(_Message):
+    type: Literal["terminal_open"] = "terminal_open"
+    terminal_id: str = Field(pattern=TERMINAL_ID)
+    cols: int = Field(default=80, ge=2, le=1000)
+    rows: int = Field(default=24, ge=2, le=1000)
+
+
+class TerminalInput(_Message):
+    type: Literal["terminal_input"] = "terminal_input"
+    terminal_id: str = Field(pattern=TERMINAL_ID)
+    data: str = Field(max_length=MAX_TERMINAL_CHUNK)  # base64
+
+
+class TerminalResize(_Message):
+    type: Literal["terminal_resize"] = "terminal_resize"
+    terminal_id: str = Field(pattern=TERMINAL_ID)
+    cols: int = Field(ge=2, le=1000)
+    rows: int = Field(ge=2, le=1000)
+
+
+class TerminalClose(_Message):
+    type: Literal["terminal_close"] = "terminal_close"
+    terminal_id: str = Field(pattern=TERMINAL_ID)
+
+
 class ControlError(_Message):
     """The control plane's answer to a sandbox message it could not parse."""
 
@@ -132,6 +164,10 @@ ControlMessage = Annotated[
     | AckCommand
     | ShutdownCommand
     | ParkCommand
+    | TerminalOpen
+    | TerminalInput
+    | TerminalResize
+    | TerminalClose
     | ControlError,
     Field(discriminator="type"),
 ]
@@ -153,6 +189,19 @@ class Heartbeat(_Message):
     type: Literal["heartbeat"] = "heartbeat"
     busy: bool = False
     message_id: str | None = None  # the prompt running now, if any
+
+
+class TerminalOutput(_Message):
+    type: Literal["terminal_output"] = "terminal_output"
+    terminal_id: str = Field(pattern=TERMINAL_ID)
+    data: str = Field(max_length=2 * MAX_TERMINAL_CHUNK)  # base64
+
+
+class TerminalExit(_Message):
+    type: Literal["terminal_exit"] = "terminal_exit"
+    terminal_id: str = Field(pattern=TERMINAL_ID)
+    code: int | None = None
+    reason: str = Field(default="", max_length=500)
 
 
 class GitSync(_Numbered):
@@ -263,7 +312,9 @@ SandboxMessage = Annotated[
     | SnapshotReady
     | ArtifactEvent
     | SessionTitle
-    | Warning,
+    | Warning
+    | TerminalOutput
+    | TerminalExit,
     Field(discriminator="type"),
 ]
 

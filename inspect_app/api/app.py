@@ -24,6 +24,7 @@ from inspect_app.api import (
     sandbox_tools,
     sandbox_ws,
     sessions,
+    terminal,
     ws,
 )
 from inspect_app.api.errors import install_error_handlers
@@ -71,6 +72,8 @@ def build_api() -> FastAPI:
     api.include_router(costs.router)
     api.include_router(extensions.router)
     api.include_router(ws.router)
+    api.include_router(terminal.router)
+    api.include_router(terminal.pages)
     api.include_router(sandbox_ws.router)
     api.include_router(sandbox_tools.router)
     api.include_router(github.router)

@@ -42,7 +42,7 @@ MAX_CLIENT_MESSAGE = 128 * 1024
 FRAME_INTERVAL_S = 0.02
 
 
-def _error(code: str, message: str) -> str:
+def error_frame(code: str, message: str) -> str:
     return json.dumps({"type": "error", "error": {"code": code, "message": message}})
 
 
@@ -52,14 +52,14 @@ def _position(first: dict[str, Any], name: str) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_BIGINT else -1
 
 
-async def _authenticate(websocket: WebSocket, session_id: str) -> tuple[User, dict[str, Any]] | None:
+async def authenticate(websocket: WebSocket, session_id: str) -> tuple[User, dict[str, Any]] | None:
     try:
         raw = await asyncio.wait_for(websocket.receive_text(), SUBSCRIBE_TIMEOUT_S)
         first = json.loads(raw)
         if not isinstance(first, dict) or first.get("type") != "subscribe" or not isinstance(first.get("token"), str):
             raise ValueError
     except (TimeoutError, ValueError):
-        await websocket.send_text(_error("subscribe_first", 'send {"type": "subscribe", "token": "..."} first'))
+        await websocket.send_text(error_frame("subscribe_first", 'send {"type": "subscribe", "token": "..."} first'))
         await websocket.close(CLOSE_UNAUTHORIZED)
         return None
     engine = services_module.current().engine
@@ -71,7 +71,7 @@ async def _authenticate(websocket: WebSocket, session_id: str) -> tuple[User, di
             user = await asyncio.to_thread(users.user_for_token, engine, token)
         await asyncio.to_thread(sessions.join, engine, session_id, user.id or 0)
     except InspectError as exc:
-        await websocket.send_text(_error(exc.code, exc.message))
+        await websocket.send_text(error_frame(exc.code, exc.message))
         await websocket.close(CLOSE_UNAUTHORIZED if exc.status == 401 else 4404)
         return None
     return user, first
@@ -80,7 +80,7 @@ async def _authenticate(websocket: WebSocket, session_id: str) -> tuple[User, di
 @router.websocket("/api/sessions/{session_id}/ws")
 async def session_stream(websocket: WebSocket, session_id: str) -> None:
     await websocket.accept()
-    auth = await _authenticate(websocket, session_id)
+    auth = await authenticate(websocket, session_id)
     if auth is None:
         return
     user, first = auth
@@ -173,7 +173,7 @@ async def _receive(websocket: WebSocket, plane: ControlPlane, session_id: str, u
     while True:
         raw = await websocket.receive_text()
         if len(raw) > MAX_CLIENT_MESSAGE:
-            await websocket.send_text(_error("too_large", f"messages are at most {MAX_CLIENT_MESSAGE} bytes"))
+            await websocket.send_text(error_frame("too_large", f"messages are at most {MAX_CLIENT_MESSAGE} bytes"))
             continue
         try:
             message = json.loads(raw)
@@ -182,17 +182,19 @@ async def _receive(websocket: WebSocket, plane: ControlPlane, session_id: str, u
             kind = None
         if kind not in _ACTIONS:
             await websocket.send_text(
-                _error("bad_message", "expected a JSON object with type prompt|stop|typing|presence")
+                error_frame("bad_message", "expected a JSON object with type prompt|stop|typing|presence")
             )
             continue
         try:
             reply = await _ACTIONS[kind](plane, session_id, user, message)
         except ValidationError as exc:
             first = exc.errors()[0]
-            await websocket.send_text(_error("invalid_input", f"{'.'.join(map(str, first['loc']))}: {first['msg']}"))
+            await websocket.send_text(
+                error_frame("invalid_input", f"{'.'.join(map(str, first['loc']))}: {first['msg']}")
+            )
             continue
         except InspectError as exc:
-            await websocket.send_text(_error(exc.code, exc.message))
+            await websocket.send_text(error_frame(exc.code, exc.message))
             continue
         if reply is not None:
             await websocket.send_text(json.dumps(reply))

@@ -170,6 +170,14 @@ class CostData(EventData):
     unpriced: bool = False
 
 
+class TerminalData(EventData):
+    """``terminal``: someone opened a terminal in the sandbox, or ran a line in it."""
+
+    by: Person | None = None
+    action: str = ""  # opened | ran
+    text: str = ""  # the line run
+
+
 class SnapshotData(EventData):
     commit: str = ""
 
@@ -196,6 +204,7 @@ BY_TYPE: dict[str, type[EventData]] = {
     "snapshot_ready": SnapshotData,
     "child": ChildData,
     "session_cost": CostData,
+    "terminal": TerminalData,
 }
 
 

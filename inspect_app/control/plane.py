@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlmodel import col, select
 
 from inspect_app import logs
@@ -39,6 +39,7 @@ from inspect_app.control.hub import Hub
 from inspect_app.control.lifecycle import Lifecycle
 from inspect_app.control.links import SNAPSHOT_REPLY, Links, NotLinked, SandboxLink
 from inspect_app.control.peers import Peers
+from inspect_app.control.terminals import Terminals
 from inspect_app.db import session_scope
 from inspect_app.errors import Conflict
 from inspect_app.models import Artifact, Message, SandboxStatus, Session, SessionStatus, User, utcnow
@@ -114,6 +115,8 @@ class ControlPlane:
         self._sweeper: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._watchers: list[Callable[[str], Awaitable[None]]] = []
+        # people's terminals in the sandboxes this replica serves (their bytes come back here)
+        self.terminals = Terminals(send=self._send_here, emit=self.emit, touch=self._touch)
         # message id → author, for its events (tokens stream: one read per prompt, not per event);
         # bounded, so a server that runs for months does not keep every prompt's
         self._authors: OrderedDict[str, dict[str, Any]] = OrderedDict()
@@ -143,6 +146,14 @@ class ControlPlane:
         await self.lifecycle.close()
         await self.events.close()
         await self.hub.close()
+
+    async def _send_here(self, session_id: str, command: BaseModel) -> bool:
+        """To the session's sandbox if this replica serves it (a terminal's answers come back here)."""
+        link = self.links.get(session_id)
+        return link is not None and await link.send(command)
+
+    async def _touch(self, session_id: str) -> None:
+        await asyncio.to_thread(sessions_ctl.touch, self.engine, session_id)
 
     def watch(self, watcher: Callable[[str], Awaitable[None]]) -> None:
         """Be told (with its id) when a session changed in a way others follow: a prompt ended, a
@@ -453,7 +464,8 @@ class ControlPlane:
             await self.links.send(message.session_id, StopCommand(message_id=message.id))
             await self.fail_prompt(message.session_id, message, reason)
         for session in due["idle"]:
-            await self.sleep(session.id, f"idle for {limit.idle_timeout_s:.0f}s")
+            if not self.terminals.open_in(session.id):  # someone at its terminal is not idle
+                await self.sleep(session.id, f"idle for {limit.idle_timeout_s:.0f}s")
         for session_id, link in list(self.links.items()):
             handle = self.lifecycle.handles.get(link.sandbox_id)
             if handle is None:

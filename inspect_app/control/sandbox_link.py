@@ -36,6 +36,8 @@ from sandbox.protocol import (
     SnapshotReady,
     StepFinish,
     StopCommand,
+    TerminalExit,
+    TerminalOutput,
     Token,
     ToolCall,
     Warning,
@@ -71,7 +73,12 @@ class SandboxConnection:
             PushComplete: self._push_result,
             PushError: self._push_result,
             SnapshotReady: self._snapshot_ready,
+            TerminalOutput: self._terminal,
+            TerminalExit: self._terminal,
         }
+
+    async def _terminal(self, message: TerminalOutput | TerminalExit) -> None:
+        self.plane.terminals.deliver(self.session_id, message)  # a person's terminal, on this replica
 
     @property
     def session_id(self) -> str:

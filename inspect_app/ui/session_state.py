@@ -56,6 +56,7 @@ TIMELINE_TYPES = {
     "prompt_cancelled",
     "artifact",
     "child",
+    "terminal",
 }
 
 

@@ -12,6 +12,7 @@ from inspect_app.control.event_data import (
     CompleteData,
     ErrorData,
     PromptData,
+    TerminalData,
     TextData,
     ToolCallData,
     WarningData,
@@ -120,6 +121,11 @@ def _item_for(event: dict[str, Any]) -> TimelineItem | None:
                 link=session_url(child.child_id),
                 color={"done": "green", "failed": "red", "stopped": "gray"}.get(child.status, "blue"),
             )
+        case TerminalData() as used:
+            name = used.by.name if used.by is not None else "Someone"
+            opened = used.action == "opened"
+            said = f"{name} opened a terminal" if opened else f"{name} ran in the terminal: {used.text}"
+            return TimelineItem(key=f"terminal:{seq}", kind="notice", seq=seq, text=said, color="gray")
         case ByData() if kind == "prompt_cancelled":
             return TimelineItem(key=f"cancel:{mid}", kind="notice", seq=seq, text="Prompt cancelled", color="gray")
     return None

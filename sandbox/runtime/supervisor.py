@@ -56,6 +56,10 @@ from sandbox.protocol import (
     SnapshotCommand,
     SnapshotReady,
     StopCommand,
+    TerminalClose,
+    TerminalInput,
+    TerminalOpen,
+    TerminalResize,
     Warning,
 )
 from sandbox.runtime import environment, relays
@@ -66,6 +70,7 @@ from sandbox.runtime.config import RUNTIME_VERSION, RuntimeConfig, RuntimeConfig
 from sandbox.runtime.environment import CLAIM_FD_VARIABLE
 from sandbox.runtime.gitops import Git, GitError, credential_helper_env, local_path, tail, write_tool_token
 from sandbox.runtime.opencode import OpenCodeClient, OpenCodeError
+from sandbox.runtime.terminals import Terminals
 
 log = logging.getLogger("sandbox.supervisor")
 
@@ -164,7 +169,12 @@ class Supervisor:
             ShutdownCommand: self._on_shutdown,
             ParkCommand: self._on_park,
             ControlError: self._on_control_error,
+            TerminalOpen: self._on_terminal,
+            TerminalInput: self._on_terminal,
+            TerminalResize: self._on_terminal,
+            TerminalClose: self._on_terminal,
         }
+        self.terminals = Terminals(send=self._emit, cwd=config.workspace, env=self._agent_env)
 
     def _new_bridge(self) -> Bridge:
         return Bridge(
@@ -225,9 +235,22 @@ class Supervisor:
         self._spawn(prepare())
 
     async def _on_shutdown(self, _command: ShutdownCommand) -> None:
+        self.terminals.close_all()
         self._shutdown.set()
 
+    async def _on_terminal(self, command: TerminalOpen | TerminalInput | TerminalResize | TerminalClose) -> None:
+        match command:
+            case TerminalOpen():
+                await self.terminals.open(command)
+            case TerminalInput():
+                self.terminals.input(command)
+            case TerminalResize():
+                self.terminals.resize(command)
+            case TerminalClose():
+                self.terminals.close(command)
+
     async def _on_park(self, _command: ParkCommand) -> None:
+        self.terminals.close_all()  # a parked sandbox is nobody's until claimed again
         self._spawn(self._park())
 
     async def _park(self) -> None:

@@ -194,6 +194,14 @@ def rename(engine: sa.Engine, session_id: str, title: str) -> Session:
         return session
 
 
+def touch(engine: sa.Engine, session_id: str) -> None:
+    """Someone is working in the session (a terminal): its idle clock starts again."""
+    with session_scope(engine) as db:
+        session = db.get(Session, session_id)
+        if session is not None:
+            session.last_activity_at = utcnow()
+
+
 def set_archived(engine: sa.Engine, session_id: str, archived: bool) -> Session:
     with session_scope(engine) as db:
         session = _require(db, session_id)

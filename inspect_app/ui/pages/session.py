@@ -96,6 +96,13 @@ def header() -> rx.Component:
                     id="started-by",
                 ),
             ),
+            rx.link(
+                rx.badge(rx.icon("square-terminal", size=12), "Terminal", color_scheme="gray", variant="outline"),
+                href="/terminal/" + S.session_id,
+                is_external=True,
+                id="open-terminal",
+                title="A shell in this session's sandbox (what you type is recorded in the session)",
+            ),
             rx.cond(
                 S.agent_has != "",
                 rx.tooltip(
