@@ -3,7 +3,9 @@
 - ``GET /terminal/<session id>``: the page (xterm.js, served from this checkout's ``.tools``);
   it asks for a client token for the session as the signed-in person, then opens the socket.
 - ``/api/sessions/<id>/terminal`` (WebSocket): ``{"type": "subscribe", "token": …, "cols", "rows"}``
-  first (as ``/ws``: a client or API token, so whoever may prompt the session may open it), then
+  first (as ``/ws``: a client or API token, so whoever may prompt the session may open it; with
+  ``"terminal_id"``, one's own terminal whose page went away within the last minute is taken up
+  again), then ``{"type": "opened", "terminal_id"}`` back, then
   ``{"type": "input", "data": <base64>}`` and ``{"type": "resize", "cols", "rows"}``; the server
   sends ``{"type": "status", "text"}`` while the sandbox starts, then ``{"type": "output", "data":
   <base64>}`` and finally ``{"type": "exit", "code", "reason"}``. The replica that serves the
@@ -70,7 +72,13 @@ async def terminal(websocket: WebSocket, session_id: str) -> None:
         if not await _sandbox_here(websocket, session_id):
             return
         size = {k: _bounded(first.get(k), default) for k, default in (("cols", 80), ("rows", 24))}
-        opened = await plane.terminals.open(session_id, person(user), **size)
+        again = first.get("terminal_id")
+        opened = plane.terminals.reattach(again, session_id, person(user)) if isinstance(again, str) else None
+        if opened is None:
+            opened = await plane.terminals.open(session_id, person(user), **size)
+        else:
+            await plane.terminals.resize(opened, size["cols"], size["rows"])
+        await websocket.send_text(json.dumps({"type": "opened", "terminal_id": opened.terminal_id}))
     except InspectError as exc:
         await websocket.send_text(error_frame(exc.code, exc.message))
         await websocket.close()
@@ -86,7 +94,7 @@ async def terminal(websocket: WebSocket, session_id: str) -> None:
         forward.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await forward
-        await plane.terminals.close(opened)
+        plane.terminals.detach(opened)  # a reload takes it up again; else it closes in a minute
 
 
 async def _sandbox_here(websocket: WebSocket, session_id: str) -> bool:

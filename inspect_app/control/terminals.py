@@ -31,6 +31,7 @@ from sandbox.protocol import (
 )
 
 MAX_LINE = 500  # of a recorded line
+REATTACH_S = 60.0  # a terminal whose page went away (a reload) waits this long to be taken up again
 OUTBOX = 512  # frames waiting for a slow browser; past that the terminal is closed
 TOUCH_EVERY_S = 30.0  # how often typing counts as activity (a database write)
 
@@ -42,6 +43,7 @@ class Terminal:
     by: Person
     outbox: asyncio.Queue[TerminalOutput | TerminalExit] = field(default_factory=lambda: asyncio.Queue(OUTBOX))
     line: str = ""
+    closing: asyncio.Task[None] | None = None  # its page went away: it closes unless taken up again
     escape: bool = False  # inside an escape sequence (arrow keys, ...): not part of the line
     touched: float = 0.0
 
@@ -84,6 +86,27 @@ class Terminals:
 
     async def resize(self, terminal: Terminal, cols: int, rows: int) -> None:
         await self._send(terminal.session_id, TerminalResize(terminal_id=terminal.terminal_id, cols=cols, rows=rows))
+
+    def reattach(self, terminal_id: str, session_id: str, by: Person) -> Terminal | None:
+        """The person's own terminal of this session that lost its page (a reload), taken up again."""
+        terminal = self._open.get(terminal_id)
+        if terminal is None or terminal.session_id != session_id or terminal.by.id != by.id or terminal.closing is None:
+            return None
+        terminal.closing.cancel()
+        terminal.closing = None
+        return terminal
+
+    def detach(self, terminal: Terminal) -> None:
+        """Its page went away: close it unless the page comes back within ``REATTACH_S``."""
+        if terminal.terminal_id not in self._open or terminal.closing is not None:
+            return
+
+        async def close_later() -> None:
+            await asyncio.sleep(REATTACH_S)
+            terminal.closing = None
+            await self.close(terminal)
+
+        terminal.closing = asyncio.get_running_loop().create_task(close_later())
 
     async def close(self, terminal: Terminal) -> None:
         if self._open.pop(terminal.terminal_id, None) is not None:

@@ -1,6 +1,6 @@
 """The terminal of a live session, in a real browser: a shell in the sandbox as its own user (not
 root) in the agent's workspace, where the agent's commit is; what is run shows in the session;
-someone who may not prompt the session gets no terminal."""
+a reload takes the same shell up again; someone who may not prompt the session gets no terminal."""
 
 from __future__ import annotations
 
@@ -68,6 +68,13 @@ def test_a_terminal_in_the_sandbox(
     type_line(browser, "git log -1 --format=%s")
     WebDriverWait(browser, 30).until(lambda d: "The agent was here" in screen(d))
     screenshot(browser, "terminal")
+    type_line(browser, "echo shell-$$")
+    before = WebDriverWait(browser, 30).until(lambda d: re.search(r"\nshell-(\d+)", screen(d))).group(1)
+    browser.refresh()  # the page reloads: the same shell is taken up again
+    WebDriverWait(browser, 60).until(lambda d: d.find_element(By.ID, "state").text == "Connected")
+    type_line(browser, "echo shell-$$")
+    after = WebDriverWait(browser, 30).until(lambda d: re.search(r"\nshell-(\d+)", screen(d))).group(1)
+    assert after == before
     events = httpx.get(f"{server.url}/api/sessions/{session}/events", params={"after": 0}, headers=headers).json()
     used = [e["data"] for e in events["events"] if e["type"] == "terminal"]
     assert [(u["action"], u.get("text", "")) for u in used][:3] == [
