@@ -19,6 +19,7 @@ import base64
 import binascii
 import contextlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ router = APIRouter()
 pages = APIRouter(include_in_schema=False)
 
 READY_WAIT_S = 180.0
+SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 XTERM = PROJECT_ROOT / ".tools" / "xterm" / "node_modules" / "@xterm"
 ASSETS = {
     "xterm.js": XTERM / "xterm" / "lib" / "xterm.js",
@@ -48,7 +50,10 @@ PAGE = (Path(__file__).parent / "terminal_page.html").read_text()
 
 @pages.get("/terminal/{session_id}")
 async def terminal_page(session_id: str) -> HTMLResponse:
-    page = PAGE.replace("{{SESSION_ID}}", json.dumps(session_id))
+    # the id goes into the page's script: only an id's characters, and no "<" could ever reach it
+    if not SESSION_ID.match(session_id):
+        raise NotFound("no such session")
+    page = PAGE.replace("{{SESSION_ID}}", json.dumps(session_id).replace("<", "\\u003c"))
     return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 
 

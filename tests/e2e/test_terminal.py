@@ -92,3 +92,10 @@ def test_a_terminal_in_the_sandbox(
         socket.send(json.dumps({"type": "subscribe", "token": "cli_madeup"}))
         refused = json.loads(socket.recv(timeout=10))
     assert refused["type"] == "error"
+
+
+def test_the_terminal_page_takes_no_script_from_its_address(server: RunningServer, browser: webdriver.Chrome) -> None:
+    """A link to /terminal/<something> from anywhere cannot put script into the app's origin."""
+    browser.get(f"{server.url}/terminal/x%22%3Bwindow.pwned%3D1%3B%22")  # x";window.pwned=1;"
+    assert browser.execute_script("return window.pwned === undefined")
+    assert "no such session" in browser.page_source
