@@ -58,8 +58,7 @@ def sidebar() -> rx.Component:
         nav_link("settings", "Settings", routes.SETTINGS),
         nav_link("chart-column", "Stats", routes.STATS),
         rx.divider(),
-        sidebar_sessions(),
-        rx.spacer(),
+        sidebar_sessions(),  # takes the height left, and scrolls
         rx.hstack(
             rx.avatar(fallback=AppState.user_name[:1], size="2", radius="full"),
             rx.text(AppState.user_name, size="2", overflow="hidden", text_overflow="ellipsis", white_space="nowrap"),

@@ -310,11 +310,20 @@ def sidebar_sessions() -> rx.Component:
             width="100%",
             id="sessions-search",
         ),
-        rx.cond(
-            SessionListState.rows.length() > 0,
-            rx.foreach(SessionListState.rows, sidebar_item),
-            rx.text("Nothing here yet", size="1", color_scheme="gray", padding_x="0.5rem"),
+        rx.box(  # the list scrolls; the sidebar's own controls below it stay in view
+            rx.cond(
+                SessionListState.rows.length() > 0,
+                rx.vstack(rx.foreach(SessionListState.rows, sidebar_item), spacing="1", width="100%"),
+                rx.text("Nothing here yet", size="1", color_scheme="gray", padding_x="0.5rem"),
+            ),
+            overflow_y="auto",
+            flex="1",
+            min_height="0",
+            width="100%",
+            id="sidebar-sessions",
         ),
         spacing="1",
         width="100%",
+        flex="1",
+        min_height="0",
     )

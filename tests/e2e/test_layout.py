@@ -26,6 +26,17 @@ def sideways(driver: webdriver.Chrome) -> int:
     return int(driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth"))
 
 
+def in_view(driver: webdriver.Chrome, element_id: str) -> bool:
+    """Whether the element lies wholly inside the window (nothing pushed it below the fold)."""
+    return bool(
+        driver.execute_script(
+            "const r = document.getElementById(arguments[0]).getBoundingClientRect();"
+            "return r.top >= 0 && r.bottom <= window.innerHeight && r.height > 0;",
+            element_id,
+        )
+    )
+
+
 def shown_width(driver: webdriver.Chrome, selector: str, text: str) -> float:
     """The width given to the title element showing ``text``."""
     for element in driver.find_elements(By.CSS_SELECTOR, selector):
@@ -53,6 +64,13 @@ def test_titles_have_room_and_no_page_scrolls_sideways(
             lambda d: "dark" in (d.find_element(By.TAG_NAME, "html").get_attribute("class") or "")
         )
         screenshot(browser, "session-desktop-dark")
+        browser.set_window_size(1280, 420)  # a short window: the sessions list scrolls, the controls stay
+        WebDriverWait(browser, 10).until(lambda d: in_view(d, "color-mode"))
+        click(browser, "color-mode")  # back to light, clicked where it is
+        WebDriverWait(browser, 10).until(
+            lambda d: "dark" not in (d.find_element(By.TAG_NAME, "html").get_attribute("class") or "")
+        )
+        click(browser, "color-mode")
 
         browser.set_window_size(390, 844)
         for path in ("/", f"/sessions/{session}", "/settings", "/stats", "/automations"):

@@ -31,7 +31,7 @@ EXTENSION = "chrome-extension://abcdefghijklmnopabcdefghijklmnop"
 EVIL = "https://evil.example"
 APP_STATE = "reflex___state____state.inspect_app___ui___state____app_state"
 LOAD_IDENTITY = f"{APP_STATE}.load_identity"
-CREATE_TOKEN = f"{APP_STATE}.inspect_app___ui___settings_page____settings_state.create_token"
+CREATE_TOKEN = f"{APP_STATE}.inspect_app___ui___pages___settings____settings_state.create_token"
 
 
 @pytest.fixture(scope="module")
