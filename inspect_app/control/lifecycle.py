@@ -81,6 +81,7 @@ class Planned:
     spec: SandboxSpec
     image: Image | None  # the newest ready image (the warm pool refills from it)
     refill: SandboxSpec | None  # started from an image: what the pool refills with
+    left_out: tuple[str, ...] = ()  # MCP servers it does not get, and why (said in the session)
 
 
 @dataclass(frozen=True)
@@ -230,9 +231,9 @@ class Lifecycle:
             return "live"
         row, token, tool_token = created
         sessions_ctl.set_status(self._engine, session.id, SessionStatus.SPAWNING)
-        spec = self._spec(session, row.id, token, tool_token, plan)
+        spec, left_out = self._spec(session, row.id, token, tool_token, plan)
         refill = dataclasses.replace(spec, model=self._default_model()) if plan.mode == "image" else None
-        return Planned(session.id, row.id, plan, spec, newest_image, refill)
+        return Planned(session.id, row.id, plan, spec, newest_image, refill, tuple(left_out))
 
     def _newest_image(self, session: Session) -> Image | None:
         if session.fork_ref:  # a fork's code starts clean: an image holds what setup made with secrets
@@ -242,9 +243,12 @@ class Lifecycle:
     def _default_model(self) -> str:
         return instance.default_model(self._engine, self._settings.resolved_default_model)
 
-    def _shared_spec(self, repo: Repository, branch: str, model: str, *, trusted: bool = True) -> SandboxSpec:
-        """What every session of ``repo`` on ``branch`` with ``model`` gets (no identity yet); not
-        ``trusted`` (a fork's code): none of the secrets, nor the MCP servers that need them."""
+    def _shared_spec(
+        self, repo: Repository, branch: str, model: str, *, trusted: bool = True
+    ) -> tuple[SandboxSpec, list[str]]:
+        """What every session of ``repo`` on ``branch`` with ``model`` gets (no identity yet), and the
+        MCP servers left out of it (a secret of theirs is missing); not ``trusted`` (a fork's code):
+        none of the secrets, nor the MCP servers that need them."""
         s = self._settings
         found = secrets.for_sandbox(self._engine, self._cipher, repo.id or 0) if trusted else {}
         extra = agent_extensions.for_sandbox(extensions.for_repository(self._engine, repo.id or 0), found)
@@ -253,7 +257,7 @@ class Lifecycle:
             for k, v in (("ANTHROPIC_API_KEY", s.anthropic_api_key), ("OPENAI_API_KEY", s.openai_api_key))
             if v.get_secret_value()
         }
-        return SandboxSpec(
+        spec = SandboxSpec(
             session_id="",
             sandbox_id="",
             repo_url=repo.url,
@@ -275,13 +279,16 @@ class Lifecycle:
             mcp=json.dumps(extra.mcp) if extra.mcp else "",
             skills=json.dumps(extra.skills) if extra.skills else "",
         )
+        return spec, extra.left_out
 
-    def _spec(self, session: Session, sandbox_id: str, token: str, tool_token: str, plan: SpawnPlan) -> SandboxSpec:
+    def _spec(
+        self, session: Session, sandbox_id: str, token: str, tool_token: str, plan: SpawnPlan
+    ) -> tuple[SandboxSpec, list[str]]:
         with session_scope(self._engine) as db:
             repo = db.get(Repository, session.repository_id)
             assert repo is not None
         # a fork's code: none of the repository's secrets (nor the global ones)
-        shared = self._shared_spec(repo, session.base_branch, session.model, trusted=not session.fork_ref)
+        shared, left_out = self._shared_spec(repo, session.base_branch, session.model, trusted=not session.fork_ref)
         if session.fork_ref:
             shared = dataclasses.replace(shared, fork_ref=session.fork_ref)
         return dataclasses.replace(
@@ -293,7 +300,7 @@ class Lifecycle:
             token=token,
             tool_token=tool_token,
             boot_mode=plan.mode,
-        )
+        ), left_out
 
     async def prewarm(self, repository_id: int) -> None:
         """Keep the provider's warm pool for this repository filled from its newest ready image, with
@@ -308,7 +315,7 @@ class Lifecycle:
         if repo is None:
             return None
         image = newest_ready_image(self._engine, repository_id, repo.default_branch, self.provider.name)
-        return image, self._shared_spec(repo, repo.default_branch, "")
+        return image, self._shared_spec(repo, repo.default_branch, "")[0]
 
     async def _prewarm(self, image: Image | None, like: SandboxSpec) -> None:
         """Pool sandboxes for sessions ``like`` this one (its identity aside) from ``image``; none
@@ -343,7 +350,7 @@ class Lifecycle:
         self.handles[sandbox_id] = handle
         # its provider id only: a pooled sandbox may have connected, even be ready, by now
         await asyncio.to_thread(sandboxes.set_provider_id, self._engine, sandbox_id, handle.provider_id)
-        for warning in handle.warnings:
+        for warning in (*handle.warnings, *planned.left_out):
             await self._emit(session_id, "warning", WarningData(message=warning))
         if planned.refill is not None:  # refill the pool, with today's settings (they may have changed since)
             await self._prewarm(planned.image, planned.refill)
