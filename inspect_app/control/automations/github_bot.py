@@ -98,14 +98,7 @@ class GitHubBot:
         )
         await self._say(owner, name, found.pull, f"On it, @{found.login}: {link}{fork}")
         owed = bot_replies.Owed(queued.message.id, session_id, found.full_name, found.pull)
-        await asyncio.to_thread(
-            bot_replies.owe,
-            self._plane.engine,
-            message_id=owed.message_id,
-            session_id=owed.session_id,
-            repository=owed.repository,
-            pull=owed.pull,
-        )
+        await asyncio.to_thread(bot_replies.owe, self._plane.engine, owed)
         # owned by the plane (cancelled when it closes), like its other background work
         self._plane.spawn_task(self._answer_when_done(owed))
         return "started" if started else "continued"

@@ -25,9 +25,11 @@ class Owed:
     pull: int
 
 
-def owe(engine: sa.Engine, *, message_id: str, session_id: str, repository: str, pull: int) -> None:
+def owe(engine: sa.Engine, owed: Owed) -> None:
     with session_scope(engine) as db:
-        db.add(BotReply(message_id=message_id, session_id=session_id, repository=repository, pull=pull))
+        db.add(
+            BotReply(message_id=owed.message_id, session_id=owed.session_id, repository=owed.repository, pull=owed.pull)
+        )
 
 
 def due(engine: sa.Engine, limit: int = 50) -> list[Owed]:
