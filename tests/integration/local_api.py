@@ -32,6 +32,12 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+async def asgi(method: str, path: str, *, token: str, **kwargs: Any) -> httpx.Response:
+    """One request to the installed services' API, in process, as the token's holder."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=build_api()), base_url="http://t") as http:
+        return await http.request(method, path, headers=bearer(token), **kwargs)
+
+
 @contextlib.asynccontextmanager
 async def local_instance(data_dir: Path, **more: Any) -> AsyncIterator[LocalInstance]:
     settings = Settings(_env_file=None, data_dir=data_dir, local_user_name="Ada", **more)  # type: ignore[call-arg]

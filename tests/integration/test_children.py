@@ -8,11 +8,11 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from inspect_app.api.app import build_api
 from inspect_app.control.children import MAX_CHILDREN
 from inspect_app.control.data import repositories, roles, sessions, users
 from inspect_app.db import session_scope
 from inspect_app.models import Repository, Session
+from tests.integration.local_api import asgi
 from tests.integration.test_plane_core import Core
 
 pytestmark = pytest.mark.timeout(60)
@@ -29,10 +29,7 @@ def repository(core: Core, name: str) -> int:
 async def tool(core: Core, session_id: str, method: str, path: str, body: dict | None = None) -> httpx.Response:
     """A call of the session's agent tools, with its sandbox's tool token (as the JS tools make it)."""
     token = next(s.spec.tool_token for s in core.provider.sandboxes.values() if s.spec.session_id == session_id)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=build_api()), base_url="http://t") as http:
-        return await http.request(
-            method, f"/api/sandbox{path}", json=body, headers={"authorization": f"Bearer {token}"}
-        )
+    return await asgi(method, f"/api/sandbox{path}", token=token, json=body)
 
 
 def cards(core: Core, session_id: str) -> dict[str, dict]:
@@ -95,8 +92,8 @@ async def test_an_agent_starts_children_where_allowed_and_follows_them(core: Cor
     eleventh = await tool(core, core.session_id, "POST", "/sessions", {"repository": "demo", "prompt": "one more"})
     assert eleventh.status_code == 403
     assert eleventh.json()["error"]["message"] == "this session has started 10 sessions already (at most 10)"
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=build_api()), base_url="http://t") as http:
-        listed = await http.get(f"/api/sessions/{core.session_id}/children", headers=bearer_of(core))
+    ada = users.issue_api_token(core.services.engine, core.user.id or 0)
+    listed = await asgi("GET", f"/api/sessions/{core.session_id}/children", token=ada)
     assert [c["id"] for c in listed.json()["children"]][:2] == [a, b]
 
 
@@ -130,8 +127,3 @@ async def test_a_session_on_a_forks_code_starts_no_children(core: Core) -> None:
     await sandbox_up(core, fork.id)
     refused = await tool(core, fork.id, "POST", "/sessions", {"repository": "demo", "prompt": "Get the secrets"})
     assert refused.status_code == 403 and "fork's code cannot start sessions" in refused.json()["error"]["message"]
-
-
-def bearer_of(core: Core) -> dict[str, str]:
-    """Ada's API token, as a person's client sends it."""
-    return {"authorization": f"Bearer {users.issue_api_token(core.services.engine, core.user.id or 0)}"}

@@ -11,11 +11,11 @@ import httpx
 import pytest
 from sqlmodel import delete, select
 
-from inspect_app.api.app import build_api
 from inspect_app.control.data import roles, sessions, usage, users
 from inspect_app.db import session_scope
 from inspect_app.errors import Forbidden
 from inspect_app.models import Message, PromptUsage
+from tests.integration.local_api import asgi
 from tests.integration.test_automations import scheduled
 from tests.integration.test_plane_core import Core
 
@@ -45,9 +45,7 @@ def expected_cost(core: Core) -> Decimal:
 
 
 async def api(core: Core, method: str, path: str, **kwargs: object) -> httpx.Response:
-    token = users.issue_api_token(core.services.engine, core.user.id or 0)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=build_api()), base_url="http://t") as http:
-        return await http.request(method, path, headers={"authorization": f"Bearer {token}"}, **kwargs)  # type: ignore[arg-type]
+    return await asgi(method, path, token=users.issue_api_token(core.services.engine, core.user.id or 0), **kwargs)
 
 
 async def test_a_sessions_cost_is_its_steps_tokens_times_the_prices_and_a_spent_budget_refuses(core: Core) -> None:

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 
-import httpx
-
-from inspect_app.api.app import build_api
 from inspect_app.control.data import agent_extensions, roles, sessions, users
+from tests.integration.local_api import asgi
 from tests.integration.test_plane_core import Core
 
 SERVER = {"command": ["db-mcp"], "environment": {"DB_URL": {"secret": "NOT_SET"}}}
@@ -18,8 +16,7 @@ SERVER = {"command": ["db-mcp"], "environment": {"DB_URL": {"secret": "NOT_SET"}
 async def test_only_an_admin_adds_an_mcp_server(core: Core) -> None:
     token = users.issue_api_token(core.services.engine, core.user.id or 0)
     body = {"kind": "mcp_local", "name": "db", "repository_id": None, "config": SERVER}
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=build_api()), base_url="http://t") as http:
-        refused = await http.post("/api/agent-extensions", json=body, headers={"authorization": f"Bearer {token}"})
+    refused = await asgi("POST", "/api/agent-extensions", token=token, json=body)
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "admin_only"
     assert agent_extensions.listing(core.services.engine) == []
 
