@@ -19,7 +19,7 @@ import signal
 import struct
 import termios
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -37,12 +37,14 @@ from sandbox.protocol import (
 log = logging.getLogger(__name__)
 
 MAX_OPEN = 4
+MAX_PENDING = 1024 * 1024  # input the shell has not read yet (a big paste into a busy program)
 
 
 @dataclass
 class _Terminal:
     master: int
     process: asyncio.subprocess.Process
+    pending: bytearray = field(default_factory=bytearray)  # input waiting for the PTY to take it
 
 
 class Terminals:
@@ -112,8 +114,34 @@ class Terminals:
         terminal = self._open.get(command.terminal_id)
         if terminal is None:
             return
-        with contextlib.suppress(OSError, ValueError):  # a closed shell, or input that is not base64
-            os.write(terminal.master, base64.b64decode(command.data, validate=True))
+        try:
+            data = base64.b64decode(command.data, validate=True)
+        except ValueError:
+            return
+        if len(terminal.pending) + len(data) > MAX_PENDING:
+            return  # the shell is not reading: what is past the bound is dropped, not held
+        terminal.pending += data
+        self._flush(command.terminal_id)
+
+    def _flush(self, tid: str) -> None:
+        """Write what the PTY takes now (its master is non-blocking: a full buffer never stalls the
+        runtime's loop); the rest when it is writable again."""
+        terminal = self._open.get(tid)
+        if terminal is None:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            written = os.write(terminal.master, terminal.pending) if terminal.pending else 0
+        except BlockingIOError:
+            written = 0
+        except OSError:  # the shell's side closed
+            terminal.pending.clear()
+            written = 0
+        del terminal.pending[:written]
+        if terminal.pending:
+            loop.add_writer(terminal.master, self._flush, tid)
+        else:
+            loop.remove_writer(terminal.master)
 
     def resize(self, command: TerminalResize) -> None:
         terminal = self._open.get(command.terminal_id)
@@ -138,6 +166,7 @@ class Terminals:
             return
         loop = asyncio.get_running_loop()
         loop.remove_reader(terminal.master)
+        loop.remove_writer(terminal.master)
         with contextlib.suppress(OSError):
             os.close(terminal.master)
 
