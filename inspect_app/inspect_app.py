@@ -14,6 +14,7 @@ from reflex.event import EventType
 from inspect_app import logs, services
 from inspect_app.api.app import build_api
 from inspect_app.api.framing import FrameGuard
+from inspect_app.api.preview_server import PreviewServer
 from inspect_app.api.session_guard import SessionGuard
 from inspect_app.control.integrations import keep_watching, probe_model
 from inspect_app.ui import routes
@@ -61,9 +62,12 @@ async def control_plane() -> AsyncIterator[None]:
     connected: list[SocketModeRunner] = []
     watching = watch_outside_services(connected)
     watching.append(asyncio.create_task(services.current().loop_lag.run(), name="loop-lag"))
+    previews = PreviewServer(services.current().preview_passes)
+    await previews.start(settings.host, settings.resolved_preview_port)
     try:
         yield
     finally:
+        await previews.close()
         for task in watching:
             task.cancel()
         await asyncio.gather(*watching, return_exceptions=True)

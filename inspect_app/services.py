@@ -27,6 +27,7 @@ from inspect_app.control.lifecycle import Lifecycle, LifecycleConfig
 from inspect_app.control.links import Links
 from inspect_app.control.peers import Peers
 from inspect_app.control.plane import ControlPlane
+from inspect_app.control.previews import Passes
 from inspect_app.db import PROJECT_ROOT, create_db_engine
 from inspect_app.errors import ConfigError
 from inspect_app.loop_lag import LoopLag
@@ -67,6 +68,7 @@ class Services:
     integrations: Integrations  # how Slack, GitHub and the model endpoint are doing (for /api/health)
     loop_lag: LoopLag  # how late the event loop runs (for /api/health/loop)
     metrics: Metrics  # what /metrics reports
+    preview_passes: Passes  # who may open a session's live preview (``control/previews.py``)
 
 
 def build_provider(settings: Settings) -> SandboxProvider:
@@ -266,6 +268,7 @@ def build_services(settings: Settings, *, provider: SandboxProvider | None = Non
         integrations=Integrations(),
         loop_lag=LoopLag(),
         metrics=metrics,
+        preview_passes=Passes(settings.encryption_key()),
     )
 
 

@@ -65,6 +65,24 @@ class Settings(BaseSettings):
     public_url: str = Field(
         "", description="URL people reach the app at (links in Slack, PRs). Default: http://HOST:PORT."
     )
+    preview_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="Port the live previews are served on, each at an origin of its own "
+        "(<session>-<port>.PREVIEW_DOMAIN:PREVIEW_PORT). 0: PORT + 1.",
+    )
+    preview_domain: str = Field(
+        "localhost",
+        pattern=r"^[a-z0-9.-]{1,200}$",
+        description="Domain under which previews get their own hosts. `localhost` works in browsers with no "
+        "DNS set up; elsewhere a wildcard DNS record (*.previews.example.com) pointing at the server.",
+    )
+    preview_public_url: str = Field(
+        "",
+        description="How people reach previews, with {host} for a preview's host, e.g. "
+        "https://{host} behind a TLS proxy. Default: http://{host}:PREVIEW_PORT.",
+    )
     database_url: str = Field(
         "", description="SQLAlchemy URL. Default: SQLite at DATA_DIR/inspect.db. PostgreSQL: postgresql+psycopg://..."
     )
@@ -305,6 +323,15 @@ class Settings(BaseSettings):
             return self.public_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host  # noqa: S104 - a comparison
         return f"http://{host}:{self.port}"
+
+    @property
+    def resolved_preview_port(self) -> int:
+        return self.preview_port or self.port + 1
+
+    def preview_url(self, host: str) -> str:
+        """Where a preview's host is reached (see ``control/previews.py``)."""
+        template = self.preview_public_url or f"http://{{host}}:{self.resolved_preview_port}"
+        return template.replace("{host}", host).rstrip("/")
 
     @property
     def sandbox_bridge_url(self) -> str:

@@ -148,6 +148,44 @@ class TerminalClose(_Message):
     terminal_id: str = Field(pattern=TERMINAL_ID)
 
 
+# A live preview (``sandbox/runtime/tunnels.py``): a byte stream between a person's browser, through
+# the control plane's preview origin, and a port the workspace declares in ``.inspect/preview``,
+# opened inside the sandbox (its network is its own: no port is reachable from outside any other
+# way). Bytes are base64 both ways, not numbered: a stream that loses its bridge is simply closed.
+TUNNEL_ID = TERMINAL_ID
+MAX_TUNNEL_CHUNK = 48 * 1024  # of raw bytes per frame
+MAX_PREVIEWS = 8
+
+
+class PreviewPort(_Message):
+    """A port the workspace declares for previews (``.inspect/preview``: ``<port> [label]``)."""
+
+    port: int = Field(ge=1, le=65535)
+    label: str = Field(default="", max_length=60)
+
+
+class TunnelOpen(_Message):
+    type: Literal["tunnel_open"] = "tunnel_open"
+    tunnel_id: str = Field(pattern=TUNNEL_ID)
+    port: int = Field(ge=1, le=65535)
+
+
+class TunnelData(_Message):
+    """Either way: bytes of one stream."""
+
+    type: Literal["tunnel_data"] = "tunnel_data"
+    tunnel_id: str = Field(pattern=TUNNEL_ID)
+    data: str = Field(max_length=2 * MAX_TUNNEL_CHUNK)  # base64
+
+
+class TunnelClose(_Message):
+    """Either way: the stream ended (from the sandbox, with why when it never opened)."""
+
+    type: Literal["tunnel_close"] = "tunnel_close"
+    tunnel_id: str = Field(pattern=TUNNEL_ID)
+    reason: str = Field(default="", max_length=300)
+
+
 class ControlError(_Message):
     """The control plane's answer to a sandbox message it could not parse."""
 
@@ -168,6 +206,9 @@ ControlMessage = Annotated[
     | TerminalInput
     | TerminalResize
     | TerminalClose
+    | TunnelOpen
+    | TunnelData
+    | TunnelClose
     | ControlError,
     Field(discriminator="type"),
 ]
@@ -183,6 +224,7 @@ class Ready(_Message):
     branch: str = ""
     commit: str = ""
     agent_session_id: str = ""
+    previews: list[PreviewPort] = Field(default_factory=list, max_length=MAX_PREVIEWS)
 
 
 class Heartbeat(_Message):
@@ -314,7 +356,9 @@ SandboxMessage = Annotated[
     | SessionTitle
     | Warning
     | TerminalOutput
-    | TerminalExit,
+    | TerminalExit
+    | TunnelData
+    | TunnelClose,
     Field(discriminator="type"),
 ]
 

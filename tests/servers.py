@@ -36,6 +36,10 @@ class RunningServer:
         return (self.data_dir / "local-token").read_text().strip()
 
     @property
+    def preview_port(self) -> int:
+        return int(self.environment["INSPECT_PREVIEW_PORT"])
+
+    @property
     def database_url(self) -> str:
         return self.environment.get("INSPECT_DATABASE_URL") or f"sqlite:///{self.data_dir / 'inspect.db'}"
 
@@ -84,6 +88,7 @@ def start_server(workdir: Path, *, port: int | None = None, data_dir: Path | Non
         {
             "INSPECT_DATA_DIR": str(data_dir),
             "INSPECT_PORT": str(port),
+            "INSPECT_PREVIEW_PORT": str(free_port()),  # not PORT + 1: another test's server may hold it
             "INSPECT_LOCAL_USER_NAME": "Ada Lovelace",
             "INSPECT_LOCAL_USER_EMAIL": "ada@example.com",
             **env,

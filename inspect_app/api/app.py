@@ -20,6 +20,7 @@ from inspect_app.api import (
     health,
     me,
     metrics,
+    previews,
     repositories,
     sandbox_tools,
     sandbox_ws,
@@ -73,6 +74,7 @@ def build_api() -> FastAPI:
     api.include_router(extensions.router)
     api.include_router(ws.router)
     api.include_router(terminal.router)
+    api.include_router(previews.router)
     api.include_router(terminal.pages)
     api.include_router(sandbox_ws.router)
     api.include_router(sandbox_tools.router)

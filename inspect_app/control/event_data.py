@@ -111,6 +111,13 @@ class ArtifactData(EventData):
     meta: dict[str, Any] = Field(default_factory=dict)
 
 
+class PreviewData(BaseModel):
+    """A port the sandbox serves a preview on (``.inspect/preview``)."""
+
+    port: int = 0
+    label: str = ""
+
+
 class SandboxStatusData(EventData):
     status: str = ""
     sandbox_id: str = ""  # spawning | ready | stopped | failed | stale | ...
@@ -119,6 +126,7 @@ class SandboxStatusData(EventData):
     commit: str = ""
     branch: str = ""
     elapsed_ms: int = 0
+    previews: list[PreviewData] = Field(default_factory=list)  # when ready
 
 
 class GitSyncData(EventData):

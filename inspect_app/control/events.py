@@ -452,6 +452,13 @@ class EventStore:
             rows = db.exec(query.order_by(col(Event.seq).desc()).limit(max(1, min(limit, MAX_PAGE)))).all()
         return [StoredEvent.of(r) for r in reversed(rows)]
 
+    def newest_of(self, session_id: str, event_type: str, *, limit: int = 20) -> list[StoredEvent]:
+        """The newest ``limit`` events of one type, newest first."""
+        query = select(Event).where(Event.session_id == session_id, Event.type == event_type)
+        with DBSession(self._engine) as db:
+            rows = db.exec(query.order_by(col(Event.seq).desc()).limit(max(1, min(limit, MAX_PAGE)))).all()
+        return [StoredEvent.of(r) for r in rows]
+
     def answers(self, session_id: str, message_ids: list[str]) -> list[StoredEvent]:
         """The answer (text) rows of these prompts."""
         keys = [f"text:{m}" for m in message_ids]

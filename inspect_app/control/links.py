@@ -40,6 +40,7 @@ class SandboxLink:
     send_text: Callable[[str], Awaitable[None]]
     close: Callable[[], Awaitable[None]] | None = None  # ends this connection (a newer one replaced it)
     ready: bool = False
+    previews: tuple[int, ...] = ()  # the ports its workspace declares (``.inspect/preview``)
     epoch: int = 0  # the owner's epoch this replica took the sandbox in when it connected
 
     async def send(self, message: BaseModel) -> bool:

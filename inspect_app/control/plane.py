@@ -39,6 +39,7 @@ from inspect_app.control.hub import Hub
 from inspect_app.control.lifecycle import Lifecycle
 from inspect_app.control.links import SNAPSHOT_REPLY, Links, NotLinked, SandboxLink
 from inspect_app.control.peers import Peers
+from inspect_app.control.previews import Tunnels
 from inspect_app.control.terminals import Terminals
 from inspect_app.db import session_scope
 from inspect_app.errors import Conflict
@@ -117,6 +118,8 @@ class ControlPlane:
         self._watchers: list[Callable[[str], Awaitable[None]]] = []
         # people's terminals in the sandboxes this replica serves (their bytes come back here)
         self.terminals = Terminals(send=self._send_here, emit=self.emit, touch=self._touch)
+        # the streams of people's previews (``control/previews.py``), relayed the same way
+        self.tunnels = Tunnels(send=self._send_here, touch=self._touch)
         # message id → author, for its events (tokens stream: one read per prompt, not per event);
         # bounded, so a server that runs for months does not keep every prompt's
         self._authors: OrderedDict[str, dict[str, Any]] = OrderedDict()
@@ -464,7 +467,8 @@ class ControlPlane:
             await self.links.send(message.session_id, StopCommand(message_id=message.id))
             await self.fail_prompt(message.session_id, message, reason)
         for session in due["idle"]:
-            if not self.terminals.open_in(session.id):  # someone at its terminal is not idle
+            # someone at its terminal, or looking at its preview, is not idle
+            if not (self.terminals.open_in(session.id) or self.tunnels.open_in(session.id)):
                 await self.sleep(session.id, f"idle for {limit.idle_timeout_s:.0f}s")
         for session_id, link in list(self.links.items()):
             handle = self.lifecycle.handles.get(link.sandbox_id)
@@ -616,8 +620,16 @@ class ControlPlane:
             "cost": cost_public(usage.of_session(self.engine, session_id)),
             "agent": agent_public(agent_extensions.for_repository(self.engine, session.repository_id)),
             "sandbox_limits": self.lifecycle.provider.limits_summary(),
+            "previews": self.previews_of(session_id),
             "cursor": session.last_rev,  # the change feed's position this snapshot is at
         }
+
+    def previews_of(self, session_id: str) -> list[dict[str, Any]]:
+        """The preview ports its sandbox declared when it was last ready."""
+        for event in self.events.newest_of(session_id, "sandbox_status"):
+            if event.data.get("status") == "ready":
+                return list(event.data.get("previews") or [])
+        return []
 
     def recent_events(self, session_id: str, limit: int = 100) -> list[StoredEvent]:
         return self.events.tail(session_id, limit=limit)

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from inspect_app import logs
 from inspect_app.control.data import prompts, sandboxes
 from inspect_app.control.data import sessions as sessions_ctl
-from inspect_app.control.event_data import SandboxStatusData
+from inspect_app.control.event_data import PreviewData, SandboxStatusData
 from inspect_app.control.events import bridge_position
 from inspect_app.control.links import SNAPSHOT_REPLY, SandboxLink, push_reply
 from inspect_app.control.plane import RESTART_REASON, ControlPlane, prompt_command
@@ -40,6 +40,8 @@ from sandbox.protocol import (
     TerminalOutput,
     Token,
     ToolCall,
+    TunnelClose,
+    TunnelData,
     Warning,
 )
 
@@ -75,10 +77,15 @@ class SandboxConnection:
             SnapshotReady: self._snapshot_ready,
             TerminalOutput: self._terminal,
             TerminalExit: self._terminal,
+            TunnelData: self._tunnel,
+            TunnelClose: self._tunnel,
         }
 
     async def _terminal(self, message: TerminalOutput | TerminalExit) -> None:
         self.plane.terminals.deliver(self.session_id, message)  # a person's terminal, on this replica
+
+    async def _tunnel(self, message: TunnelData | TunnelClose) -> None:
+        self.plane.tunnels.deliver(self.session_id, message)  # a preview's stream, on this replica
 
     @property
     def session_id(self) -> str:
@@ -158,6 +165,7 @@ class SandboxConnection:
         return True
 
     async def closed(self) -> None:
+        self.plane.tunnels.ended(self.session_id)  # a preview's streams do not survive their bridge
         if self.plane.links.detach(self.link):
             # a supervisor that died takes its socket with it: find out now, not at the heartbeat timeout
             self.plane.spawn_task(self.plane.watch_exit(self.session_id, self.link.sandbox_id))
@@ -220,9 +228,14 @@ class SandboxConnection:
             log.info("sandbox %s said ready after it ended; ignored", sandbox_id)
             return
         self.link.ready = True
+        self.link.previews = tuple(p.port for p in message.previews)
         await self.plane.links.attach(self.link)
         ready_now = SandboxStatusData(
-            status="ready", boot_mode=message.boot_mode, commit=message.commit, branch=message.branch
+            status="ready",
+            boot_mode=message.boot_mode,
+            commit=message.commit,
+            branch=message.branch,
+            previews=[PreviewData(port=p.port, label=p.label) for p in message.previews],
         )
         await self.plane.emit(self.session_id, "sandbox_status", ready_now)
         if (

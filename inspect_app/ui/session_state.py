@@ -85,6 +85,18 @@ def _load(session_id: str) -> dict[str, Any]:
     return {"snapshot": snapshot, "repo": repo.name, "events": events}
 
 
+def _preview_links(session_id: str, previews: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The session page's links into its previews (through the app, which hands out the pass)."""
+    return [
+        {
+            "label": str(p.get("label") or f"port {p['port']}"),
+            "href": f"/api/sessions/{session_id}/previews/{p['port']}",
+        }
+        for p in previews
+        if isinstance(p.get("port"), int)
+    ]
+
+
 def _queue_rows(session_id: str) -> list[QueueRow]:
     return [
         QueueRow(id=q.id, author=q.author_name, content=q.content[:300], status=q.status)
@@ -118,6 +130,7 @@ class SessionPageState(AppState):
     source_link: str = ""  # e.g. the Slack thread it was started in
     started_by: str = ""  # e.g. "automation Nightly triage (run #3)"
     fork_ref: str = ""  # refs/pull/N/head when it works on a fork's code (no secrets, no push)
+    previews: list[dict[str, str]] = []  # {label, href}: the ports its sandbox serves previews on
     cost: str = ""  # what its ended prompts cost, e.g. "$0.42" ("" before any)
     agent_has: str = ""  # its MCP servers and skills, e.g. "MCP: db · skills: style"
     branch_pushed: str = ""  # the session branch, once pushed without a pull request
@@ -164,6 +177,7 @@ class SessionPageState(AppState):
         self.agent_has = " · ".join(p for p in parts if p)
         self.pr_url, self.pr_state, self.branch_pushed, self.branch_url = "", "", "", ""
         self.sandbox_limits = loaded["snapshot"].get("sandbox_limits", "")
+        self.previews = _preview_links(sid, loaded["snapshot"].get("previews") or [])
         self._cursor = int(loaded["snapshot"].get("cursor", 0))
         for artifact in loaded["snapshot"]["artifacts"]:
             self._sandbox_news(data_of({"type": "artifact", "data": artifact}))
@@ -331,6 +345,13 @@ class SessionPageState(AppState):
                     self.boot_steps = [f"Sandbox starting ({news.boot_mode or 'fresh'})"]
                 elif self.status == "ready":
                     self.boot_steps = []
+                    self.previews = [
+                        {
+                            "label": p.label or f"Port {p.port}",
+                            "href": f"/api/sessions/{self.session_id}/previews/{p.port}",
+                        }
+                        for p in news.previews
+                    ]
             case GitSyncData(status="running"):
                 self.boot = f"Syncing the repository ({news.elapsed_ms // 1000}s)"
             case GitSyncData():

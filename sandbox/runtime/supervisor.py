@@ -40,6 +40,7 @@ from pydantic import BaseModel
 from sandbox.protocol import (
     OUTBOX_BUNDLE,
     RELAY_DIR,
+    RELAY_PORTS,
     BootProgress,
     ControlError,
     ControlMessage,
@@ -60,6 +61,9 @@ from sandbox.protocol import (
     TerminalInput,
     TerminalOpen,
     TerminalResize,
+    TunnelClose,
+    TunnelData,
+    TunnelOpen,
     Warning,
 )
 from sandbox.runtime import environment, relays
@@ -71,6 +75,7 @@ from sandbox.runtime.environment import CLAIM_FD_VARIABLE
 from sandbox.runtime.gitops import Git, GitError, credential_helper_env, local_path, tail, write_tool_token
 from sandbox.runtime.opencode import OpenCodeClient, OpenCodeError
 from sandbox.runtime.terminals import Terminals
+from sandbox.runtime.tunnels import Tunnels, declared_previews
 
 log = logging.getLogger("sandbox.supervisor")
 
@@ -173,8 +178,12 @@ class Supervisor:
             TerminalInput: self._on_terminal,
             TerminalResize: self._on_terminal,
             TerminalClose: self._on_terminal,
+            TunnelOpen: self._on_tunnel,
+            TunnelData: self._on_tunnel,
+            TunnelClose: self._on_tunnel,
         }
         self.terminals = Terminals(send=self._emit, cwd=config.workspace, env=self._agent_env)
+        self.tunnels = Tunnels(send=self._emit, reserved=lambda: {self._port, *RELAY_PORTS.values()})
 
     def _new_bridge(self) -> Bridge:
         return Bridge(
@@ -236,6 +245,7 @@ class Supervisor:
 
     async def _on_shutdown(self, _command: ShutdownCommand) -> None:
         self.terminals.close_all()
+        self.tunnels.close_all()
         self._shutdown.set()
 
     async def _on_terminal(self, command: TerminalOpen | TerminalInput | TerminalResize | TerminalClose) -> None:
@@ -249,8 +259,18 @@ class Supervisor:
             case TerminalClose():
                 self.terminals.close(command)
 
+    async def _on_tunnel(self, command: TunnelOpen | TunnelData | TunnelClose) -> None:
+        match command:
+            case TunnelOpen():
+                await self.tunnels.open(command)
+            case TunnelData():
+                self.tunnels.data(command)
+            case TunnelClose():
+                self.tunnels.close(command)
+
     async def _on_park(self, _command: ParkCommand) -> None:
         self.terminals.close_all()  # a parked sandbox is nobody's until claimed again
+        self.tunnels.close_all()
         self._spawn(self._park())
 
     async def _park(self) -> None:
@@ -519,7 +539,12 @@ class Supervisor:
         self._ready = await self._build_ready(mode)
 
     async def _build_ready(self, mode: str) -> Ready:
+        previews, problems = declared_previews(self.config.workspace)
+        for problem in problems:
+            self.bridge.send(Warning(message="A preview port was not understood", detail=problem))
+        self.tunnels.allow({p.port for p in previews})
         return Ready(
+            previews=previews,
             runtime_version=RUNTIME_VERSION,
             sandbox_id=self.config.sandbox_id,
             boot_mode=mode,

@@ -103,6 +103,16 @@ def header() -> rx.Component:
                 id="open-terminal",
                 title="A shell in this session's sandbox (what you type is recorded in the session)",
             ),
+            rx.foreach(
+                S.previews,
+                lambda preview: rx.link(
+                    rx.badge(rx.icon("app-window", size=12), "Preview: ", preview["label"], color_scheme="green"),
+                    href=preview["href"],
+                    is_external=True,
+                    class_name="preview-link",
+                    title="The app the sandbox serves, at an origin of its own",
+                ),
+            ),
             rx.cond(
                 S.agent_has != "",
                 rx.tooltip(
