@@ -25,6 +25,7 @@ from inspect_app.control.hub import build_hub
 from inspect_app.control.integrations import Integrations
 from inspect_app.control.lifecycle import Lifecycle, LifecycleConfig
 from inspect_app.control.links import Links
+from inspect_app.control.media import LocalMedia, MediaBackend, MediaStore
 from inspect_app.control.peers import Peers
 from inspect_app.control.plane import ControlPlane
 from inspect_app.control.previews import Passes
@@ -69,6 +70,7 @@ class Services:
     loop_lag: LoopLag  # how late the event loop runs (for /api/health/loop)
     metrics: Metrics  # what /metrics reports
     preview_passes: Passes  # who may open a session's live preview (``control/previews.py``)
+    media: MediaStore  # screenshots, served publicly at /media/<key>
 
 
 def build_provider(settings: Settings) -> SandboxProvider:
@@ -110,6 +112,23 @@ def build_provider(settings: Settings) -> SandboxProvider:
             cpu_weight=settings.sandbox_cpu_weight,
         ),
     )
+
+
+def build_media(settings: Settings) -> MediaStore:
+    """Media in the configured S3 bucket, else in DATA_DIR/media."""
+    backend: MediaBackend = LocalMedia(settings.data_dir / "media")
+    if settings.media_s3_bucket:
+        # imported only when configured, like Modal: boto3 is slow to import and most instances store locally
+        from inspect_app.control.media_s3 import S3Media, s3_client
+
+        client = s3_client(
+            endpoint_url=settings.media_s3_endpoint_url,
+            region=settings.media_s3_region,
+            access_key_id=settings.media_s3_access_key_id,
+            secret_access_key=settings.media_s3_secret_access_key.get_secret_value(),
+        )
+        backend = S3Media(client=client, bucket=settings.media_s3_bucket)
+    return MediaStore(backend=backend, public_url=settings.resolved_public_url)
 
 
 def build_slack(settings: Settings, plane: ControlPlane, automations: Automations | None = None) -> SlackBot | None:
@@ -269,6 +288,7 @@ def build_services(settings: Settings, *, provider: SandboxProvider | None = Non
         loop_lag=LoopLag(),
         metrics=metrics,
         preview_passes=Passes(settings.encryption_key()),
+        media=build_media(settings),
     )
 
 

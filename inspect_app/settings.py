@@ -195,6 +195,23 @@ class Settings(BaseSettings):
     park_ttl_s: float = Field(1800, gt=0, description="Seconds a parked sandbox is kept before it is stopped.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
 
+    # --- media (screenshots) --------------------------------------------------------------------
+    # Served publicly at PUBLIC_URL/media/<key> (GitHub's image proxy and Slack fetch them without
+    # signing in); the random key is what keeps an image private.
+    media_s3_bucket: str = Field(
+        "",
+        pattern=r"^([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])?$",
+        description="S3 bucket for media (screenshots), stored under media/. Empty: files in DATA_DIR/media.",
+    )
+    media_s3_endpoint_url: str = Field(
+        "", description="An S3-compatible server's URL (MinIO, R2, ...). Empty: AWS S3 (with MEDIA_S3_BUCKET)."
+    )
+    media_s3_region: str = Field("", max_length=64, description="The bucket's region. Empty: boto3's default.")
+    media_s3_access_key_id: str = Field(
+        "", description="Access key for the media bucket. Empty: boto3's own chain (environment, instance role)."
+    )
+    media_s3_secret_access_key: SecretStr = Field(SecretStr(""), description="Secret key for the media bucket.")
+
     # --- local single-user mode ----------------------------------------------------------------
     local_user_name: str = Field(
         "", description="Name of the local user. Default: git config user.name, else 'Local User'."
@@ -290,7 +307,9 @@ class Settings(BaseSettings):
                 raise ValueError(f"{origin!r} is not an origin like chrome-extension://<extension id>")
         return value
 
-    @field_validator("llm_base_url", "public_url", "github_web_url", "github_api_url", "slack_api_url")
+    @field_validator(
+        "llm_base_url", "public_url", "github_web_url", "github_api_url", "slack_api_url", "media_s3_endpoint_url"
+    )
     @classmethod
     def _http_url(cls, value: str) -> str:
         if value and not value.startswith(("http://", "https://")):

@@ -19,6 +19,7 @@ from inspect_app.api import (
     github,
     health,
     me,
+    media,
     metrics,
     previews,
     repositories,
@@ -72,6 +73,7 @@ def build_api() -> FastAPI:
     api.include_router(automations.router)
     api.include_router(costs.router)
     api.include_router(extensions.router)
+    api.include_router(media.router)
     api.include_router(ws.router)
     api.include_router(terminal.router)
     api.include_router(previews.router)

@@ -2,8 +2,10 @@
 nothing may frame anything else (no clickjacking).
 
 An ASGI middleware around the whole app (API and Reflex's pages): it sets
-``Content-Security-Policy: frame-ancestors …`` on every HTTP response. The allowed origins come
-from ``INSPECT_EXTENSION_ORIGINS``, read on the first request (importing reads no configuration).
+``Content-Security-Policy: frame-ancestors …`` on every HTTP response, keeping the other directives
+of a policy the route set itself (``/media`` sandboxes its images) but never its frame-ancestors.
+The allowed origins come from ``INSPECT_EXTENSION_ORIGINS``, read on the first request (importing
+reads no configuration).
 """
 
 from __future__ import annotations
@@ -22,6 +24,16 @@ def frame_ancestors(path: str, origins: list[str]) -> str:
     return "frame-ancestors 'none'"
 
 
+def with_frame_ancestors(policy: str, frame: str) -> str:
+    """A route's own ``policy`` with ``frame`` in place of any frame-ancestors it names (pure)."""
+    kept = [
+        directive.strip()
+        for directive in policy.split(";")
+        if directive.strip() and directive.split()[0].lower() != "frame-ancestors"
+    ]
+    return "; ".join([*kept, frame])
+
+
 class FrameGuard:
     def __init__(self, app: ASGIApp) -> None:
         self._app = app
@@ -33,12 +45,20 @@ class FrameGuard:
             return
         if self._origins is None:
             self._origins = services.current().settings.extension_origin_list
-        policy = frame_ancestors(str(scope.get("path", "")), self._origins).encode()
+        frame = frame_ancestors(str(scope.get("path", "")), self._origins)
 
         async def send_with_policy(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"content-security-policy"]
-                message = {**message, "headers": [*headers, (b"content-security-policy", policy)]}
+                headers: list[tuple[bytes, bytes]] = []
+                own: list[str] = []  # a browser enforces each policy header: each gets our frame-ancestors
+                for key, value in message.get("headers", []):
+                    if key.lower() == b"content-security-policy":
+                        own.append(value.decode("latin-1"))
+                    else:
+                        headers.append((key, value))
+                policies = [with_frame_ancestors(policy, frame) for policy in own or [""]]
+                csp = [(b"content-security-policy", policy.encode("latin-1")) for policy in policies]
+                message = {**message, "headers": [*headers, *csp]}
             await send(message)
 
         await self._app(scope, receive, send_with_policy)

@@ -11,6 +11,8 @@ The rules (``rule`` is pure; the middleware only looks the session up and answer
   request that changes state (POST/PUT/PATCH/DELETE) needs an allowed Origin; any request with a
   foreign Origin is refused (Reflex's CORS layer would otherwise let another origin read the answer).
   Writes under ``/api/auth/`` (signing in or out) need an allowed Origin even without the cookie.
+- ``/media/…`` (screenshots) passes, always: GitHub's image proxy and Slack fetch it without
+  signing in, and a person may open an image from a pull request in a tab.
 - A page load (GET/HEAD accepting HTML) other than ``/login`` and ``/denied`` without a live
   session goes to ``/login``; in the extension's frame (where /login may not be framed) it gets a
   short page that says to sign in in a tab. Pages are answered ``Cache-Control: no-cache``, so
@@ -44,6 +46,7 @@ log = logging.getLogger(__name__)
 
 SOCKET_PATHS = ("/_event", "/_upload")
 PUBLIC_PAGES = ("/login", "/denied")
+PUBLIC_PATHS = ("/media",)  # answered to anyone: the unguessable key in the path is the secret
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 LOOPBACK = ("127.0.0.1", "localhost", "[::1]")  # as written in a URL
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -98,6 +101,8 @@ def _under(path: str, prefixes: tuple[str, ...]) -> bool:
 def rule(seen: Seen, allowed: frozenset[str]) -> Rule:
     """What a request needs before it may go on (pure)."""
     origin_ok = seen.origin is not None and seen.origin in allowed
+    if _under(seen.path, PUBLIC_PATHS):
+        return "pass"
     if _under(seen.path, SOCKET_PATHS):
         return "needs_session" if origin_ok else "refuse"
     if seen.path.startswith("/api/"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from inspect_app.api.framing import frame_ancestors
+from inspect_app.api.framing import frame_ancestors, with_frame_ancestors
 from inspect_app.ui.selection import MAX_COMPONENTS, clean_selection
 from inspect_app.ui.timeline import element_label
 
@@ -17,6 +17,14 @@ def test_only_the_extension_page_may_be_framed_and_only_by_the_configured_origin
     assert frame_ancestors("/extensions-evil", [EXT]) == "frame-ancestors 'none'"
     assert frame_ancestors("/settings", [EXT]) == "frame-ancestors 'none'"
     assert frame_ancestors("/extension", []) == "frame-ancestors 'none'"  # nobody configured: nobody frames it
+
+
+def test_a_routes_own_policy_is_kept_but_never_its_frame_ancestors() -> None:
+    none = "frame-ancestors 'none'"
+    assert with_frame_ancestors("", none) == none
+    assert with_frame_ancestors("default-src 'none'; sandbox", none) == f"default-src 'none'; sandbox; {none}"
+    loose = "default-src 'self'; Frame-Ancestors *; img-src data:;"
+    assert with_frame_ancestors(loose, none) == f"default-src 'self'; img-src data:; {none}"
 
 
 def test_a_selection_keeps_known_fields_capped_and_anything_else_is_refused() -> None:

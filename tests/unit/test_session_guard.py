@@ -68,6 +68,16 @@ def test_page_loads_need_a_session_except_sign_in() -> None:
     assert rule(replace(page, path="/loginx"), ALLOWED) == "page"
 
 
+def test_media_is_answered_to_anyone() -> None:
+    """GitHub's image proxy and Slack fetch screenshots without signing in; a person opens one in a tab."""
+    image = Seen(
+        kind="http", method="GET", path="/media/k.png", origin=None, session="", bearer=False, accepts_html=True
+    )
+    assert rule(image, ALLOWED) == "pass"
+    assert rule(replace(image, origin="https://evil.example", session="s"), ALLOWED) == "pass"
+    assert rule(replace(image, path="/mediax/k.png"), ALLOWED) == "page"  # only the /media tree
+
+
 def test_seen_from_reads_the_cookie_origin_and_bearer() -> None:
     scope = {
         "type": "websocket",

@@ -52,6 +52,8 @@ def test_llm_endpoint_becomes_default_model(monkeypatch: pytest.MonkeyPatch, tmp
         ("INSPECT_PORT", "http", "INSPECT_PORT:"),
         ("INSPECT_DATABASE_URL", "mysql://x", "INSPECT_DATABASE_URL: must be a sqlite"),
         ("INSPECT_LLM_BASE_URL", "localhost:11434", "INSPECT_LLM_BASE_URL: must start with http"),
+        ("INSPECT_MEDIA_S3_ENDPOINT_URL", "minio:9000", "INSPECT_MEDIA_S3_ENDPOINT_URL: must start with http"),
+        ("INSPECT_MEDIA_S3_BUCKET", "My_Bucket", "INSPECT_MEDIA_S3_BUCKET: String should match pattern"),
     ],
 )
 def test_bad_values_name_the_setting(
