@@ -29,6 +29,7 @@ from inspect_app.control.media import LocalMedia, MediaBackend, MediaStore
 from inspect_app.control.peers import Peers
 from inspect_app.control.plane import ControlPlane
 from inspect_app.control.previews import Passes
+from inspect_app.control.screenshots import Screenshots
 from inspect_app.db import PROJECT_ROOT, create_db_engine
 from inspect_app.errors import ConfigError
 from inspect_app.loop_lag import LoopLag
@@ -71,6 +72,7 @@ class Services:
     metrics: Metrics  # what /metrics reports
     preview_passes: Passes  # who may open a session's live preview (``control/previews.py``)
     media: MediaStore  # screenshots, served publicly at /media/<key>
+    screenshots: Screenshots  # what the agent's screenshot tool took, kept as its session's artifacts
 
 
 def build_provider(settings: Settings) -> SandboxProvider:
@@ -270,6 +272,7 @@ def build_services(settings: Settings, *, provider: SandboxProvider | None = Non
         public_url=settings.resolved_public_url,
         bot=github_bot,
     )
+    media = build_media(settings)
     return Services(
         automations=automations,
         github_bot=github_bot,
@@ -288,7 +291,8 @@ def build_services(settings: Settings, *, provider: SandboxProvider | None = Non
         loop_lag=LoopLag(),
         metrics=metrics,
         preview_passes=Passes(settings.encryption_key()),
-        media=build_media(settings),
+        media=media,
+        screenshots=Screenshots(plane, media),
     )
 
 

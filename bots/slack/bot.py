@@ -314,6 +314,8 @@ class SlackBot:
         rows = await asyncio.to_thread(self._plane.events.answers, session_id, [message_id])
         answer = TextData.model_validate(rows[0].data).text if rows else ""
         found = await asyncio.to_thread(artifacts, self._engine, session_id)
+        # this prompt's screenshots, with the session's pull request or branch
+        found = [a for a in found if a["kind"] != "screenshot" or a["meta"].get("message_id") == message_id]
         session = await asyncio.to_thread(sessions.get, self._engine, session_id)
         success = end.success
         url = f"{self._public_url}/sessions/{session_id}"

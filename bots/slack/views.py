@@ -8,6 +8,7 @@ from typing import Any
 
 MAX_ANSWER_CHARS = 2800  # a section block holds 3000 characters
 MAX_STATUS_LINES = 6
+MAX_IMAGES = 3  # screenshots attached to a completion message (its prompt's newest)
 PICK_ACTION = "inspect_pick_repo"
 PICK_SELECT_ACTION = "inspect_pick_repo_select"
 
@@ -30,6 +31,10 @@ def to_mrkdwn(markdown: str) -> str:
     text = re.sub(r"\*\*(.+?)\*\*", r"*\1*", escape(markdown))
     text = re.sub(r"\[([^\]|]+)\]\((https?://[^)\s|]+)\)", r"<\2|\1>", text)
     return re.sub(r"^#{1,6}\s+(.+)$", r"*\1*", text, flags=re.MULTILINE)
+
+
+def plain(text: str) -> dict[str, str]:
+    return {"type": "plain_text", "text": text}
 
 
 def trim(text: str, limit: int = MAX_ANSWER_CHARS) -> str:
@@ -81,7 +86,13 @@ def finished(
                 "text": {"type": "mrkdwn", "text": f":warning: {escape(error) or 'The agent stopped.'} {what_next}"},
             }
         )
+    shots = [a for a in artifacts if a.get("kind") == "screenshot" and str(a.get("url", "")).startswith("http")]
+    for shot in shots[-MAX_IMAGES:]:  # Slack fetches each from its public media URL
+        caption = str(shot.get("meta", {}).get("caption") or "Screenshot")[:150]
+        blocks.append({"type": "image", "image_url": shot["url"], "alt_text": caption, "title": plain(caption)})
     for artifact in artifacts:
+        if artifact.get("kind") == "screenshot":
+            continue
         label = {"pr": "Pull request", "branch": "Branch"}.get(str(artifact.get("kind")), "Artifact")
         target = str(artifact.get("url") or artifact.get("meta", {}).get("branch", ""))
         state = f" ({artifact['state']})" if artifact.get("state") else ""

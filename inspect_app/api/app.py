@@ -31,6 +31,7 @@ from inspect_app.api import (
 )
 from inspect_app.api.errors import install_error_handlers
 from inspect_app.api.limits import RequestLimits
+from inspect_app.control.media import MAX_MEDIA_BYTES
 
 
 class LazySessionMiddleware:
@@ -62,7 +63,8 @@ def build_api() -> FastAPI:
     )
     install_error_handlers(api)
     api.add_middleware(LazySessionMiddleware)
-    api.add_middleware(RequestLimits, per_path={"/api/github/webhook": github.MAX_BODY})  # outermost
+    larger = {"/api/github/webhook": github.MAX_BODY, "/api/sandbox/screenshots": MAX_MEDIA_BYTES}
+    api.add_middleware(RequestLimits, per_path=larger)  # outermost
     api.include_router(auth.router)
     api.include_router(auth.pages)
     api.include_router(health.router, prefix="/api", tags=["health"])

@@ -3,6 +3,7 @@
 - ``git-credentials``: the git credential helper's question (a short-lived installation token for
   the session's own GitHub repository);
 - ``pull-request``: the agent's ``create-pull-request`` tool (push the branch, open or update the PR);
+- ``screenshots``: the ``screenshot`` tool's picture (a PNG as the body; what it shows in the query);
 - ``sessions``: the child-session tools (``spawn-session``, ``session-status``,
   ``send-session-prompt``, ``cancel-session``; rules in ``control/children.py``).
 """
@@ -13,13 +14,14 @@ import asyncio
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from inspect_app.api.deps import ServicesDep
 from inspect_app.control.data import sandboxes
 from inspect_app.control.data.children import ChildRow
 from inspect_app.control.data.sandboxes import ToolCaller
+from inspect_app.control.screenshots import Shot
 from inspect_app.errors import Forbidden, Unauthorized
 
 router = APIRouter(prefix="/api/sandbox", tags=["sandbox"])
@@ -149,3 +151,24 @@ async def send_session_prompt(child_id: str, body: ChildPrompt, caller: Caller, 
 @router.post("/sessions/{child_id}/cancel", response_model=ChildAnswer)
 async def cancel_session(child_id: str, caller: Caller, services: ServicesDep) -> ChildAnswer:
     return _answer(services, await services.children.cancel(_session_of(caller), child_id))
+
+
+class ScreenshotAnswer(BaseModel):
+    url: str
+
+
+@router.post("/screenshots", response_model=ScreenshotAnswer, status_code=201)
+async def screenshot(
+    request: Request,
+    caller: Caller,
+    services: ServicesDep,
+    caption: Annotated[str, Query(max_length=200)] = "",
+    page: Annotated[str, Query(max_length=2000)] = "",
+    width: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    height: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> ScreenshotAnswer:
+    """The body is the PNG itself (bounded by the request limits at ``MAX_MEDIA_BYTES``)."""
+    if caller.session_id is None:
+        raise Forbidden("an image build cannot keep screenshots")
+    shot = Shot(png=await request.body(), caption=caption, page=page, width=width, height=height)
+    return ScreenshotAnswer(url=await services.screenshots.record(caller.session_id, shot))

@@ -29,6 +29,7 @@ from urllib.parse import quote, urlparse
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from inspect_app.control import screenshots
 from inspect_app.control.crypto import Cipher
 from inspect_app.control.data import auth, prompts, pushes, repositories
 from inspect_app.control.data import sessions as sessions_ctl
@@ -141,6 +142,8 @@ class Pulls:
             )
             meta = {"branch": session.branch, "base": session.base_branch, "commit": commit}
         else:
+            shots = await asyncio.to_thread(screenshots.of_session, self._engine, session.id)
+            body = "\n\n".join(part for part in (body.rstrip(), screenshots.markdown(shots)) if part)
             result, meta = await self._open_on_github(session, repo, author, title, body, draft)
             meta["commit"] = commit
         await self._record(session.id, result, meta)

@@ -20,6 +20,7 @@ from inspect_app.control.event_data import (
     data_of,
 )
 from inspect_app.control.events import tool_detail
+from inspect_app.control.media import content_type_of
 from inspect_app.ui.formatting import http_url
 from inspect_app.ui.routes import session_url
 
@@ -29,7 +30,7 @@ MAX_OUTPUT = 4000
 @dataclasses.dataclass
 class TimelineItem:
     key: str  # stable identity: one item per prompt, answer, tool call or notice
-    kind: str  # prompt | answer | tool | notice | error | done | child
+    kind: str  # prompt | answer | tool | notice | error | done | child | screenshot
     seq: int = 0
     message_id: str = ""  # the prompt this item belongs to
     author: str = ""
@@ -101,6 +102,18 @@ def _item_for(event: dict[str, Any]) -> TimelineItem | None:
                 text=warning.message,
                 detail=warning.detail[:MAX_OUTPUT],
                 color="amber",
+            )
+        case ArtifactData(kind="screenshot") as shot:
+            key = str(shot.meta.get("key", ""))
+            if content_type_of(key) is None:  # not one of ours (a sandbox may announce anything)
+                return None
+            return TimelineItem(
+                key=f"screenshot:{key}",
+                kind="screenshot",
+                seq=seq,
+                text=str(shot.meta.get("caption") or "Screenshot"),
+                detail=str(shot.meta.get("page") or ""),
+                link=f"/media/{key}",  # this server's own copy, whatever URL the event names
             )
         case ArtifactData() as artifact:
             label = {"pr": "Pull request", "branch": "Branch"}.get(artifact.kind, "Artifact")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,29 @@ from sandbox.runtime import models_catalog
 from sandbox.runtime.config import RuntimeConfig
 
 PLUGIN_SOURCE = Path(__file__).with_name("opencode_plugin")
+RUNTIME_ROOT = Path(__file__).resolve().parents[2]  # holds the sandbox package
 # the agent's tools that call the control plane: pull requests, and child sessions (control/children.py)
-TOOLS = ("create-pull-request", "spawn-session", "session-status", "send-session-prompt", "cancel-session")
+TOOLS = (
+    "create-pull-request",
+    "spawn-session",
+    "session-status",
+    "send-session-prompt",
+    "cancel-session",
+    "screenshot",
+)
+# Bundled with every sandbox (beside the skills an admin adds): how to show a visible change.
+VISUAL_SKILL = """# Showing a visible change
+
+When a change affects what people see (a page, a component, styles), show it:
+1. Start the app if it is not running (the repository's `.inspect/start.sh` may already serve it;
+   `.inspect/preview` lists its ports) and find the page the change touches.
+2. Before changing anything, call the `screenshot` tool on that page (caption "Before: ...").
+3. Make the change, reload if needed, and call `screenshot` again on the same page and size
+   (caption "After: ..."). Use `selector` for one element, `full_page` for a long page.
+4. The screenshots are attached to the session and embedded in the pull request you open; mention
+   in your answer what they show. If no browser is available, say so instead of guessing.
+"""
+BUNDLED_SKILLS = {"visual-verification": VISUAL_SKILL}
 OFFLINE_ENV = {
     "OPENCODE_DISABLE_AUTOUPDATE": "1",
     "OPENCODE_DISABLE_MODELS_FETCH": "1",
@@ -85,12 +107,12 @@ _SKILL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
 
 def write_skills(found: str, folder: Path) -> list[str]:
-    """Each skill as an instruction file OpenCode reads with every prompt; their paths."""
-    if not found:
-        return []
+    """Each skill (the bundled ones, then the repository's: ``found``, JSON) as an instruction file
+    OpenCode reads with every prompt; their paths."""
+    given = json.loads(found) if found else {}
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, content in sorted(json.loads(found).items()):
+    for name, content in sorted({**BUNDLED_SKILLS, **given}.items()):
         if _SKILL_NAME.match(name) and isinstance(content, str):
             path = folder / f"{name}.md"
             path.write_text(content)
@@ -131,6 +153,9 @@ def prepare_agent(config: RuntimeConfig, *, base_env: Mapping[str, str], passwor
         "OPENCODE_CONFIG_CONTENT": json.dumps(body),
         "INSPECT_SYNC_MARKER": str(marker),
         "INSPECT_PLAN_MARKER": str(config.state_dir / "plan-mode"),  # the agent writes it for plan prompts
+        # the screenshot tool runs the runtime's own helper (sandbox/runtime/screenshot.py)
+        "INSPECT_RUNTIME_PYTHON": sys.executable,
+        "INSPECT_RUNTIME_PATH": str(RUNTIME_ROOT),
         "GIT_COMMITTER_NAME": config.committer_name,
         "GIT_COMMITTER_EMAIL": config.committer_email,
     }

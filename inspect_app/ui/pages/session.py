@@ -237,6 +237,27 @@ def child_item(item: TimelineItem) -> rx.Component:
     )
 
 
+def screenshot_item(item: TimelineItem) -> rx.Component:
+    """A screenshot the agent took, inline (a click opens it whole)."""
+    return rx.card(
+        rx.hstack(
+            rx.icon("camera", size=14),
+            rx.text(item.text, size="2", weight="medium"),
+            rx.text(item.detail, size="1", color_scheme="gray", overflow="hidden", text_overflow="ellipsis"),
+            align="center",
+            width="100%",
+        ),
+        rx.link(
+            rx.image(src=item.link, alt=item.text, width="100%", max_width="640px", class_name="screenshot-image"),
+            href=item.link,
+            is_external=True,
+        ),
+        size="1",
+        width="100%",
+        class_name="timeline-screenshot",
+    )
+
+
 def answer_item(item: TimelineItem) -> rx.Component:
     answer = rx.box(untrusted_markdown(item.text), class_name="timeline-answer", width="100%")
     return rx.cond(
@@ -265,6 +286,7 @@ def timeline_item(item: TimelineItem) -> rx.Component:
         ("answer", answer_item(item)),
         ("tool", tool_item(item)),
         ("child", child_item(item)),
+        ("screenshot", screenshot_item(item)),
         ("done", rx.text(item.text, size="1", color_scheme=item.color, class_name="timeline-done")),
         ("error", rx.callout(item.text, icon="triangle_alert", color_scheme="red", size="1")),
         rx.callout(item.text, icon="info", color_scheme=item.color, size="1"),

@@ -4,14 +4,24 @@
 import { readFile } from "node:fs/promises";
 
 export async function inspectApi(method, path, body, timeoutMs = 60000) {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return call(method, path, payload, "application/json", timeoutMs);
+}
+
+// Bytes as they are (a screenshot's PNG), not JSON.
+export async function inspectUpload(path, bytes, contentType, timeoutMs = 60000) {
+  return call("POST", path, bytes, contentType, timeoutMs);
+}
+
+async function call(method, path, payload, contentType, timeoutMs) {
   const api = process.env.INSPECT_API_URL;
   const file = process.env.INSPECT_TOOL_TOKEN_FILE;
   const token = file ? (await readFile(file, "utf8").catch(() => "")).trim() : "";
   if (!api || !token) throw new Error("This tool is not available in this sandbox.");
   const response = await fetch(`${api}${path}`, {
     method,
-    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
-    body: body === undefined ? undefined : JSON.stringify(body),
+    headers: { "content-type": contentType, authorization: `Bearer ${token}` },
+    body: payload,
     signal: AbortSignal.timeout(timeoutMs),
   });
   const answer = await response.json().catch(() => ({}));
