@@ -37,12 +37,16 @@ PAGES = {
 <body style="margin:0; background: rgb{BACKGROUND}">
 <h1 style="margin:0; font: 32px sans-serif; color: white">Inspect screenshot</h1>
 <div id="box" style="position:absolute; left:100px; top:300px; width:240px; height:120px; background: rgb{BOX}"></div>
+<p id="hidden" style="display:none">not shown</p>
 </body></html>""",
     "/tall": f"""<!doctype html><html><body style="margin:0; background: rgb{BACKGROUND}">
 <div style="height:{TALL - 100}px"></div><div style="height:100px; background: rgb{FOOT}"></div>
 <div id="low" style="position:absolute; left:50px; top:2000px; width:300px; height:150px; background: rgb{LOW}"></div>
 </body></html>""",
+    "/huge": '<!doctype html><html><body style="margin:0"><div style="height:20000px"></div></body></html>',
+    "/hanging": '<!doctype html><html><body>Loading forever<img src="/never"></body></html>',
 }
+NEVER = threading.Event()  # set when the module's server stops: /never answers only then
 
 if not CHROMIUM.exists():
     pytest.skip("no /usr/bin/chromium (apt-get install chromium)", allow_module_level=True)
@@ -50,6 +54,8 @@ if not CHROMIUM.exists():
 
 class _Pages(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
+        if self.path == "/never":  # keeps the page that loads it from ever firing its load event
+            NEVER.wait(60)
         page = PAGES.get(self.path)
         body = (page or "not found").encode()
         self.send_response(200 if page else 404)
@@ -68,6 +74,7 @@ def site() -> Iterator[str]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
+    NEVER.set()
     server.shutdown()
     server.server_close()
 
@@ -139,9 +146,29 @@ async def test_a_selector_shot_is_just_the_element_even_below_the_first_screen(s
         assert image.pixel(x, y) == LOW
 
 
-async def test_a_selector_that_matches_nothing_says_so(site: str) -> None:
-    with pytest.raises(ScreenshotError, match="no element matches '#missing'"):
-        await capture(f"{site}/", selector="#missing")
+async def test_a_full_page_shot_is_cut_at_16384_pixels(site: str) -> None:
+    shot = await capture(f"{site}/huge", width=200, height=200, full_page=True)
+    assert (shot.width, shot.height) == (200, 16384)
+
+
+@pytest.mark.parametrize(
+    ("selector", "error"),
+    [
+        ("#missing", "no element matches '#missing'"),
+        ("#hidden", "the element matching '#hidden' has no size (0x0): is it hidden?"),
+        ("##", "bad selector '##': SyntaxError: Failed to execute 'querySelector' on 'Document'"),
+    ],
+)
+async def test_a_selector_that_shows_nothing_says_why(site: str, selector: str, error: str) -> None:
+    with pytest.raises(ScreenshotError) as raised:
+        await capture(f"{site}/", selector=selector)
+    assert str(raised.value).startswith(error)
+
+
+async def test_a_page_that_never_finishes_loading_times_out_and_the_browser_ends(site: str) -> None:
+    with pytest.raises(ScreenshotError) as raised:
+        await capture(f"{site}/hanging", timeout_s=3)
+    assert str(raised.value) == f"the screenshot took over 3s (stopped while loading {site}/hanging)"
 
 
 async def test_a_refused_connection_is_reported_clearly() -> None:
