@@ -27,15 +27,13 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from sandbox.runtime.devtools import DevTools, DevToolsError, open_devtools
 
 BROWSER_VARIABLE = "INSPECT_CHROMIUM"
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -52,7 +50,6 @@ FLAGS = (
 )  # fmt: skip
 MIN_SIDE, MAX_WIDTH, MAX_HEIGHT = 200, 3840, 2160  # the viewport
 MAX_FULL_HEIGHT = 16384  # a full page or an element is cut there
-MAX_MESSAGE = 256 << 20  # a base64 PNG of MAX_WIDTH x MAX_FULL_HEIGHT fits
 MAX_SOCKET_DIR = 107 - len("/org.chromium.Chromium.XXXXXX/SingletonSocket")
 POLL_S = 0.05
 KILL_WAIT_S = 5.0
@@ -97,8 +94,10 @@ async def capture(
     binary = browser or find_browser()
     progress = _Progress("starting Chromium")
     try:
-        async with asyncio.timeout(timeout_s), _browser(binary) as endpoint, _devtools(endpoint) as tools:
+        async with asyncio.timeout(timeout_s), _browser(binary) as endpoint, open_devtools(endpoint) as tools:
             png = await _shoot(tools, progress, url, width, height, full_page=full_page, selector=selector)
+    except DevToolsError as exc:
+        raise ScreenshotError(str(exc)) from exc
     except TimeoutError:
         raise ScreenshotError(f"the screenshot took over {timeout_s:g}s (stopped while {progress.step})") from None
     shot_width, shot_height = png_size(png)
@@ -227,65 +226,8 @@ async def _kill(process: asyncio.subprocess.Process) -> None:
         await asyncio.wait_for(process.wait(), KILL_WAIT_S)
 
 
-@contextlib.asynccontextmanager
-async def _devtools(endpoint: str) -> AsyncIterator[_DevTools]:
-    try:
-        # proxy=None: the sandbox's proxy variables are for the internet, not for this loopback socket
-        socket = await connect(endpoint, max_size=MAX_MESSAGE, proxy=None, compression=None)
-    except (OSError, InvalidHandshake) as exc:
-        raise ScreenshotError(f"cannot reach Chromium's DevTools: {exc}") from exc
-    async with socket:
-        yield _DevTools(socket)
-
-
-class _DevTools:
-    """A DevTools connection used by one caller, one command at a time: a call sends a command and
-    reads until its reply, keeping the events that arrive meanwhile for ``event``. No reader task,
-    so nothing outlives the connection."""
-
-    def __init__(self, socket: ClientConnection) -> None:
-        self._socket = socket
-        self._next_id = 0
-        self._events: deque[dict[str, Any]] = deque(maxlen=512)  # unclaimed, oldest first
-
-    async def call(self, method: str, params: dict[str, Any] | None = None, *, session: str = "") -> dict[str, Any]:
-        self._next_id += 1
-        command: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
-        if session:
-            command["sessionId"] = session
-        await self._socket.send(json.dumps(command))
-        while (reply := await self._receive()).get("id") != command["id"]:
-            self._events.append(reply)
-        if "error" in reply:
-            raise ScreenshotError(f"Chromium refused {method}: {reply['error'].get('message', reply['error'])}")
-        result: dict[str, Any] = reply.get("result", {})
-        return result
-
-    async def event(self, method: str, *, session: str) -> dict[str, Any]:
-        """The params of the first ``method`` event of ``session`` not yet claimed (waiting for it)."""
-        for event in list(self._events):
-            if event.get("method") == method and event.get("sessionId") == session:
-                self._events.remove(event)
-                return dict(event.get("params", {}))
-        while True:
-            event = await self._receive()
-            if event.get("method") == method and event.get("sessionId") == session:
-                return dict(event.get("params", {}))
-            self._events.append(event)
-
-    def forget_events(self) -> None:
-        self._events.clear()
-
-    async def _receive(self) -> dict[str, Any]:
-        try:
-            message = json.loads(await self._socket.recv())
-        except ConnectionClosed:
-            raise ScreenshotError("Chromium closed its DevTools connection (did it crash?)") from None
-        return message if isinstance(message, dict) else {}
-
-
 async def _shoot(
-    tools: _DevTools, progress: _Progress, url: str, width: int, height: int, *, full_page: bool, selector: str | None
+    tools: DevTools, progress: _Progress, url: str, width: int, height: int, *, full_page: bool, selector: str | None
 ) -> bytes:
     progress.step = "opening a page"
     target = await tools.call("Target.createTarget", {"url": "about:blank"})
@@ -309,7 +251,7 @@ async def _shoot(
     return base64.b64decode(shot["data"])
 
 
-async def _clip(tools: _DevTools, session: str, *, full_page: bool, selector: str | None) -> dict[str, int] | None:
+async def _clip(tools: DevTools, session: str, *, full_page: bool, selector: str | None) -> dict[str, int] | None:
     """The page region to capture, in CSS pixels of the document; None: the viewport."""
     if selector is not None:
         box = await _element_box(tools, session, selector)
@@ -325,7 +267,7 @@ async def _clip(tools: _DevTools, session: str, *, full_page: bool, selector: st
     return {"x": left, "y": top, "width": min(right - left, MAX_WIDTH), "height": min(bottom - top, MAX_FULL_HEIGHT)}
 
 
-async def _element_box(tools: _DevTools, session: str, selector: str) -> tuple[float, float, float, float]:
+async def _element_box(tools: DevTools, session: str, selector: str) -> tuple[float, float, float, float]:
     """(x, y, width, height) of the first element matching ``selector``, relative to the document."""
     expression = (
         f"(() => {{ const e = document.querySelector({json.dumps(selector)}); if (!e) return null;"
