@@ -135,8 +135,10 @@ def find_browser(env: Mapping[str, str] = os.environ) -> str:
 
 def browser_args(profile: Path, *, shm_usable: bool) -> list[str]:
     """Chromium's arguments, with ``profile`` as its (fresh) user data directory."""
-    # Shared memory goes to /dev/shm unless told otherwise. Under bubblewrap's --dev /dev that is an
-    # empty directory owned by root: not writable by the sandbox's user, and Chromium then fails.
+    # Under bubblewrap's --dev /dev, /dev/shm is an empty directory owned by root, which the sandbox's
+    # user cannot write. Chromium 156 coped there without the flag (checked), but it is what Chromium
+    # offers for an unusable /dev/shm (Debian's launcher adds it for a small one): its shared memory
+    # files then go to $TMPDIR, which is ours.
     shm = [] if shm_usable else ["--disable-dev-shm-usage"]
     return [*FLAGS, *shm, f"--user-data-dir={profile}"]
 
