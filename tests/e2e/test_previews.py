@@ -18,7 +18,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
+from tests import png
 from tests.e2e.conftest import screenshot
+from tests.fakes.llm_server import FakeLLM, ToolCall, Turn
 from tests.integration.sandbox_harness import make_origin, require_opencode
 from tests.servers import RunningServer
 
@@ -160,3 +162,51 @@ def test_the_session_page_links_the_preview_and_the_preview_cannot_act_as_the_pe
     )
     assert "Ada" not in answer and "ada@example.com" not in answer
     assert answer.startswith("refused") or answer.startswith("status 401")
+
+
+def test_the_agent_screenshots_the_preview_and_the_session_shows_it(
+    server: RunningServer, session: str, llm: FakeLLM, browser: webdriver.Chrome
+) -> None:
+    headers = {"Authorization": f"Bearer {server.token}"}
+    llm.clear()
+    llm.add(
+        Turn(
+            tool_calls=[
+                ToolCall("screenshot", {"url": f"http://127.0.0.1:{PORT}/", "caption": "Before: the home page"})
+            ]
+        ),
+        Turn(text="Here is how it looks."),
+    )
+    sent = httpx.post(
+        f"{server.url}/api/sessions/{session}/prompts", json={"content": "Show me the page"}, headers=headers
+    )
+    message_id = sent.json()["message_id"]
+    deadline = time.monotonic() + 120
+    while httpx.get(f"{server.url}/api/sessions/{session}/prompts/{message_id}", headers=headers).json()["status"] in (
+        "pending",
+        "processing",
+    ):
+        assert time.monotonic() < deadline, "the prompt did not end"
+        time.sleep(0.5)
+    events = httpx.get(f"{server.url}/api/sessions/{session}/events", params={"after": 0}, headers=headers).json()
+    tool = [e["data"] for e in events["events"] if e["type"] == "tool_call" and e["data"]["tool"] == "screenshot"]
+    assert tool and tool[-1]["status"] == "completed", tool
+    shots = [e["data"] for e in events["events"] if e["type"] == "artifact" and e["data"]["kind"] == "screenshot"]
+    assert len(shots) == 1 and shots[0]["meta"]["caption"] == "Before: the home page"
+    assert shots[0]["meta"]["message_id"] == message_id
+    url = shots[0]["url"]
+    assert url.startswith(f"{server.url}/media/") and url in tool[-1]["output"]
+
+    # anyone can fetch it (GitHub and Slack do, signed in nowhere): the page's colour at a known point
+    picture = httpx.get(url)
+    assert picture.status_code == 200 and picture.headers["content-type"] == "image/png"
+    image = png.decode(picture.content)
+    assert (image.width, image.height) == (1280, 800)
+    assert image.pixel(640, 600) == (12, 150, 200)  # the page's background, below its heading
+
+    # the timeline shows it inline
+    browser.get(f"{server.url}/sessions/{session}")
+    shown = WebDriverWait(browser, 60).until(ec.visibility_of_element_located((By.CLASS_NAME, "screenshot-image")))
+    WebDriverWait(browser, 30).until(lambda _: browser.execute_script("return arguments[0].naturalWidth", shown) > 0)
+    assert browser.execute_script("return arguments[0].naturalWidth", shown) == 1280
+    screenshot(browser, "session-with-screenshot")
