@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from inspect_app.db import create_db_engine
+from tests import png
 from tests.e2e.conftest import click, new_browser, screenshot, text_of, wait_text
 from tests.fakes.github import APP_ID, USER_TOKEN, FakeGitHub, Pull, app_key_pem
 from tests.fakes.llm_server import MODEL, FakeLLM, Turn
@@ -87,6 +89,16 @@ def api(server: RunningServer, token: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
 
 
+PAGE_PORT = 18799
+# the agent serves a page in its sandbox (the screenshot tool's subject), and waits until it answers
+SERVE_A_PAGE = (
+    "mkdir -p /tmp/page && echo '<body style=\"background:rgb(12,150,200)\">Hi</body>' > /tmp/page/index.html && "
+    f"(nohup python3 -m http.server {PAGE_PORT} --bind 127.0.0.1 --directory /tmp/page >/dev/null 2>&1 &) && "
+    f"for i in $(seq 100); do python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", {PAGE_PORT}))' "
+    "2>/dev/null && break; sleep 0.1; done"
+)
+
+
 def create_pull_request(title: str, body: str) -> Turn:
     return Turn(tool_calls=[LLMToolCall("create-pull-request", {"title": title, "body": body})])
 
@@ -144,14 +156,18 @@ async def test_signed_in_prompt_to_pull_request_to_merged(
 
     llm.add(
         Turn(tool_calls=[bash("echo 'Hello from Inspect' >> README.md && git commit -qam 'Say hello'")]),
+        Turn(tool_calls=[bash(SERVE_A_PAGE)]),
+        Turn(tool_calls=[LLMToolCall("screenshot", {"url": f"http://127.0.0.1:{PAGE_PORT}/", "caption": "After"})]),
         create_pull_request("Say hello", "Adds a greeting to the README."),
         Turn(text="Opened the pull request."),
     )
     async with Client(server, sid, ada) as client:
         done = await run_prompt(client, http, sid, "Add a greeting to the README and open a pull request")
         assert done["data"]["success"] is True, done
-        artifact = await client.wait(lambda m: m["type"] == "artifact", "the PR artifact", 30)
-        assert artifact["data"]["kind"] == "pr" and artifact["data"]["state"] == "open"
+        artifact = await client.wait(
+            lambda m: m["type"] == "artifact" and m["data"]["kind"] == "pr", "the PR artifact", 30
+        )
+        assert artifact["data"]["state"] == "open"
         assert artifact["data"]["meta"]["opened_as"] == "user"
 
         # the branch reached the git server, authored by Ada (her GitHub noreply address), committed by the App
@@ -162,6 +178,11 @@ async def test_signed_in_prompt_to_pull_request_to_merged(
         created = github.calls_to("POST", "/repos/acme/widgets/pulls")
         assert len(created) == 1 and created[0].authorization == f"token {USER_TOKEN}"
         assert created[0].body["head"] == branch and created[0].body["base"] == "main"
+        # the screenshot the agent took is embedded in the body, at a URL anyone can fetch
+        shot = re.search(r"!\[After\]\((\S+/media/\S+\.png)\)", created[0].body["body"])
+        assert shot, created[0].body["body"]
+        picture = await asyncio.to_thread(httpx.get, shot.group(1))
+        assert png.decode(picture.content).pixel(10, 10) == (12, 150, 200)
         assert artifact["data"]["url"] == f"{github.url}/acme/widgets/pull/1"
         # the sandbox cloned and pushed with installation tokens the control plane handed out
         assert any(path.endswith("git-receive-pack") and user == "x-access-token" for path, user in github.git_requests)
