@@ -10,7 +10,7 @@ import pytest
 from sandbox.image import OPENCODE_VERSION, modal_image
 from sandbox.providers.base import ProviderError, SandboxSpec
 from sandbox.providers.modal import IMAGE_TTL_S, SNAPSHOT_TTL_S, ModalProvider
-from tests.fakes.modal_sdk import FakeModal
+from tests.fakes.modal_sdk import FakeModal, image_ids, mounted_files
 
 
 @pytest.fixture(autouse=True)
@@ -55,7 +55,7 @@ async def test_spawn_runs_the_runtime_with_the_spec_passed_as_a_secret() -> None
     assert env["SANDBOX_TOKEN"] == "sbx_secret" and env["SANDBOX_BOOT_MODE"] == "fresh"
     assert env["NPM_TOKEN"] == "npm-value" and env["SANDBOX_ROOT"] == "/sandbox"
     assert "sbx_secret" not in repr(sandbox.args)  # values only in the secret, never on the command line
-    assert ("add_local_python_source", ("sandbox",), {}) in kw["image"].steps
+    assert "/root/sandbox/runtime/supervisor.py" in mounted_files(kw["image"])
 
 
 async def test_snapshot_restore_and_image_starts_use_image_ids_with_deliberate_ttls() -> None:
@@ -66,7 +66,7 @@ async def test_snapshot_restore_and_image_starts_use_image_ids_with_deliberate_t
     assert ref.startswith("im-") and sdk.created[0].snapshots == [{"timeout": 120, "ttl": SNAPSHOT_TTL_S}]
     await modal.restore(ref, spec(sandbox_id="x2"))
     restored = sdk.created[-1]
-    assert restored.kwargs["image"].object_id == ref
+    assert image_ids(restored.kwargs["image"]) == [ref]
     assert restored.kwargs["secrets"][0].values["SANDBOX_BOOT_MODE"] == "snapshot_restore"
     await modal.start_from_image("im-prebuilt", spec(sandbox_id="x3"))
     assert sdk.created[-1].kwargs["secrets"][0].values["SANDBOX_BOOT_MODE"] == "image"
