@@ -216,6 +216,7 @@ class FakeModal:
         self.fail_snapshot = False
         self.build_exit_code = 0
         self.build_hangs = False
+        self.diff_hangs = False
         self.diff_text = " README.md | 1 +\n+hello\n"
         self.build_outcome: dict[str, Any] = {"ok": True, "commit": "c0ffee", "runtime_version": "0.1.0"}
         self.exception = modal.exception
@@ -262,5 +263,5 @@ class FakeModal:
         if cmd[:1] == ("cat",) and cmd[-1].endswith("build.json"):
             return Script(stdout=json.dumps(self.build_outcome))
         if cmd[:1] == ("git",):
-            return Script(stdout=self.diff_text)
+            return Script(stdout=self.diff_text, hangs=self.diff_hangs)
         return Script()
