@@ -108,11 +108,11 @@ def dockerfile_commands(image: modal.Image, builder_version: str = LATEST_BUILDE
     layers: list[list[str]] = []
     for obj in _layers(image):
         load = getattr(obj, "_load", None)
-        names = load.__code__.co_freevars if load is not None else ()
-        if "dockerfile_function" in names:
-            cells = dict(zip(names, (cell.cell_contents for cell in load.__closure__ or ()), strict=True))
-            if cells["dockerfile_function"] is not None:
-                layers.append(cells["dockerfile_function"](builder_version).commands)
+        if load is None or "dockerfile_function" not in load.__code__.co_freevars:
+            continue  # a mount, a secret, an image from an id: no build step of its own
+        cells = dict(zip(load.__code__.co_freevars, (c.cell_contents for c in load.__closure__ or ()), strict=True))
+        if cells["dockerfile_function"] is not None:
+            layers.append(cells["dockerfile_function"](builder_version).commands)
     return [line for layer in reversed(layers) for line in layer]
 
 

@@ -56,7 +56,13 @@ def environment(sandbox: FakeSandbox) -> dict[str, str]:
 
 def runtime_files() -> set[str]:
     """Where every file of the runtime package lands in a Modal container (``/root/<path>``)."""
-    listed = subprocess.run(["git", "ls-files", "sandbox"], cwd=PROJECT, capture_output=True, text=True, check=True)
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "sandbox"],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return {f"/root/{path}" for path in listed.stdout.split()}
 
 
