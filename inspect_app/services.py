@@ -88,7 +88,7 @@ def build_provider(settings: Settings) -> SandboxProvider:
             app_name=settings.modal_app_name,
             cpu=settings.modal_cpu,
             memory_mb=settings.modal_memory_mb,
-            idle_timeout_s=int(settings.idle_timeout_s) + 600,  # a safety net behind our own idle stop
+            egress_allow=settings.egress_hosts,  # with each repository's own, bridge, git and model hosts
         )
     from sandbox.providers.limits import Limits
     from sandbox.providers.local import LocalProvider

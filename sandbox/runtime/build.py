@@ -3,7 +3,8 @@
 Runs INSIDE a build sandbox and imports nothing from ``inspect_app``. No bridge and no agent: it
 clones the branch, runs ``.inspect/setup.sh`` (a failure fails the build: a broken image must not
 be published) and writes ``state/build.json`` — commit, runtime version, the setup log's tail —
-which the provider reads before it captures the workspace as the image.
+which the provider reads before it captures the workspace as the image. The tool token the clone
+and setup.sh use is removed whatever happens: nothing secret stays in an image.
 
 Sessions later boot from the image in ``image`` mode: fetch and reset to the branch tip, skip
 ``setup.sh``, run ``.inspect/start.sh``.
@@ -37,17 +38,28 @@ async def build(
     *,
     environ: Mapping[str, str] | None = None,
 ) -> dict[str, object]:
-    workspace, state = root / "workspace", root / "state"
+    state = root / "state"
     state.mkdir(parents=True, exist_ok=True)
     await relays.start(Path(RELAY_DIR))  # on a network of its own: the way out (until the build exits)
     env = {k: v for k, v in (os.environ if environ is None else environ).items() if not k.startswith("SANDBOX_")}
     token_file = state / "tool-token"
-    write_tool_token(token_file, tool_token)  # a private repository's clone needs it
+    write_tool_token(token_file, tool_token)  # a private repository's clone (and setup.sh) need it
     env.update(credential_helper_env(sys.executable, token_file))
+    try:
+        return await _prepare(root / "workspace", state, repo_url, branch, setup_timeout_s, env)
+    finally:
+        # What the build leaves becomes an image every session of the repository boots from (a Modal
+        # filesystem snapshot keeps all of it, for days): the token must not be in it.
+        token_file.unlink(missing_ok=True)
+
+
+async def _prepare(
+    workspace: Path, state: Path, repo_url: str, branch: str, setup_timeout_s: float, env: dict[str, str]
+) -> dict[str, object]:
+    """Clone ``branch`` into ``workspace`` and run its setup.sh: the outcome ``build.json`` records."""
     git = Git(workspace, env=env)
     started = time.monotonic()
-    if workspace.exists():
-        shutil.rmtree(workspace)
+    await asyncio.to_thread(shutil.rmtree, workspace, ignore_errors=True)  # a clone of its own (a leftover: git says)
     try:
         await git.trust_local_origin(repo_url)
         await git.clone(repo_url, branch)
