@@ -424,6 +424,17 @@ class WebhookDelivery(SQLModel, table=True):
     received_at: datetime = _ts()
 
 
+class SessionChanges(SQLModel, table=True):
+    """A session's changes against its base as last read inside its sandbox (after each prompt and
+    before it sleeps): what the session page shows once the sandbox is gone."""
+
+    __tablename__ = "session_changes"
+
+    session_id: str = Field(foreign_key="sessions.id", primary_key=True, ondelete="CASCADE", max_length=32)
+    diff: str = Field(default="", sa_type=sa.Text)  # ``git diff --stat --patch origin/<base>``, bounded
+    taken_at: datetime = _ts()
+
+
 class PushedCommit(SQLModel, table=True):
     """A commit Inspect pushed to a GitHub repository: an event about it (a check failing on it, a
     push) was caused by Inspect and starts no automation (no fix -> push -> fail -> fix loop)."""

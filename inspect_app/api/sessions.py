@@ -1,4 +1,4 @@
-"""``/api/sessions``: sessions, their prompt queue, events, stop and archive."""
+"""``/api/sessions``: sessions, their prompt queue, events, stop, sleep and archive."""
 
 from __future__ import annotations
 
@@ -122,6 +122,14 @@ async def cancel(session_id: str, message_id: str, plane: PlaneDep, user: Curren
 async def stop(session_id: str, services: ServicesDep, user: CurrentUser) -> dict[str, str]:
     await services.children.stop_parent(session_id, user)
     return {"status": "stopping"}
+
+
+@router.post("/{session_id}/sleep", status_code=202)
+async def sleep(session_id: str, plane: PlaneDep, user: CurrentUser) -> dict[str, str]:
+    """Stop the session's sandbox now, as the idle timeout would (snapshot first): the next prompt
+    resumes it. Refused while a prompt runs (stop it first)."""
+    await plane.put_to_sleep(session_id, by=user.name)
+    return {"status": "stopped"}
 
 
 @router.post("/{session_id}/client-token", status_code=201)

@@ -452,9 +452,9 @@ class EventStore:
             rows = db.exec(query.order_by(col(Event.seq).desc()).limit(max(1, min(limit, MAX_PAGE)))).all()
         return [StoredEvent.of(r) for r in reversed(rows)]
 
-    def newest_of(self, session_id: str, event_type: str, *, limit: int = 20) -> list[StoredEvent]:
-        """The newest ``limit`` events of one type, newest first."""
-        query = select(Event).where(Event.session_id == session_id, Event.type == event_type)
+    def newest_of(self, session_id: str, *types: str, limit: int = 20) -> list[StoredEvent]:
+        """The newest ``limit`` events of these types, newest first."""
+        query = select(Event).where(Event.session_id == session_id, col(Event.type).in_(types))
         with DBSession(self._engine) as db:
             rows = db.exec(query.order_by(col(Event.seq).desc()).limit(max(1, min(limit, MAX_PAGE)))).all()
         return [StoredEvent.of(r) for r in rows]

@@ -9,6 +9,7 @@ then ``dispatch`` sends the oldest pending prompt once the sandbox is ready and 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -22,6 +23,7 @@ from inspect_app import logs
 from inspect_app.control import costs, presence
 from inspect_app.control.agent_extensions import Extension
 from inspect_app.control.data import agent_extensions, prompts, sandboxes, usage
+from inspect_app.control.data import changes as changes_data
 from inspect_app.control.data import sessions as sessions_ctl
 from inspect_app.control.event_data import (
     ByData,
@@ -34,7 +36,7 @@ from inspect_app.control.event_data import (
     WarningData,
     person,
 )
-from inspect_app.control.events import EventStore, StoredEvent
+from inspect_app.control.events import EventStore, StoredEvent, session_channel
 from inspect_app.control.hub import Hub
 from inspect_app.control.lifecycle import Lifecycle
 from inspect_app.control.links import SNAPSHOT_REPLY, Links, NotLinked, SandboxLink
@@ -398,8 +400,9 @@ class ControlPlane:
         link = self.links.get(session_id)
         await self.lifecycle.settle(session_id, sandbox_up=link is not None)
         await self.changed(session_id)
-        if link is not None and self.lifecycle.provider.capabilities.snapshots:
-            self.spawn_task(self.snapshot(session_id))
+        if link is not None:  # the prompt's changes kept (with a snapshot where the provider takes them)
+            capable = self.lifecycle.provider.capabilities.snapshots
+            self.spawn_task(self.snapshot(session_id) if capable else self.keep_changes(session_id))
         await self.dispatch(session_id)
 
     # --- snapshots and stopping ------------------------------------------------------------------
@@ -412,7 +415,15 @@ class ControlPlane:
             await self.links.request(session_id, SnapshotCommand(), reply=SNAPSHOT_REPLY, timeout=SNAPSHOT_WAIT_S)
         except (NotLinked, TimeoutError):
             return None
+        await self.keep_changes(session_id)  # settled: what the prompt changed, kept for after the sandbox
         return await self.lifecycle.snapshot(session_id, link.sandbox_id)
+
+    async def put_to_sleep(self, session_id: str, *, by: str) -> None:
+        """Someone stops the session's sandbox now (it resumes at the next prompt)."""
+        if await asyncio.to_thread(prompts.processing, self.engine, session_id) is not None:
+            raise Conflict("a prompt is running: stop it first", code="prompt_running")
+        await asyncio.to_thread(sessions_ctl.get, self.engine, session_id)  # NotFound: no such session
+        await self.sleep(session_id, f"stopped by {by}")
 
     async def sleep(self, session_id: str, reason: str) -> None:
         """Idle: snapshot, then stop the sandbox (or park it, where the provider keeps it warm for a
@@ -422,8 +433,7 @@ class ControlPlane:
         if row is None:
             return
         if link is not None:
-            await self._keep_changes(session_id)
-            ref = await self.snapshot(session_id)
+            ref = await self.snapshot(session_id)  # keeps the changes too
             parked = bool(ref) and await self.lifecycle.park(row.id, ref or "")
             told = await link.send(ParkCommand() if parked else ShutdownCommand())
             if parked and not told:  # it would wait for a claim it cannot take: stop it instead
@@ -433,14 +443,34 @@ class ControlPlane:
         await self.lifecycle.session_is(session_id, SessionStatus.STOPPED, reason)
         await self.emit(session_id, "sandbox_status", SandboxStatusData(status="stopped", reason=reason))
 
-    async def _keep_changes(self, session_id: str) -> None:
-        """Read the session's diff while its sandbox still runs: once it is gone, the provider shows the
-        last one read (nothing runs in a stopped sandbox's tree)."""
+    async def changes(self, session_id: str) -> str | None:
+        """The session's diff against its base: read inside its sandbox while it runs here (and
+        kept), else the one kept last (after its last prompt, or before it slept); None if unknown."""
+        if self.links.get(session_id) is not None:
+            diff = await self._read_changes(session_id)
+            if diff is not None:
+                return diff
+        kept = await asyncio.to_thread(changes_data.kept, self.engine, session_id)
+        return kept if kept is not None else await self._read_changes(session_id)
+
+    async def keep_changes(self, session_id: str) -> None:
+        """Read and keep the session's diff while its sandbox still runs (nothing runs in a stopped
+        sandbox's tree, and a Modal sandbox's is gone)."""
+        await self._read_changes(session_id)
+
+    async def _read_changes(self, session_id: str) -> str | None:
         session = await asyncio.to_thread(sessions_ctl.get, self.engine, session_id)
         try:
-            await asyncio.wait_for(self.lifecycle.provider.diff(session_id, session.base_branch), 30)
+            diff = await asyncio.wait_for(self.lifecycle.provider.diff(session_id, session.base_branch), 30)
         except (ProviderError, TimeoutError) as exc:
-            log.info("could not keep the changes of %s: %s", session_id, exc)
+            log.info("could not read the changes of %s: %s", session_id, exc)
+            return None
+        if diff is not None:
+            await asyncio.to_thread(changes_data.keep, self.engine, session_id, diff)
+            # not stored: pages showing the session read the kept changes again (a database read,
+            # not one more diff in the sandbox per open tab)
+            await self.hub.publish(session_channel(session_id), json.dumps({"type": CHANGES_KEPT}))
+        return diff
 
     # --- watchdogs -----------------------------------------------------------------------------
     async def _sweep_forever(self) -> None:
@@ -621,6 +651,11 @@ class ControlPlane:
             "agent": agent_public(agent_extensions.for_repository(self.engine, session.repository_id)),
             "sandbox_limits": self.lifecycle.provider.limits_summary(),
             "previews": self.previews_of(session_id),
+            "boot": [e.to_dict() for e in self.events.newest_of(session_id, *BOOT_TYPES, limit=40)],
+            "participants": [
+                {"name": user.name, "role": p.role, "last_seen": p.last_seen_at.isoformat() if p.last_seen_at else ""}
+                for p, user in sessions_ctl.participants(self.engine, session_id)
+            ],
             "cursor": session.last_rev,  # the change feed's position this snapshot is at
         }
 
@@ -657,6 +692,10 @@ def cost_public(spent: usage.Spent) -> dict[str, Any]:
         "tokens": spent.tokens.__dict__,
         "unpriced": spent.unpriced,
     }
+
+
+CHANGES_KEPT = "changes_kept"  # a live-only frame: the session's changes were read and kept
+BOOT_TYPES = ("sandbox_status", "git_sync", "boot_progress")  # a sandbox's boot, step by step
 
 
 def artifacts(engine: sa.Engine, session_id: str) -> list[dict[str, Any]]:

@@ -19,6 +19,8 @@ import reflex as rx
 
 from inspect_app import services
 from inspect_app.control import presence
+from inspect_app.control.changes import files_of
+from inspect_app.control.data import changes as changes_data
 from inspect_app.control.data import prompts, repositories
 from inspect_app.control.data import sessions as sessions_ctl
 from inspect_app.control.event_data import (
@@ -33,11 +35,12 @@ from inspect_app.control.event_data import (
 )
 from inspect_app.control.events import session_channel
 from inspect_app.control.follow import Follower
+from inspect_app.control.plane import CHANGES_KEPT
 from inspect_app.errors import InspectError
 from inspect_app.ui.formatting import http_url, status_color
 from inspect_app.ui.selection import SelectionState
 from inspect_app.ui.state import AppState, connected
-from inspect_app.ui.timeline import TimelineItem, merge, settle
+from inspect_app.ui.timeline import TimelineItem, boot_timings, merge, settle
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +107,22 @@ def _queue_rows(session_id: str) -> list[QueueRow]:
     ]
 
 
+@dataclasses.dataclass
+class FileRow:
+    path: str
+    added: int
+    removed: int
+    status: str
+    patch: str
+
+
+def _file_rows(diff: str | None) -> tuple[list[FileRow], str]:
+    if diff is None:
+        return [], "The changes cannot be read right now."
+    rows = [FileRow(f.path, f.added, f.removed, f.status, f.patch) for f in files_of(diff)]
+    return rows, "" if rows else "No changes yet."
+
+
 class SessionPageState(AppState):
     session_id: str = ""
     title: str = ""
@@ -135,8 +154,12 @@ class SessionPageState(AppState):
     agent_has: str = ""  # its MCP servers and skills, e.g. "MCP: db · skills: style"
     branch_pushed: str = ""  # the session branch, once pushed without a pull request
     branch_url: str = ""  # where a pull request can be opened by hand (GitHub compare), if anywhere
-    diff: str = ""
-    diff_loaded: bool = False
+    model: str = ""
+    work_branch: str = ""  # the branch the agent works on (``branch`` is its base)
+    files: list[FileRow] = []  # the files changed against the base (kept after the sandbox stops)
+    changes_note: str = ""  # why no files show: not read yet, none, unreadable
+    boot_done: str = ""  # the sandbox's last boot: "Git sync done in 0.1 s · … · Ready (image)"
+    people: str = ""  # participants: "Ada Lovelace (owner) · Grace Hopper (member)"
     sandbox_limits: str = ""  # what its sandbox may use and reach (memory, processes, CPU, network)
     editing_title: bool = False
     archived: bool = False
@@ -148,6 +171,10 @@ class SessionPageState(AppState):
     @rx.var
     def status_color(self) -> str:
         return status_color(self.status)
+
+    @rx.var
+    def watching(self) -> str:
+        return " · ".join(self.watchers)
 
     @rx.var
     def running(self) -> bool:
@@ -167,7 +194,13 @@ class SessionPageState(AppState):
         self.title = session["title"] or "Untitled session"
         self.repo, self.branch = loaded["repo"], session["base_branch"]
         self.status, self.status_reason = session["status"], session["status_reason"]
-        self.archived, self.diff, self.diff_loaded, self.editing_title = session["archived"], "", False, False
+        self.archived, self.editing_title = session["archived"], False
+        self.model, self.work_branch = session["model"], session["branch"]
+        self.files, self.changes_note = [], "Reading the changes…"
+        self.boot_done = " · ".join(boot_timings(loaded["snapshot"].get("boot") or []))
+        self.people = " · ".join(
+            f"{p['name']} ({p['role']})" for p in loaded["snapshot"].get("participants") or [] if p.get("name")
+        )
         self.source, self.source_link = session["source"], http_url(session.get("source_link") or "")
         self.started_by, self.fork_ref = session.get("started_by") or "", session.get("fork_ref") or ""
         self.cost = _cost_shown(loaded["snapshot"].get("cost") or {})
@@ -200,7 +233,7 @@ class SessionPageState(AppState):
             await asyncio.to_thread(
                 sessions_ctl.mark_read, services.current().engine, sid, self.user_id, loaded["events"][-1]["seq"]
             )
-        return SessionPageState.follow
+        return [SessionPageState.follow, SessionPageState.load_changes]
 
     # --- live ------------------------------------------------------------------------------------
     @rx.event(background=True)
@@ -237,6 +270,10 @@ class SessionPageState(AppState):
                         return  # the tab moved to another session
                     self._cursor = follower.cursor
                     reload_queue, completed = self._apply(batch)
+                if any(e.get("type") == CHANGES_KEPT for e in batch):
+                    kept = await asyncio.to_thread(changes_data.kept, plane.engine, sid)
+                    async with self:
+                        self.files, self.changes_note = _file_rows(kept)
                 if reload_queue or completed:
                     rows = await asyncio.to_thread(_queue_rows, sid)
                     answers = await asyncio.to_thread(_answers, sid, completed)
@@ -340,10 +377,13 @@ class SessionPageState(AppState):
                 self.title = news.title or self.title
             case SandboxStatusData():
                 self.status, self.status_reason = news.status or self.status, news.reason
-                self.boot = "" if self.status == "ready" else f"Sandbox {self.status}"
+                # the boot panel follows a sandbox on its way up (and keeps a failed boot's steps)
+                self.boot = "" if self.status in ("ready", "stopped") else f"Sandbox {self.status}"
                 if self.status == "spawning":
                     self.boot_steps = [f"Sandbox starting ({news.boot_mode or 'fresh'})"]
                 elif self.status == "ready":
+                    steps = [step for step in self.boot_steps if " output: " not in step]
+                    self.boot_done = " · ".join([*steps, f"Ready ({news.boot_mode or 'fresh'})"])
                     self.boot_steps = []
                     self.previews = [
                         {
@@ -380,13 +420,15 @@ class SessionPageState(AppState):
         self.has_older = bool(older) and self.oldest_seq > 1
 
     # --- actions -------------------------------------------------------------------------------
-    @rx.event
-    async def load_diff(self) -> None:
-        plane = services.current().plane
-        diff = await plane.lifecycle.provider.diff(self.session_id, self.branch)
-        self.diff = diff if diff is not None else "(the changes cannot be read right now)"
-        self.diff = self.diff or "(no changes yet)"
-        self.diff_loaded = True
+    @rx.event(background=True)
+    async def load_changes(self) -> None:
+        """The files changed: read in the sandbox while it runs, else as kept after its last prompt."""
+        async with self:
+            sid = self.session_id
+        diff = await services.current().plane.changes(sid)
+        async with self:
+            if self.session_id == sid:
+                self.files, self.changes_note = _file_rows(diff)
 
     @rx.event
     def edit_title(self) -> None:
@@ -460,6 +502,17 @@ class SessionPageState(AppState):
             await found.children.stop_parent(self.session_id, await found.plane.person(self.user_id))
         except InspectError as exc:
             self.error = exc.message
+
+    @rx.event(background=True)
+    async def sleep_sandbox(self) -> None:
+        """Stop the sandbox now (the snapshot can take a while: off the handler's lock)."""
+        async with self:
+            sid, name = self.session_id, self.user_name
+        try:
+            await services.current().plane.put_to_sleep(sid, by=name or "someone")
+        except InspectError as exc:
+            async with self:
+                self.error = exc.message
 
     @rx.event
     async def cancel(self, message_id: str) -> None:

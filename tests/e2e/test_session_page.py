@@ -58,6 +58,7 @@ def test_two_people_one_session(
     for driver in (ada, grace):
         WebDriverWait(driver, 30).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#presence .watcher")) == 2)
     wait_text(ada, "session-status", "ready", 120)
+    click(ada, "details-toggle")
     limits = text_of(ada, "sandbox-limits")  # what the sandbox may use and reach, in the session's details
     assert "own network" in limits and ("4096 MiB memory" in limits or "no resource limits" in limits), limits
 
@@ -107,9 +108,10 @@ def test_two_people_one_session(
         wait_text(driver, "timeline", "Failed: stopped", 30)
         wait_text(driver, "timeline", "Grace's answer.", 90)  # the queued prompt ran after the stop
     screenshot(grace, "session-after-stop-grace")
-    click(grace, "changes")
-    wait_text(grace, "diff", "README.md", 30)
-    assert "+changelog" in text_of(grace, "diff")
+    click(grace, "details-toggle")
+    wait_text(grace, "changed-files", "README.md", 30)
+    grace.find_element(By.CSS_SELECTOR, "#changed-files .changed-file summary").click()
+    WebDriverWait(grace, 10).until(lambda d: "+changelog" in text_of(d, "changed-files"))
     title = grace.find_element(By.ID, "session-title")
     webdriver.ActionChains(grace).double_click(title).perform()
     box = WebDriverWait(grace, 10).until(ec.visibility_of_element_located((By.ID, "title-input")))

@@ -7,7 +7,7 @@ import reflex as rx
 from inspect_app.ui import routes
 from inspect_app.ui.layout import page_frame
 from inspect_app.ui.markdown import untrusted_markdown
-from inspect_app.ui.session_state import QueueRow, SessionPageState
+from inspect_app.ui.session_state import FileRow, QueueRow, SessionPageState
 from inspect_app.ui.timeline import TimelineItem
 
 S = SessionPageState
@@ -355,21 +355,83 @@ def composer() -> rx.Component:
     )
 
 
-def changes() -> rx.Component:
-    return rx.vstack(
-        rx.el.details(
-            rx.el.summary(
-                "Changes", on_click=S.load_diff, style={"cursor": "pointer", "font-weight": "600"}, id="changes"
-            ),
-            rx.cond(S.diff_loaded, rx.code_block(S.diff, language="diff", wrap_long_lines=True, id="diff")),
-            width="100%",
+def fact(label: str, *value: rx.Component | rx.Var | str, **props: str) -> rx.Component:
+    return rx.hstack(
+        rx.text(label, size="1", color_scheme="gray", width="7rem", flex_shrink="0"),
+        rx.text(*value, size="1", min_width="0", overflow_wrap="anywhere"),
+        width="100%",
+        align="start",
+        **props,
+    )
+
+
+def changed_file(row: FileRow) -> rx.Component:
+    """A file changed against the base; its patch on demand."""
+    return rx.el.details(
+        rx.el.summary(
+            rx.text.span(row.path, font_family="monospace"),
+            rx.text.span(" +", row.added.to_string(), color="var(--green-11)"),
+            rx.text.span(" \u2212", row.removed.to_string(), color="var(--red-11)"),
+            rx.cond(row.status != "modified", rx.text.span(" · ", row.status, color="var(--gray-11)")),
+            style={"cursor": "pointer", "font-size": "13px"},
         ),
-        rx.cond(
-            S.sandbox_limits != "",
-            rx.text("Sandbox: ", S.sandbox_limits, size="1", color_scheme="gray", id="sandbox-limits"),
+        rx.code_block(row.patch, language="diff", wrap_long_lines=True),
+        class_name="changed-file",
+        width="100%",
+    )
+
+
+def details_panel() -> rx.Component:
+    """The session at a glance: where it works, who is in it, what it changed and what it cost."""
+    return rx.el.details(
+        rx.el.summary(
+            "Details",
+            rx.cond(S.files.length() > 0, rx.text.span(" · ", S.files.length().to_string(), " files changed")),
+            style={"cursor": "pointer", "font-weight": "600"},
+            id="details-toggle",
+        ),
+        rx.vstack(
+            fact("Repository", S.repo),
+            fact("Branch", rx.code(S.work_branch), " from ", rx.code(S.branch)),
+            fact("Model", rx.cond(S.model != "", S.model, "the default")),
+            fact(
+                "Pull request",
+                rx.cond(
+                    S.pr_url != "",
+                    rx.link(S.pr_url, " (", S.pr_state, ")", href=S.pr_url, is_external=True),
+                    rx.cond(S.branch_pushed != "", S.branch_pushed + " pushed", "none yet"),
+                ),
+            ),
+            fact("Cost", rx.cond(S.cost != "", S.cost, "nothing recorded yet")),
+            fact("People", S.people, id="details-people"),
+            fact("Watching now", S.watching),
+            fact("Sandbox", S.status, " · ", rx.text.span(S.sandbox_limits, id="sandbox-limits")),
+            rx.cond(
+                (S.status == "ready") & ~S.running,
+                rx.button(
+                    rx.icon("power", size=12),
+                    "Stop the sandbox",
+                    size="1",
+                    variant="soft",
+                    color_scheme="gray",
+                    on_click=S.sleep_sandbox,
+                    id="sleep-sandbox",
+                    title="It resumes from its snapshot at the next prompt",
+                ),
+            ),
+            rx.cond(S.boot_done != "", fact("Last boot", S.boot_done, id="boot-timings")),
+            rx.text("Files changed", size="2", weight="medium"),
+            rx.cond(
+                S.files.length() > 0,
+                rx.vstack(rx.foreach(S.files, changed_file), width="100%", spacing="1", id="changed-files"),
+                rx.text(S.changes_note, size="1", color_scheme="gray", id="changes-note"),
+            ),
+            width="100%",
+            spacing="2",
+            padding_top="0.5rem",
         ),
         width="100%",
-        spacing="1",
+        id="details",
     )
 
 
@@ -432,6 +494,7 @@ def session_page() -> rx.Component:
             rx.callout("This session does not exist (or the link is wrong).", icon="circle_x", color_scheme="red"),
             rx.vstack(
                 header(),
+                details_panel(),
                 rx.divider(),
                 rx.cond(
                     S.has_older,
@@ -439,7 +502,6 @@ def session_page() -> rx.Component:
                 ),
                 *conversation(spacing="3"),
                 composer(),
-                changes(),
                 rx.script(SCROLLING),
                 width="100%",
                 spacing="4",
