@@ -6,6 +6,8 @@ import reflex as rx
 
 from inspect_app.ui import routes
 from inspect_app.ui.sessions_list import sidebar_sessions
+from inspect_app.ui.shortcuts import SCRIPT as SHORTCUTS_SCRIPT
+from inspect_app.ui.shortcuts import SHOW_SHORTCUTS
 from inspect_app.ui.state import AppState
 
 # a plain <select>, styled to sit beside Radix inputs (forms post its value as is)
@@ -64,6 +66,15 @@ def sidebar() -> rx.Component:
             rx.text(AppState.user_name, size="2", overflow="hidden", text_overflow="ellipsis", white_space="nowrap"),
             rx.spacer(),
             sign_out_button(),
+            rx.icon_button(
+                rx.icon("keyboard", size=14),
+                size="1",
+                variant="ghost",
+                color_scheme="gray",
+                on_click=rx.call_script(SHOW_SHORTCUTS),
+                id="show-shortcuts",
+                title="Keyboard shortcuts (?)",
+            ),
             rx.color_mode.button(size="1", variant="ghost", id="color-mode", title="Light or dark theme"),
             align="center",
             width="100%",
@@ -108,6 +119,7 @@ def page_frame(*children: rx.Component) -> rx.Component:
         rx.box(
             mobile_bar(),
             rx.vstack(*children, width="100%", max_width="56rem", margin_x="auto", spacing="4"),
+            rx.script(SHORTCUTS_SCRIPT),
             flex="1",
             padding=["1rem", "1.5rem", "2rem"],
             min_width="0",

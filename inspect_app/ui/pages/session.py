@@ -344,6 +344,9 @@ def composer() -> rx.Component:
                     content="The agent plans and changes nothing (the sandbox refuses its writes); build it after",
                 ),
                 rx.button(rx.cond(S.plan_mode, "Plan", "Send"), on_click=S.send, id="send", disabled=S.draft == ""),
+                # Ctrl/Cmd-Enter (ui/shortcuts.py) presses this one: the composer's text reaches the
+                # app as the composer is left, just before, when Send may not know of it yet
+                rx.button(on_click=S.send, id="send-now", display="none", tab_index=-1, aria_hidden="true"),
                 align="end",
                 spacing="2",
             ),
