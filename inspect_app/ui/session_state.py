@@ -12,7 +12,6 @@ import contextlib
 import dataclasses
 import logging
 import time
-from decimal import Decimal
 from typing import Any
 
 import reflex as rx
@@ -24,13 +23,7 @@ from inspect_app.control.data import changes as changes_data
 from inspect_app.control.data import prompts, repositories
 from inspect_app.control.data import sessions as sessions_ctl
 from inspect_app.control.event_data import (
-    ArtifactData,
-    BootProgressData,
-    EventData,
-    GitSyncData,
-    SandboxStatusData,
     TextData,
-    TitleData,
     data_of,
 )
 from inspect_app.control.events import session_channel
@@ -39,6 +32,7 @@ from inspect_app.control.plane import CHANGES_KEPT
 from inspect_app.errors import InspectError
 from inspect_app.ui.formatting import http_url, status_color
 from inspect_app.ui.selection import SelectionState
+from inspect_app.ui.session_view import CHANGING, SessionView, cost_shown, preview_links, reduce
 from inspect_app.ui.state import AppState, connected
 from inspect_app.ui.timeline import TimelineItem, boot_timings, merge, settle
 
@@ -63,15 +57,6 @@ TIMELINE_TYPES = {
 }
 
 
-def _cost_shown(cost: dict[str, Any]) -> str:
-    """The header's cost: "$0.42", or "" while nothing priced was spent."""
-    try:
-        spent = Decimal(str(cost.get("dollars") or "0"))
-    except ArithmeticError:
-        return ""
-    return str(cost.get("display") or "") if spent > 0 else ""
-
-
 @dataclasses.dataclass
 class QueueRow:
     id: str
@@ -86,18 +71,6 @@ def _load(session_id: str) -> dict[str, Any]:
     repo = repositories.get(plane.engine, snapshot["session"]["repository_id"])
     events = prompts.attach_contexts(plane.engine, [e.to_dict() for e in plane.recent_events(session_id, HISTORY)])
     return {"snapshot": snapshot, "repo": repo.name, "events": events}
-
-
-def _preview_links(session_id: str, previews: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """The session page's links into its previews (through the app, which hands out the pass)."""
-    return [
-        {
-            "label": str(p.get("label") or f"port {p['port']}"),
-            "href": f"/api/sessions/{session_id}/previews/{p['port']}",
-        }
-        for p in previews
-        if isinstance(p.get("port"), int)
-    ]
 
 
 def _queue_rows(session_id: str) -> list[QueueRow]:
@@ -203,17 +176,25 @@ class SessionPageState(AppState):
         )
         self.source, self.source_link = session["source"], http_url(session.get("source_link") or "")
         self.started_by, self.fork_ref = session.get("started_by") or "", session.get("fork_ref") or ""
-        self.cost = _cost_shown(loaded["snapshot"].get("cost") or {})
         agent = loaded["snapshot"].get("agent") or {}
         parts = [f"MCP: {', '.join(agent['mcp'])}" if agent.get("mcp") else ""]
         parts.append(f"skills: {', '.join(agent['skills'])}" if agent.get("skills") else "")
         self.agent_has = " · ".join(p for p in parts if p)
-        self.pr_url, self.pr_state, self.branch_pushed, self.branch_url = "", "", "", ""
         self.sandbox_limits = loaded["snapshot"].get("sandbox_limits", "")
-        self.previews = _preview_links(sid, loaded["snapshot"].get("previews") or [])
         self._cursor = int(loaded["snapshot"].get("cursor", 0))
+        before = self._view()
+        view = dataclasses.replace(
+            before,
+            pr_url="",
+            pr_state="",
+            branch_pushed="",
+            branch_url="",
+            cost=cost_shown(loaded["snapshot"].get("cost") or {}),
+            previews=preview_links(sid, loaded["snapshot"].get("previews") or []),
+        )
         for artifact in loaded["snapshot"]["artifacts"]:
-            self._sandbox_news(data_of({"type": "artifact", "data": artifact}))
+            view = reduce(view, {"type": "artifact", "data": artifact})
+        self._show(before, view)
         self.items = merge([], loaded["events"])
         self.oldest_seq = loaded["events"][0]["seq"] if loaded["events"] else 0
         self.has_older = self.oldest_seq > 1
@@ -304,8 +285,10 @@ class SessionPageState(AppState):
         timeline: list[dict[str, Any]] = []
         queue_changed = False
         completed: list[str] = []
+        before = view = self._view()
         for event in events:
             kind = event.get("type")
+            view = reduce(view, event)
             if kind == "token":
                 if event.get("message_id") != self.live_message:
                     self.live_message, self.live_done, self.live_tail = event.get("message_id") or "", "", ""
@@ -319,10 +302,6 @@ class SessionPageState(AppState):
                 name = str(event.get("user", {}).get("name", ""))
                 if name != self.user_name:
                     self.typing, self._typing_at = f"{name} is typing…", time.monotonic()
-            elif kind in ("artifact", "sandbox_status", "git_sync", "boot_progress", "session_title"):
-                self._sandbox_news(data_of(event))
-            elif kind == "session_cost":
-                self.cost = _cost_shown(event.get("data") or {})
             if kind in TIMELINE_TYPES:
                 timeline.append(event)
             if kind in ("prompt", "prompt_started", "prompt_cancelled", "execution_complete"):
@@ -340,9 +319,7 @@ class SessionPageState(AppState):
                         }
                     )
                     self.live_done, self.live_tail, self.live_message = "", "", ""
-                self.status = "ready"
-            if kind == "prompt_started":
-                self.status = "running"
+        self._show(before, view)
         if timeline:
             self.items = merge(self.items, _order_answers(timeline))
         if self.typing and time.monotonic() - self._typing_at > TYPING_SHOWN_S:
@@ -363,49 +340,35 @@ class SessionPageState(AppState):
                 here = presence.Presence(event="here", user=self._me())
                 plane.spawn_task(presence.announce(plane.hub, self.session_id, here))
 
-    def _sandbox_news(self, news: EventData) -> None:
-        """What the header and the boot panel show: the sandbox's status and boot steps, the PR or
-        pushed branch, the session's title."""
-        timing = f" ({news.elapsed_ms} ms)" if getattr(news, "elapsed_ms", 0) else ""
-        match news:
-            case ArtifactData(kind="pr"):
-                self.pr_url, self.pr_state = http_url(news.url), news.state
-            case ArtifactData(kind="branch"):
-                self.branch_pushed = str(news.meta.get("branch", "")) or self.branch
-                self.branch_url = http_url(news.url)
-            case TitleData() if self.title in ("", "Untitled session"):
-                self.title = news.title or self.title
-            case SandboxStatusData():
-                self.status, self.status_reason = news.status or self.status, news.reason
-                # the boot panel follows a sandbox on its way up (and keeps a failed boot's steps)
-                self.boot = "" if self.status in ("ready", "stopped") else f"Sandbox {self.status}"
-                if self.status == "spawning":
-                    self.boot_steps = [f"Sandbox starting ({news.boot_mode or 'fresh'})"]
-                elif self.status == "ready":
-                    steps = [step for step in self.boot_steps if " output: " not in step]
-                    self.boot_done = " · ".join([*steps, f"Ready ({news.boot_mode or 'fresh'})"])
-                    self.boot_steps = []
-                    self.previews = [
-                        {
-                            "label": p.label or f"Port {p.port}",
-                            "href": f"/api/sessions/{self.session_id}/previews/{p.port}",
-                        }
-                        for p in news.previews
-                    ]
-            case GitSyncData(status="running"):
-                self.boot = f"Syncing the repository ({news.elapsed_ms // 1000}s)"
-            case GitSyncData():
-                self.boot = f"Syncing the repository ({news.status})"
-                self.boot_steps = [*self.boot_steps, f"Git sync: {news.status}{timing}"]
-            case BootProgressData(status="running"):
-                # the step's latest output line, live: it replaces the step's previous one
-                stage = news.stage.capitalize()
-                self.boot = f"{stage}: {news.detail}"[:200]
-                steps = [step for step in self.boot_steps if not step.startswith(f"{stage} output: ")]
-                self.boot_steps = [*steps, f"{stage} output: {news.detail}"[:200]]
-            case BootProgressData():
-                self.boot = f"{news.stage.capitalize()}: {news.status}"
-                self.boot_steps = [*self.boot_steps, f"{self.boot}{timing}"]
+    def _view(self) -> SessionView:
+        return SessionView(
+            session_id=self.session_id,
+            branch=self.branch,
+            title=self.title,
+            status=self.status,
+            status_reason=self.status_reason,
+            boot=self.boot,
+            boot_steps=tuple(self.boot_steps),
+            boot_done=self.boot_done,
+            previews=tuple((p["label"], p["href"]) for p in self.previews),
+            pr_url=self.pr_url,
+            pr_state=self.pr_state,
+            branch_pushed=self.branch_pushed,
+            branch_url=self.branch_url,
+            cost=self.cost,
+        )
+
+    def _show(self, before: SessionView, after: SessionView) -> None:
+        """Set the fields the reducer changed (and only those: each set field is sent to the browser)."""
+        for name in CHANGING:
+            value = getattr(after, name)
+            if value == getattr(before, name):
+                continue
+            if name == "boot_steps":
+                value = list(value)
+            elif name == "previews":
+                value = [{"label": label, "href": href} for label, href in value]
+            setattr(self, name, value)
 
     @rx.event
     async def load_older(self) -> None:
