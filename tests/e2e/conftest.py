@@ -57,6 +57,22 @@ def server(tmp_path_factory: pytest.TempPathFactory, llm: FakeLLM) -> Iterator[R
     running.stop()
 
 
+def prompt_and_wait(server: RunningServer, session_id: str, content: str, timeout_s: float = 120) -> str:
+    """Send a prompt through the API as the local user and wait until it ended; its message id."""
+    import time
+
+    import httpx
+
+    headers = {"Authorization": f"Bearer {server.token}"}
+    url = f"{server.url}/api/sessions/{session_id}/prompts"
+    message_id = str(httpx.post(url, json={"content": content}, headers=headers).json()["message_id"])
+    deadline = time.monotonic() + timeout_s
+    while httpx.get(f"{url}/{message_id}", headers=headers).json()["status"] in ("pending", "processing"):
+        assert time.monotonic() < deadline, "the prompt did not end"
+        time.sleep(0.5)
+    return message_id
+
+
 def screenshot(driver: webdriver.Chrome, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import httpx
@@ -10,7 +9,7 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.e2e.conftest import click, screenshot, text_of, wait_text
+from tests.e2e.conftest import click, prompt_and_wait, screenshot, text_of, wait_text
 from tests.fakes.llm_server import FakeLLM, Turn
 from tests.integration.sandbox_harness import make_origin, require_opencode
 from tests.integration.stream_client import bash
@@ -34,15 +33,7 @@ def test_the_files_changed_stay_after_the_sandbox_stops(
         Turn(tool_calls=[bash(EDIT)]),
         Turn(text="Greeted."),
     )
-    sent = httpx.post(f"{server.url}/api/sessions/{session}/prompts", json={"content": "Greet"}, headers=headers)
-    message_id = sent.json()["message_id"]
-    deadline = time.monotonic() + 120
-    while httpx.get(f"{server.url}/api/sessions/{session}/prompts/{message_id}", headers=headers).json()["status"] in (
-        "pending",
-        "processing",
-    ):
-        assert time.monotonic() < deadline, "the prompt did not end"
-        time.sleep(0.5)
+    prompt_and_wait(server, session, "Greet")
 
     browser.get(f"{server.url}/sessions/{session}")
     click(browser, "details-toggle")

@@ -19,7 +19,7 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests import png
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import prompt_and_wait, screenshot
 from tests.fakes.llm_server import FakeLLM, ToolCall, Turn
 from tests.integration.sandbox_harness import make_origin, require_opencode
 from tests.servers import RunningServer
@@ -177,17 +177,7 @@ def test_the_agent_screenshots_the_preview_and_the_session_shows_it(
         ),
         Turn(text="Here is how it looks."),
     )
-    sent = httpx.post(
-        f"{server.url}/api/sessions/{session}/prompts", json={"content": "Show me the page"}, headers=headers
-    )
-    message_id = sent.json()["message_id"]
-    deadline = time.monotonic() + 120
-    while httpx.get(f"{server.url}/api/sessions/{session}/prompts/{message_id}", headers=headers).json()["status"] in (
-        "pending",
-        "processing",
-    ):
-        assert time.monotonic() < deadline, "the prompt did not end"
-        time.sleep(0.5)
+    message_id = prompt_and_wait(server, session, "Show me the page")
     events = httpx.get(f"{server.url}/api/sessions/{session}/events", params={"after": 0}, headers=headers).json()
     tool = [e["data"] for e in events["events"] if e["type"] == "tool_call" and e["data"]["tool"] == "screenshot"]
     assert tool and tool[-1]["status"] == "completed", tool

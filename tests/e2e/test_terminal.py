@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 
 import httpx
@@ -17,7 +16,7 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 from websockets.sync.client import connect
 
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import prompt_and_wait, screenshot
 from tests.fakes.llm_server import FakeLLM, Turn
 from tests.integration.sandbox_harness import make_origin, require_opencode
 from tests.integration.stream_client import bash
@@ -47,15 +46,7 @@ def test_a_terminal_in_the_sandbox(
         Turn(tool_calls=[bash("echo x > x.txt && git add x.txt && git commit -qm 'The agent was here'")]),
         Turn(text="Committed."),
     )
-    sent = httpx.post(f"{server.url}/api/sessions/{session}/prompts", json={"content": "Commit"}, headers=headers)
-    message_id = sent.json()["message_id"]
-    deadline = time.monotonic() + 120
-    while httpx.get(f"{server.url}/api/sessions/{session}/prompts/{message_id}", headers=headers).json()["status"] in (
-        "pending",
-        "processing",
-    ):
-        assert time.monotonic() < deadline, "the agent's prompt did not end"
-        time.sleep(0.5)
+    prompt_and_wait(server, session, "Commit")
 
     browser.get(f"{server.url}/sessions/{session}")
     link = WebDriverWait(browser, 60).until(ec.visibility_of_element_located((By.ID, "open-terminal")))
