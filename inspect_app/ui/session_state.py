@@ -146,6 +146,11 @@ class SessionPageState(AppState):
         return status_color(self.status)
 
     @rx.var
+    def children(self) -> list[dict[str, str]]:
+        """The sessions this one's agent started (their cards are in the timeline too)."""
+        return [{"title": i.text, "link": i.link, "status": i.status} for i in self.items if i.kind == "child"]
+
+    @rx.var
     def watching(self) -> str:
         return " · ".join(self.watchers)
 

@@ -12,7 +12,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import click, screenshot, text_of, wait_text
 from tests.fakes.llm_server import FakeLLM, ToolCall, Turn
 from tests.integration.sandbox_harness import make_origin, require_opencode
 from tests.servers import RunningServer
@@ -60,6 +60,11 @@ def test_a_parents_page_follows_its_children_live(
     links = {e.get_attribute("href") for e in browser.find_elements(By.CSS_SELECTOR, ".timeline-child .child-title")}
     children = httpx.get(f"{server.url}/api/sessions/{parent}/children", headers=headers).json()["children"]
     assert links == {f"{server.url}/sessions/{c['id']}" for c in children}
+    # the details panel lists them too, with where they stand
+    click(browser, "details-toggle")
+    wait_text(browser, "details-children", "Kid 1 (done)", 30)
+    assert "Kid 2 (done)" in text_of(browser, "details-children")
+    click(browser, "details-toggle")
     # the sidebar: both children right under their parent (it refreshes every few seconds)
     WebDriverWait(browser, 30).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#sidebar .sidebar-child")) == 2)
     rows = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#sidebar .sidebar-session")]

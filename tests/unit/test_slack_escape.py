@@ -31,3 +31,28 @@ def test_status_lines_and_errors_are_escaped_too() -> None:
         )
     )
     assert "<!everyone>" not in done and "<!here>" not in done
+
+
+def test_the_answer_attaches_its_screenshots_as_images() -> None:
+    def shot(n: int, url: str = "") -> dict:
+        return {
+            "kind": "screenshot",
+            "url": url or f"https://inspect.example/media/{n}.png",
+            "meta": {"caption": f"S{n}"},
+        }
+
+    shots = [shot(1), shot(2), shot(3), shot(4), shot(5, "javascript:alert(1)")]
+    blocks = views.finished(
+        answer="Done",
+        success=True,
+        error="",
+        artifacts=[{"kind": "pr", "url": "https://github.com/o/r/pull/1", "state": "open", "meta": {}}, *shots],
+        session_url="http://inspect/s/1",
+        model="",
+        repository="widgets",
+    )
+    images = [b for b in blocks if b["type"] == "image"]
+    assert [i["image_url"] for i in images] == [f"https://inspect.example/media/{n}.png" for n in (2, 3, 4)]
+    assert images[0]["alt_text"] == "S2" and images[0]["title"] == {"type": "plain_text", "text": "S2"}
+    text = json.dumps(blocks)
+    assert "Pull request" in text and "javascript:" not in text and "Artifact" not in text

@@ -423,6 +423,17 @@ def details_panel() -> rx.Component:
                 ),
             ),
             rx.cond(S.boot_done != "", fact("Last boot", S.boot_done, id="boot-timings")),
+            rx.cond(
+                S.children.length() > 0,
+                fact(
+                    "Child sessions",
+                    rx.foreach(
+                        S.children,
+                        lambda c: rx.text.span(rx.link(c["title"], href=c["link"]), " (", c["status"], ") "),
+                    ),
+                    id="details-children",
+                ),
+            ),
             rx.text("Files changed", size="2", weight="medium"),
             rx.cond(
                 S.files.length() > 0,
