@@ -276,7 +276,15 @@ def test_a_confined_sandbox_user_can_take_a_screenshot(tmp_path: Path) -> None:
         inside=inside,
         uid=uid,
         hide=ALWAYS_HIDDEN,
-        show=tuple({Path(sys.prefix), Path(sys.base_prefix).resolve(), Path(sys.executable).resolve().parent.parent}),
+        # the runtime's code shown as the provider shows it (a checkout under /tmp is under the jail's own /tmp)
+        show=tuple(
+            {
+                ROOT / "sandbox",
+                Path(sys.prefix),
+                Path(sys.base_prefix).resolve(),
+                Path(sys.executable).resolve().parent.parent,
+            }
+        ),
         relays=tmp_path / "relays",  # a network namespace of its own, as sandboxes get
         env={"PATH": "/usr/bin:/bin", "HOME": str(inside / "home"), "PYTHONPATH": str(ROOT)},
     )
