@@ -77,6 +77,13 @@ async def test_an_agent_starts_children_where_allowed_and_follows_them(core: Cor
     assert {c["repository"] for c in cards(core, core.session_id).values()} == {"demo", "beta"}
     status = await tool(core, core.session_id, "GET", f"/sessions/{b}")
     assert (status.json()["status"], status.json()["answer"]) == ("done", "Done as asked.")
+    # a screenshot the child kept is its evidence, not its pull request
+    child_token = next(s.spec.tool_token for s in core.provider.sandboxes.values() if s.spec.session_id == b)
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    kept = await asgi("POST", "/api/sandbox/screenshots?caption=After", token=child_token, content=png)
+    assert kept.status_code == 201, kept.text
+    status = await tool(core, core.session_id, "GET", f"/sessions/{b}")
+    assert status.json()["pr_url"] == ""
 
     # a child cannot spawn, and nobody else's session can be followed
     grandchild = await tool(core, a, "POST", "/sessions", {"repository": "demo", "prompt": "Deeper"})

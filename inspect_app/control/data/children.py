@@ -55,7 +55,10 @@ def row(engine: sa.Engine, child_id: str) -> ChildRow | None:
             select(Message).where(Message.session_id == child_id).order_by(col(Message.created_at).desc()).limit(1)
         ).first()
         pr = db.exec(
-            select(Artifact.url).where(Artifact.session_id == child_id).order_by(col(Artifact.id).desc()).limit(1)
+            select(Artifact.url)
+            .where(Artifact.session_id == child_id, col(Artifact.type).in_(("pr", "branch")))  # not a screenshot
+            .order_by(col(Artifact.id).desc())
+            .limit(1)
         ).first()
         return ChildRow(
             id=child.id,
