@@ -62,7 +62,8 @@ async def control_plane() -> AsyncIterator[None]:
     connected: list[SocketModeRunner] = []
     watching = watch_outside_services(connected)
     watching.append(asyncio.create_task(services.current().loop_lag.run(), name="loop-lag"))
-    previews = PreviewServer(services.current().preview_passes)
+    https = settings.preview_url("x").startswith("https://")
+    previews = PreviewServer(services.current().preview_passes, https=https)
     await previews.start(settings.host, settings.resolved_preview_port)
     try:
         yield

@@ -16,8 +16,9 @@ import subprocess
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from inspect_app.errors import ConfigError
@@ -45,6 +46,13 @@ DEFAULT_EGRESS = ",".join(
         "rubygems.org",
     ]
 )
+
+
+def _site(host: str) -> str:
+    """A host's site, roughly its registrable domain: its last two labels (an address is its own)."""
+    if host.replace(".", "").isdigit() or ":" in host:
+        return host
+    return ".".join(host.split(".")[-2:])
 
 
 class Settings(BaseSettings):
@@ -76,7 +84,8 @@ class Settings(BaseSettings):
         "localhost",
         pattern=r"^[a-z0-9.-]{1,200}$",
         description="Domain under which previews get their own hosts. `localhost` works in browsers with no "
-        "DNS set up; elsewhere a wildcard DNS record (*.previews.example.com) pointing at the server.",
+        "DNS set up; elsewhere a wildcard DNS record on a domain of its own, not the app's (previews run "
+        "agent-written JavaScript: e.g. *.inspect-previews.dev for an app at inspect.example.com).",
     )
     preview_public_url: str = Field(
         "",
@@ -342,6 +351,18 @@ class Settings(BaseSettings):
             return self.public_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host  # noqa: S104 - a comparison
         return f"http://{host}:{self.port}"
+
+    @model_validator(mode="after")
+    def _previews_on_another_site(self) -> Settings:
+        """A preview on the app's site would get the app's cookies (SameSite does not tell them
+        apart) and could set cookies for it: refuse a preview domain that shares the app's."""
+        host = (urlsplit(self.resolved_public_url).hostname or "").lower()
+        if host and _site(host) == _site(self.preview_domain):
+            raise ValueError(
+                f"INSPECT_PREVIEW_DOMAIN {self.preview_domain!r} is on the app's own site ({host}): previews run "
+                "agent-written JavaScript and need a domain of their own"
+            )
+        return self
 
     @property
     def resolved_preview_port(self) -> int:

@@ -343,6 +343,14 @@ class SlackBot:
                 channel=channel, thread_ts=thread_ts, text=text, blocks=blocks
             )
         except SlackApiError as exc:
+            images = [b for b in blocks if b.get("type") == "image"]
+            if exc.response.get("error") == "invalid_blocks" and images:
+                # Slack fetches an image as it posts, and refuses the whole message when it cannot
+                # (a public URL it cannot reach): the answer goes without its screenshots
+                log.warning(
+                    "Slack could not show the screenshots (%s); posting without them", exc.response.get("error")
+                )
+                return await self._post(channel, thread_ts, text, [b for b in blocks if b not in images])
             log.error("chat.postMessage to %s failed: %s", channel, exc.response.get("error"))
             return ""
         return str(response.get("ts", ""))

@@ -29,12 +29,15 @@ from sandbox.protocol import TunnelClose
 log = logging.getLogger(__name__)
 
 COOKIE = "inspect_preview"
+PASS_COOKIES = (COOKIE, f"__Host-{COOKIE}")  # over http, and over https
 ENTER_PATH = "/__inspect/enter"
 MAX_HEAD = 32 * 1024
 HEAD_TIMEOUT_S = 30.0
 READ_CHUNK = 64 * 1024
 STARTING_REFRESH_S = 2
 HALF_CLOSED_S = 60.0  # how long an answer may still take once the browser stopped sending
+DRAIN_S = 30.0  # a browser that takes none of a stream's bytes this long is gone
+MAX_CONNECTIONS = 256  # at once, over all previews (each holds a file descriptor of the app's)
 
 
 @dataclass
@@ -79,7 +82,7 @@ def forwarded_head(request: Request) -> bytes:
     for name, value in request.headers:
         lower = name.lower()
         if lower == "cookie":
-            kept = [c for c in value.split(";") if c.strip() and c.strip().partition("=")[0] != COOKIE]
+            kept = [c for c in value.split(";") if c.strip() and c.strip().partition("=")[0] not in PASS_COOKIES]
             if kept:
                 lines.append(f"{name}: {';'.join(kept).strip()}")
         elif lower in ("connection", "keep-alive") and not request.upgrade:
@@ -115,13 +118,14 @@ def visit_cookie(request: Request) -> str:
         jar = SimpleCookie(request.header("cookie"))
     except CookieError:
         return ""
-    morsel = jar.get(COOKIE)
+    morsel = jar.get(f"__Host-{COOKIE}") or jar.get(COOKIE)
     return morsel.value if morsel is not None else ""
 
 
 class PreviewServer:
-    def __init__(self, passes: Passes) -> None:
+    def __init__(self, passes: Passes, *, https: bool = False) -> None:
         self._passes = passes
+        self._https = https  # people reach previews over https (INSPECT_PREVIEW_PUBLIC_URL)
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.StreamWriter] = set()
 
@@ -147,6 +151,9 @@ class PreviewServer:
                 await asyncio.wait_for(self._server.wait_closed(), 5)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(self._connections) >= MAX_CONNECTIONS:
+            writer.close()
+            return
         self._connections.add(writer)
         try:
             answer = await self._handle(reader, writer)
@@ -214,6 +221,8 @@ class PreviewServer:
             return page("401 Unauthorized", "This link has expired", "Open the preview again from its session's page.")
         visit = self._passes.issue("visit", session_id, port, entry.user_id)
         cookie = f"{COOKIE}={visit}; Path=/; Max-Age={VISIT_S}; HttpOnly; SameSite=Lax"
+        if self._https:  # behind TLS: never sent in clear, and bound to exactly this host
+            cookie = f"__Host-{cookie}; Secure"
         return page("303 See Other", "Opening the preview", "", extra=("Location: /", f"Set-Cookie: {cookie}"))
 
     async def _relay(
@@ -233,9 +242,9 @@ class PreviewServer:
         try:
             while True:
                 if sending.done():  # the browser sent all it will: its answer may still come
-                    item = await asyncio.wait_for(tunnel.inbox.get(), HALF_CLOSED_S)
+                    item = await asyncio.wait_for(tunnels.receive(tunnel), HALF_CLOSED_S)
                 else:
-                    getting = asyncio.ensure_future(tunnel.inbox.get())
+                    getting = asyncio.ensure_future(tunnels.receive(tunnel))
                     await asyncio.wait({getting, sending}, return_when=asyncio.FIRST_COMPLETED)
                     if not getting.done():
                         getting.cancel()
@@ -247,7 +256,7 @@ class PreviewServer:
                     return None
                 answered = True
                 writer.write(item)
-                await writer.drain()
+                await asyncio.wait_for(writer.drain(), DRAIN_S)
         finally:
             sending.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

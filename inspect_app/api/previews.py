@@ -24,8 +24,9 @@ router = APIRouter(tags=["sessions"])
 async def open_preview(
     session_id: str, user: CurrentUser, services: ServicesDep, port: int = Path(ge=1, le=65535)
 ) -> RedirectResponse:
-    await asyncio.to_thread(sessions.join, services.engine, session_id, user.id or 0)  # NotFound: no such session
-    services.plane.warm(session_id)  # a sleeping sandbox starts while the browser follows the link
+    # Only a look-up: any web page can make a browser follow this link, so it changes nothing (the
+    # preview origin starts a sleeping sandbox once the person is there, with their pass).
+    await asyncio.to_thread(sessions.get, services.engine, session_id)  # NotFound: no such session
     entry = services.preview_passes.issue("entry", session_id, port, user.id or 0)
     host = preview_host(session_id, port, services.settings.preview_domain)
     url = f"{services.settings.preview_url(host)}{ENTER_PATH}?pass={entry}"

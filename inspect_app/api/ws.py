@@ -5,6 +5,9 @@ queue and the last page of events; a ``prompt`` event with ``has_context`` has i
 ``GET /api/sessions/{id}/prompts/{message_id}``), then every live event, either alone or, when several are
 ready at once, in a ``{"type": "batch", "events": [...]}`` frame (in order). Then send ``prompt``, ``stop``,
 ``typing`` or ``presence``. Bad input gets ``{"type": "error", "error": {...}}``; the socket stays.
+Live-only frames carry no ``rev`` (they are not stored): ``presence``, ``typing``, and
+``changes_kept`` (the session's changes were read and kept: ``GET /api/sessions/{id}`` is unchanged,
+the web page's details read them again).
 
 Resuming: each event carries its ``rev`` and the snapshot its ``cursor``. A client that reconnects, or
 gets ``{"type": "resync"}`` (it fell behind and live events were dropped), subscribes again with

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 MAX_PATCH = 20_000  # characters of one file's patch shown on the page
+MAX_FILES = 300  # files listed (a vendored directory committed whole is a summary, not a page)
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,9 @@ def files_of(diff: str) -> list[FileChange]:
             chunk.append(line)
     if chunk:
         files.append(_file(chunk))
+    if len(files) > MAX_FILES:
+        rest = len(files) - MAX_FILES + 1
+        files = [*files[: MAX_FILES - 1], FileChange(f"… and {rest} more files", 0, 0, "", "omitted")]
     return files
 
 

@@ -18,7 +18,8 @@ from inspect_app.control.media import MAX_MEDIA_BYTES
 from inspect_app.errors import InspectError
 
 PREFIX = "media/"
-MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
+# an unknown key: without ListBucket permission S3 says AccessDenied rather than NoSuchKey
+MISSING = frozenset({"NoSuchKey", "404", "NotFound", "AccessDenied", "403"})
 
 # Every call is bounded; and checksums only where S3 requires them: botocore's default CRC headers
 # (since 1.36) are refused by several S3-compatible servers.

@@ -414,14 +414,15 @@ class ControlPlane:
         try:
             await self.links.request(session_id, SnapshotCommand(), reply=SNAPSHOT_REPLY, timeout=SNAPSHOT_WAIT_S)
         except (NotLinked, TimeoutError):
+            await self.keep_changes(session_id)  # not settled: what it has now, rather than nothing
             return None
         await self.keep_changes(session_id)  # settled: what the prompt changed, kept for after the sandbox
         return await self.lifecycle.snapshot(session_id, link.sandbox_id)
 
     async def put_to_sleep(self, session_id: str, *, by: str) -> None:
         """Someone stops the session's sandbox now (it resumes at the next prompt)."""
-        if await asyncio.to_thread(prompts.processing, self.engine, session_id) is not None:
-            raise Conflict("a prompt is running: stop it first", code="prompt_running")
+        if await asyncio.to_thread(prompts.queue, self.engine, session_id):
+            raise Conflict("prompts are running or waiting: stop or cancel them first", code="prompt_running")
         await asyncio.to_thread(sessions_ctl.get, self.engine, session_id)  # NotFound: no such session
         await self.sleep(session_id, f"stopped by {by}")
 
@@ -444,8 +445,8 @@ class ControlPlane:
         await self.emit(session_id, "sandbox_status", SandboxStatusData(status="stopped", reason=reason))
 
     async def changes(self, session_id: str) -> str | None:
-        """The session's diff against its base: read inside its sandbox while it runs here (and
-        kept), else the one kept last (after its last prompt, or before it slept); None if unknown."""
+        """The session's diff against its base: read inside its sandbox while it runs here, else
+        the one kept last (after its last prompt, or before it slept); None if unknown."""
         if self.links.get(session_id) is not None:
             diff = await self._read_changes(session_id)
             if diff is not None:
@@ -455,8 +456,17 @@ class ControlPlane:
 
     async def keep_changes(self, session_id: str) -> None:
         """Read and keep the session's diff while its sandbox still runs (nothing runs in a stopped
-        sandbox's tree, and a Modal sandbox's is gone)."""
-        await self._read_changes(session_id)
+        sandbox's tree, and a Modal sandbox's is gone), and tell the pages showing it. Never raises:
+        it runs on the way to a snapshot or a stop, which must go on."""
+        try:
+            diff = await self._read_changes(session_id)
+            if diff is None:
+                return
+            await asyncio.to_thread(changes_data.keep, self.engine, session_id, diff)
+            # not stored: open pages read the kept copy again (a database read, not a diff per tab)
+            await self.hub.publish(session_channel(session_id), json.dumps({"type": CHANGES_KEPT}))
+        except Exception:
+            log.exception("could not keep the changes of %s", session_id)
 
     async def _read_changes(self, session_id: str) -> str | None:
         session = await asyncio.to_thread(sessions_ctl.get, self.engine, session_id)
@@ -465,12 +475,7 @@ class ControlPlane:
         except (ProviderError, TimeoutError) as exc:
             log.info("could not read the changes of %s: %s", session_id, exc)
             return None
-        if diff is not None:
-            await asyncio.to_thread(changes_data.keep, self.engine, session_id, diff)
-            # not stored: pages showing the session read the kept changes again (a database read,
-            # not one more diff in the sandbox per open tab)
-            await self.hub.publish(session_channel(session_id), json.dumps({"type": CHANGES_KEPT}))
-        return diff
+        return None if diff is None else diff[: changes_data.MAX_KEPT]
 
     # --- watchdogs -----------------------------------------------------------------------------
     async def _sweep_forever(self) -> None:
@@ -497,8 +502,8 @@ class ControlPlane:
             await self.links.send(message.session_id, StopCommand(message_id=message.id))
             await self.fail_prompt(message.session_id, message, reason)
         for session in due["idle"]:
-            # someone at its terminal, or looking at its preview, is not idle
-            if not (self.terminals.open_in(session.id) or self.tunnels.open_in(session.id)):
+            # someone at its terminal, or using its preview, is not idle
+            if not (self.terminals.open_in(session.id) or self.tunnels.active_in(session.id, limit.idle_timeout_s)):
                 await self.sleep(session.id, f"idle for {limit.idle_timeout_s:.0f}s")
         for session_id, link in list(self.links.items()):
             handle = self.lifecycle.handles.get(link.sandbox_id)

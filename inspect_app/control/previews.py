@@ -35,7 +35,8 @@ from sandbox.protocol import MAX_TUNNEL_CHUNK, TunnelClose, TunnelData, TunnelOp
 
 ENTRY_S = 60  # an entry pass: from the session page's link to the preview's first answer
 VISIT_S = 4 * 3600  # a visit pass (the preview origin's cookie): a working session's length
-INBOX = 1024  # frames from the sandbox waiting for a slow browser; past that the stream is closed
+INBOX_BYTES = 2 * 1024 * 1024  # from the sandbox, waiting for a slow browser; past that the stream is closed
+MAX_PER_SESSION = 32  # streams open at once into one session's previews (a browser opens about six)
 HOST = re.compile(r"^(?P<session>[a-z0-9]{1,32})-(?P<port>[0-9]{1,5})\.")
 TOUCH_EVERY_S = 30.0
 
@@ -75,7 +76,7 @@ class Passes:
     def check(self, token: str, kind: str, session_id: str, port: int) -> Pass | None:
         """The pass if it is genuine, unexpired, of this kind and for this session's port."""
         payload, _, signature = token.partition(".")
-        if not payload or not hmac.compare_digest(signature, self._sign(payload)):
+        if not payload or not token.isascii() or not hmac.compare_digest(signature, self._sign(payload)):
             return None
         try:
             found = Pass(*json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
@@ -94,7 +95,8 @@ class Passes:
 class Tunnel:
     tunnel_id: str
     session_id: str
-    inbox: asyncio.Queue[bytes | TunnelClose] = field(default_factory=lambda: asyncio.Queue(INBOX))
+    inbox: asyncio.Queue[bytes | TunnelClose] = field(default_factory=asyncio.Queue)
+    queued: int = 0  # bytes in the inbox (bounded by INBOX_BYTES)
 
 
 class Tunnels:
@@ -106,25 +108,42 @@ class Tunnels:
         self._send = send  # to a session's sandbox, if this replica serves it
         self._touch = touch  # someone is using the session
         self._open: dict[str, Tunnel] = {}
-        self._touched: dict[str, float] = {}
+        self._touched: dict[str, float] = {}  # when a session's previews last got a browser's bytes
+        self._closing: set[asyncio.Task[bool]] = set()
 
-    def open_in(self, session_id: str) -> bool:
-        return any(t.session_id == session_id for t in self._open.values())
+    def active_in(self, session_id: str, within_s: float) -> bool:
+        """Someone is using the session's previews: a stream is open and its browser sent something
+        within ``within_s`` (a tab left open on a page with a live socket is not someone working)."""
+        recent = time.monotonic() - self._touched.get(session_id, float("-inf")) < within_s
+        return recent and any(t.session_id == session_id for t in self._open.values())
 
     async def open(self, session_id: str, port: int) -> Tunnel:
+        if sum(t.session_id == session_id for t in self._open.values()) >= MAX_PER_SESSION:
+            raise Conflict(f"at most {MAX_PER_SESSION} preview connections at once", code="too_many_connections")
         tunnel = Tunnel(secrets.token_hex(8), session_id)
         self._open[tunnel.tunnel_id] = tunnel
         if not await self._send(session_id, TunnelOpen(tunnel_id=tunnel.tunnel_id, port=port)):
             self._open.pop(tunnel.tunnel_id, None)
             raise Conflict("the sandbox is not connected; try again in a moment", code="sandbox_not_ready")
+        await self._used(session_id)
+        return tunnel
+
+    async def _used(self, session_id: str) -> None:
         now = time.monotonic()
-        if now - self._touched.get(session_id, 0.0) > TOUCH_EVERY_S:  # using a preview is activity
+        if now - self._touched.get(session_id, float("-inf")) > TOUCH_EVERY_S:  # using a preview is activity
             self._touched[session_id] = now
             await self._touch(session_id)
-        return tunnel
+
+    async def receive(self, tunnel: Tunnel) -> bytes | TunnelClose:
+        """The stream's next bytes from the port, or its end."""
+        item = await tunnel.inbox.get()
+        if isinstance(item, bytes):
+            tunnel.queued -= len(item)
+        return item
 
     async def write(self, tunnel: Tunnel, data: bytes) -> bool:
         """To the port; False once the stream is gone."""
+        await self._used(tunnel.session_id)
         for start in range(0, len(data), MAX_TUNNEL_CHUNK):
             chunk = base64.b64encode(data[start : start + MAX_TUNNEL_CHUNK]).decode()
             if tunnel.tunnel_id not in self._open or not await self._send(
@@ -144,24 +163,33 @@ class Tunnels:
             return
         if isinstance(message, TunnelClose):
             self._open.pop(message.tunnel_id, None)
-            item: bytes | TunnelClose = message
-        else:
-            try:
-                item = base64.b64decode(message.data, validate=True)
-            except ValueError:
-                return
+            tunnel.inbox.put_nowait(message)
+            return
         try:
-            tunnel.inbox.put_nowait(item)
-        except asyncio.QueueFull:  # the browser stopped reading: end it rather than hold it all
+            data = base64.b64decode(message.data, validate=True)
+        except ValueError:
+            return
+        if tunnel.queued + len(data) > INBOX_BYTES:  # the browser stopped reading: end it, hold nothing
             self._end(tunnel, "the browser fell behind")
+            return
+        tunnel.queued += len(data)
+        tunnel.inbox.put_nowait(data)
 
     def ended(self, session_id: str) -> None:
-        """The session's sandbox went away: its streams end."""
+        """The session's bridge went away: its streams end (the sandbox ends its side when it
+        connects again)."""
         for tunnel in [t for t in self._open.values() if t.session_id == session_id]:
-            self._end(tunnel, "the sandbox stopped")
+            self._end(tunnel, "the sandbox stopped", tell_sandbox=False)
 
-    def _end(self, tunnel: Tunnel, reason: str) -> None:
-        self._open.pop(tunnel.tunnel_id, None)
-        if tunnel.inbox.full():
+    def _end(self, tunnel: Tunnel, reason: str, *, tell_sandbox: bool = True) -> None:
+        """End a stream from here: its browser is told (after what is already queued is dropped)."""
+        if self._open.pop(tunnel.tunnel_id, None) is None:
+            return
+        while not tunnel.inbox.empty():
             tunnel.inbox.get_nowait()
+        tunnel.queued = 0
         tunnel.inbox.put_nowait(TunnelClose(tunnel_id=tunnel.tunnel_id, reason=reason))
+        if tell_sandbox:  # and the sandbox, so that it stops reading the port
+            closing = asyncio.ensure_future(self._send(tunnel.session_id, TunnelClose(tunnel_id=tunnel.tunnel_id)))
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)

@@ -165,8 +165,8 @@ class SandboxConnection:
         return True
 
     async def closed(self) -> None:
-        self.plane.tunnels.ended(self.session_id)  # a preview's streams do not survive their bridge
         if self.plane.links.detach(self.link):
+            self.plane.tunnels.ended(self.session_id)  # a preview's streams do not survive their bridge
             # a supervisor that died takes its socket with it: find out now, not at the heartbeat timeout
             self.plane.spawn_task(self.plane.watch_exit(self.session_id, self.link.sandbox_id))
 
@@ -228,6 +228,8 @@ class SandboxConnection:
             log.info("sandbox %s said ready after it ended; ignored", sandbox_id)
             return
         self.link.ready = True
+        # a sandbox says ready on each connection, having ended the streams of the one before
+        self.plane.tunnels.ended(self.session_id)
         self.link.previews = tuple(p.port for p in message.previews)
         await self.plane.links.attach(self.link)
         ready_now = SandboxStatusData(

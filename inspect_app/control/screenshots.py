@@ -86,6 +86,14 @@ def markdown(shots: list[dict[str, Any]]) -> str:
         return ""
     lines = ["## Screenshots", ""]
     for shot in shots[-MAX_IN_PULL:]:
-        caption = str(shot["meta"].get("caption") or "Screenshot").replace("]", ")").replace("[", "(")
+        caption = _plain(str(shot["meta"].get("caption") or "")) or "Screenshot"
         lines += [f"![{caption}]({shot['url']})", ""]
     return "\n".join(lines).rstrip()
+
+
+def _plain(caption: str) -> str:
+    """A caption as an image's alt text in Markdown: one line, no markup, no mention."""
+    text = " ".join(caption.split())
+    for markup in "[]<>`*_@!\\":
+        text = text.replace(markup, " ")
+    return " ".join(text.split())[:120]

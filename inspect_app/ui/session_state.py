@@ -258,8 +258,10 @@ class SessionPageState(AppState):
                     reload_queue, completed = self._apply(batch)
                 if any(e.get("type") == CHANGES_KEPT for e in batch):
                     kept = await asyncio.to_thread(changes_data.kept, plane.engine, sid)
+                    changed = await asyncio.to_thread(_file_rows, kept)  # parsing a big diff: off the loop
                     async with self:
-                        self.files, self.changes_note = _file_rows(kept)
+                        if self.session_id == sid:
+                            self.files, self.changes_note = changed
                 if reload_queue or completed:
                     rows = await asyncio.to_thread(_queue_rows, sid)
                     answers = await asyncio.to_thread(_answers, sid, completed)
@@ -394,9 +396,10 @@ class SessionPageState(AppState):
         async with self:
             sid = self.session_id
         diff = await services.current().plane.changes(sid)
+        rows = await asyncio.to_thread(_file_rows, diff)  # parsing a big diff: off the loop
         async with self:
             if self.session_id == sid:
-                self.files, self.changes_note = _file_rows(diff)
+                self.files, self.changes_note = rows
 
     @rx.event
     def edit_title(self) -> None:

@@ -107,6 +107,11 @@ class Bridge:
         self._headers = {"X-Sandbox-ID": sandbox_id, **({"Authorization": f"Bearer {token}"} if token else {})}
 
     @property
+    def backlog(self) -> int:
+        """Messages waiting to be written (a stream that fills it waits: ``tunnels.py``)."""
+        return len(self._outbox)
+
+    @property
     def unacknowledged(self) -> int:
         return len(self._acks)
 

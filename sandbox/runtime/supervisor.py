@@ -183,7 +183,11 @@ class Supervisor:
             TunnelClose: self._on_tunnel,
         }
         self.terminals = Terminals(send=self._emit, cwd=config.workspace, env=self._agent_env)
-        self.tunnels = Tunnels(send=self._emit, reserved=lambda: {self._port, *RELAY_PORTS.values()})
+        self.tunnels = Tunnels(
+            send=self._emit,
+            reserved=lambda: {self._port, *RELAY_PORTS.values()},
+            backlog=lambda: self.bridge.backlog,
+        )
 
     def _new_bridge(self) -> Bridge:
         return Bridge(
@@ -201,6 +205,9 @@ class Supervisor:
         self.bridge.send(message)
 
     async def ready_message(self) -> Ready | None:
+        # asked at each (re)connection: a preview's streams belonged to the connection that ended
+        # (the control plane forgot them with it)
+        self.tunnels.close_all()
         return self._ready
 
     def status(self) -> Heartbeat:

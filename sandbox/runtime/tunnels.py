@@ -28,6 +28,8 @@ DECLARATION = ".inspect/preview"
 MAX_OPEN = 32  # streams at once (a browser opens about six per origin)
 CONNECT_TIMEOUT_S = 5.0
 MAX_BUFFERED = 4 * 1024 * 1024  # bytes written to a port that has not taken them yet
+BACKLOG_PAUSE = 256  # bridge messages waiting: a stream stops reading its port until they are sent
+PAUSE_S = 0.02
 
 
 def declared_previews(workspace: Path) -> tuple[list[PreviewPort], list[str]]:
@@ -66,8 +68,15 @@ class _Stream:
 
 
 class Tunnels:
-    def __init__(self, *, send: Callable[[BaseModel], None], reserved: Callable[[], Collection[int]]) -> None:
+    def __init__(
+        self,
+        *,
+        send: Callable[[BaseModel], None],
+        reserved: Callable[[], Collection[int]],
+        backlog: Callable[[], int] = lambda: 0,
+    ) -> None:
         self._send = send
+        self._backlog = backlog  # the bridge's unsent messages: streams share it with the agent's events
         self._reserved = reserved  # the runtime's own ports, never opened to a browser
         self._allowed: set[int] = set()
         self._open: dict[str, _Stream] = {}
@@ -105,6 +114,10 @@ class Tunnels:
         try:  # what the port answers, to the browser, until it closes
             while chunk := await reader.read(MAX_TUNNEL_CHUNK):
                 self._send(TunnelData(tunnel_id=tid, data=base64.b64encode(chunk).decode()))
+                # a big answer over a slow bridge waits for it instead of filling its outbox (which
+                # would delay the agent's events, and past its limit drop messages)
+                while self._backlog() > BACKLOG_PAUSE:
+                    await asyncio.sleep(PAUSE_S)
         except OSError:
             pass
         finally:

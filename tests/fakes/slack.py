@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+import httpx
 import websockets
 from websockets.asyncio.server import ServerConnection, serve
 
@@ -92,6 +93,9 @@ class FakeSlack:
             if method == "chat.postMessage":
                 ts = f"{900 + next(self._ts)}.000100"
                 blocks = args.get("blocks")
+                if not _images_load(json.loads(blocks) if isinstance(blocks, str) else blocks or []):
+                    # as Slack: it downloads each image as the message is posted, and refuses it all
+                    return {"ok": False, "error": "invalid_blocks", "errors": ["downloading image failed"]}
                 self.messages.append(
                     {
                         "channel": args.get("channel"),
@@ -172,6 +176,20 @@ class FakeSlack:
             self._loop.call_soon_threadsafe(self._ws_server.close)
         self._server.shutdown()
         self._server.server_close()
+
+
+def _images_load(blocks: list[dict[str, Any]]) -> bool:
+    """Whether every image block's URL answers with an image."""
+    for block in blocks:
+        if block.get("type") != "image":
+            continue
+        try:
+            answer = httpx.get(str(block.get("image_url")), timeout=5)
+        except httpx.HTTPError:
+            return False
+        if answer.status_code != 200 or not answer.headers.get("content-type", "").startswith("image/"):
+            return False
+    return True
 
 
 def _handler(slack: FakeSlack) -> type[BaseHTTPRequestHandler]:

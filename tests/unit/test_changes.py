@@ -59,3 +59,14 @@ def test_no_changes_no_files_and_a_huge_patch_is_cut() -> None:
     huge = "diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -0,0 +1 @@\n" + "+y\n" * 20_000
     (only,) = files_of(huge)
     assert only.added == 20_000 and len(only.patch) < MAX_PATCH + 100 and only.patch.endswith("sandbox)")
+
+
+def test_a_diff_of_thousands_of_files_lists_the_first_and_says_how_many_more() -> None:
+    from inspect_app.control.changes import MAX_FILES
+
+    many = "".join(
+        f"diff --git a/v/{n}.js b/v/{n}.js\n--- a/v/{n}.js\n+++ b/v/{n}.js\n@@ -0,0 +1 @@\n+x\n" for n in range(1000)
+    )
+    files = files_of(many)
+    assert len(files) == MAX_FILES and files[0].path == "v/0.js"
+    assert files[-1].path == f"… and {1000 - MAX_FILES + 1} more files" and files[-1].status == "omitted"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import time
 from pathlib import Path
 
@@ -9,7 +11,9 @@ import pytest
 
 from inspect_app.api.preview_server import BadRequest, forwarded_head, parse_head
 from inspect_app.control import previews
-from inspect_app.control.previews import Passes, parse_host, preview_host
+from inspect_app.control.previews import Passes, Tunnels, parse_host, preview_host
+from inspect_app.errors import Conflict
+from sandbox.protocol import TunnelClose, TunnelData
 from sandbox.runtime.tunnels import declared_previews
 
 
@@ -26,6 +30,7 @@ def test_a_pass_opens_its_own_sessions_port_and_nothing_else(monkeypatch: pytest
     assert passes.check(f"{payload}x.{signature}", "visit", "abc123", 3000) is None  # tampered
     assert passes.check("", "visit", "abc123", 3000) is None
     assert passes.check("garbage", "visit", "abc123", 3000) is None
+    assert passes.check(f"{payload}.\u00e9", "visit", "abc123", 3000) is None  # not ASCII: refused, not raised
     entry = passes.issue("entry", "abc123", 3000, 7)
     later = time.time() + previews.ENTRY_S + 1
     monkeypatch.setattr(previews.time, "time", lambda: later)
@@ -89,3 +94,67 @@ def test_the_workspace_declares_its_preview_ports(tmp_path: Path) -> None:
     assert len(ports) == 8  # at most MAX_PREVIEWS; a repeated port counts once
     assert any("'http://x'" in p for p in problems) and any("'0'" in p for p in problems)
     assert any("at most 8" in p for p in problems)
+
+
+class Sandbox:
+    """What the control plane sent the sandbox, and whether it is connected."""
+
+    def __init__(self) -> None:
+        self.sent: list[object] = []
+        self.touched: list[str] = []
+
+    async def send(self, session_id: str, message: object) -> bool:
+        self.sent.append(message)
+        return True
+
+    async def touch(self, session_id: str) -> None:
+        self.touched.append(session_id)
+
+
+def _data(tid: str, raw: bytes) -> TunnelData:
+    return TunnelData(tunnel_id=tid, data=base64.b64encode(raw).decode())
+
+
+async def test_a_browser_that_stops_reading_ends_its_stream_and_the_sandbox_is_told() -> None:
+    sandbox = Sandbox()
+    tunnels = Tunnels(send=sandbox.send, touch=sandbox.touch)
+    tunnel = await tunnels.open("s1", 5173)
+    chunk = b"x" * 48 * 1024
+    for _ in range(previews.INBOX_BYTES // len(chunk)):
+        tunnels.deliver("s1", _data(tunnel.tunnel_id, chunk))
+    assert tunnel.queued <= previews.INBOX_BYTES
+    tunnels.deliver("s1", _data(tunnel.tunnel_id, chunk))  # one more than it may hold
+    end = await tunnels.receive(tunnel)
+    assert isinstance(end, TunnelClose) and end.reason == "the browser fell behind"  # nothing else held
+    await asyncio.sleep(0)
+    assert isinstance(sandbox.sent[-1], TunnelClose) and sandbox.sent[-1].tunnel_id == tunnel.tunnel_id
+    tunnels.deliver("s1", _data(tunnel.tunnel_id, b"late"))  # gone: ignored
+    assert tunnel.inbox.empty()
+
+
+async def test_streams_are_their_sessions_own_and_bounded_per_session() -> None:
+    sandbox = Sandbox()
+    tunnels = Tunnels(send=sandbox.send, touch=sandbox.touch)
+    mine = await tunnels.open("s1", 5173)
+    tunnels.deliver("s2", _data(mine.tunnel_id, b"from another sandbox"))
+    assert mine.inbox.empty()
+    for _ in range(previews.MAX_PER_SESSION - 1):
+        await tunnels.open("s1", 5173)
+    with pytest.raises(Conflict):
+        await tunnels.open("s1", 5173)
+    await tunnels.open("s2", 5173)  # another session has its own allowance
+
+
+async def test_a_preview_counts_as_activity_only_while_its_browser_sends() -> None:
+    sandbox = Sandbox()
+    tunnels = Tunnels(send=sandbox.send, touch=sandbox.touch)
+    assert not tunnels.active_in("s1", 600)
+    tunnel = await tunnels.open("s1", 5173)
+    assert tunnels.active_in("s1", 600) and sandbox.touched == ["s1"]
+    assert not tunnels.active_in("s1", 0)  # nothing sent within the last instant
+    assert await tunnels.write(tunnel, b"GET / HTTP/1.1\r\n\r\n")
+    tunnels.ended("s1")  # the bridge went away: the browser is told, the sandbox cannot be
+    end = await tunnels.receive(tunnel)
+    assert isinstance(end, TunnelClose) and end.reason == "the sandbox stopped"
+    assert not any(isinstance(m, TunnelClose) for m in sandbox.sent)
+    assert not tunnels.active_in("s1", 600)

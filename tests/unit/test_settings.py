@@ -98,3 +98,20 @@ def test_every_setting_is_documented_in_the_readme() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     missing = [env_name(field) for field in Settings.model_fields if env_name(field) not in readme]
     assert missing == []
+
+
+def test_previews_need_a_site_of_their_own() -> None:
+    """A preview runs agent-written JavaScript: on the app's own site it would get the app's cookies."""
+    import pydantic
+
+    from inspect_app.settings import Settings
+
+    for public_url, domain in (
+        ("https://inspect.example.com", "previews.example.com"),
+        ("http://localhost:3000", "localhost"),
+    ):
+        with pytest.raises(pydantic.ValidationError, match="need a domain of their own"):
+            Settings(_env_file=None, public_url=public_url, preview_domain=domain)  # type: ignore[call-arg]
+    ok = Settings(_env_file=None, public_url="https://inspect.example.com", preview_domain="inspect-previews.dev")  # type: ignore[call-arg]
+    assert ok.preview_url("s-80.inspect-previews.dev") == f"http://s-80.inspect-previews.dev:{ok.resolved_preview_port}"
+    assert Settings(_env_file=None).preview_domain == "localhost"  # type: ignore[call-arg]  # the app at 127.0.0.1

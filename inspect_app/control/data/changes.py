@@ -11,6 +11,13 @@ MAX_KEPT = 1024 * 1024  # of a diff: the page shows files and their patches, not
 
 
 def keep(engine: sa.Engine, session_id: str, diff: str) -> None:
+    try:
+        _keep(engine, session_id, diff)
+    except sa.exc.IntegrityError:  # another replica kept the first copy meanwhile: replace it
+        _keep(engine, session_id, diff)
+
+
+def _keep(engine: sa.Engine, session_id: str, diff: str) -> None:
     with session_scope(engine) as db:
         row = db.get(SessionChanges, session_id)
         if row is None:
