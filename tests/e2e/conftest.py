@@ -73,6 +73,25 @@ def prompt_and_wait(server: RunningServer, session_id: str, content: str, timeou
     return message_id
 
 
+@pytest.fixture(autouse=True)
+def nothing_left_running(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each test, stop what it left running and drop the model turns it did not use: the
+    server and the scripted model are shared, and a prompt still going (a test that failed midway,
+    a child session) would otherwise take the next test's turns."""
+    yield
+    if "server" not in request.fixturenames:
+        return
+    import httpx
+
+    server: RunningServer = request.getfixturevalue("server")
+    headers = {"Authorization": f"Bearer {server.token}"}
+    running = httpx.get(f"{server.url}/api/sessions", params={"status": "running", "limit": 100}, headers=headers)
+    for session in running.json().get("sessions", []) if running.is_success else []:
+        httpx.post(f"{server.url}/api/sessions/{session['id']}/stop", headers=headers)
+    if "llm" in request.fixturenames:
+        request.getfixturevalue("llm").clear()
+
+
 def screenshot(driver: webdriver.Chrome, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))

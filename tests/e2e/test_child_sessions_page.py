@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
@@ -21,8 +22,18 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 SLOW = "Still reading the repository, slowly. " * 4
 
 
+def read(driver: webdriver.Chrome, css: str, what: str = "text") -> list[str]:
+    """The matching elements' text (or an attribute); [] while React replaces them: the caller's wait
+    looks again."""
+    try:
+        found = driver.find_elements(By.CSS_SELECTOR, css)
+        return [e.text if what == "text" else str(e.get_attribute(what)) for e in found]
+    except StaleElementReferenceException:
+        return []
+
+
 def statuses(driver: webdriver.Chrome) -> list[str]:
-    return [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".timeline-child .child-status")]
+    return read(driver, ".timeline-child .child-status")
 
 
 def test_a_parents_page_follows_its_children_live(
@@ -54,12 +65,11 @@ def test_a_parents_page_follows_its_children_live(
     )
     assert sent.status_code == 202, sent.text
     WebDriverWait(browser, 180).until(lambda d: len(statuses(d)) == 2 and "working" in statuses(d))
-    titles = sorted(e.text for e in browser.find_elements(By.CSS_SELECTOR, ".timeline-child .child-title"))
-    assert titles == ["Kid 1", "Kid 2"]
+    WebDriverWait(browser, 30).until(lambda d: sorted(read(d, ".timeline-child .child-title")) == ["Kid 1", "Kid 2"])
     WebDriverWait(browser, 180).until(lambda d: statuses(d) == ["done", "done"])  # live: no reload
-    links = {e.get_attribute("href") for e in browser.find_elements(By.CSS_SELECTOR, ".timeline-child .child-title")}
     children = httpx.get(f"{server.url}/api/sessions/{parent}/children", headers=headers).json()["children"]
-    assert links == {f"{server.url}/sessions/{c['id']}" for c in children}
+    expected = {f"{server.url}/sessions/{c['id']}" for c in children}
+    WebDriverWait(browser, 30).until(lambda d: set(read(d, ".timeline-child .child-title", "href")) == expected)
     # the details panel lists them too, with where they stand
     click(browser, "details-toggle")
     wait_text(browser, "details-children", "Kid 1 (done)", 30)
@@ -67,7 +77,11 @@ def test_a_parents_page_follows_its_children_live(
     click(browser, "details-toggle")
     # the sidebar: both children right under their parent (it refreshes every few seconds)
     WebDriverWait(browser, 30).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#sidebar .sidebar-child")) == 2)
-    rows = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#sidebar .sidebar-session")]
-    at = next(i for i, text in enumerate(rows) if text.startswith("Fan-out parent"))
-    assert sorted(r.split("\n")[0] for r in rows[at + 1 : at + 3]) == ["Kid 1", "Kid 2"]
+
+    def children_under_parent(d: webdriver.Chrome) -> bool:
+        rows = read(d, "#sidebar .sidebar-session")
+        at = next((i for i, text in enumerate(rows) if text.startswith("Fan-out parent")), None)
+        return at is not None and sorted(r.split("\n")[0] for r in rows[at + 1 : at + 3]) == ["Kid 1", "Kid 2"]
+
+    WebDriverWait(browser, 30).until(children_under_parent)
     screenshot(browser, "child-sessions")

@@ -25,13 +25,15 @@ from sqlmodel import select
 
 from inspect_app.db import create_db_engine
 from inspect_app.models import ApiToken
+from inspect_app.ui.pages.settings_state import SettingsState
+from inspect_app.ui.state import AppState
 from tests.servers import RunningServer, start_server
 
 EXTENSION = "chrome-extension://abcdefghijklmnopabcdefghijklmnop"
 EVIL = "https://evil.example"
-APP_STATE = "reflex___state____state.inspect_app___ui___state____app_state"
-LOAD_IDENTITY = f"{APP_STATE}.load_identity"
-CREATE_TOKEN = f"{APP_STATE}.inspect_app___ui___pages___settings____settings_state.create_token"
+# the events' names as the page sends them (Reflex names a handler by its state's full path)
+LOAD_IDENTITY = f"{AppState.get_full_name()}.load_identity"
+CREATE_TOKEN = f"{SettingsState.get_full_name()}.create_token"
 
 
 @pytest.fixture(scope="module")
