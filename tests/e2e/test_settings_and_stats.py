@@ -73,6 +73,10 @@ def test_settings_manage_repositories_secrets_and_tokens(
     click(browser, "provider-save")
     wait.until(lambda d: "Saved ANTHROPIC_API_KEY" in d.page_source)
     assert "sk-ant-test-key" not in browser.page_source
+    # the shared server's default back to the scripted model: the tests after this one prompt on it
+    browser.find_element(By.ID, "model-input").send_keys("llm/scripted")
+    click(browser, "model-save")
+    wait_text(browser, "default-model", "llm/scripted")
 
     browser.find_element(By.NAME, "name").send_keys("laptop")
     browser.find_element(By.XPATH, "//button[text()='Create token']").click()
@@ -94,7 +98,6 @@ def test_stats_page_shows_figures_and_chart(
     assert priced.status_code == 200, priced.text
     # one prompt of Ada's, so there is something to cost (the real OpenCode reports its step's tokens)
     repo = httpx.post(f"{server.url}/api/repositories", json={"url": str(make_origin(tmp_path))}, headers=headers)
-    # on the scripted model (the settings test made an unreachable one the default)
     body = {"repository_id": repo.json()["id"], "model": "llm/scripted"}
     sid = httpx.post(f"{server.url}/api/sessions", json=body, headers=headers).json()["id"]
     llm.add(Turn(text="Costed."))

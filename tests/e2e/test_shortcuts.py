@@ -27,7 +27,7 @@ def test_the_palette_jumps_to_a_session_and_the_shortcuts_send_a_prompt(
 ) -> None:
     headers = {"Authorization": f"Bearer {server.token}"}
     repo = httpx.post(f"{server.url}/api/repositories", json={"url": str(make_origin(tmp_path))}, headers=headers)
-    body = {"repository_id": repo.json()["id"], "title": "Palette <b>target</b> zebra"}
+    body = {"repository_id": repo.json()["id"], "title": "Palette <b>target</b> zebra", "model": "llm/scripted"}
     session = httpx.post(f"{server.url}/api/sessions", json=body, headers=headers).json()["id"]
 
     browser.get(f"{server.url}/settings")
