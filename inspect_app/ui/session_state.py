@@ -32,9 +32,9 @@ from inspect_app.control.plane import CHANGES_KEPT
 from inspect_app.errors import InspectError
 from inspect_app.ui.formatting import http_url, status_color
 from inspect_app.ui.selection import SelectionState
-from inspect_app.ui.session_view import CHANGING, SessionView, cost_shown, preview_links, reduce
+from inspect_app.ui.session_view import CHANGING, SessionView, boot_timings, cost_shown, preview_links, reduce
 from inspect_app.ui.state import AppState, connected
-from inspect_app.ui.timeline import TimelineItem, boot_timings, merge, settle
+from inspect_app.ui.timeline import TimelineItem, merge, settle
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,10 @@ def _load(session_id: str) -> dict[str, Any]:
     snapshot = plane.session_snapshot(session_id)
     repo = repositories.get(plane.engine, snapshot["session"]["repository_id"])
     events = prompts.attach_contexts(plane.engine, [e.to_dict() for e in plane.recent_events(session_id, HISTORY)])
-    return {"snapshot": snapshot, "repo": repo.name, "events": events}
+    # the changes as kept after the last prompt (a database read); opening Details reads them live
+    kept = changes_data.kept(plane.engine, session_id)
+    changes = _file_rows(kept) if kept is not None else ([], "Not read yet: open Details to read them.")
+    return {"snapshot": snapshot, "repo": repo.name, "events": events, "changes": changes}
 
 
 def _queue_rows(session_id: str) -> list[QueueRow]:
@@ -174,7 +177,7 @@ class SessionPageState(AppState):
         self.status, self.status_reason = session["status"], session["status_reason"]
         self.archived, self.editing_title = session["archived"], False
         self.model, self.work_branch = session["model"], session["branch"]
-        self.files, self.changes_note = [], "Reading the changes…"
+        self.files, self.changes_note = loaded["changes"]
         self.boot_done = " · ".join(boot_timings(loaded["snapshot"].get("boot") or []))
         self.people = " · ".join(
             f"{p['name']} ({p['role']})" for p in loaded["snapshot"].get("participants") or [] if p.get("name")
@@ -219,7 +222,7 @@ class SessionPageState(AppState):
             await asyncio.to_thread(
                 sessions_ctl.mark_read, services.current().engine, sid, self.user_id, loaded["events"][-1]["seq"]
             )
-        return [SessionPageState.follow, SessionPageState.load_changes]
+        return SessionPageState.follow
 
     # --- live ------------------------------------------------------------------------------------
     @rx.event(background=True)
@@ -392,7 +395,8 @@ class SessionPageState(AppState):
     # --- actions -------------------------------------------------------------------------------
     @rx.event(background=True)
     async def load_changes(self) -> None:
-        """The files changed: read in the sandbox while it runs, else as kept after its last prompt."""
+        """The files changed, as Details opens: read in the sandbox while it runs, else as kept
+        after its last prompt (a page load shows the kept copy: no diff in the sandbox per view)."""
         async with self:
             sid = self.session_id
         diff = await services.current().plane.changes(sid)

@@ -112,6 +112,26 @@ def _news(view: SessionView, news: EventData) -> SessionView:
     return view
 
 
+def boot_timings(newest_first: list[dict[str, Any]]) -> list[str]:
+    """The last boot of the session's sandbox, a line per step with how long it took (from its
+    ``sandbox_status``, ``git_sync`` and ``boot_progress`` events, newest first)."""
+    lines: list[str] = []
+    for event in newest_first:
+        data = event.get("data") or {}
+        kind, status, ms = event.get("type"), str(data.get("status", "")), int(data.get("elapsed_ms") or 0)
+        timing = f" in {ms / 1000:.1f} s" if ms else ""
+        if kind == "sandbox_status" and status == "spawning":
+            lines.append(f"Started ({data.get('boot_mode') or 'fresh'})")
+            break
+        if kind == "sandbox_status" and status == "ready" and not lines:
+            lines.append(f"Ready ({data.get('boot_mode') or 'fresh'})")
+        elif kind == "git_sync" and status in ("done", "failed"):
+            lines.append(f"Git sync {status}{timing}")
+        elif kind == "boot_progress" and status in ("done", "failed", "skipped"):
+            lines.append(f"{str(data.get('stage', '')).capitalize()} {status}{timing}")
+    return lines[::-1]
+
+
 def preview_links(session_id: str, previews: list[dict[str, Any]]) -> tuple[tuple[str, str], ...]:
     """The links into its previews (through the app, which hands out the pass)."""
     base = f"/api/sessions/{session_id}/previews"

@@ -144,26 +144,6 @@ def _item_for(event: dict[str, Any]) -> TimelineItem | None:
     return None
 
 
-def boot_timings(newest_first: list[dict[str, Any]]) -> list[str]:
-    """The last boot of the session's sandbox, a line per step with how long it took (from its
-    ``sandbox_status``, ``git_sync`` and ``boot_progress`` events, newest first)."""
-    lines: list[str] = []
-    for event in newest_first:
-        data = event.get("data") or {}
-        kind, status, ms = event.get("type"), str(data.get("status", "")), int(data.get("elapsed_ms") or 0)
-        timing = f" in {ms / 1000:.1f} s" if ms else ""
-        if kind == "sandbox_status" and status == "spawning":
-            lines.append(f"Started ({data.get('boot_mode') or 'fresh'})")
-            break
-        if kind == "sandbox_status" and status == "ready" and not lines:
-            lines.append(f"Ready ({data.get('boot_mode') or 'fresh'})")
-        elif kind == "git_sync" and status in ("done", "failed"):
-            lines.append(f"Git sync {status}{timing}")
-        elif kind == "boot_progress" and status in ("done", "failed", "skipped"):
-            lines.append(f"{str(data.get('stage', '')).capitalize()} {status}{timing}")
-    return lines[::-1]
-
-
 def settle(done: str, tail: str) -> tuple[str, str]:
     """Move finished paragraphs of a streaming answer from ``tail`` to ``done``.
 

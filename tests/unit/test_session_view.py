@@ -3,7 +3,7 @@
 from functools import reduce as fold
 from typing import Any
 
-from inspect_app.ui.session_view import SessionView, reduce
+from inspect_app.ui.session_view import SessionView, boot_timings, reduce
 
 
 def event(type_: str, **data: Any) -> dict[str, Any]:
@@ -57,3 +57,28 @@ def test_prompts_pull_requests_titles_and_costs() -> None:
     assert view.cost == "$0.42"
     assert reduce(view, event("session_cost", dollars="0", display="$0.00")).cost == ""
     assert reduce(view, event("tool_call", tool="bash")) is view  # not the header's business
+
+
+def test_the_last_boot_in_steps_with_their_times() -> None:
+    def event(kind: str, **data: object) -> dict[str, object]:
+        return {"type": kind, "data": data}
+
+    newest_first = [
+        event("sandbox_status", status="stopped"),
+        event("sandbox_status", status="ready", boot_mode="image"),
+        event("boot_progress", stage="agent", status="done", elapsed_ms=2900),
+        event("boot_progress", stage="agent", status="started"),
+        event("boot_progress", stage="setup", status="skipped"),
+        event("git_sync", status="running", elapsed_ms=500),
+        event("git_sync", status="done", elapsed_ms=120),
+        event("sandbox_status", status="spawning", boot_mode="image"),
+        event("git_sync", status="done", elapsed_ms=9999),  # an earlier boot: not this one
+    ]
+    assert boot_timings(newest_first) == [
+        "Started (image)",
+        "Git sync done in 0.1 s",
+        "Setup skipped",
+        "Agent done in 2.9 s",
+        "Ready (image)",
+    ]
+    assert boot_timings([]) == []

@@ -100,30 +100,3 @@ def test_children_sit_under_their_listed_parent_and_orphans_stay_in_place() -> N
         ("b2", True),
         ("o1", False),
     ]
-
-
-def test_the_last_boot_in_steps_with_their_times() -> None:
-    from inspect_app.ui.timeline import boot_timings
-
-    def event(kind: str, **data: object) -> dict[str, object]:
-        return {"type": kind, "data": data}
-
-    newest_first = [
-        event("sandbox_status", status="stopped"),
-        event("sandbox_status", status="ready", boot_mode="image"),
-        event("boot_progress", stage="agent", status="done", elapsed_ms=2900),
-        event("boot_progress", stage="agent", status="started"),
-        event("boot_progress", stage="setup", status="skipped"),
-        event("git_sync", status="running", elapsed_ms=500),
-        event("git_sync", status="done", elapsed_ms=120),
-        event("sandbox_status", status="spawning", boot_mode="image"),
-        event("git_sync", status="done", elapsed_ms=9999),  # an earlier boot: not this one
-    ]
-    assert boot_timings(newest_first) == [
-        "Started (image)",
-        "Git sync done in 0.1 s",
-        "Setup skipped",
-        "Agent done in 2.9 s",
-        "Ready (image)",
-    ]
-    assert boot_timings([]) == []

@@ -391,6 +391,7 @@ def details_panel() -> rx.Component:
             "Details",
             rx.cond(S.files.length() > 0, rx.text.span(" · ", S.files.length().to_string(), " files changed")),
             style={"cursor": "pointer", "font-weight": "600"},
+            on_click=S.load_changes,
             id="details-toggle",
         ),
         rx.vstack(
