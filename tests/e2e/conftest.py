@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
@@ -59,10 +61,6 @@ def server(tmp_path_factory: pytest.TempPathFactory, llm: FakeLLM) -> Iterator[R
 
 def prompt_and_wait(server: RunningServer, session_id: str, content: str, timeout_s: float = 120) -> str:
     """Send a prompt through the API as the local user and wait until it ended; its message id."""
-    import time
-
-    import httpx
-
     headers = {"Authorization": f"Bearer {server.token}"}
     url = f"{server.url}/api/sessions/{session_id}/prompts"
     message_id = str(httpx.post(url, json={"content": content}, headers=headers).json()["message_id"])
@@ -81,8 +79,6 @@ def nothing_left_running(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if "server" not in request.fixturenames:
         return
-    import httpx
-
     server: RunningServer = request.getfixturevalue("server")
     headers = {"Authorization": f"Bearer {server.token}"}
     running = httpx.get(f"{server.url}/api/sessions", params={"status": "running", "limit": 100}, headers=headers)

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from inspect_app.control.data.sessions import SessionSummary
 from inspect_app.ui.session_state import session_id_from_path
 from inspect_app.ui.sessions_list import nest
-from inspect_app.ui.timeline import merge
+from inspect_app.ui.timeline import item_for, merge
 
 
 def ev(seq: int, type_: str, mid: str = "", **data: object) -> dict:
@@ -100,3 +100,28 @@ def test_children_sit_under_their_listed_parent_and_orphans_stay_in_place() -> N
         ("b2", True),
         ("o1", False),
     ]
+
+
+def test_a_screenshot_shows_from_this_servers_media_only() -> None:
+    """A sandbox may announce any artifact: the timeline shows a picture only under a real media key,
+    and always from this server's own /media/ path, whatever URL the event names."""
+    key = "A" * 43 + ".png"
+    ours = item_for(
+        {
+            "type": "artifact",
+            "seq": 4,
+            "data": {
+                "kind": "screenshot",
+                "url": "https://evil.example/t.png",
+                "meta": {"key": key, "caption": "After"},
+            },
+        }
+    )
+    assert ours is not None and ours.kind == "screenshot" and ours.link == f"/media/{key}" and ours.text == "After"
+    for meta in ({}, {"key": "../../etc/passwd"}, {"key": "https://evil.example/t.png"}):
+        event = {
+            "type": "artifact",
+            "seq": 5,
+            "data": {"kind": "screenshot", "url": "https://evil.example/t.png", "meta": meta},
+        }
+        assert item_for(event) is None
